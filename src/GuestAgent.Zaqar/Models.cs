@@ -1,0 +1,121 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GuestAgent.Zaqar;
+
+/// <summary>A message to post: any JSON body, with an optional TTL (60 s .. 14 days; the queue's default when null).</summary>
+public sealed record OutgoingMessage(JsonNode? Body, int? TtlSeconds = null)
+{
+    public static OutgoingMessage Of<T>(T body, int? ttlSeconds = null) =>
+        new(JsonSerializer.SerializeToNode(body), ttlSeconds);
+}
+
+/// <summary>A message as Zaqar returns it. <see cref="ClaimId"/> is set when it came from (or is held by) a claim.</summary>
+public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, int AgeSeconds, string? ClaimId, string Href)
+{
+    internal static QueueMessage FromJson(JsonElement e)
+    {
+        var href = e.TryGetProperty("href", out var h) ? h.GetString() ?? "" : "";
+        string? claimId = null;
+        var q = href.IndexOf("claim_id=", StringComparison.Ordinal);
+        if (q >= 0)
+        {
+            claimId = href[(q + "claim_id=".Length)..].Split('&')[0];
+        }
+        else if (e.TryGetProperty("claim_id", out var c) && c.ValueKind == JsonValueKind.String)
+        {
+            claimId = c.GetString();
+        }
+        return new QueueMessage(
+            e.GetProperty("id").GetString()!,
+            e.TryGetProperty("body", out var b) ? b.Clone() : default,
+            e.TryGetProperty("ttl", out var t) ? t.GetInt32() : 0,
+            e.TryGetProperty("age", out var a) ? a.GetInt32() : 0,
+            claimId,
+            href);
+    }
+}
+
+/// <summary>One page of a listing; <see cref="NextMarker"/> is null on the last page.</summary>
+public sealed record MessagePage(IReadOnlyList<QueueMessage> Messages, string? NextMarker);
+
+/// <summary>
+/// The result of a claim. An empty claim (Zaqar's 204: nothing claimable) has no id and no messages.
+/// </summary>
+public sealed record Claim(string? Id, IReadOnlyList<QueueMessage> Messages)
+{
+    public static readonly Claim Empty = new(null, []);
+    public bool IsEmpty => Messages.Count == 0;
+}
+
+/// <summary>A claim as GET /claims/{id} shows it.</summary>
+public sealed record ClaimInfo(string Id, int AgeSeconds, int TtlSeconds, IReadOnlyList<QueueMessage> Messages);
+
+/// <summary>Message counts of a queue.</summary>
+public sealed record QueueStats(long Claimed, long Free, long Total);
+
+/// <summary>Options of a listing.</summary>
+public sealed record ListOptions
+{
+    /// <summary>1..20 messages per page.</summary>
+    public int Limit { get; init; } = 10;
+    public string? Marker { get; init; }
+
+    /// <summary>Include messages this client posted itself (Zaqar hides them by default).</summary>
+    public bool Echo { get; init; }
+    public bool IncludeClaimed { get; init; }
+}
+
+/// <summary>
+/// A queue's metadata at creation. The reserved keys are typed; anything else goes in <see cref="Extra"/>.
+/// </summary>
+public sealed record QueueOptions
+{
+    public int? DefaultMessageTtlSeconds { get; init; }
+
+    /// <summary>After this many claims the next claim moves the message to <see cref="DeadLetterQueue"/>.</summary>
+    public int? MaxClaimCount { get; init; }
+    public string? DeadLetterQueue { get; init; }
+    public int? DeadLetterQueueMessagesTtlSeconds { get; init; }
+    public int? MaxMessagesPostSize { get; init; }
+    public IReadOnlyDictionary<string, JsonNode?> Extra { get; init; } = new Dictionary<string, JsonNode?>();
+
+    internal JsonObject ToJson()
+    {
+        if ((MaxClaimCount is null) != (DeadLetterQueue is null))
+        {
+            throw new ArgumentException("Zaqar dead-letters only when both MaxClaimCount and DeadLetterQueue are set.");
+        }
+        if (MaxClaimCount is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxClaimCount), MaxClaimCount, "MaxClaimCount must be at least 1.");
+        }
+        if (DefaultMessageTtlSeconds is { } ttl)
+        {
+            ZaqarLimits.CheckRange("_default_message_ttl", ttl, ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
+        }
+        if (DeadLetterQueueMessagesTtlSeconds is { } dttl)
+        {
+            ZaqarLimits.CheckRange("_dead_letter_queue_messages_ttl", dttl, ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
+        }
+        if (MaxMessagesPostSize is { } mps)
+        {
+            ZaqarLimits.CheckRange("_max_messages_post_size", mps, 1, ZaqarLimits.MaxPostBodyBytes);
+        }
+        if (DeadLetterQueue is not null)
+        {
+            ZaqarLimits.CheckQueueName(DeadLetterQueue);
+        }
+        var o = new JsonObject();
+        foreach (var (k, v) in Extra)
+        {
+            o[k] = v?.DeepClone();
+        }
+        if (DefaultMessageTtlSeconds is not null) o["_default_message_ttl"] = DefaultMessageTtlSeconds;
+        if (MaxClaimCount is not null) o["_max_claim_count"] = MaxClaimCount;
+        if (DeadLetterQueue is not null) o["_dead_letter_queue"] = DeadLetterQueue;
+        if (DeadLetterQueueMessagesTtlSeconds is not null) o["_dead_letter_queue_messages_ttl"] = DeadLetterQueueMessagesTtlSeconds;
+        if (MaxMessagesPostSize is not null) o["_max_messages_post_size"] = MaxMessagesPostSize;
+        return o;
+    }
+}

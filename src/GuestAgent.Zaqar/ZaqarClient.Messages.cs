@@ -1,0 +1,166 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GuestAgent.Zaqar;
+
+public sealed partial class ZaqarClient
+{
+    /// <summary>
+    /// Posts a batch in one request and returns the new message ids in order. The whole request
+    /// body must fit <see cref="ZaqarLimits.MaxPostBodyBytes"/>; a bigger one is refused here,
+    /// before anything is sent.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> PostAsync(string queue, IReadOnlyList<OutgoingMessage> messages, CancellationToken ct = default)
+    {
+        var body = EncodePost(messages);
+        var r = await SendAsync(HttpMethod.Post, QueuePath(queue) + "/messages", ct, body: body).ConfigureAwait(false);
+        return r.Json().GetProperty("resources").EnumerateArray()
+            .Select(x => x.GetString()!.Split('/')[^1])
+            .ToList();
+    }
+
+    public async Task<string> PostAsync(string queue, OutgoingMessage message, CancellationToken ct = default) =>
+        (await PostAsync(queue, [message], ct).ConfigureAwait(false))[0];
+
+    /// <summary>The exact request body of a post, in bytes; lets callers pack batches up to the limit.</summary>
+    public static int PostBodySize(IReadOnlyList<OutgoingMessage> messages) => Serialize(PostJson(messages)).Length;
+
+    private static byte[] EncodePost(IReadOnlyList<OutgoingMessage> messages)
+    {
+        if (messages.Count == 0)
+        {
+            throw new ArgumentException("Post at least one message.", nameof(messages));
+        }
+        var body = Serialize(PostJson(messages));
+        if (body.Length > ZaqarLimits.MaxPostBodyBytes)
+        {
+            throw new ZaqarLimitException(
+                $"A post of {messages.Count} message(s) is {body.Length} bytes; Zaqar takes at most " +
+                $"{ZaqarLimits.MaxPostBodyBytes} bytes per request. Split it.");
+        }
+        return body;
+    }
+
+    private static JsonObject PostJson(IReadOnlyList<OutgoingMessage> messages)
+    {
+        var array = new JsonArray();
+        foreach (var m in messages)
+        {
+            var item = new JsonObject { ["body"] = m.Body?.DeepClone() };
+            if (m.TtlSeconds is { } ttl)
+            {
+                ZaqarLimits.CheckRange("message ttl", ttl, ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
+                item["ttl"] = ttl;
+            }
+            array.Add(item);
+        }
+        return new JsonObject { ["messages"] = array };
+    }
+
+    /// <summary>One page of messages (a read-only peek; use claims to consume).</summary>
+    public async Task<MessagePage> ListAsync(string queue, ListOptions? options = null, CancellationToken ct = default)
+    {
+        options ??= new ListOptions();
+        ZaqarLimits.CheckRange("limit", options.Limit, 1, ZaqarLimits.MaxPageSize);
+        var query = new List<(string, object)>
+        {
+            ("limit", options.Limit),
+            ("echo", options.Echo ? "true" : "false"),
+            ("include_claimed", options.IncludeClaimed ? "true" : "false"),
+        };
+        // Zaqar 15 answers 503 to include_claimed without a marker (ZRANK of None); a marker
+        // that names no message starts from the beginning.
+        var marker = options.Marker ?? (options.IncludeClaimed ? "start" : null);
+        if (marker is not null)
+        {
+            query.Add(("marker", marker));
+        }
+        var r = await SendAsync(HttpMethod.Get, QueuePath(queue) + "/messages", ct, query).ConfigureAwait(false);
+        var json = r.Json();
+        var messages = json.GetProperty("messages").EnumerateArray().Select(QueueMessage.FromJson).ToList();
+        string? next = null;
+        if (messages.Count > 0 && json.TryGetProperty("links", out var links))
+        {
+            foreach (var link in links.EnumerateArray())
+            {
+                if (link.GetProperty("rel").GetString() == "next")
+                {
+                    next = QueryValue(link.GetProperty("href").GetString() ?? "", "marker");
+                }
+            }
+        }
+        return new MessagePage(messages, next);
+    }
+
+    /// <summary>Every message, page by page. Zaqar 15 can repeat the first message of a page; repeats are skipped.</summary>
+    public async IAsyncEnumerable<QueueMessage> ListAllAsync(
+        string queue, ListOptions? options = null, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        options ??= new ListOptions { Limit = ZaqarLimits.MaxPageSize };
+        var seen = new HashSet<string>();
+        while (true)
+        {
+            var page = await ListAsync(queue, options, ct).ConfigureAwait(false);
+            var fresh = 0;
+            foreach (var m in page.Messages)
+            {
+                if (seen.Add(m.Id))
+                {
+                    fresh++;
+                    yield return m;
+                }
+            }
+            if (page.NextMarker is null || fresh == 0)
+            {
+                yield break;
+            }
+            options = options with { Marker = page.NextMarker };
+        }
+    }
+
+    /// <summary>One message by id, or null when it does not exist (or expired).</summary>
+    public async Task<QueueMessage?> GetAsync(string queue, string messageId, CancellationToken ct = default)
+    {
+        var r = await SendAsync(HttpMethod.Get, $"{QueuePath(queue)}/messages/{Uri.EscapeDataString(messageId)}", ct,
+            expectedErrors: [404]).ConfigureAwait(false);
+        return r.Status == 404 ? null : QueueMessage.FromJson(r.Json());
+    }
+
+    /// <summary>Several messages by id (at most 20); unknown ids are left out.</summary>
+    public async Task<IReadOnlyList<QueueMessage>> GetManyAsync(string queue, IReadOnlyCollection<string> ids, CancellationToken ct = default)
+    {
+        ZaqarLimits.CheckRange("ids", ids.Count, 1, ZaqarLimits.MaxPageSize);
+        var r = await SendAsync(HttpMethod.Get, QueuePath(queue) + "/messages", ct, [("ids", string.Join(',', ids))],
+            expectedErrors: [404]).ConfigureAwait(false);
+        return r.Status == 404 ? [] : r.Json().GetProperty("messages").EnumerateArray().Select(QueueMessage.FromJson).ToList();
+    }
+
+    /// <summary>
+    /// Deletes a message. A claimed message needs its claim id: Zaqar answers 403 when another
+    /// live claim holds it and 400 when the given claim has expired (the claim was lost).
+    /// </summary>
+    public async Task DeleteAsync(string queue, string messageId, string? claimId = null, CancellationToken ct = default)
+    {
+        var query = claimId is null ? null : new List<(string, object)> { ("claim_id", claimId) };
+        await SendAsync(HttpMethod.Delete, $"{QueuePath(queue)}/messages/{Uri.EscapeDataString(messageId)}", ct, query).ConfigureAwait(false);
+    }
+
+    private static string? QueryValue(string href, string name)
+    {
+        var q = href.IndexOf('?');
+        if (q < 0)
+        {
+            return null;
+        }
+        foreach (var part in href[(q + 1)..].Split('&'))
+        {
+            var eq = part.IndexOf('=');
+            if (eq > 0 && part[..eq] == name)
+            {
+                return Uri.UnescapeDataString(part[(eq + 1)..]);
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,165 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Flurl.Http;
+
+namespace GuestAgent.Zaqar;
+
+/// <summary>
+/// Typed async client for the Zaqar v2 API: queues, messages, claims and pre-signed URLs.
+/// Thread-safe; cheap to create (the HTTP connection pool is per endpoint and shared).
+/// </summary>
+/// <remarks>
+/// Retries: idempotent calls (GET, PUT, DELETE, PATCH) are repeated on 500/502/503/504 and on
+/// connection faults; POSTs (post, claim, share) only on 503 (Zaqar: "try again") and when the
+/// connection was refused (nothing was sent). 4xx are never retried.
+/// </remarks>
+public sealed partial class ZaqarClient
+{
+    private const string JsonType = "application/json";
+    private readonly IFlurlClient _http;
+    private long _requests;
+
+    public ZaqarClient(ZaqarClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Uri.TryCreate(options.Endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+        {
+            throw new ArgumentException($"Zaqar endpoint must be an http(s) URL; got '{options.Endpoint}'.", nameof(options));
+        }
+        if (options.MaxAttempts < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxAttempts must be at least 1.");
+        }
+        Options = options;
+        _http = ZaqarHttp.For(options.Endpoint);
+    }
+
+    public ZaqarClientOptions Options { get; }
+
+    /// <summary>HTTP requests sent so far (every attempt counts), for load figures.</summary>
+    public long RequestsSent => Interlocked.Read(ref _requests);
+
+    /// <summary>A client for another project or credentials on the same endpoint.</summary>
+    public ZaqarClient WithAuth(ZaqarAuth auth) => new(Options with { Auth = auth });
+
+    private static string QueuePath(string queue)
+    {
+        ZaqarLimits.CheckQueueName(queue);
+        return $"/v2/queues/{queue}";
+    }
+
+    private readonly record struct Reply(int Status, string Body, string? Location)
+    {
+        public JsonElement Json()
+        {
+            using var doc = JsonDocument.Parse(Body);
+            return doc.RootElement.Clone();
+        }
+    }
+
+    private static byte[] Serialize(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString());
+
+    private async Task<Reply> SendAsync(
+        HttpMethod method, string path, CancellationToken ct,
+        IReadOnlyList<(string Name, object Value)>? query = null,
+        byte[]? body = null, string contentType = JsonType, int[]? expectedErrors = null)
+    {
+        var idempotent = method != HttpMethod.Post;
+        for (var attempt = 1; ; attempt++)
+        {
+            ZaqarException error;
+            bool retry;
+            try
+            {
+                var req = _http.Request(path)
+                    .AllowAnyHttpStatus()
+                    .WithTimeout(Options.RequestTimeout)
+                    .WithHeader("Client-ID", Options.ClientId.ToString())
+                    .WithHeader("Accept", JsonType);
+                foreach (var (name, value) in query ?? [])
+                {
+                    req = req.SetQueryParam(name, value);
+                }
+                await ApplyAuthAsync(req, method.Method, path, ct).ConfigureAwait(false);
+                HttpContent? content = null;
+                if (body is not null)
+                {
+                    content = new ByteArrayContent(body);
+                    content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+                }
+                Interlocked.Increment(ref _requests);
+                using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
+                var text = await resp.GetStringAsync().ConfigureAwait(false);
+                resp.Headers.TryGetFirst("Location", out var location);
+                if (resp.StatusCode < 400 || (expectedErrors?.Contains(resp.StatusCode) ?? false))
+                {
+                    return new Reply(resp.StatusCode, text, location);
+                }
+                var (title, description) = ZaqarException.ParseBody(text);
+                if (resp.StatusCode == 404 && Options.Auth is ZaqarAuth.PreSigned && string.IsNullOrEmpty(description))
+                {
+                    description = "Zaqar answers 404 to every pre-signed URL failure: expired, tampered, " +
+                                  "another queue or project, or a method or path it was not signed for.";
+                }
+                error = new ZaqarException(method.Method, path, resp.StatusCode, title, description);
+                retry = idempotent ? error.IsTransient : resp.StatusCode == 503;
+            }
+            catch (FlurlHttpException ex) when (!ct.IsCancellationRequested)
+            {
+                var title = ex is FlurlHttpTimeoutException ? "Timed out" : "Connection failed";
+                error = new ZaqarException(method.Method, path, null, title, ex.InnerException?.Message ?? ex.Message, ex);
+                retry = idempotent || ZaqarHttp.NeverSent(ex);
+            }
+            if (!retry || attempt >= Options.MaxAttempts)
+            {
+                throw error;
+            }
+            await Task.Delay(RetryDelay(attempt), Options.TimeProvider, ct).ConfigureAwait(false);
+        }
+    }
+
+    private TimeSpan RetryDelay(int attempt)
+    {
+        var ms = Math.Min(Options.RetryMaxDelay.TotalMilliseconds, Options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
+        return TimeSpan.FromMilliseconds(ms * (0.8 + Random.Shared.NextDouble() * 0.4));
+    }
+
+    private async ValueTask ApplyAuthAsync(IFlurlRequest req, string method, string path, CancellationToken ct)
+    {
+        switch (Options.Auth)
+        {
+            case ZaqarAuth.None none:
+                req.WithHeader("X-Project-Id", none.ProjectId);
+                break;
+            case ZaqarAuth.Keystone ks:
+                req.WithHeader("X-Auth-Token", await ks.TokenSource(ct).ConfigureAwait(false));
+                if (!string.IsNullOrEmpty(ks.ProjectId))
+                {
+                    req.WithHeader("X-Project-Id", ks.ProjectId);
+                }
+                break;
+            case ZaqarAuth.PreSigned signed:
+                if (signed.Urls.Count == 0)
+                {
+                    throw new InvalidOperationException("Pre-signed auth needs at least one pre-signed URL.");
+                }
+                // The server decides; when no URL we hold covers the request we still send one,
+                // and its 404 is explained in the exception.
+                var url = signed.Urls.FirstOrDefault(u => u.Covers(method, path)) ?? signed.Urls[0];
+                if (string.IsNullOrEmpty(url.Signature))
+                {
+                    // An empty URL-Signature once bypassed authentication (OSSA-2026-042): never send one.
+                    throw new InvalidOperationException("A pre-signed URL with an empty signature was refused.");
+                }
+                req.WithHeader("URL-Signature", url.Signature)
+                   .WithHeader("URL-Expires", url.Expires)
+                   .WithHeader("URL-Methods", string.Join(',', url.Methods))
+                   .WithHeader("URL-Paths", string.Join(',', url.Paths))
+                   .WithHeader("X-Project-Id", url.Project);
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown Zaqar auth {Options.Auth.GetType().Name}.");
+        }
+    }
+}

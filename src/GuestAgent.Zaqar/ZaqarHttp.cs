@@ -1,0 +1,45 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Flurl.Http;
+
+namespace GuestAgent.Zaqar;
+
+/// <summary>
+/// One pooled HTTP client per Zaqar endpoint, shared by every <see cref="ZaqarClient"/> of
+/// that endpoint (tenants on one Zaqar share connections; their headers are per request).
+/// Pooled connections are recycled so a long-lived agent follows DNS and load-balancer changes.
+/// </summary>
+internal static class ZaqarHttp
+{
+    private static readonly ConcurrentDictionary<string, IFlurlClient> Clients = new(StringComparer.OrdinalIgnoreCase);
+
+    public static IFlurlClient For(string endpoint) => Clients.GetOrAdd(endpoint.TrimEnd('/'), Create);
+
+    private static IFlurlClient Create(string endpoint)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            MaxConnectionsPerServer = 64,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+        };
+        // Flurl enforces the per-request timeout itself; the HttpClient's own must not cut in first.
+        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        return new FlurlClient(http, endpoint);
+    }
+
+    /// <summary>The request never reached the server, so even a non-idempotent call can be repeated.</summary>
+    public static bool NeverSent(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,113 @@
+#!/bin/bash
+# start.sh -- start a loopback-only Redis + Zaqar 15 API server (+ GC loop).
+#
+# Usage: tools/zaqar/start.sh [--dir DIR] [--zaqar-port N] [--redis-port N]
+#                             [--server wsgiref|uwsgi] [--workers N]
+#                             [--gc-interval SECONDS] [--no-install]
+#   --dir          run directory (config, logs, pid files); default
+#                  tools/zaqar/run/<zaqar-port>
+#   --zaqar-port   default: a free port        --redis-port  default: a free port
+#   --server       wsgiref (/usr/bin/zaqar-server, one request at a time;
+#                  the default) or uwsgi (--workers processes, default 4)
+#   --gc-interval  seconds between GC runs (default 5; 0 = off). zaqar-gc is
+#                  a no-op in 15.0.0, and without GC an expired claim makes
+#                  its queue's stats and the claim itself answer 503.
+#
+# On success prints the run directory's env file, which holds
+#   ZAQAR_URL, ZAQAR_PORT, REDIS_PORT, ZAQAR_SECRET, ZAQAR_RUN_DIR
+# Stop with tools/zaqar/stop.sh DIR: it stops exactly the processes started here.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks zaqar's deps
+DIR="" ZPORT="" RPORT="" SERVER=wsgiref WORKERS=4 GC=5 INSTALL=1
+while (( $# )); do
+    case "$1" in
+        --dir) DIR="$2"; shift 2;;
+        --zaqar-port) ZPORT="$2"; shift 2;;
+        --redis-port) RPORT="$2"; shift 2;;
+        --server) SERVER="$2"; shift 2;;
+        --workers) WORKERS="$2"; shift 2;;
+        --gc-interval) GC="$2"; shift 2;;
+        --no-install) INSTALL=0; shift;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0;;
+        *) echo "start.sh: unknown argument $1" >&2; exit 2;;
+    esac
+done
+die() { echo "zaqar bed: $*" >&2; exit 1; }
+case "$SERVER" in wsgiref|uwsgi) ;; *) die "--server must be wsgiref or uwsgi";; esac
+
+if (( INSTALL )); then
+    if [[ "$SERVER" == uwsgi ]]; then "$HERE/install.sh" --uwsgi; else "$HERE/install.sh"; fi
+fi
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+[[ -n "$ZPORT" ]] || ZPORT="$(free_port)"
+[[ -n "$RPORT" ]] || RPORT="$(free_port)"
+[[ "$ZPORT" =~ ^[0-9]+$ && "$RPORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
+[[ -n "$DIR" ]] || DIR="$HERE/run/$ZPORT"
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd)"
+if [[ -f "$DIR/zaqar.pid" ]] && kill -0 "$(cat "$DIR/zaqar.pid")" 2>/dev/null; then
+    die "a bed already runs from $DIR (zaqar pid $(cat "$DIR/zaqar.pid")); stop it first"
+fi
+
+# 1. Redis: loopback only, no persistence (the bed is disposable).
+mkdir -p "$DIR/redis-data"
+setsid redis-server --bind 127.0.0.1 --port "$RPORT" --daemonize no --save '' --appendonly no \
+    --dir "$DIR/redis-data" --logfile "$DIR/redis.log" </dev/null >/dev/null 2>&1 &
+echo $! > "$DIR/redis.pid"
+for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$RPORT" ping 2>/dev/null | grep -q PONG && break
+    kill -0 "$(cat "$DIR/redis.pid")" 2>/dev/null || die "redis exited, see $DIR/redis.log"
+    sleep 0.1
+done
+redis-cli -h 127.0.0.1 -p "$RPORT" ping 2>/dev/null | grep -q PONG || die "redis not ready, see $DIR/redis.log"
+
+# 2. Config: a fresh signing secret per bed unless one is given.
+SECRET="${ZAQAR_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+sed -e "s/@ZAQAR_PORT@/$ZPORT/" -e "s/@REDIS_PORT@/$RPORT/" -e "s/@SECRET@/$SECRET/" \
+    "$HERE/zaqar.conf.in" > "$DIR/zaqar.conf"
+
+# 3. Zaqar.
+if [[ "$SERVER" == wsgiref ]]; then
+    setsid "$PY" /usr/bin/zaqar-server --config-file "$DIR/zaqar.conf" </dev/null >"$DIR/zaqar.log" 2>&1 &
+else
+    # app.py builds the app at import time from sys.argv: --pyargv carries the
+    # config file; --lazy-apps gives each worker its own Redis connections.
+    setsid uwsgi --plugin python3 --http-socket "127.0.0.1:$ZPORT" \
+        --module zaqar.transport.wsgi.app:application --pyargv "--config-file $DIR/zaqar.conf" \
+        --master --processes "$WORKERS" --threads 1 --lazy-apps --die-on-term --need-app \
+        --buffer-size 65535 --post-buffering 65536 --disable-logging \
+        </dev/null >"$DIR/zaqar.log" 2>&1 &
+fi
+echo $! > "$DIR/zaqar.pid"
+echo "$SERVER" > "$DIR/server"
+
+CID=3a1e2f60-0d3c-4b8e-9d7a-1f2e3d4c5b6a
+code=000
+for _ in $(seq 1 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Client-ID: $CID" -H "X-Project-Id: bed-probe" \
+        "http://127.0.0.1:$ZPORT/v2/ping" || true)
+    [[ "$code" == 204 ]] && break
+    kill -0 "$(cat "$DIR/zaqar.pid")" 2>/dev/null || die "zaqar exited, see $DIR/zaqar.log"
+    sleep 0.1
+done
+[[ "$code" == 204 ]] || die "zaqar not ready on 127.0.0.1:$ZPORT (last HTTP $code), see $DIR/zaqar.log"
+
+# 4. GC loop.
+if [[ "$GC" =~ ^[0-9.]+$ ]] && [[ "$GC" != 0 ]]; then
+    setsid "$PY" "$HERE/gc-loop.py" --config-file "$DIR/zaqar.conf" --interval "$GC" \
+        </dev/null >"$DIR/gc.log" 2>&1 &
+    echo $! > "$DIR/gc.pid"
+fi
+
+cat > "$DIR/env" <<ENV
+ZAQAR_URL=http://127.0.0.1:$ZPORT
+ZAQAR_PORT=$ZPORT
+REDIS_PORT=$RPORT
+ZAQAR_SECRET=$SECRET
+ZAQAR_RUN_DIR=$DIR
+ENV
+echo "zaqar bed ($SERVER) on http://127.0.0.1:$ZPORT, redis 127.0.0.1:$RPORT, run dir $DIR" >&2
+cat "$DIR/env"
