@@ -19,6 +19,7 @@ public sealed partial class ZaqarClient
     private const string JsonType = "application/json";
     private readonly IFlurlClient _http;
     private long _requests;
+    private long _responses;
 
     public ZaqarClient(ZaqarClientOptions options)
     {
@@ -39,6 +40,9 @@ public sealed partial class ZaqarClient
 
     /// <summary>HTTP requests sent so far (every attempt counts), for load figures.</summary>
     public long RequestsSent => Interlocked.Read(ref _requests);
+
+    /// <summary>HTTP responses received so far (requests that got an answer, whatever its status).</summary>
+    public long ResponsesReceived => Interlocked.Read(ref _responses);
 
     /// <summary>A client for another project or credentials on the same endpoint.</summary>
     public ZaqarClient WithAuth(ZaqarAuth auth) => new(Options with { Auth = auth });
@@ -79,7 +83,9 @@ public sealed partial class ZaqarClient
                     .WithHeader("Accept", JsonType);
                 foreach (var (name, value) in query ?? [])
                 {
-                    req = req.SetQueryParam(name, value);
+                    // Zaqar splits lists on a literal comma; an encoded %2C is one value.
+                    var raw = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+                    req = req.SetQueryParam(name, string.Join(',', raw.Split(',').Select(Uri.EscapeDataString)), isEncoded: true);
                 }
                 await ApplyAuthAsync(req, method.Method, path, ct).ConfigureAwait(false);
                 HttpContent? content = null;
@@ -90,6 +96,7 @@ public sealed partial class ZaqarClient
                 }
                 Interlocked.Increment(ref _requests);
                 using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
+                Interlocked.Increment(ref _responses);
                 var text = await resp.GetStringAsync().ConfigureAwait(false);
                 resp.Headers.TryGetFirst("Location", out var location);
                 if (resp.StatusCode < 400 || (expectedErrors?.Contains(resp.StatusCode) ?? false))

@@ -1,0 +1,14 @@
+using System.CommandLine;
+using GuestAgent.Cli.Commands;
+
+namespace GuestAgent.Cli;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("guestctl: drive GuestAgent guests through OpenStack Zaqar queues.");
+        root.Subcommands.Add(QueueCommands.Build());
+        return await root.Parse(args).InvokeAsync();
+    }
+}

@@ -1,0 +1,394 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace GuestAgent.Protocol;
+
+/// <summary>
+/// Reads and validates command bodies. Every way a body can be wrong ends in a
+/// <see cref="CommandRejection"/>, never an exception, because bodies come from a queue anyone with
+/// access can post to. Unknown fields (top level and inside <c>args</c>) are ignored, so that
+/// newer issuers can add optional fields without a version bump; they survive in
+/// <see cref="Command.RawArgs"/>. A JSON null counts as absent.
+/// </summary>
+public static class CommandParser
+{
+    public static CommandParseResult Parse(string json, DateTimeOffset now, ProtocolLimits? limits = null) =>
+        Parse(Encoding.UTF8.GetBytes(json), now, limits);
+
+    /// <summary>Parses a Zaqar message body as the Zaqar client hands it over.</summary>
+    public static CommandParseResult Parse(JsonElement body, DateTimeOffset now, ProtocolLimits? limits = null) =>
+        Parse(JsonMarshal.GetRawUtf8Value(body), now, limits);
+
+    public static CommandParseResult Parse(ReadOnlySpan<byte> utf8Json, DateTimeOffset now, ProtocolLimits? limits = null)
+    {
+        limits ??= ProtocolLimits.Default;
+        JsonDocument? document = null;
+        try
+        {
+            // JsonDocument checks UTF-8 only when a string is read; checking up front keeps
+            // invalid bytes a malformed_json rejection instead of an exception deep inside.
+            var malformed = !Utf8.IsValid(utf8Json) ? "The body is not valid UTF-8." : TryParseDocument(utf8Json, out document);
+            if (utf8Json.Length > limits.MaxCommandBytes)
+            {
+                // Parsed anyway (the bytes are already in memory, parsing is linear) so the issuer gets a reply.
+                var (id, replyTo) = document is { RootElement.ValueKind: JsonValueKind.Object } d ? Salvage(d.RootElement) : (null, null);
+                return Reject(RejectCodes.Oversize, null,
+                    $"The body is {utf8Json.Length} bytes; at most {limits.MaxCommandBytes} are accepted.", id, replyTo);
+            }
+            if (malformed is not null || document is null)
+            {
+                return Reject(RejectCodes.MalformedJson, null, malformed ?? "The body is not valid JSON.", null, null);
+            }
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return Reject(RejectCodes.NotAnObject, null, $"The body must be a JSON object, not {Describe(root)}.", null, null);
+            }
+            var (salvagedId, salvagedReplyTo) = Salvage(root);
+            try
+            {
+                return CommandParseResult.Accepted(ReadCommand(root, now, limits));
+            }
+            catch (RejectException e)
+            {
+                return Reject(e.Code, e.Field, e.Message, salvagedId, salvagedReplyTo);
+            }
+        }
+        finally
+        {
+            document?.Dispose();
+        }
+    }
+
+    private static string? TryParseDocument(ReadOnlySpan<byte> utf8Json, out JsonDocument? document)
+    {
+        try
+        {
+            document = JsonDocument.Parse(utf8Json.ToArray(), ProtocolJson.DocumentOptions);
+            return null;
+        }
+        catch (JsonException e)
+        {
+            document = null;
+            return $"The body is not valid JSON: {e.Message}";
+        }
+    }
+
+    private static CommandParseResult Reject(string code, string? field, string message, Guid? id, string? replyTo) =>
+        CommandParseResult.Rejected(new CommandRejection(code, message, field, id, replyTo));
+
+    /// <summary>The id and reply queue, if they are individually well-formed, whatever else is wrong.</summary>
+    private static (Guid? Id, string? ReplyTo) Salvage(JsonElement root)
+    {
+        Guid? id = root.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String
+            && Guid.TryParseExact(i.GetString(), "D", out var g) ? g : null;
+        var replyTo = root.TryGetProperty("reply_to", out var r) && r.ValueKind == JsonValueKind.String
+            && QueueNames.IsValid(r.GetString()) ? r.GetString() : null;
+        return (id, replyTo);
+    }
+
+    private static Command ReadCommand(JsonElement root, DateTimeOffset now, ProtocolLimits limits)
+    {
+        // Version first: a different version may have a different shape, and that is the useful complaint.
+        var version = ReadInteger(Required(root, "v", "v"), "v");
+        if (version != ProtocolVersion.Current)
+        {
+            throw new RejectException(RejectCodes.UnsupportedVersion, "v",
+                $"Protocol version {version} is not supported; this agent speaks v={ProtocolVersion.Current}.");
+        }
+        var id = ReadGuid(Required(root, "id", "id"), "id");
+        var op = ReadString(Required(root, "op", "op"), "op");
+        if (!Ops.IsKnown(op))
+        {
+            throw new RejectException(RejectCodes.UnknownOp, "op",
+                $"Unknown op '{op}'; known ops are {string.Join(", ", Ops.Known)}.");
+        }
+
+        var mode = Optional(root, "mode") is { } modeElement
+            ? ReadString(modeElement, "mode") switch
+            {
+                "call" => CommandMode.Call,
+                "cast" => CommandMode.Cast,
+                var other => throw Invalid("mode", $"mode must be \"call\" or \"cast\", not \"{other}\"."),
+            }
+            : CommandMode.Call;
+
+        string? replyTo = null;
+        if (Optional(root, "reply_to") is { } replyToElement)
+        {
+            replyTo = ReadString(replyToElement, "reply_to");
+            if (!QueueNames.IsValid(replyTo))
+            {
+                throw Invalid("reply_to", $"reply_to must be a queue name of 1-{QueueNames.MaxLength} ASCII letters, digits, '_' or '-'.");
+            }
+        }
+        else if (mode == CommandMode.Call)
+        {
+            throw new RejectException(RejectCodes.MissingField, "reply_to", "reply_to is required when mode is \"call\".");
+        }
+
+        var issuedAt = ReadTimestamp(Required(root, "issued_at", "issued_at"), "issued_at");
+        var expiresAt = Optional(root, "expires_at") is { } e ? ReadTimestamp(e, "expires_at") : (DateTimeOffset?)null;
+
+        var onInterrupt = Optional(root, "on_interrupt") is { } interruptElement
+            ? ReadString(interruptElement, "on_interrupt") switch
+            {
+                "rerun" => InterruptPolicy.Rerun,
+                "fail" => InterruptPolicy.Fail,
+                var other => throw Invalid("on_interrupt", $"on_interrupt must be \"rerun\" or \"fail\", not \"{other}\"."),
+            }
+            : Command.DefaultInterruptPolicy(mode);
+
+        CommandSignature? signature = null;
+        if (Optional(root, "sig") is { } sig)
+        {
+            RequireObject(sig, "sig");
+            signature = new CommandSignature(
+                ReadString(Required(sig, "kid", "sig.kid"), "sig.kid"),
+                ReadString(Required(sig, "mac", "sig.mac"), "sig.mac"));
+        }
+
+        JsonElement args;
+        if (Optional(root, "args") is { } argsElement)
+        {
+            RequireObject(argsElement, "args");
+            args = argsElement.Clone();
+        }
+        else
+        {
+            // Ops without arguments (ping) need not send an empty object.
+            args = EmptyObject;
+        }
+
+        CheckTimes(issuedAt, expiresAt, now, limits.ClockSkew);
+
+        OpArgs typedArgs = op switch
+        {
+            Ops.Exec => ReadExecArgs(args, limits),
+            Ops.Status => new StatusArgs(ReadGuid(Required(args, "command_id", "args.command_id"), "args.command_id")),
+            Ops.Cancel => new CancelArgs(ReadGuid(Required(args, "command_id", "args.command_id"), "args.command_id")),
+            Ops.Ping => new PingArgs(),
+            _ => throw new InvalidOperationException($"Op '{op}' is listed as known but has no argument reader."),
+        };
+
+        return new Command(ProtocolVersion.Current, id, op, mode, replyTo, issuedAt, expiresAt, onInterrupt, typedArgs, signature, args);
+    }
+
+    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+    private static void CheckTimes(DateTimeOffset issuedAt, DateTimeOffset? expiresAt, DateTimeOffset now, TimeSpan skew)
+    {
+        if (expiresAt <= issuedAt)
+        {
+            throw new RejectException(RejectCodes.Expired, "expires_at",
+                $"expires_at ({ProtocolJson.FormatTimestamp(expiresAt.Value)}) is not after issued_at ({ProtocolJson.FormatTimestamp(issuedAt)}).");
+        }
+        if (issuedAt > now + skew)
+        {
+            throw new RejectException(RejectCodes.Expired, "issued_at",
+                $"issued_at ({ProtocolJson.FormatTimestamp(issuedAt)}) is {(issuedAt - now).TotalSeconds:0} s in the future " +
+                $"(agent clock {ProtocolJson.FormatTimestamp(now)}, allowed skew {skew.TotalSeconds:0} s).");
+        }
+        if (expiresAt is { } expiry && now > expiry + skew)
+        {
+            throw new RejectException(RejectCodes.Expired, "expires_at",
+                $"The command expired at {ProtocolJson.FormatTimestamp(expiry)} " +
+                $"(agent clock {ProtocolJson.FormatTimestamp(now)}, allowed skew {skew.TotalSeconds:0} s).");
+        }
+    }
+
+    private static ExecArgs ReadExecArgs(JsonElement args, ProtocolLimits limits)
+    {
+        var argvElement = Optional(args, "argv");
+        var shellElement = Optional(args, "shell");
+        if (argvElement is not null && shellElement is not null)
+        {
+            throw Invalid("args.argv", "exec takes exactly one of args.argv and args.shell, not both.");
+        }
+        if (argvElement is null && shellElement is null)
+        {
+            throw new RejectException(RejectCodes.MissingField, "args.argv",
+                "exec needs args.argv (program and arguments) or args.shell (a script for /bin/sh -c).");
+        }
+
+        string[]? argv = null;
+        if (argvElement is { } a)
+        {
+            if (a.ValueKind != JsonValueKind.Array)
+            {
+                throw WrongType("args.argv", "an array of strings", a);
+            }
+            argv = new string[a.GetArrayLength()];
+            var i = 0;
+            foreach (var item in a.EnumerateArray())
+            {
+                argv[i] = ReadCleanString(item, $"args.argv[{i}]", allowEmpty: i > 0);
+                i++;
+            }
+            if (argv.Length == 0)
+            {
+                throw Invalid("args.argv", "args.argv must name at least the program to run.");
+            }
+        }
+        var shell = shellElement is { } s ? ReadCleanString(s, "args.shell", allowEmpty: false) : null;
+
+        Dictionary<string, string>? env = null;
+        if (Optional(args, "env") is { } envElement)
+        {
+            RequireObject(envElement, "args.env");
+            env = [];
+            foreach (var variable in envElement.EnumerateObject())
+            {
+                var path = $"args.env.{variable.Name}";
+                if (variable.Name.Length == 0 || variable.Name.Contains('=') || variable.Name.Contains('\0'))
+                {
+                    throw Invalid(path, $"Environment variable names must be non-empty without '=' or NUL; got \"{variable.Name}\".");
+                }
+                env[variable.Name] = ReadCleanString(variable.Value, path, allowEmpty: true);
+            }
+        }
+
+        var cwd = Optional(args, "cwd") is { } c ? ReadCleanString(c, "args.cwd", allowEmpty: false) : null;
+
+        var stdin = Optional(args, "stdin") is { } si ? ReadString(si, "args.stdin") : null;
+        var stdinB64 = Optional(args, "stdin_b64") is { } sb ? ReadString(sb, "args.stdin_b64") : null;
+        if (stdin is not null && stdinB64 is not null)
+        {
+            throw Invalid("args.stdin_b64", "Give at most one of args.stdin and args.stdin_b64.");
+        }
+        if (stdinB64 is not null && !System.Buffers.Text.Base64.IsValid(stdinB64))
+        {
+            throw Invalid("args.stdin_b64", "args.stdin_b64 is not valid base64.");
+        }
+
+        var timeout = ExecArgs.DefaultTimeoutSeconds;
+        if (Optional(args, "timeout_s") is { } t)
+        {
+            timeout = ReadNumber(t, "args.timeout_s");
+            if (timeout <= 0 || timeout > limits.MaxTimeoutSeconds)
+            {
+                throw Invalid("args.timeout_s", $"args.timeout_s must be more than 0 and at most {limits.MaxTimeoutSeconds}; got {timeout}.");
+            }
+        }
+
+        var runAs = Optional(args, "run_as") is { } r ? ReadCleanString(r, "args.run_as", allowEmpty: false) : null;
+
+        var killGrace = ExecArgs.DefaultKillGraceSeconds;
+        if (Optional(args, "kill_grace_s") is { } k)
+        {
+            killGrace = ReadNumber(k, "args.kill_grace_s");
+            if (killGrace < 0 || killGrace > limits.MaxKillGraceSeconds)
+            {
+                throw Invalid("args.kill_grace_s", $"args.kill_grace_s must be from 0 to {limits.MaxKillGraceSeconds}; got {killGrace}.");
+            }
+        }
+
+        int? outputCap = null;
+        if (Optional(args, "output_cap_bytes") is { } o)
+        {
+            var cap = ReadInteger(o, "args.output_cap_bytes");
+            if (cap is <= 0 or > int.MaxValue)
+            {
+                throw Invalid("args.output_cap_bytes", $"args.output_cap_bytes must be a positive 32-bit integer; got {cap}.");
+            }
+            outputCap = (int)cap;
+        }
+
+        return new ExecArgs
+        {
+            Argv = argv,
+            Shell = shell,
+            Env = env,
+            Cwd = cwd,
+            Stdin = stdin,
+            StdinB64 = stdinB64,
+            TimeoutSeconds = timeout,
+            RunAs = runAs,
+            KillGraceSeconds = killGrace,
+            OutputCapBytes = outputCap,
+        };
+    }
+
+    private static JsonElement? Optional(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+    private static JsonElement Required(JsonElement obj, string name, string path) =>
+        Optional(obj, name) ?? throw new RejectException(RejectCodes.MissingField, path, $"{path} is required.");
+
+    private static void RequireObject(JsonElement e, string path)
+    {
+        if (e.ValueKind != JsonValueKind.Object)
+        {
+            throw WrongType(path, "an object", e);
+        }
+    }
+
+    private static string ReadString(JsonElement e, string path) =>
+        e.ValueKind == JsonValueKind.String ? e.GetString()! : throw WrongType(path, "a string", e);
+
+    /// <summary>A string that will reach execve or the kernel, where NUL would silently cut it short.</summary>
+    private static string ReadCleanString(JsonElement e, string path, bool allowEmpty)
+    {
+        var s = ReadString(e, path);
+        if (!allowEmpty && s.Length == 0)
+        {
+            throw Invalid(path, $"{path} must not be empty.");
+        }
+        if (s.Contains('\0'))
+        {
+            throw Invalid(path, $"{path} must not contain NUL characters.");
+        }
+        return s;
+    }
+
+    private static long ReadInteger(JsonElement e, string path) =>
+        e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var value) ? value : throw WrongType(path, "an integer", e);
+
+    private static double ReadNumber(JsonElement e, string path)
+    {
+        if (e.ValueKind != JsonValueKind.Number)
+        {
+            throw WrongType(path, "a number", e);
+        }
+        // TryGetDouble succeeds with infinity for literals like 1e400.
+        return e.TryGetDouble(out var value) && double.IsFinite(value)
+            ? value
+            : throw Invalid(path, $"{path} is out of range.");
+    }
+
+    private static Guid ReadGuid(JsonElement e, string path) =>
+        Guid.TryParseExact(ReadString(e, path), "D", out var g)
+            ? g
+            : throw Invalid(path, $"{path} must be a UUID like \"7c9e6679-7425-40de-944b-e07fc1f90ae7\".");
+
+    private static DateTimeOffset ReadTimestamp(JsonElement e, string path) =>
+        ProtocolJson.TryParseTimestamp(ReadString(e, path), out var t)
+            ? t
+            : throw Invalid(path, $"{path} must be an RFC 3339 timestamp with a zone, like \"2026-11-25T13:00:00Z\".");
+
+    private static RejectException Invalid(string path, string message) => new(RejectCodes.InvalidValue, path, message);
+
+    private static RejectException WrongType(string path, string expected, JsonElement actual) =>
+        new(RejectCodes.WrongType, path, $"{path} must be {expected}, not {Describe(actual)}.");
+
+    private static string Describe(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => e.TryGetInt64(out _) ? "an integer" : "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => e.ValueKind.ToString(),
+    };
+
+    // Control flow inside the parser only: each reader can give up from any depth, and Parse
+    // turns it into a CommandRejection; it never escapes this class.
+    private sealed class RejectException(string code, string field, string message) : Exception(message)
+    {
+        public string Code { get; } = code;
+        public string Field { get; } = field;
+    }
+}

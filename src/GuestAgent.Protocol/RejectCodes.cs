@@ -1,0 +1,38 @@
+namespace GuestAgent.Protocol;
+
+/// <summary>
+/// Why a command was refused; sent as <c>error.code</c> of a <c>rejected</c> reply. Codes are
+/// stable wire values: controllers may branch on them, so never rename one.
+/// </summary>
+public static class RejectCodes
+{
+    /// <summary>The body is not JSON (syntax, invalid UTF-8, duplicate property names).</summary>
+    public const string MalformedJson = "malformed_json";
+
+    /// <summary>The body is JSON but not an object.</summary>
+    public const string NotAnObject = "not_an_object";
+
+    /// <summary><c>v</c> is not a version this agent speaks.</summary>
+    public const string UnsupportedVersion = "unsupported_version";
+
+    /// <summary>A required field is absent or null.</summary>
+    public const string MissingField = "missing_field";
+
+    /// <summary>A field has the wrong JSON type (a number where a string belongs, ...).</summary>
+    public const string WrongType = "wrong_type";
+
+    /// <summary><c>op</c> names no operation this agent knows.</summary>
+    public const string UnknownOp = "unknown_op";
+
+    /// <summary>A field has the right type but a value outside what is allowed.</summary>
+    public const string InvalidValue = "invalid_value";
+
+    /// <summary>The raw body is larger than <see cref="ProtocolLimits.MaxCommandBytes"/>.</summary>
+    public const string Oversize = "oversize";
+
+    /// <summary>The command is past <c>expires_at</c>, issued in the future, or expires before it was issued.</summary>
+    public const string Expired = "expired";
+
+    public static IReadOnlyList<string> All { get; } =
+        [MalformedJson, NotAnObject, UnsupportedVersion, MissingField, WrongType, UnknownOp, InvalidValue, Oversize, Expired];
+}

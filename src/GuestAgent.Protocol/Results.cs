@@ -1,0 +1,95 @@
+using System.Text;
+using System.Text.Json.Serialization;
+using System.Text.Unicode;
+using GuestAgent.Protocol.Chunking;
+
+namespace GuestAgent.Protocol;
+
+/// <summary>
+/// One output stream of a run as reported in the final reply. The first <see cref="InlineBytes"/>
+/// bytes are here, as text (<see cref="Data"/>) when they are valid UTF-8 and as base64
+/// (<see cref="DataB64"/>) otherwise; the rest follows in <see cref="Chunks"/> chunk replies.
+/// <see cref="Bytes"/> and <see cref="Truncated"/> are always present, so output is never cut
+/// short without saying so.
+/// </summary>
+/// <param name="Bytes">Total bytes the stream produced.</param>
+/// <param name="InlineBytes">Bytes carried in this object.</param>
+/// <param name="Chunks">Chunk replies that carry bytes <see cref="InlineBytes"/>..<see cref="Bytes"/>; 0 if none.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the whole stream, to check a reassembly.</param>
+public sealed record StreamOutput(
+    [property: JsonPropertyOrder(1)] long Bytes,
+    [property: JsonPropertyOrder(1)] int InlineBytes,
+    [property: JsonPropertyOrder(3)] int Chunks,
+    [property: JsonPropertyOrder(3)] string Sha256,
+    string? Data = null,
+    [property: JsonPropertyName("data_b64")] string? DataB64 = null)
+{
+    /// <summary>True when some of the stream is not inline (it is in chunks, or was not kept at all).</summary>
+    [JsonPropertyOrder(2)]
+    public bool Truncated => InlineBytes < Bytes;
+
+    /// <summary>Describes <paramref name="stream"/> with its first <paramref name="inlineBytes"/> bytes inline.</summary>
+    public static StreamOutput From(ReadOnlySpan<byte> stream, int inlineBytes, int chunks)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(inlineBytes);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(inlineBytes, stream.Length);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunks);
+        var inline = stream[..inlineBytes];
+        // A cut inside a multi-byte character makes the inline part invalid UTF-8, so it goes as base64.
+        return Utf8.IsValid(inline)
+            ? new StreamOutput(stream.Length, inlineBytes, chunks, Chunker.Sha256Hex(stream), Data: Encoding.UTF8.GetString(inline))
+            : new StreamOutput(stream.Length, inlineBytes, chunks, Chunker.Sha256Hex(stream), DataB64: Convert.ToBase64String(inline));
+    }
+
+    /// <summary>The inline bytes, whichever way they were encoded.</summary>
+    public byte[] DecodeInline() =>
+        DataB64 is not null ? Convert.FromBase64String(DataB64)
+        : Data is not null ? Encoding.UTF8.GetBytes(Data)
+        : [];
+}
+
+/// <summary>
+/// Result of <c>exec</c>. <see cref="ExitCode"/> is null when the process was killed by a signal
+/// (then <see cref="Signal"/> names it, e.g. "SIGKILL").
+/// </summary>
+/// <param name="Attempt">1 for the first run; higher when the agent reran it after an interruption.</param>
+public sealed record ExecResult(
+    int Attempt,
+    long DurationMs,
+    StreamOutput Stdout,
+    StreamOutput Stderr,
+    [property: JsonPropertyOrder(-1)] int? ExitCode = null,
+    [property: JsonPropertyOrder(-1)] string? Signal = null);
+
+/// <summary>Result of <c>ping</c>.</summary>
+/// <param name="Version">The agent's software version.</param>
+/// <param name="Capabilities">Ops this agent accepts.</param>
+/// <param name="Agent">The agent's name, as in replies' <c>agent</c>.</param>
+public sealed record PingResult(
+    string Version,
+    [property: JsonPropertyName("uptime_s")] long UptimeSeconds,
+    IReadOnlyList<string> Capabilities,
+    string Os,
+    string Hostname,
+    string Agent);
+
+/// <summary>How far the agent got with a command, as <c>status</c> reports it.</summary>
+public enum CommandState
+{
+    /// <summary>The agent has no record of it (never received, or forgotten).</summary>
+    Unknown,
+    Accepted,
+    Started,
+
+    /// <summary>Finished; the final reply is not yet posted.</summary>
+    Completed,
+
+    /// <summary>Finished and the final reply is posted.</summary>
+    Replied,
+    Rejected,
+}
+
+/// <summary>Result of <c>status</c> (and of <c>cancel</c>, reporting the target after the request).</summary>
+/// <param name="Attempt">Runs so far; 0 if it never started.</param>
+/// <param name="FinalStatus">Status of the final reply, once there is one.</param>
+public sealed record StatusResult(Guid CommandId, CommandState State, int Attempt, ReplyStatus? FinalStatus = null);

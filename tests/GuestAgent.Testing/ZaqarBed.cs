@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Testing;
+
+/// <summary>
+/// A real Zaqar (Debian's zaqar-server on Redis) on 127.0.0.1, started by tools/zaqar/start.sh.
+/// <see cref="Shared"/> is one bed per test run: the bed tools/test.sh started (its env file is
+/// named by GUESTAGENT_ZAQAR_ENV), or else one this process starts and stops at exit. Tests keep
+/// apart by using their own project ids and queue names (<see cref="NewProject"/>).
+/// </summary>
+public sealed class ZaqarBed : IDisposable
+{
+    public const string EnvVariable = "GUESTAGENT_ZAQAR_ENV";
+    private static readonly Lazy<ZaqarBed> SharedBed = new(StartShared, LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly bool _owned;
+
+    private ZaqarBed(IReadOnlyDictionary<string, string> env, bool owned)
+    {
+        Url = env["ZAQAR_URL"];
+        Secret = env["ZAQAR_SECRET"];
+        RunDir = env["ZAQAR_RUN_DIR"];
+        RedisPort = int.Parse(env["REDIS_PORT"]);
+        _owned = owned;
+    }
+
+    public static ZaqarBed Shared => SharedBed.Value;
+
+    public string Url { get; }
+
+    /// <summary>The bed's [signed_url] secret_key, to mint pre-signed URLs offline.</summary>
+    public string Secret { get; }
+    public string RunDir { get; }
+    public int RedisPort { get; }
+
+    /// <summary>Starts a bed of its own (for tests that stop and restart Zaqar or Redis).</summary>
+    public static ZaqarBed StartPrivate() =>
+        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-bed-" + Guid.NewGuid().ToString("N")[..12])), owned: true);
+
+    public static string NewProject(string prefix = "p") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(40, prefix.Length + 33)];
+
+    public static string NewQueue(string prefix = "q") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(60, prefix.Length + 33)];
+
+    /// <summary>A client on this bed for <paramref name="project"/> (no auth: the project is a header).</summary>
+    public ZaqarClient Client(string project, Guid? clientId = null, int maxAttempts = 4) => new(new ZaqarClientOptions
+    {
+        Endpoint = Url,
+        ClientId = clientId ?? Guid.NewGuid(),
+        Auth = new ZaqarAuth.None(project),
+        MaxAttempts = maxAttempts,
+        RequestTimeout = TimeSpan.FromSeconds(20),
+    });
+
+    public ZaqarClient Client(ZaqarAuth auth, Guid? clientId = null) => new(new ZaqarClientOptions
+    {
+        Endpoint = Url,
+        ClientId = clientId ?? Guid.NewGuid(),
+        Auth = auth,
+        RequestTimeout = TimeSpan.FromSeconds(20),
+    });
+
+    /// <summary>Stops parts of the bed: "zaqar", "redis", "gc".</summary>
+    public void Stop(params string[] parts) => Run(RepoPaths.Tool("zaqar", "stop.sh"), [RunDir, .. parts]);
+
+    /// <summary>Starts Redis again on its port after <see cref="Stop"/> (data is gone: the bed keeps none).</summary>
+    public void RestartRedis()
+    {
+        Run("/bin/bash", ["-c",
+            $"setsid redis-server --bind 127.0.0.1 --port {RedisPort} --daemonize no --save '' --appendonly no " +
+            $"--dir '{RunDir}/redis-data' --logfile '{RunDir}/redis.log' </dev/null >/dev/null 2>&1 & echo $! > '{RunDir}/redis.pid'; " +
+            $"for i in $(seq 1 100); do redis-cli -p {RedisPort} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.1; done; exit 1"]);
+    }
+
+    public void Dispose()
+    {
+        if (_owned)
+        {
+            Stop();
+        }
+    }
+
+    private static ZaqarBed StartShared()
+    {
+        var envFile = Environment.GetEnvironmentVariable(EnvVariable);
+        if (!string.IsNullOrEmpty(envFile) && File.Exists(envFile))
+        {
+            return new ZaqarBed(ReadEnv(File.ReadAllText(envFile)), owned: false);
+        }
+        var bed = new ZaqarBed(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-bed-" + Environment.ProcessId)), owned: true);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => bed.Dispose();
+        return bed;
+    }
+
+    private static Dictionary<string, string> RunStart(string dir) =>
+        ReadEnv(Run(RepoPaths.Tool("zaqar", "start.sh"), ["--dir", dir]));
+
+    private static Dictionary<string, string> ReadEnv(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.Split('=', 2))
+            .Where(p => p.Length == 2)
+            .ToDictionary(p => p[0], p => p[1]);
+
+    private static string Run(string file, string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(10)))
+        {
+            p.Kill(true);
+            throw new TimeoutException($"{file} did not finish");
+        }
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}{stdout.Result}");
+        }
+        return stdout.Result;
+    }
+}

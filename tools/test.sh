@@ -1,0 +1,40 @@
+#!/bin/bash
+# test.sh -- the project's test command: everything from a fresh clone on a fresh machine.
+#
+# Installs what the tests need (Debian's zaqar-server, redis-server ...), starts one local
+# Zaqar bed for the whole run (tests keep apart by project id and queue name), builds, runs
+# every test project, stops the bed, and ends with one line of totals over all projects:
+#   N passed, N failed, N skipped
+# Extra arguments go to `dotnet test` (e.g. --filter FullyQualifiedName~Claim).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/guestagent-test.XXXXXX")"
+BED="$WORK/bed"
+cleanup() { "$ROOT/tools/zaqar/stop.sh" "$BED" >/dev/null 2>&1; }
+trap cleanup EXIT
+
+"$ROOT/tools/zaqar/install.sh" || { echo "installing the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
+"$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
+export GUESTAGENT_ZAQAR_ENV="$BED/env"
+
+if ! dotnet build -nologo -c Release GuestAgent.sln; then
+    echo "build failed"; echo "0 passed, 0 failed"; exit 1
+fi
+dotnet test GuestAgent.sln -c Release --no-build --logger trx --results-directory "$WORK/results" "$@"
+rc=$?
+
+passed=0 failed=0 skipped=0 files=0
+for trx in "$WORK"/results/*.trx; do
+    [[ -f "$trx" ]] || continue
+    files=$((files + 1))
+    counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
+    get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+    passed=$((passed + $(get passed)))
+    failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+    skipped=$((skipped + $(get notExecuted)))
+done
+(( files > 0 )) || { echo "no test results were written"; failed=$((failed + 1)); }
+(( rc == 0 || failed > 0 )) || { echo "dotnet test failed (exit $rc) without a failed test"; }
+echo "$passed passed, $failed failed, $skipped skipped"
+(( rc == 0 && failed == 0 && files > 0 ))
