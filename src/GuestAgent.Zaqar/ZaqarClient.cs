@@ -62,7 +62,11 @@ public sealed partial class ZaqarClient
         }
     }
 
-    private static byte[] Serialize(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString());
+    // The default encoder escapes '+', '<', '&' ... as \uXXXX (6 bytes for 1), which would make
+    // base64 payloads overflow Zaqar's body limit; the bodies are JSON for Zaqar, not HTML.
+    private static readonly JsonSerializerOptions WireJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static byte[] Serialize(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString(WireJson));
 
     private async Task<Reply> SendAsync(
         HttpMethod method, string path, CancellationToken ct,

@@ -30,8 +30,8 @@ public sealed class CommandRoundTripTests
     [MemberData(nameof(AllArgs))]
     public void Call_round_trips_through_the_parser_unchanged(OpArgs args)
     {
-        var command = Command.Call(args, "replies-vm1", IssuedAt, IssuedAt.AddMinutes(10))
-            with { Signature = new CommandSignature("k1", "bWFj") };
+        var signature = new CommandSignature("k1", "bWFj");
+        var command = Command.Call(args, "replies-vm1", IssuedAt, IssuedAt.AddMinutes(10)) with { Signature = signature };
 
         var parsed = Reparse(command);
 
@@ -53,9 +53,9 @@ public sealed class CommandRoundTripTests
     [Fact]
     public void Wire_form_uses_the_documented_field_names()
     {
-        var command = Command.Call(
-            new ExecArgs { Argv = ["/bin/true"], StdinB64 = "AA==", RunAs = "root", OutputCapBytes = 10 },
-            "replies-vm1", IssuedAt, IssuedAt.AddMinutes(1), id: Guid.Parse(Bodies.Id)) with { Signature = new CommandSignature("k1", "m") };
+        var args = new ExecArgs { Argv = ["/bin/true"], StdinB64 = "AA==", RunAs = "root", OutputCapBytes = 10 };
+        var signature = new CommandSignature("k1", "m");
+        var command = Command.Call(args, "replies-vm1", IssuedAt, IssuedAt.AddMinutes(1), id: Guid.Parse(Bodies.Id)) with { Signature = signature };
         using var document = JsonDocument.Parse(command.ToJson());
         var root = document.RootElement;
 

@@ -106,6 +106,19 @@ public sealed class MessageTests
         Assert.Equal(ZaqarLimits.MaxPostBodyBytes - empty, (await zaqar.GetAsync(queue, id))!.Body.GetString()!.Length);
     }
 
+    [Fact]
+    public async Task Base64_and_markup_characters_travel_unescaped_so_a_body_costs_its_own_size()
+    {
+        var zaqar = _bed.Client(ZaqarBed.NewProject());
+        var queue = ZaqarBed.NewQueue();
+        var payload = Convert.ToBase64String(Enumerable.Range(0, 3000).Select(i => (byte)(i * 7)).ToArray()) + "<&>'+/=";
+        var empty = ZaqarClient.PostBodySize([OutgoingMessage.Of("")]);
+
+        Assert.Equal(empty + payload.Length, ZaqarClient.PostBodySize([OutgoingMessage.Of(payload)]));
+        var id = await zaqar.PostAsync(queue, OutgoingMessage.Of(payload));
+        Assert.Equal(payload, (await zaqar.GetAsync(queue, id))!.Body.GetString());
+    }
+
     [Theory]
     [InlineData(59)]
     [InlineData(1_209_601)]
