@@ -33,6 +33,9 @@ public static class RejectCodes
     /// <summary>The command is past <c>expires_at</c>, issued in the future, or expires before it was issued.</summary>
     public const string Expired = "expired";
 
+    /// <summary>The op is known but this agent's policy for the tenant does not allow it.</summary>
+    public const string Forbidden = "forbidden";
+
     public static IReadOnlyList<string> All { get; } =
-        [MalformedJson, NotAnObject, UnsupportedVersion, MissingField, WrongType, UnknownOp, InvalidValue, Oversize, Expired];
+        [MalformedJson, NotAnObject, UnsupportedVersion, MissingField, WrongType, UnknownOp, InvalidValue, Oversize, Expired, Forbidden];
 }

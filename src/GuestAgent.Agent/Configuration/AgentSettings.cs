@@ -1,0 +1,207 @@
+using Akka.Configuration;
+using GuestAgent.Protocol;
+
+namespace GuestAgent.Agent.Configuration;
+
+/// <summary>How one binding authenticates to its Zaqar.</summary>
+public sealed record TenantAuth(string Mode, string? Token);
+
+/// <summary>One tenant binding: a Zaqar endpoint, project, credentials and command queue.</summary>
+public sealed record TenantBinding(
+    string Name,
+    string Endpoint,
+    string Project,
+    TenantAuth Auth,
+    string CommandQueue,
+    string ReplyQueue,
+    int MaxOperations,
+    IReadOnlySet<string> AllowedOps);
+
+public sealed record PollSettings(
+    TimeSpan MinInterval, TimeSpan MaxInterval, double Jitter, TimeSpan MaxFaultBackoff,
+    int ClaimTtlSeconds, int ClaimGraceSeconds);
+
+public sealed record JournalSettings(string Provider, string ConnectionString);
+
+/// <summary>The agent's configuration, read from HOCON (hocon/guest-agent.conf documents every key).</summary>
+public sealed record AgentSettings(
+    string Name,
+    string StateDir,
+    int MaxOperations,
+    TimeSpan DedupWindow,
+    int SnapshotEvery,
+    int MaxAttempts,
+    int ReplyTtlSeconds,
+    TimeSpan ShutdownGrace,
+    PollSettings Poll,
+    int InlineOutputBytes,
+    int ChunkBytes,
+    JournalSettings Journal,
+    string LogLevel,
+    bool LogToFile,
+    IReadOnlyList<TenantBinding> Tenants)
+{
+    public const string ReferenceResource = "guest-agent.conf";
+
+    /// <summary>The reference configuration shipped in the binary.</summary>
+    public static Config Reference()
+    {
+        using var s = typeof(AgentSettings).Assembly.GetManifestResourceStream(ReferenceResource)
+            ?? throw new InvalidOperationException("reference configuration missing from the build");
+        using var r = new StreamReader(s);
+        return ConfigurationFactory.ParseString(r.ReadToEnd());
+    }
+
+    /// <summary>Reads a config file (or text) merged over the reference; throws <see cref="ConfigException"/> with the key on bad values.</summary>
+    public static AgentSettings Load(string? file, string? overrideText = null)
+    {
+        var config = Reference();
+        if (file is not null)
+        {
+            if (!File.Exists(file))
+            {
+                throw new ConfigException($"config file {file} not found");
+            }
+            config = ConfigurationFactory.ParseString(File.ReadAllText(file)).WithFallback(config);
+        }
+        if (overrideText is not null)
+        {
+            config = ConfigurationFactory.ParseString(overrideText).WithFallback(config);
+        }
+        return FromConfig(config.GetConfig("guest-agent"));
+    }
+
+    public static AgentSettings FromConfig(Config c)
+    {
+        var name = c.GetString("name", "");
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            name = Environment.MachineName;
+        }
+        var stateDir = Path.GetFullPath(Required(c, "state-dir"));
+        var maxOps = Positive(c, "max-operations");
+        var poll = c.GetConfig("poll");
+        var pollSettings = new PollSettings(
+            poll.GetTimeSpan("min-interval"), poll.GetTimeSpan("max-interval"), poll.GetDouble("jitter"),
+            poll.GetTimeSpan("max-fault-backoff"),
+            Range(poll, "claim-ttl-seconds", 60, 43200, "poll."), Range(poll, "claim-grace-seconds", 60, 43200, "poll."));
+        if (pollSettings.MinInterval <= TimeSpan.Zero || pollSettings.MaxInterval < pollSettings.MinInterval)
+        {
+            throw new ConfigException("guest-agent.poll: need 0 < min-interval <= max-interval");
+        }
+        var chunk = c.GetInt("exec.chunk-bytes", 0);
+        var maxChunk = ProtocolLimits.MaxChunkDataBytes();
+        if (chunk <= 0 || chunk > maxChunk)
+        {
+            chunk = maxChunk;
+        }
+        var journal = c.GetConfig("journal");
+        var provider = journal.GetString("provider", "sqlite").ToLowerInvariant();
+        if (provider is not ("sqlite" or "postgresql"))
+        {
+            throw new ConfigException($"guest-agent.journal.provider must be sqlite or postgresql, not '{provider}'");
+        }
+        var cs = journal.GetString("connection-string", "");
+        if (string.IsNullOrWhiteSpace(cs))
+        {
+            if (provider == "postgresql")
+            {
+                throw new ConfigException("guest-agent.journal.connection-string is required for postgresql");
+            }
+            cs = $"Data Source={Path.Combine(stateDir, "journal.db")};Pooling=True;Default Timeout=30";
+        }
+
+        var tenants = new List<TenantBinding>();
+        var tenantsConfig = c.GetConfig("tenants");
+        if (tenantsConfig is not null && !tenantsConfig.IsEmpty)
+        {
+            foreach (var key in tenantsConfig.AsEnumerable().Select(kv => kv.Key.Split('.')[0]).Distinct())
+            {
+                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps));
+            }
+        }
+        if (tenants.Count == 0)
+        {
+            throw new ConfigException("guest-agent.tenants: no tenant binding configured; the agent would have nothing to do");
+        }
+        if (tenants.GroupBy(t => (t.Endpoint, t.Project, t.CommandQueue)).FirstOrDefault(g => g.Count() > 1) is { } dup)
+        {
+            throw new ConfigException($"guest-agent.tenants: {string.Join(" and ", dup.Select(t => t.Name))} bind the same queue");
+        }
+
+        return new AgentSettings(
+            name, stateDir, maxOps, c.GetTimeSpan("dedup-window"), Positive(c, "snapshot-every"),
+            Positive(c, "max-attempts"), Range(c, "reply-ttl-seconds", 60, 1_209_600, ""),
+            c.GetTimeSpan("shutdown-grace"), pollSettings,
+            Positive(c, "exec.inline-output-bytes"), chunk,
+            new JournalSettings(provider, cs), c.GetString("log.level", "Information"), c.GetBoolean("log.file", true),
+            tenants);
+    }
+
+    private static TenantBinding Tenant(string name, Config t, int globalMax)
+    {
+        string Key(string k) => $"guest-agent.tenants.{name}.{k}";
+        if (!QueueNames.IsValid(name))
+        {
+            throw new ConfigException($"guest-agent.tenants.{name}: tenant names use letters, digits, '_' and '-'");
+        }
+        var endpoint = t.GetString("endpoint", "");
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out _))
+        {
+            throw new ConfigException($"{Key("endpoint")}: an http(s) URL is required");
+        }
+        var project = t.GetString("project", "");
+        if (string.IsNullOrEmpty(project))
+        {
+            throw new ConfigException($"{Key("project")} is required");
+        }
+        var queue = t.GetString("command-queue", "");
+        var reply = t.GetString("reply-queue", "");
+        if (!QueueNames.IsValid(queue) || !QueueNames.IsValid(reply))
+        {
+            throw new ConfigException($"{Key("command-queue")} and {Key("reply-queue")} must be valid queue names");
+        }
+        var mode = t.GetString("auth.mode", "none");
+        if (mode is not ("none" or "keystone"))
+        {
+            throw new ConfigException($"{Key("auth.mode")} must be none or keystone");
+        }
+        var token = t.GetString("auth.token", null);
+        if (mode == "keystone" && string.IsNullOrEmpty(token))
+        {
+            throw new ConfigException($"{Key("auth.token")} is required with auth.mode = keystone");
+        }
+        var max = t.GetInt("max-operations", globalMax);
+        if (max < 1)
+        {
+            throw new ConfigException($"{Key("max-operations")} must be at least 1");
+        }
+        var ops = t.HasPath("allowed-ops") ? t.GetStringList("allowed-ops").ToHashSet() : Ops.Known.ToHashSet();
+        foreach (var op in ops.Where(o => !Ops.IsKnown(o)))
+        {
+            throw new ConfigException($"{Key("allowed-ops")}: unknown op '{op}'");
+        }
+        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops);
+    }
+
+    private static string Required(Config c, string key)
+    {
+        var v = c.GetString(key, "");
+        return string.IsNullOrWhiteSpace(v) ? throw new ConfigException($"guest-agent.{key} is required") : v;
+    }
+
+    private static int Positive(Config c, string key)
+    {
+        var v = c.GetInt(key, 0);
+        return v >= 1 ? v : throw new ConfigException($"guest-agent.{key} must be at least 1");
+    }
+
+    private static int Range(Config c, string key, int min, int max, string prefix)
+    {
+        var v = c.GetInt(key, 0);
+        return v >= min && v <= max ? v : throw new ConfigException($"guest-agent.{prefix}{key} must be {min} .. {max}, not {v}");
+    }
+}
+
+/// <summary>A configuration value the agent cannot run with; the message names the key.</summary>
+public sealed class ConfigException(string message) : Exception(message);

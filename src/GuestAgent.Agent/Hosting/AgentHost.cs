@@ -1,0 +1,109 @@
+using Akka.Hosting;
+using Akka.Logger.Serilog;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Tenancy;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+using Serilog.Events;
+
+namespace GuestAgent.Agent.Hosting;
+
+/// <summary>Builds and runs the guest-agent daemon.</summary>
+public static class AgentHost
+{
+    private const string Usage = "usage: guest-agent [--config FILE] [--version]\n" +
+                                 "  --config FILE  HOCON merged over the built-in reference (hocon/guest-agent.conf)";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? configFile = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--config" when i + 1 < args.Length:
+                    configFile = args[++i];
+                    break;
+                case "--version":
+                    Console.WriteLine($"guest-agent {AgentInfo.Version}");
+                    return 0;
+                case "-h" or "--help":
+                    Console.WriteLine(Usage);
+                    return 0;
+                default:
+                    Console.Error.WriteLine($"guest-agent: unknown argument '{args[i]}'\n{Usage}");
+                    return 2;
+            }
+        }
+
+        AgentSettings settings;
+        try
+        {
+            settings = AgentSettings.Load(configFile);
+            Directory.CreateDirectory(settings.StateDir);
+            JournalConfig.Prepare(settings.Journal);
+        }
+        catch (Exception ex) when (ex is ConfigException or Akka.Configuration.ConfigurationException or IOException or UnauthorizedAccessException or FormatException)
+        {
+            Console.Error.WriteLine($"guest-agent: configuration error: {ex.Message}");
+            return 78; // EX_CONFIG
+        }
+
+        Log.Logger = BuildLogger(settings);
+        try
+        {
+            Log.Information("guest-agent {Version} starting as {Agent}: {Tenants} tenant binding(s), state in {StateDir}, journal {Journal}",
+                AgentInfo.Version, settings.Name, settings.Tenants.Count, settings.StateDir, settings.Journal.Provider);
+            var builder = Host.CreateApplicationBuilder();
+            builder.Services.AddSystemd();
+            builder.Services.AddSerilog();
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
+            builder.Services.AddAkka("guest-agent", akka =>
+            {
+                akka.AddHocon(JournalConfig.Hocon(settings.Journal), HoconAddMode.Prepend)
+                    .AddHocon("akka.coordinated-shutdown.exit-clr = false", HoconAddMode.Prepend)
+                    .ConfigureLoggers(l =>
+                    {
+                        l.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                        l.ClearLoggers();
+                        l.AddLogger<SerilogLogger>();
+                    })
+                    .WithActors((system, registry) =>
+                    {
+                        var agent = system.ActorOf(AgentSupervisor.Props(settings, TimeProvider.System), "agent");
+                        registry.Register<AgentSupervisor>(agent);
+                    });
+            });
+            await builder.Build().RunAsync();
+            Log.Information("guest-agent stopped");
+            return 0;
+        }
+        catch (Exception ex)
+        {
+            Log.Fatal(ex, "guest-agent failed");
+            return 1;
+        }
+        finally
+        {
+            await Log.CloseAndFlushAsync();
+        }
+    }
+
+    private static Serilog.ILogger BuildLogger(AgentSettings settings)
+    {
+        var level = Enum.TryParse<LogEventLevel>(settings.LogLevel, ignoreCase: true, out var l) ? l : LogEventLevel.Information;
+        const string template = "[{Timestamp:yyyy-MM-dd HH:mm:ss.fff} {Level:u3}] {Tenant} {CommandId} {SourceContext}: {Message:lj}{NewLine}{Exception}";
+        var config = new LoggerConfiguration()
+            .MinimumLevel.Is(level)
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .WriteTo.Console(outputTemplate: template, standardErrorFromLevel: LogEventLevel.Verbose);
+        if (settings.LogToFile)
+        {
+            config = config.WriteTo.File(Path.Combine(settings.StateDir, "logs", "guest-agent-.log"), outputTemplate: template,
+                rollingInterval: RollingInterval.Day, retainedFileCountLimit: 14, fileSizeLimitBytes: 50 * 1024 * 1024, rollOnFileSizeLimit: true);
+        }
+        return config.CreateLogger();
+    }
+}

@@ -1,0 +1,61 @@
+using Microsoft.Data.Sqlite;
+using GuestAgent.Agent.Configuration;
+
+namespace GuestAgent.Agent.Hosting;
+
+/// <summary>Akka.Persistence.Sql configuration for the journal setting: SQLite or PostgreSQL, same code.</summary>
+public static class JournalConfig
+{
+    public static string Hocon(JournalSettings journal)
+    {
+        var provider = journal.Provider == "postgresql" ? "PostgreSQL.15" : "SQLite.MS";
+        var cs = Quote(journal.ConnectionString);
+        // SQLite has a single writer: one journal connection at a time avoids SQLITE_BUSY.
+        var parallelism = journal.Provider == "sqlite" ? 1 : 3;
+        return $$"""
+            akka.persistence {
+              journal {
+                plugin = "akka.persistence.journal.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+                  connection-string = {{cs}}
+                  provider-name = "{{provider}}"
+                  auto-initialize = true
+                  parallelism = {{parallelism}}
+                }
+              }
+              snapshot-store {
+                plugin = "akka.persistence.snapshot-store.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
+                  connection-string = {{cs}}
+                  provider-name = "{{provider}}"
+                  auto-initialize = true
+                }
+              }
+            }
+            """;
+    }
+
+    /// <summary>SQLite in WAL mode lets readers and the writer work at once; the mode sticks to the file.</summary>
+    public static void Prepare(JournalSettings journal)
+    {
+        if (journal.Provider != "sqlite")
+        {
+            return;
+        }
+        var builder = new SqliteConnectionStringBuilder(journal.ConnectionString);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
+        if (dir is not null)
+        {
+            Directory.CreateDirectory(dir);
+        }
+        using var connection = new SqliteConnection(journal.ConnectionString);
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode=WAL;";
+        cmd.ExecuteNonQuery();
+    }
+
+    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+}

@@ -1,0 +1,394 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Persistence;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Outbox;
+using GuestAgent.Protocol;
+using Serilog;
+using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+
+namespace GuestAgent.Agent.Ledger;
+
+/// <summary>What a ledger needs from its surroundings.</summary>
+public sealed record LedgerContext(
+    AgentSettings Settings,
+    TenantBinding Binding,
+    OperationSlots GlobalSlots,
+    OperationSlots TenantSlots,
+    ReplyFactory Replies,
+    ExecRunner Runner,
+    DateTimeOffset StartedAt,
+    TimeProvider Time);
+
+/// <summary>
+/// The source of truth for one tenant binding's commands. Every transition is persisted before
+/// it is acted on: the poller deletes a Zaqar message only after Accepted is written, a run
+/// starts only after Started is written, and a finished command stays here until its final reply
+/// is in Zaqar. On recovery, commands that were running follow their on_interrupt.
+/// </summary>
+public sealed class CommandLedger : ReceivePersistentActor
+{
+    private readonly LedgerContext _ctx;
+    private readonly LedgerState _state = new();
+    private readonly Queue<Guid> _waiting = new();
+    private readonly Dictionary<Guid, IActorRef> _running = [];
+    private readonly IActorRef _outbox;
+    private readonly ILogger _log;
+    private int _eventsSinceSnapshot;
+
+    public CommandLedger(LedgerContext ctx, IActorRef outbox)
+    {
+        _ctx = ctx;
+        _outbox = outbox;
+        _log = Serilog.Log.ForContext("Tenant", ctx.Binding.Name).ForContext("SourceContext", "CommandLedger");
+        PersistenceId = $"ledger-{ctx.Binding.Name}";
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is LedgerSnapshotV1 snapshot)
+            {
+                _state.Restore(snapshot);
+            }
+        });
+        Recover<ILedgerEvent>(e => _state.Apply(e));
+        Recover<RecoveryCompleted>(_ => OnRecovered());
+
+        Command<Offer>(HandleOffer);
+        Command<OfferRejected>(HandleRejected);
+        Command<OperationFinished>(HandleFinished);
+        Command<FinalReplyDelivered>(d =>
+        {
+            if (_state.Commands.TryGetValue(d.CommandId, out var entry) && entry.Phase == CommandPhase.Finished)
+            {
+                PersistEvent(new CommandRepliedV1(d.CommandId, Now), _ => Logger(d.CommandId).Debug("final reply delivered"));
+            }
+        });
+        Command<Terminated>(t =>
+        {
+            var lost = _running.FirstOrDefault(kv => kv.Value.Equals(t.ActorRef));
+            if (lost.Value is not null)
+            {
+                // The operation actor died without reporting (a bug, not a process failure).
+                Self.Tell(new OperationFinished(lost.Key, _state.Commands.GetValueOrDefault(lost.Key)?.Attempt ?? 1,
+                    new OutcomeV1("failed", null, "internal_error", "the operation stopped without a result", []), FinishKind.Completed));
+            }
+        });
+        Command<GetCounts>(_ => Sender.Tell(new Counts(_state.Commands.Count, _state.Seen.Count, _running.Count, _waiting.Count)));
+        Command<SaveSnapshotSuccess>(s =>
+        {
+            // The snapshot holds everything: older events and snapshots only cost recovery time.
+            DeleteMessages(s.Metadata.SequenceNr);
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "ledger snapshot failed; will try again later"));
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(f => _log.Warning(f.Cause, "deleting old ledger events failed"));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => _log.Warning(f.Cause, "deleting old ledger snapshots failed"));
+    }
+
+    public override string PersistenceId { get; }
+
+    protected override void PreStart()
+    {
+        // This ledger is the tenant slots' only holder: after a restart, recovery takes them anew.
+        _ctx.TenantSlots.Reset();
+        base.PreStart();
+    }
+
+    protected override void PostStop()
+    {
+        // Running operations stop with the ledger (their processes are killed): give back their global slots.
+        foreach (var _ in _running)
+        {
+            _ctx.GlobalSlots.Release();
+        }
+        _running.Clear();
+        base.PostStop();
+    }
+
+    public static Props Props(LedgerContext ctx, IActorRef outbox) => Akka.Actor.Props.Create(() => new CommandLedger(ctx, outbox));
+
+    private DateTimeOffset Now => _ctx.Time.GetUtcNow();
+
+    private ILogger Logger(Guid commandId) => _log.ForContext("CommandId", commandId);
+
+    private string ReplyQueue(Command c) => c.ReplyTo ?? _ctx.Binding.ReplyQueue;
+
+    private void HandleOffer(Offer offer)
+    {
+        var sender = Sender;
+        var cmd = offer.Command;
+        if (_state.Knows(cmd.Id))
+        {
+            Logger(cmd.Id).Information("duplicate delivery of {Op} dropped (message {MessageId})", cmd.Op, offer.MessageId);
+            sender.Tell(new Offered(offer.MessageId, OfferOutcome.Duplicate));
+            return;
+        }
+        if (!_ctx.Binding.AllowedOps.Contains(cmd.Op))
+        {
+            Reject(cmd.Id, cmd.ReplyTo ?? _ctx.Binding.ReplyQueue, RejectCodes.Forbidden,
+                $"op '{cmd.Op}' is not allowed for tenant {_ctx.Binding.Name}", offer.MessageId, sender);
+            return;
+        }
+        _ctx.TenantSlots.ForceAcquire();
+        PersistEvent(new CommandAcceptedV1(cmd.Id, offer.CommandJson, offer.MessageId, Now), _ =>
+        {
+            Logger(cmd.Id).Information("accepted {Op} ({Mode}) from message {MessageId}", cmd.Op, cmd.Mode, offer.MessageId);
+            sender.Tell(new Offered(offer.MessageId, OfferOutcome.Accepted));
+            Send(cmd.Id, ReplyQueue(cmd), [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
+            Dispatch(_state.Commands[cmd.Id]);
+        });
+    }
+
+    private void HandleRejected(OfferRejected r)
+    {
+        var sender = Sender;
+        var rej = r.Rejection;
+        if (rej.CommandId is not { } id)
+        {
+            // Nothing to record it under and nowhere to answer: log it; the poller deletes it.
+            _log.Warning("message {MessageId} rejected ({Code}): {Reason}; no command id, nothing runs", r.MessageId, rej.Code, rej.Message);
+            sender.Tell(new Offered(r.MessageId, OfferOutcome.Rejected));
+            return;
+        }
+        if (_state.Knows(id))
+        {
+            sender.Tell(new Offered(r.MessageId, OfferOutcome.Duplicate));
+            return;
+        }
+        Reject(id, rej.ReplyTo, rej.Code, rej.Message, r.MessageId, sender);
+    }
+
+    private void Reject(Guid id, string? replyTo, string code, string message, string messageId, IActorRef sender)
+    {
+        PersistEvent(new CommandRejectedV1(id, replyTo, code, message, Now), _ =>
+        {
+            Logger(id).Warning("rejected ({Code}): {Reason}", code, message);
+            sender.Tell(new Offered(messageId, OfferOutcome.Rejected));
+            if (replyTo is not null)
+            {
+                Send(id, replyTo, [_ctx.Replies.Rejected(id, code, message)], hasFinal: false);
+            }
+        });
+    }
+
+    /// <summary>Queries answer at once; operations wait for a slot.</summary>
+    private void Dispatch(CommandEntry entry)
+    {
+        switch (entry.Command.Args)
+        {
+            case PingArgs:
+                FinishNow(entry, "succeeded", Json(new PingResult(AgentInfo.Version, (long)(Now - _ctx.StartedAt).TotalSeconds,
+                    _ctx.Binding.AllowedOps.Order().ToList(), RuntimeInformation.OSDescription, Environment.MachineName, _ctx.Settings.Name)));
+                break;
+            case StatusArgs s:
+                FinishNow(entry, "succeeded", Json(StatusOf(s.CommandId)));
+                break;
+            case CancelArgs c:
+                Cancel(entry, c.CommandId);
+                break;
+            default:
+                _waiting.Enqueue(entry.Command.Id);
+                StartWaiting();
+                break;
+        }
+    }
+
+    private StatusResult StatusOf(Guid id)
+    {
+        if (_state.Commands.TryGetValue(id, out var e))
+        {
+            var state = e.Phase switch
+            {
+                CommandPhase.Accepted => CommandState.Accepted,
+                CommandPhase.Started => CommandState.Started,
+                _ => CommandState.Completed,
+            };
+            return new StatusResult(id, state, e.Attempt, e.Outcome is null ? null : ReplyFactory.ParseStatus(e.Outcome.Status));
+        }
+        if (_state.Seen.TryGetValue(id, out var seen))
+        {
+            var status = ReplyFactory.ParseStatus(seen.FinalStatus);
+            return new StatusResult(id, status == ReplyStatus.Rejected ? CommandState.Rejected : CommandState.Replied, 0, status);
+        }
+        return new StatusResult(id, CommandState.Unknown, 0);
+    }
+
+    private void Cancel(CommandEntry entry, Guid target)
+    {
+        var before = StatusOf(target);
+        if (_running.TryGetValue(target, out var op))
+        {
+            op.Tell(new CancelOperation(entry.Command.Id));
+            FinishNow(entry, "succeeded", Json(before));
+        }
+        else if (_state.Commands.TryGetValue(target, out var waiting) && waiting.Phase == CommandPhase.Accepted)
+        {
+            // Not started yet: it never runs.
+            var outcome = new OutcomeV1("cancelled", null, "cancelled", $"cancelled by {entry.Command.Id} before it started", []);
+            PersistEvent(new CommandCancelledV1(target, outcome, Now), _ =>
+            {
+                _ctx.TenantSlots.Release();
+                SendFinal(waiting);
+                FinishNow(entry, "succeeded", Json(StatusOf(target)));
+            });
+        }
+        else if (before.State == CommandState.Unknown)
+        {
+            FinishNow(entry, "failed", Json(before), "unknown_command", $"no command {target} is known to this agent");
+        }
+        else
+        {
+            FinishNow(entry, "succeeded", Json(before));
+        }
+    }
+
+    private void FinishNow(CommandEntry entry, string status, string? resultJson, string? code = null, string? message = null)
+    {
+        var outcome = new OutcomeV1(status, resultJson, code, message, []);
+        PersistEvent(new CommandCompletedV1(entry.Command.Id, outcome, Now), _ =>
+        {
+            _ctx.TenantSlots.Release();
+            Logger(entry.Command.Id).Information("{Op} {Status}", entry.Command.Op, status);
+            SendFinal(entry);
+        });
+    }
+
+    private void StartWaiting()
+    {
+        while (_waiting.Count > 0 && _ctx.GlobalSlots.TryAcquire())
+        {
+            var id = _waiting.Dequeue();
+            if (!_state.Commands.TryGetValue(id, out var entry) || entry.Phase == CommandPhase.Finished)
+            {
+                _ctx.GlobalSlots.Release();
+                continue;
+            }
+            if (entry.Command.ExpiresAt is { } expires && expires < Now)
+            {
+                _ctx.GlobalSlots.Release();
+                var outcome = new OutcomeV1("rejected", null, RejectCodes.Expired, $"expired at {expires:O} before a slot was free", []);
+                PersistEvent(new CommandCompletedV1(id, outcome, Now), _ =>
+                {
+                    _ctx.TenantSlots.Release();
+                    SendFinal(entry);
+                });
+                continue;
+            }
+            var attempt = entry.Attempt + 1;
+            PersistEvent(new CommandStartedV1(id, attempt, Now), _ => Launch(entry, attempt));
+        }
+    }
+
+    private void Launch(CommandEntry entry, int attempt)
+    {
+        var id = entry.Command.Id;
+        var args = (ExecArgs)entry.Command.Args;
+        var options = new ExecOptions
+        {
+            CommandId = id,
+            Attempt = attempt,
+            SpoolDirectory = Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name),
+            DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
+            TimeProvider = _ctx.Time,
+        };
+        Directory.CreateDirectory(options.SpoolDirectory);
+        var op = Context.ActorOf(ExecOperation.Props(id, args, options, _ctx.Settings.ChunkBytes, _ctx.Runner), $"op-{id:N}");
+        Context.Watch(op);
+        _running[id] = op;
+        Logger(id).Information("started attempt {Attempt}", attempt);
+    }
+
+    private void HandleFinished(OperationFinished f)
+    {
+        if (!_running.Remove(f.CommandId, out var op))
+        {
+            return;
+        }
+        Context.Unwatch(op);
+        _ctx.GlobalSlots.Release();
+        ILedgerEvent e = f.Kind switch
+        {
+            FinishKind.Cancelled => new CommandCancelledV1(f.CommandId, f.Outcome, Now),
+            FinishKind.TimedOut => new CommandTimedOutV1(f.CommandId, f.Outcome, Now),
+            _ => new CommandCompletedV1(f.CommandId, f.Outcome, Now),
+        };
+        PersistEvent(e, _ =>
+        {
+            _ctx.TenantSlots.Release();
+            Logger(f.CommandId).Information("attempt {Attempt} ended: {Status}", f.Attempt, f.Outcome.Status);
+            if (_state.Commands.TryGetValue(f.CommandId, out var entry))
+            {
+                SendFinal(entry);
+            }
+            StartWaiting();
+        });
+    }
+
+    private void SendFinal(CommandEntry entry)
+    {
+        var replies = _ctx.Replies.Finished(entry.Command.Id, entry.Outcome!, _ctx.Settings.ChunkBytes).ToList();
+        Send(entry.Command.Id, ReplyQueue(entry.Command), replies, hasFinal: true);
+    }
+
+    private void Send(Guid id, string queue, IReadOnlyList<Reply> replies, bool hasFinal) =>
+        _outbox.Tell(new OutboxProtocol.Deliver(id, queue, replies, hasFinal), Self);
+
+    private void OnRecovered()
+    {
+        var now = Now;
+        _state.Prune(now, _ctx.Settings.DedupWindow);
+        foreach (var entry in _state.Commands.Values.OrderBy(e => e.AcceptedAt).ToList())
+        {
+            var id = entry.Command.Id;
+            switch (entry.Phase)
+            {
+                case CommandPhase.Accepted:
+                    _ctx.TenantSlots.ForceAcquire();
+                    Dispatch(entry);
+                    break;
+                case CommandPhase.Started when entry.Command.OnInterrupt == InterruptPolicy.Rerun && entry.Attempt < _ctx.Settings.MaxAttempts:
+                    Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);
+                    _ctx.TenantSlots.ForceAcquire();
+                    _waiting.Enqueue(id);
+                    break;
+                case CommandPhase.Started:
+                    var why = entry.Command.OnInterrupt == InterruptPolicy.Fail
+                        ? $"the agent stopped during attempt {entry.Attempt} and on_interrupt is fail"
+                        : $"the agent stopped during attempt {entry.Attempt}, the last of {_ctx.Settings.MaxAttempts} allowed";
+                    var outcome = new OutcomeV1("interrupted", null, "interrupted", why, []);
+                    PersistEvent(new CommandInterruptedV1(id, outcome, now), _ =>
+                    {
+                        Logger(id).Warning("interrupted: {Reason}", why);
+                        SendFinal(entry);
+                    });
+                    break;
+                case CommandPhase.Finished:
+                    // Completed but the final reply may not have reached Zaqar: post it again (same seq).
+                    SendFinal(entry);
+                    break;
+            }
+        }
+        _log.Information("ledger recovered: {Live} live commands, {Seen} remembered ids", _state.Commands.Count, _state.Seen.Count);
+        StartWaiting();
+    }
+
+    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then) where TEvent : ILedgerEvent =>
+        Persist(e, persisted =>
+        {
+            _state.Apply(persisted);
+            then(persisted);
+            if (++_eventsSinceSnapshot >= _ctx.Settings.SnapshotEvery)
+            {
+                _eventsSinceSnapshot = 0;
+                _state.Prune(Now, _ctx.Settings.DedupWindow);
+                SaveSnapshot(_state.ToSnapshot());
+            }
+        });
+
+    private static string Json<T>(T value) => JsonSerializer.Serialize(value, ProtocolJson.Options);
+}

@@ -1,0 +1,52 @@
+namespace GuestAgent.Agent.Ledger.Events;
+
+// Persisted in the journal: these names and shapes are a storage format. Change one only by
+// adding a new versioned type and keeping the old one readable.
+
+/// <summary>Marker for everything the ledger persists about a command.</summary>
+public interface ILedgerEvent
+{
+    Guid CommandId { get; }
+}
+
+/// <summary>A spooled output stream: what the final reply's chunks are cut from.</summary>
+public sealed record SpooledStreamV1(string Stream, string Path, long Bytes, int InlineBytes, string Sha256, int Chunks);
+
+/// <summary>How a command ended: the final reply's status, result (JSON text) and error.</summary>
+public sealed record OutcomeV1(string Status, string? ResultJson, string? ErrorCode, string? ErrorMessage, List<SpooledStreamV1> Spools);
+
+/// <summary>The command was recorded; from here on the agent owns it and the Zaqar message can go.</summary>
+public sealed record CommandAcceptedV1(Guid CommandId, string CommandJson, string? MessageId, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>Refused before running (bad input, expired, op not allowed ...).</summary>
+public sealed record CommandRejectedV1(Guid CommandId, string? ReplyTo, string Code, string Message, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>A run began (attempt 1, or a rerun after an interruption).</summary>
+public sealed record CommandStartedV1(Guid CommandId, int Attempt, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>The run ended on its own (exit code known): succeeded or failed.</summary>
+public sealed record CommandCompletedV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>Stopped by a cancel command.</summary>
+public sealed record CommandCancelledV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>Killed at its timeout.</summary>
+public sealed record CommandTimedOutV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>The agent stopped while it ran and it will not be rerun (on_interrupt = fail, or attempts used up).</summary>
+public sealed record CommandInterruptedV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>The final reply is in Zaqar.</summary>
+public sealed record CommandRepliedV1(Guid CommandId, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>One command in a snapshot.</summary>
+public sealed record CommandEntryV1(
+    Guid CommandId, string CommandJson, string Phase, int Attempt, OutcomeV1? Outcome, DateTimeOffset AcceptedAt);
+
+/// <summary>
+/// The ledger's whole state: commands not yet finished and replied, and the ids seen inside the
+/// dedup window (with their final status), so the window survives snapshots.
+/// </summary>
+public sealed record LedgerSnapshotV1(List<CommandEntryV1> Commands, Dictionary<Guid, SeenV1> Seen);
+
+public sealed record SeenV1(DateTimeOffset At, string FinalStatus);

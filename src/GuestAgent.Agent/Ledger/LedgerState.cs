@@ -1,0 +1,122 @@
+using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Protocol;
+
+namespace GuestAgent.Agent.Ledger;
+
+/// <summary>Where a command is in its life.</summary>
+public enum CommandPhase
+{
+    Accepted,
+    Started,
+    Finished,
+}
+
+/// <summary>A command the ledger still has work for (run it, or get its final reply out).</summary>
+public sealed class CommandEntry(Command command, string commandJson, DateTimeOffset acceptedAt)
+{
+    public Command Command { get; } = command;
+    public string CommandJson { get; } = commandJson;
+    public DateTimeOffset AcceptedAt { get; } = acceptedAt;
+    public CommandPhase Phase { get; set; } = CommandPhase.Accepted;
+    public int Attempt { get; set; }
+    public OutcomeV1? Outcome { get; set; }
+
+    public CommandEntryV1 ToSnapshot() => new(Command.Id, CommandJson, Phase.ToString(), Attempt, Outcome, AcceptedAt);
+}
+
+/// <summary>
+/// The ledger's state, changed only by applying persisted events (so recovery and live
+/// operation go through the same code).
+/// </summary>
+public sealed class LedgerState
+{
+    public Dictionary<Guid, CommandEntry> Commands { get; } = [];
+    public Dictionary<Guid, SeenV1> Seen { get; } = [];
+
+    public bool Knows(Guid id) => Commands.ContainsKey(id) || Seen.ContainsKey(id);
+
+    public void Apply(ILedgerEvent e)
+    {
+        switch (e)
+        {
+            case CommandAcceptedV1 a:
+                var parsed = CommandParser.Parse(a.CommandJson, a.At);
+                // It parsed when accepted; parsing again at the acceptance time only fails if the
+                // protocol library stopped accepting what it once did, which must not lose the entry.
+                if (parsed.Command is { } cmd)
+                {
+                    Commands[a.CommandId] = new CommandEntry(cmd, a.CommandJson, a.At);
+                }
+                else
+                {
+                    Seen[a.CommandId] = new SeenV1(a.At, "rejected");
+                }
+                break;
+            case CommandRejectedV1 r:
+                Seen[r.CommandId] = new SeenV1(r.At, "rejected");
+                break;
+            case CommandStartedV1 s when Commands.TryGetValue(s.CommandId, out var started):
+                started.Phase = CommandPhase.Started;
+                started.Attempt = s.Attempt;
+                break;
+            case CommandCompletedV1 c:
+                Finish(c.CommandId, c.Outcome);
+                break;
+            case CommandCancelledV1 c:
+                Finish(c.CommandId, c.Outcome);
+                break;
+            case CommandTimedOutV1 c:
+                Finish(c.CommandId, c.Outcome);
+                break;
+            case CommandInterruptedV1 c:
+                Finish(c.CommandId, c.Outcome);
+                break;
+            case CommandRepliedV1 r when Commands.Remove(r.CommandId, out var done):
+                Seen[r.CommandId] = new SeenV1(r.At, done.Outcome?.Status ?? "succeeded");
+                break;
+        }
+    }
+
+    private void Finish(Guid id, OutcomeV1 outcome)
+    {
+        if (Commands.TryGetValue(id, out var entry))
+        {
+            entry.Phase = CommandPhase.Finished;
+            entry.Outcome = outcome;
+        }
+    }
+
+    /// <summary>Forgets ids older than the dedup window.</summary>
+    public int Prune(DateTimeOffset now, TimeSpan window)
+    {
+        var old = Seen.Where(kv => now - kv.Value.At > window).Select(kv => kv.Key).ToList();
+        foreach (var id in old)
+        {
+            Seen.Remove(id);
+        }
+        return old.Count;
+    }
+
+    public LedgerSnapshotV1 ToSnapshot() =>
+        new(Commands.Values.Select(c => c.ToSnapshot()).ToList(), new Dictionary<Guid, SeenV1>(Seen));
+
+    public void Restore(LedgerSnapshotV1 snapshot)
+    {
+        Commands.Clear();
+        Seen.Clear();
+        foreach (var (id, seen) in snapshot.Seen)
+        {
+            Seen[id] = seen;
+        }
+        foreach (var c in snapshot.Commands)
+        {
+            Apply(new CommandAcceptedV1(c.CommandId, c.CommandJson, null, c.AcceptedAt));
+            if (Commands.TryGetValue(c.CommandId, out var entry))
+            {
+                entry.Phase = Enum.Parse<CommandPhase>(c.Phase);
+                entry.Attempt = c.Attempt;
+                entry.Outcome = c.Outcome;
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Security.Cryptography;
+using GuestAgent.Protocol;
+
+namespace GuestAgent.Agent.Operations.Exec;
+
+/// <summary>How a run ended.</summary>
+public enum ExecOutcomeKind
+{
+    /// <summary>The process ended on its own (normally, or by a signal the runner did not send).</summary>
+    Exited,
+
+    /// <summary>The timeout expired; the process group got SIGTERM, and SIGKILL after the grace period if needed.</summary>
+    TimedOut,
+
+    /// <summary>The cancellation token fired; the process group was stopped as for a timeout.</summary>
+    Cancelled,
+
+    /// <summary>No process ran: bad arguments, missing program or cwd, unknown or forbidden user. See <see cref="ExecOutcome.Error"/>.</summary>
+    FailedToStart,
+}
+
+/// <summary>One output stream of a run as captured by <see cref="ExecRunner"/>.</summary>
+/// <param name="TotalBytes">Every byte the stream produced.</param>
+/// <param name="Inline">The first bytes of the stream, at most the inline cap.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the whole stream.</param>
+/// <param name="SpoolPath">File holding the whole stream; null when nothing was spooled (the run did not start).</param>
+public sealed record CapturedStream(long TotalBytes, byte[] Inline, string Sha256, string? SpoolPath)
+{
+    public static CapturedStream Empty { get; } = new(0, [], Convert.ToHexStringLower(SHA256.HashData([])), null);
+
+    public int InlineBytes => Inline.Length;
+
+    public bool Truncated => InlineBytes < TotalBytes;
+
+    /// <summary>The wire form; <paramref name="chunks"/> is how many chunk replies carry the bytes after the inline part.</summary>
+    public StreamOutput ToStreamOutput(int chunks = 0) =>
+        // From decides text vs base64 for the inline part; the totals come from the whole stream.
+        StreamOutput.From(Inline, Inline.Length, chunks) with { Bytes = TotalBytes, Sha256 = Sha256 };
+}
+
+/// <summary>
+/// What happened to one run of an <c>exec</c>.
+/// <para>
+/// Signals: .NET reports a process killed by signal n as exit code 128+n, the same as a process
+/// that exits with that code. The runner therefore names a <see cref="Signal"/> (and leaves
+/// <see cref="ExitCode"/> null) only when it sent that signal itself (timeout or cancellation)
+/// and the exit code is 128+SIGTERM or 128+SIGKILL. Any other death by signal shows as exit code
+/// 128+n, as a shell would report it.
+/// </para>
+/// </summary>
+public sealed record ExecOutcome(
+    ExecOutcomeKind Kind,
+    int Attempt,
+    int? ExitCode,
+    string? Signal,
+    TimeSpan Duration,
+    CapturedStream Stdout,
+    CapturedStream Stderr,
+    string? Error = null)
+{
+    public static ExecOutcome FailedToStart(int attempt, string error) =>
+        new(ExecOutcomeKind.FailedToStart, attempt, null, null, TimeSpan.Zero, CapturedStream.Empty, CapturedStream.Empty, error);
+
+    public bool Started => Kind != ExecOutcomeKind.FailedToStart;
+
+    /// <summary>
+    /// The protocol result of a run that started. The chunk counts are those of the chunk replies
+    /// the caller posts for the non-inline rest of each stream (read from the spool files).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The run did not start; that is an error reply, not a result.</exception>
+    public ExecResult ToResult(int stdoutChunks = 0, int stderrChunks = 0)
+    {
+        if (!Started)
+        {
+            throw new InvalidOperationException($"The process did not start ({Error}); there is no exec result.");
+        }
+        return new ExecResult(
+            Attempt,
+            (long)Duration.TotalMilliseconds,
+            Stdout.ToStreamOutput(stdoutChunks),
+            Stderr.ToStreamOutput(stderrChunks),
+            ExitCode,
+            Signal);
+    }
+}

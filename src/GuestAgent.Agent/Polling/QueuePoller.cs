@@ -1,0 +1,159 @@
+using System.Text;
+using Akka.Actor;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Ledger;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+using Serilog;
+using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+
+namespace GuestAgent.Agent.Polling;
+
+public static class QueuePollerProtocol
+{
+    internal sealed record Poll;
+
+    internal sealed record Claimed(Claim Claim);
+
+    internal sealed record ClaimFailed(Exception Cause);
+
+    internal sealed record OffersTimedOut(int Round);
+}
+
+/// <summary>
+/// Claims one binding's command queue. It claims at most as many messages as there are free
+/// operation slots (tenant and global), claims again at once after a non-empty claim, backs off
+/// (doubling, with jitter) to the idle maximum when the queue is empty and further on Zaqar
+/// faults. Each message is validated and handed to the ledger; it is deleted from Zaqar only
+/// when the ledger says its fate is recorded. Bad messages never stop the poller.
+/// </summary>
+public sealed class QueuePoller : ReceiveActor, IWithTimers
+{
+    private readonly TenantBinding _binding;
+    private readonly PollSettings _poll;
+    private readonly ZaqarClient _zaqar;
+    private readonly IActorRef _ledger;
+    private readonly OperationSlots _global;
+    private readonly OperationSlots _tenant;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly Dictionary<string, string?> _outstanding = [];
+    private TimeSpan _idle;
+    private TimeSpan _fault = TimeSpan.Zero;
+    private int _round;
+
+    public QueuePoller(TenantBinding binding, PollSettings poll, ZaqarClient zaqar, IActorRef ledger,
+        OperationSlots global, OperationSlots tenant, TimeProvider time)
+    {
+        _binding = binding;
+        _poll = poll;
+        _zaqar = zaqar;
+        _ledger = ledger;
+        _global = global;
+        _tenant = tenant;
+        _time = time;
+        _idle = poll.MinInterval;
+        _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "QueuePoller");
+
+        Receive<QueuePollerProtocol.Poll>(_ => ClaimNow());
+        Receive<QueuePollerProtocol.Claimed>(c => OnClaimed(c.Claim));
+        Receive<QueuePollerProtocol.ClaimFailed>(f =>
+        {
+            _fault = _fault == TimeSpan.Zero ? _poll.MinInterval : TimeSpan.FromTicks(Math.Min(_poll.MaxFaultBackoff.Ticks, _fault.Ticks * 2));
+            _log.Warning("claiming {Queue} failed ({Error}); next try in {Delay}", _binding.CommandQueue, f.Cause.Message, _fault);
+            Schedule(_fault);
+        });
+        Receive<Offered>(o =>
+        {
+            if (_outstanding.Remove(o.MessageId, out var claimId))
+            {
+                var id = o.MessageId;
+                _zaqar.DeleteAsync(_binding.CommandQueue, id, claimId).ContinueWith(t =>
+                {
+                    if (t.IsFaulted)
+                    {
+                        // The claim expires and the message comes back; the ledger then drops it as a duplicate.
+                        _log.Warning("deleting message {MessageId} failed ({Error}); it will be redelivered and dropped",
+                            id, t.Exception?.GetBaseException().Message);
+                    }
+                }, TaskScheduler.Default);
+                if (_outstanding.Count == 0)
+                {
+                    Timers.Cancel("offers");
+                    ClaimNow();
+                }
+            }
+        });
+        Receive<QueuePollerProtocol.OffersTimedOut>(t =>
+        {
+            if (t.Round == _round && _outstanding.Count > 0)
+            {
+                _log.Warning("the ledger did not answer for {Count} messages; they will be redelivered when the claim expires", _outstanding.Count);
+                _outstanding.Clear();
+                ClaimNow();
+            }
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(TenantBinding binding, PollSettings poll, ZaqarClient zaqar, IActorRef ledger,
+        OperationSlots global, OperationSlots tenant, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, zaqar, ledger, global, tenant, time));
+
+    protected override void PreStart() => Self.Tell(new QueuePollerProtocol.Poll());
+
+    private void ClaimNow()
+    {
+        if (_outstanding.Count > 0)
+        {
+            return;
+        }
+        Timers.Cancel("poll");
+        var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
+        if (limit == 0)
+        {
+            // Every slot is busy: look again shortly rather than claim what cannot run.
+            Schedule(_poll.MinInterval);
+            return;
+        }
+        _zaqar.ClaimAsync(_binding.CommandQueue, limit, _poll.ClaimTtlSeconds, _poll.ClaimGraceSeconds).PipeTo(Self,
+            success: c => new QueuePollerProtocol.Claimed(c),
+            failure: ex => new QueuePollerProtocol.ClaimFailed(ex));
+    }
+
+    private void OnClaimed(Claim claim)
+    {
+        _fault = TimeSpan.Zero;
+        if (claim.IsEmpty)
+        {
+            Schedule(Jittered(_idle));
+            _idle = TimeSpan.FromTicks(Math.Min(_poll.MaxInterval.Ticks, _idle.Ticks * 2));
+            return;
+        }
+        _idle = _poll.MinInterval;
+        _round++;
+        var now = _time.GetUtcNow();
+        foreach (var message in claim.Messages)
+        {
+            _outstanding[message.Id] = claim.Id;
+            var raw = Encoding.UTF8.GetBytes(message.Body.ValueKind == System.Text.Json.JsonValueKind.Undefined ? "" : message.Body.GetRawText());
+            var parsed = CommandParser.Parse(raw, now);
+            if (parsed.Command is { } command)
+            {
+                _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), message.Id));
+            }
+            else
+            {
+                _ledger.Tell(new OfferRejected(parsed.Rejection!, message.Id));
+            }
+        }
+        // If the ledger is down (restarting after a journal fault) the messages simply come back.
+        Timers.StartSingleTimer("offers", new QueuePollerProtocol.OffersTimedOut(_round), TimeSpan.FromSeconds(_poll.ClaimTtlSeconds / 2.0));
+    }
+
+    private void Schedule(TimeSpan delay) => Timers.StartSingleTimer("poll", new QueuePollerProtocol.Poll(), delay);
+
+    private TimeSpan Jittered(TimeSpan d) =>
+        TimeSpan.FromTicks((long)(d.Ticks * (1 - _poll.Jitter + Random.Shared.NextDouble() * 2 * _poll.Jitter)));
+}

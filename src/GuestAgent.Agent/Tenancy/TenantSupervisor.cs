@@ -1,0 +1,48 @@
+using Akka.Actor;
+using Akka.Pattern;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Outbox;
+using GuestAgent.Agent.Polling;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Agent.Tenancy;
+
+/// <summary>
+/// One tenant binding: its Zaqar client, ledger, poller and outbox. Everything of one tenant
+/// lives under this actor, so a failing or slow tenant never touches another.
+/// </summary>
+public sealed class TenantSupervisor : ReceiveActor
+{
+    public TenantSupervisor(AgentSettings settings, TenantBinding binding, OperationSlots globalSlots, Guid clientId,
+        ExecRunner runner, DateTimeOffset startedAt, TimeProvider time)
+    {
+        ZaqarAuth auth = binding.Auth.Mode == "keystone"
+            ? ZaqarAuth.Keystone.WithToken(binding.Auth.Token!, binding.Project)
+            : new ZaqarAuth.None(binding.Project);
+        var zaqar = new ZaqarClient(new ZaqarClientOptions
+        {
+            Endpoint = binding.Endpoint,
+            ClientId = clientId,
+            Auth = auth,
+            MaxAttempts = 3,
+            RequestTimeout = TimeSpan.FromSeconds(20),
+            TimeProvider = time,
+        });
+        var tenantSlots = new OperationSlots(binding.MaxOperations);
+        var outbox = Context.ActorOf(ReplyOutbox.Props(binding, zaqar, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");
+        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, new ReplyFactory(settings.Name, time), runner, startedAt, time);
+        // A persistence failure stops the ledger (Akka cannot know whether the write landed);
+        // the backoff supervisor starts it again and recovery takes it from the journal.
+        var ledger = Context.ActorOf(BackoffSupervisor.Props(Backoff.OnStop(
+            CommandLedger.Props(context, outbox), "ledger", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "ledger");
+        Context.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
+            QueuePoller.Props(binding, settings.Poll, zaqar, ledger, globalSlots, tenantSlots, time),
+            "poller", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "poller");
+    }
+
+    public static Props Props(AgentSettings settings, TenantBinding binding, OperationSlots globalSlots, Guid clientId,
+        ExecRunner runner, DateTimeOffset startedAt, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new TenantSupervisor(settings, binding, globalSlots, clientId, runner, startedAt, time));
+}
