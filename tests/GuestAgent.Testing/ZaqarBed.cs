@@ -71,6 +71,15 @@ public sealed class ZaqarBed : IDisposable
             $"for i in $(seq 1 100); do redis-cli -p {RedisPort} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.1; done; exit 1"]);
     }
 
+    /// <summary>Starts zaqar-server again after <see cref="Stop"/>("zaqar"), on the same port and Redis.</summary>
+    public void RestartZaqar()
+    {
+        var port = new Uri(Url).Port;
+        Run("/bin/bash", ["-c",
+            $"setsid /usr/bin/python3 /usr/bin/zaqar-server --config-file '{RunDir}/zaqar.conf' </dev/null >>'{RunDir}/zaqar.log' 2>&1 & echo $! > '{RunDir}/zaqar.pid'; " +
+            $"for i in $(seq 1 100); do c=$(curl -s -o /dev/null -w '%{{http_code}}' -H 'Client-ID: 3a1e2f60-0d3c-4b8e-9d7a-1f2e3d4c5b6a' -H 'X-Project-Id: probe' http://127.0.0.1:{port}/v2/ping); [ \"$c\" = 204 ] && exit 0; sleep 0.1; done; exit 1"]);
+    }
+
     public void Dispose()
     {
         if (_owned)

@@ -39,7 +39,8 @@ public sealed record AgentSettings(
     JournalSettings Journal,
     string LogLevel,
     bool LogToFile,
-    IReadOnlyList<TenantBinding> Tenants)
+    IReadOnlyList<TenantBinding> Tenants,
+    int MaxCommandBytes = ProtocolLimits.ZaqarMaxPostBodyBytes)
 {
     public const string ReferenceResource = "guest-agent.conf";
 
@@ -135,8 +136,11 @@ public sealed record AgentSettings(
             c.GetTimeSpan("shutdown-grace"), pollSettings,
             Positive(c, "exec.inline-output-bytes"), chunk,
             new JournalSettings(provider, cs), c.GetString("log.level", "Information"), c.GetBoolean("log.file", true),
-            tenants);
+            tenants, Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, ""));
     }
+
+    /// <summary>The parser's limits under this configuration.</summary>
+    public ProtocolLimits CommandLimits => ProtocolLimits.Default with { MaxCommandBytes = MaxCommandBytes };
 
     private static TenantBinding Tenant(string name, Config t, int globalMax)
     {

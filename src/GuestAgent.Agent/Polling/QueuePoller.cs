@@ -31,6 +31,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 {
     private readonly TenantBinding _binding;
     private readonly PollSettings _poll;
+    private readonly ProtocolLimits _limits;
     private readonly ZaqarClient _zaqar;
     private readonly IActorRef _ledger;
     private readonly OperationSlots _global;
@@ -42,9 +43,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private TimeSpan _fault = TimeSpan.Zero;
     private int _round;
 
-    public QueuePoller(TenantBinding binding, PollSettings poll, ZaqarClient zaqar, IActorRef ledger,
+    public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
         OperationSlots global, OperationSlots tenant, TimeProvider time)
     {
+        _limits = limits;
         _binding = binding;
         _poll = poll;
         _zaqar = zaqar;
@@ -97,9 +99,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TenantBinding binding, PollSettings poll, ZaqarClient zaqar, IActorRef ledger,
+    public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
         OperationSlots global, OperationSlots tenant, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, zaqar, ledger, global, tenant, time));
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, global, tenant, time));
 
     protected override void PreStart() => Self.Tell(new QueuePollerProtocol.Poll());
 
@@ -138,7 +140,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         {
             _outstanding[message.Id] = claim.Id;
             var raw = Encoding.UTF8.GetBytes(message.Body.ValueKind == System.Text.Json.JsonValueKind.Undefined ? "" : message.Body.GetRawText());
-            var parsed = CommandParser.Parse(raw, now);
+            var parsed = CommandParser.Parse(raw, now, _limits);
             if (parsed.Command is { } command)
             {
                 _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), message.Id));

@@ -38,7 +38,7 @@ public sealed class TenantSupervisor : ReceiveActor
         var ledger = Context.ActorOf(BackoffSupervisor.Props(Backoff.OnStop(
             CommandLedger.Props(context, outbox), "ledger", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "ledger");
         Context.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
-            QueuePoller.Props(binding, settings.Poll, zaqar, ledger, globalSlots, tenantSlots, time),
+            QueuePoller.Props(binding, settings.Poll, settings.CommandLimits, zaqar, ledger, globalSlots, tenantSlots, time),
             "poller", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "poller");
     }
 

@@ -1,0 +1,47 @@
+using GuestAgent.Testing;
+
+namespace GuestAgent.Agent.Tests.E2E;
+
+/// <summary>A real agent process on the shared Zaqar bed, one tenant, and a scratch directory.</summary>
+public sealed class E2EContext : IDisposable
+{
+    public static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
+    public E2EContext(int maxOperations = 4, IReadOnlyList<string>? allowedOps = null, string extraConfig = "", ZaqarBed? bed = null)
+    {
+        Bed = bed ?? ZaqarBed.Shared;
+        Tenant = NewTenant("t1", maxOperations, allowedOps);
+        Agent = AgentProcess.Start(Bed, [Tenant], extraConfig: extraConfig);
+        Controller = RawController.For(Bed, Tenant);
+        Dir = Directory.CreateTempSubdirectory("ga-e2e-").FullName;
+    }
+
+    public ZaqarBed Bed { get; }
+    public TestTenant Tenant { get; }
+    public AgentProcess Agent { get; }
+    public RawController Controller { get; }
+
+    /// <summary>Scratch directory where commands leave their marks.</summary>
+    public string Dir { get; }
+
+    public static TestTenant NewTenant(string name, int maxOperations = 4, IReadOnlyList<string>? allowedOps = null) =>
+        new(name, ZaqarBed.NewProject(), ZaqarBed.NewQueue("cmd"), ZaqarBed.NewQueue("rep"), maxOperations, allowedOps);
+
+    public string[] MarkLines(string name)
+    {
+        var path = Path.Combine(Dir, name);
+        return File.Exists(path) ? File.ReadAllLines(path) : [];
+    }
+
+    public void Dispose()
+    {
+        Agent.Dispose();
+        try
+        {
+            Directory.Delete(Dir, true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace GuestAgent.Testing;
+
+/// <summary>One tenant binding of an agent under test.</summary>
+public sealed record TestTenant(string Name, string Project, string CommandQueue, string ReplyQueue, int MaxOperations = 4,
+    IReadOnlyList<string>? AllowedOps = null);
+
+/// <summary>
+/// A real guest-agent process (the built guest-agent.dll) against a <see cref="ZaqarBed"/>, with
+/// its own state directory. Kill() is kill -9; Start() again recovers from the same journal.
+/// </summary>
+public sealed class AgentProcess : IDisposable
+{
+    private readonly StringBuilder _log = new();
+    private readonly object _gate = new();
+    private Process? _process;
+
+    private AgentProcess(string stateDir, string configPath)
+    {
+        StateDir = stateDir;
+        ConfigPath = configPath;
+    }
+
+    public string StateDir { get; }
+    public string ConfigPath { get; }
+    public int Starts { get; private set; }
+    public int? Pid => _process?.Id;
+    public bool IsRunning => _process is { HasExited: false };
+
+    public string Log
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>Writes a config for <paramref name="tenants"/> (fast polling, small caps) and starts the agent.</summary>
+    public static AgentProcess Start(ZaqarBed bed, IReadOnlyList<TestTenant> tenants, string name = "test-agent",
+        int maxOperations = 16, string extraConfig = "")
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "guestagent-agent-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        var config = new StringBuilder();
+        config.AppendLine("guest-agent {");
+        config.AppendLine($"  name = \"{name}\"");
+        config.AppendLine($"  state-dir = \"{Path.Combine(dir, "state")}\"");
+        config.AppendLine($"  max-operations = {maxOperations}");
+        config.AppendLine("  log.file = false");
+        config.AppendLine("  log.level = Debug");
+        config.AppendLine("  poll { min-interval = 100ms, max-interval = 400ms, max-fault-backoff = 2s }");
+        config.AppendLine("  tenants {");
+        foreach (var t in tenants)
+        {
+            config.AppendLine($"    {t.Name} {{");
+            config.AppendLine($"      endpoint = \"{bed.Url}\"");
+            config.AppendLine($"      project = \"{t.Project}\"");
+            config.AppendLine($"      command-queue = \"{t.CommandQueue}\"");
+            config.AppendLine($"      reply-queue = \"{t.ReplyQueue}\"");
+            config.AppendLine($"      max-operations = {t.MaxOperations}");
+            if (t.AllowedOps is not null)
+            {
+                config.AppendLine($"      allowed-ops = [{string.Join(", ", t.AllowedOps)}]");
+            }
+            config.AppendLine("    }");
+        }
+        config.AppendLine("  }");
+        config.AppendLine(extraConfig);
+        config.AppendLine("}");
+        var path = Path.Combine(dir, "agent.conf");
+        File.WriteAllText(path, config.ToString());
+        var agent = new AgentProcess(dir, path);
+        agent.Start();
+        return agent;
+    }
+
+    /// <summary>The built agent: src/GuestAgent.Agent/bin/&lt;same configuration as the tests&gt;/net10.0/guest-agent.dll.</summary>
+    public static string AgentDll
+    {
+        get
+        {
+            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+            var dll = Path.Combine(RepoPaths.Root, "src", "GuestAgent.Agent", "bin", configuration, "net10.0", "guest-agent.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException($"build the agent first: {dll} is missing");
+        }
+    }
+
+    public void Start()
+    {
+        if (IsRunning)
+        {
+            throw new InvalidOperationException("the agent is already running");
+        }
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(AgentDll);
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(ConfigPath);
+        var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => Append(e.Data);
+        p.ErrorDataReceived += (_, e) => Append(e.Data);
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        _process = p;
+        Starts++;
+        Append($"--- agent start #{Starts} pid {p.Id}");
+    }
+
+    /// <summary>kill -9: no shutdown, no flush; commands it runs are left to themselves.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill(entireProcessTree: false);
+            p.WaitForExit(10_000);
+            Append($"--- agent killed (-9) pid {p.Id}");
+        }
+    }
+
+    /// <summary>SIGTERM, as systemd stops it; waits for the exit.</summary>
+    public bool Stop(TimeSpan timeout)
+    {
+        if (_process is not { HasExited: false } p)
+        {
+            return true;
+        }
+        Process.Start("kill", ["-TERM", p.Id.ToString()])!.WaitForExit();
+        return p.WaitForExit(timeout);
+    }
+
+    /// <summary>Waits until the log contains <paramref name="text"/> <paramref name="times"/> times.</summary>
+    public async Task WaitForLogAsync(string text, TimeSpan timeout, int times = 1)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var log = Log;
+            var count = 0;
+            for (var i = log.IndexOf(text, StringComparison.Ordinal); i >= 0; i = log.IndexOf(text, i + 1, StringComparison.Ordinal))
+            {
+                count++;
+            }
+            if (count >= times)
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"'{text}' did not appear {times} time(s) in the agent log within {timeout}:\n{Log}");
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            _log.AppendLine(line);
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(StateDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
