@@ -345,18 +345,23 @@ public sealed class CommandLedger : ReceivePersistentActor
         foreach (var entry in _state.Commands.Values.OrderBy(e => e.AcceptedAt).ToList())
         {
             var id = entry.Command.Id;
+            // The accepted reply may have been in the outbox when the agent stopped: post it again (same seq).
+            Send(id, ReplyQueue(entry.Command), [_ctx.Replies.Accepted(id)], hasFinal: false);
             switch (entry.Phase)
             {
                 case CommandPhase.Accepted:
                     _ctx.TenantSlots.ForceAcquire();
                     Dispatch(entry);
                     break;
-                case CommandPhase.Started when entry.Command.OnInterrupt == InterruptPolicy.Rerun && entry.Attempt < _ctx.Settings.MaxAttempts:
-                    Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);
-                    _ctx.TenantSlots.ForceAcquire();
-                    _waiting.Enqueue(id);
-                    break;
                 case CommandPhase.Started:
+                    KillLeftovers(entry);
+                    if (entry.Command.OnInterrupt == InterruptPolicy.Rerun && entry.Attempt < _ctx.Settings.MaxAttempts)
+                    {
+                        Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);
+                        _ctx.TenantSlots.ForceAcquire();
+                        _waiting.Enqueue(id);
+                        break;
+                    }
                     var why = entry.Command.OnInterrupt == InterruptPolicy.Fail
                         ? $"the agent stopped during attempt {entry.Attempt} and on_interrupt is fail"
                         : $"the agent stopped during attempt {entry.Attempt}, the last of {_ctx.Settings.MaxAttempts} allowed";
@@ -375,6 +380,20 @@ public sealed class CommandLedger : ReceivePersistentActor
         }
         _log.Information("ledger recovered: {Live} live commands, {Seen} remembered ids", _state.Commands.Count, _state.Seen.Count);
         StartWaiting();
+    }
+
+    /// <summary>Kills what the interrupted attempt still has running, so a rerun never races it.</summary>
+    private void KillLeftovers(CommandEntry entry)
+    {
+        if (entry.Command.Args is ExecArgs)
+        {
+            var pids = LeftoverProcesses.Kill(entry.Command.Id);
+            if (pids.Count > 0)
+            {
+                Logger(entry.Command.Id).Warning("killed {Count} process(es) left from interrupted attempt {Attempt}: {Pids}",
+                    pids.Count, entry.Attempt, pids);
+            }
+        }
     }
 
     private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then) where TEvent : ILedgerEvent =>

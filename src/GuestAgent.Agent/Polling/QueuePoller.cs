@@ -139,7 +139,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         foreach (var message in claim.Messages)
         {
             _outstanding[message.Id] = claim.Id;
-            var raw = Encoding.UTF8.GetBytes(message.Body.ValueKind == System.Text.Json.JsonValueKind.Undefined ? "" : message.Body.GetRawText());
+            var raw = Encoding.UTF8.GetBytes(message.Body.ValueKind switch
+            {
+                System.Text.Json.JsonValueKind.Undefined => "",
+                // A command posted as JSON text inside a string (json.dumps(cmd) as the body) is read as that text.
+                System.Text.Json.JsonValueKind.String => message.Body.GetString() ?? "",
+                _ => message.Body.GetRawText(),
+            });
             var parsed = CommandParser.Parse(raw, now, _limits);
             if (parsed.Command is { } command)
             {

@@ -1,0 +1,83 @@
+using System.Text.Json.Nodes;
+using GuestAgent.Protocol;
+using GuestAgent.Testing;
+
+namespace GuestAgent.Agent.Tests.E2E;
+
+public sealed class CrashRecoveryTests
+{
+    [Fact]
+    public async Task Redelivered_message_runs_once()
+    {
+        using var e2e = new E2EContext();
+        var cmd = e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark" });
+
+        // The same command twice, as Zaqar does when a claim expires before the delete.
+        await e2e.Controller.PostRawAsync(JsonNode.Parse(cmd.ToJson()));
+        await e2e.Controller.PostRawAsync(JsonNode.Parse(cmd.ToJson()));
+        var final = await e2e.Controller.FinalAsync(cmd.Id, E2EContext.Wait);
+        await e2e.Agent.WaitForLogAsync($"{cmd.Id} CommandLedger: duplicate delivery of exec dropped", E2EContext.Wait);
+
+        Assert.Equal(ReplyStatus.Succeeded, final.Status);
+        Assert.Equal(["run"], e2e.MarkLines("mark"));
+        Assert.Equal(0, (await e2e.Controller.Zaqar.GetQueueStatsAsync(e2e.Controller.CommandQueue)).Total);
+    }
+
+    [Fact]
+    public async Task Casts_survive_agent_kill_rerun_or_fail_as_on_interrupt_says_and_no_reply_is_lost()
+    {
+        using var e2e = new E2EContext();
+        ExecArgs Work(string name) => new()
+        {
+            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; sleep 3; echo done >> {e2e.Dir}/{name}",
+        };
+        var rerun = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("rerun"), CommandMode.Cast, InterruptPolicy.Rerun));
+        var fail = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("fail"), CommandMode.Cast, InterruptPolicy.Fail));
+        var call = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("call"), CommandMode.Call));
+        foreach (var c in new[] { rerun, fail, call })
+        {
+            await e2e.Agent.WaitForLogAsync($"{c.Id} CommandLedger: started attempt 1", E2EContext.Wait);
+        }
+
+        e2e.Agent.Kill();
+        e2e.Agent.Start();
+
+        var rerunFinal = await e2e.Controller.FinalAsync(rerun.Id, E2EContext.Wait);
+        var failFinal = await e2e.Controller.FinalAsync(fail.Id, E2EContext.Wait);
+        var callFinal = await e2e.Controller.FinalAsync(call.Id, E2EContext.Wait);
+        await Task.Delay(3500); // long enough for a surviving first attempt to have written "done"
+
+        Assert.Equal(ReplyStatus.Succeeded, rerunFinal.Status);
+        Assert.Equal(2, rerunFinal.ResultAs<ExecResult>()!.Attempt);
+        Assert.Equal(["attempt=1", "attempt=2", "done"], e2e.MarkLines("rerun"));
+        Assert.Equal(ReplyStatus.Interrupted, failFinal.Status);
+        Assert.Equal("interrupted", failFinal.Error?.Code);
+        Assert.Equal(["attempt=1"], e2e.MarkLines("fail"));
+        Assert.Equal(ReplyStatus.Interrupted, callFinal.Status);
+        Assert.Equal(["attempt=1"], e2e.MarkLines("call"));
+        Assert.Contains("process(es) left from interrupted attempt 1", e2e.Agent.Log);
+    }
+
+    [Fact]
+    public async Task Zaqar_outage_is_ridden_out_and_nothing_is_lost()
+    {
+        using var bed = ZaqarBed.StartPrivate();
+        using var e2e = new E2EContext(bed: bed);
+        var running = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = "sleep 2; echo finished" }));
+        await e2e.Agent.WaitForLogAsync($"{running.Id} CommandLedger: started attempt 1", E2EContext.Wait);
+
+        bed.Stop("zaqar");
+        // The command ends while Zaqar is down: its reply waits in the outbox; the poller backs off.
+        await e2e.Agent.WaitForLogAsync($"{running.Id} CommandLedger: attempt 1 ended", E2EContext.Wait);
+        await e2e.Agent.WaitForLogAsync("claiming", E2EContext.Wait);
+        await Task.Delay(2000);
+        bed.RestartZaqar();
+
+        var final = await e2e.Controller.FinalAsync(running.Id, TimeSpan.FromSeconds(60));
+        var after = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Argv = ["true"] }));
+
+        Assert.Equal("finished\n", final.ResultAs<ExecResult>()!.Stdout.Data);
+        Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(after.Id, TimeSpan.FromSeconds(60))).Status);
+        Assert.Contains("posting", e2e.Agent.Log);
+    }
+}
