@@ -29,7 +29,7 @@ public sealed class CrashRecoveryTests
         using var e2e = new E2EContext();
         ExecArgs Work(string name) => new()
         {
-            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; sleep 3; echo done >> {e2e.Dir}/{name}",
+            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; sleep 8; echo done >> {e2e.Dir}/{name}",
         };
         var rerun = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("rerun"), CommandMode.Cast, InterruptPolicy.Rerun));
         var fail = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("fail"), CommandMode.Cast, InterruptPolicy.Fail));
@@ -45,7 +45,7 @@ public sealed class CrashRecoveryTests
         var rerunFinal = await e2e.Controller.FinalAsync(rerun.Id, E2EContext.Wait);
         var failFinal = await e2e.Controller.FinalAsync(fail.Id, E2EContext.Wait);
         var callFinal = await e2e.Controller.FinalAsync(call.Id, E2EContext.Wait);
-        await Task.Delay(3500); // long enough for a surviving first attempt to have written "done"
+        await Task.Delay(8500); // long enough for a surviving first attempt to have written "done"
 
         Assert.Equal(ReplyStatus.Succeeded, rerunFinal.Status);
         Assert.Equal(2, rerunFinal.ResultAs<ExecResult>()!.Attempt);
