@@ -113,10 +113,11 @@ public sealed record AgentSettings(
         }
 
         var tenants = new List<TenantBinding>();
-        var tenantsConfig = c.GetConfig("tenants");
-        if (tenantsConfig is not null && !tenantsConfig.IsEmpty)
+        var tenantsValue = c.HasPath("tenants") ? c.GetValue("tenants") : null;
+        if (tenantsValue is not null && !tenantsValue.IsEmpty && tenantsValue.IsObject())
         {
-            foreach (var key in tenantsConfig.AsEnumerable().Select(kv => kv.Key.Split('.')[0]).Distinct())
+            var tenantsConfig = c.GetConfig("tenants");
+            foreach (var key in tenantsValue.GetObject().Items.Keys)
             {
                 tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps));
             }
