@@ -9,6 +9,10 @@ public static class Program
     {
         var root = new RootCommand("guestctl: drive GuestAgent guests through OpenStack Zaqar queues.");
         root.Subcommands.Add(QueueCommands.Build());
+        foreach (var command in GuestCommands.Build())
+        {
+            root.Subcommands.Add(command);
+        }
         return await root.Parse(args).InvokeAsync();
     }
 }

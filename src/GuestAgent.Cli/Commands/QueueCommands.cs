@@ -11,33 +11,12 @@ namespace GuestAgent.Cli.Commands;
 /// </summary>
 public static class QueueCommands
 {
-    private static readonly Option<string> Endpoint = new("--endpoint")
-    {
-        Description = "Zaqar base URL (env ZAQAR_URL)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZAQAR_URL") ?? "http://127.0.0.1:8888",
-        Recursive = true,
-    };
-
-    private static readonly Option<string> Project = new("--project")
-    {
-        Description = "Project id sent as X-Project-Id (env ZAQAR_PROJECT)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZAQAR_PROJECT") ?? "guestagent",
-        Recursive = true,
-    };
-
-    private static readonly Option<string?> Token = new("--token")
-    {
-        Description = "Keystone token (env OS_AUTH_TOKEN); without it no auth is sent",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("OS_AUTH_TOKEN"),
-        Recursive = true,
-    };
+    private static readonly ZaqarConnection Connection = new(recursive: true);
 
     public static Command Build()
     {
         var queue = new Command("queue", "Zaqar queue operations.");
-        queue.Options.Add(Endpoint);
-        queue.Options.Add(Project);
-        queue.Options.Add(Token);
+        Connection.AddTo(queue);
 
         var ping = new Command("ping", "Check that Zaqar and its storage answer.");
         ping.SetAction(async (r, ct) =>
@@ -139,17 +118,5 @@ public static class QueueCommands
         return queue;
     }
 
-    private static ZaqarClient Client(ParseResult r)
-    {
-        var token = r.GetValue(Token);
-        var project = r.GetValue(Project)!;
-        ZaqarAuth auth = string.IsNullOrEmpty(token) ? new ZaqarAuth.None(project) : ZaqarAuth.Keystone.WithToken(token, project);
-        var idFile = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config", "guestctl", "client-id");
-        return new ZaqarClient(new ZaqarClientOptions
-        {
-            Endpoint = r.GetValue(Endpoint)!,
-            ClientId = ClientIdentity.LoadOrCreate(idFile),
-            Auth = auth,
-        });
-    }
+    private static ZaqarClient Client(ParseResult r) => Connection.Client(r);
 }

@@ -1,0 +1,333 @@
+using System.CommandLine;
+using System.Text.Json;
+using GuestAgent.Client;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+using Command = System.CommandLine.Command;
+
+namespace GuestAgent.Cli.Commands;
+
+/// <summary>
+/// `guestctl exec | cast | status | cancel | ping`: drive one guest's agent through its command
+/// queue (--queue) with GuestAgent.Client, replies coming back on this user's reply queue.
+/// </summary>
+public static class GuestCommands
+{
+    /// <summary>The remote command's run hit its timeout_s (or guestctl gave up waiting for the final reply).</summary>
+    public const int ExitTimedOut = 124;
+
+    /// <summary>guestctl itself failed: rejected command, Zaqar error, bad usage, corrupt output, interrupted run.</summary>
+    public const int ExitError = 125;
+
+    /// <summary>The remote program could not be started (no such program, unknown user, missing cwd).</summary>
+    public const int ExitCannotRun = 126;
+
+    /// <summary>The command was cancelled.</summary>
+    public const int ExitCancelled = 130;
+
+    private const string ExitCodesHelp =
+        "Exit status: the remote program's exit code; 128+N if it was killed by signal N; " +
+        "124 if it hit --timeout (or no final reply came within --wait); 125 if the command was rejected, " +
+        "interrupted, or guestctl/Zaqar failed; 126 if the program could not be started; 130 if it was cancelled.";
+
+    private static readonly ZaqarConnection Connection = new(recursive: false);
+
+    private static readonly Option<string> Queue = new("--queue")
+    {
+        Description = "The guest's command queue (env GUESTAGENT_QUEUE)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("GUESTAGENT_QUEUE") ?? "",
+    };
+
+    private static readonly Option<string?> ReplyQueue = new("--reply-queue")
+    {
+        Description = "Queue for the replies (default: replies-<id>, made once per user and kept in ~/.config/guestctl/reply-queue)",
+    };
+
+    private static readonly Option<double?> Wait = new("--wait")
+    {
+        Description = "Seconds to wait for the reply (default: 60; for exec at least --timeout + 40)",
+    };
+
+    public static IEnumerable<Command> Build() => [Exec(), Cast(), Status(), Cancel(), Ping()];
+
+    private static Command Exec()
+    {
+        var cmd = new Command("exec",
+            "Run a program on the guest and wait for it: guestctl exec [--timeout S] [--shell \"line\" | -- argv...]. " +
+            "Its stdout and stderr are copied to guestctl's, byte for byte. " + ExitCodesHelp);
+        var run = new RunOptions(cmd);
+        AddCommon(cmd);
+        cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
+        {
+            if (!run.TryBuild(r, out var args))
+            {
+                return ExitError;
+            }
+            return await WithClient(r, async client =>
+            {
+                CallResult result;
+                try
+                {
+                    result = await client.CallAsync(args, new CallOptions { Timeout = WaitTime(r) }, ct);
+                }
+                catch (GuestTimeoutException e)
+                {
+                    Error(e.Message);
+                    return ExitTimedOut;
+                }
+                await using (var stdout = Console.OpenStandardOutput())
+                {
+                    await stdout.WriteAsync(result.Stdout, ct);
+                }
+                await using (var stderr = Console.OpenStandardError())
+                {
+                    await stderr.WriteAsync(result.Stderr, ct);
+                }
+                if (result.StdoutTruncated || result.StderrTruncated)
+                {
+                    Error($"the agent kept only part of the output (stdout {result.Exec!.Stdout.Bytes} bytes, stderr {result.Exec.Stderr.Bytes} bytes in all)");
+                }
+                return ExitCodeOf(result);
+            });
+        });
+        return cmd;
+    }
+
+    private static Command Cast()
+    {
+        var cmd = new Command("cast",
+            "Start a program on the guest without waiting for it and print the command id: " +
+            "guestctl cast [--ack] [--timeout S] [--shell \"line\" | -- argv...]. Exit status 125 if it was rejected or could not be sent, " +
+            "124 if --ack got no answer in time.");
+        var run = new RunOptions(cmd);
+        var ack = new Option<bool>("--ack") { Description = "Wait until the agent has accepted the command (rejection: exit 125)" };
+        cmd.Options.Add(ack);
+        AddCommon(cmd);
+        cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
+        {
+            if (!run.TryBuild(r, out var args))
+            {
+                return ExitError;
+            }
+            return await WithClient(r, async client =>
+            {
+                try
+                {
+                    var id = await client.CastAsync(args, new CastOptions { WaitForAcceptance = r.GetValue(ack), AcceptanceTimeout = WaitTime(r) }, ct);
+                    Console.WriteLine(id.ToString("D"));
+                    return 0;
+                }
+                catch (GuestTimeoutException e)
+                {
+                    Error(e.Message);
+                    return ExitTimedOut;
+                }
+            });
+        });
+        return cmd;
+    }
+
+    private static Command Status()
+    {
+        var id = new Argument<Guid>("id") { Description = "The command id" };
+        var cmd = new Command("status", "Show where an earlier command stands (JSON: command_id, state, attempt, final_status).");
+        cmd.Arguments.Add(id);
+        AddCommon(cmd);
+        cmd.SetAction(async (ParseResult r, CancellationToken ct) => await WithClient(r, async client =>
+        {
+            PrintJson(await client.StatusAsync(r.GetValue(id), Options(r), ct));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Cancel()
+    {
+        var id = new Argument<Guid>("id") { Description = "The command id" };
+        var cmd = new Command("cancel",
+            "Stop an earlier command; prints the target's state as the cancel found it (JSON). The target then ends 'cancelled'.");
+        cmd.Arguments.Add(id);
+        AddCommon(cmd);
+        cmd.SetAction(async (ParseResult r, CancellationToken ct) => await WithClient(r, async client =>
+        {
+            var reply = await client.CancelAsync(r.GetValue(id), Options(r), ct);
+            if (reply.Status != ReplyStatus.Succeeded)
+            {
+                Error($"cancel ended {reply.Status}: {reply.Error?.Code}: {reply.Error?.Message}");
+                return ExitError;
+            }
+            if (reply.Result is { } result)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(result));
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Ping()
+    {
+        var cmd = new Command("ping", "Check that the guest's agent answers (prints its version, capabilities, host as JSON).");
+        AddCommon(cmd);
+        cmd.SetAction(async (ParseResult r, CancellationToken ct) => await WithClient(r, async client =>
+        {
+            PrintJson(await client.PingAsync(Options(r), ct));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static void AddCommon(Command cmd)
+    {
+        Connection.AddTo(cmd);
+        cmd.Options.Add(Queue);
+        cmd.Options.Add(ReplyQueue);
+        cmd.Options.Add(Wait);
+    }
+
+    private static TimeSpan? WaitTime(ParseResult r) => r.GetValue(Wait) is { } s ? TimeSpan.FromSeconds(s) : null;
+
+    private static CallOptions Options(ParseResult r) => new() { Timeout = WaitTime(r) };
+
+    /// <summary>Runs <paramref name="body"/> with a client; failures other than the verb's own become exit 125 with a message.</summary>
+    private static async Task<int> WithClient(ParseResult r, Func<GuestClient, Task<int>> body)
+    {
+        var queue = r.GetValue(Queue);
+        if (string.IsNullOrEmpty(queue))
+        {
+            Error("no guest queue: give --queue or set GUESTAGENT_QUEUE");
+            return ExitError;
+        }
+        try
+        {
+            await using var client = new GuestClient(Connection.Client(r), queue, r.GetValue(ReplyQueue) ?? ZaqarConnection.DefaultReplyQueue(),
+                new GuestClientOptions
+                {
+                    DefaultCallTimeout = TimeSpan.FromSeconds(60),
+                    ExecTimeoutMargin = TimeSpan.FromSeconds(35),
+                    // Other guestctl runs of this user share the reply queue: leave their fresh replies to them.
+                    ForeignReplyGrace = TimeSpan.FromMinutes(10),
+                });
+            return await body(client);
+        }
+        catch (GuestTimeoutException e)
+        {
+            Error(e.Message);
+            return ExitTimedOut;
+        }
+        catch (Exception e) when (e is GuestClientException or ZaqarException or ArgumentException or IOException)
+        {
+            Error(e.Message);
+            return ExitError;
+        }
+    }
+
+    private static int ExitCodeOf(CallResult result)
+    {
+        switch (result.Status)
+        {
+            case ReplyStatus.Succeeded or ReplyStatus.Failed when result.Exec is { } exec:
+                if (exec.ExitCode is { } code)
+                {
+                    return code;
+                }
+                Error($"the program was killed by {exec.Signal ?? "a signal"}");
+                return SignalNumber(exec.Signal) is { } n ? 128 + n : ExitError;
+            case ReplyStatus.Failed:
+                Error($"the program could not be started: {result.Error?.Code}: {result.Error?.Message}");
+                return ExitCannotRun;
+            case ReplyStatus.TimedOut:
+                Error($"the program hit its timeout and was stopped{(result.Signal is { } s ? $" ({s})" : "")}");
+                return ExitTimedOut;
+            case ReplyStatus.Cancelled:
+                Error("the program was cancelled");
+                return ExitCancelled;
+            case ReplyStatus.Rejected:
+                Error($"rejected by agent '{result.Final.Agent}': {result.Error?.Code}: {result.Error?.Message}");
+                return ExitError;
+            default:
+                Error($"the command ended {result.Status}{(result.Error is { } e ? $": {e.Code}: {e.Message}" : "")}");
+                return ExitError;
+        }
+    }
+
+    private static int? SignalNumber(string? name) => name?.ToUpperInvariant() switch
+    {
+        "SIGHUP" => 1,
+        "SIGINT" => 2,
+        "SIGQUIT" => 3,
+        "SIGILL" => 4,
+        "SIGTRAP" => 5,
+        "SIGABRT" => 6,
+        "SIGBUS" => 7,
+        "SIGFPE" => 8,
+        "SIGKILL" => 9,
+        "SIGUSR1" => 10,
+        "SIGSEGV" => 11,
+        "SIGUSR2" => 12,
+        "SIGPIPE" => 13,
+        "SIGALRM" => 14,
+        "SIGTERM" => 15,
+        _ => null,
+    };
+
+    private static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, ProtocolJson.Options));
+
+    private static void Error(string message) => Console.Error.WriteLine($"guestctl: {message}");
+
+    /// <summary>What to run: --shell or the arguments after --, plus --timeout, --cwd, --env.</summary>
+    private sealed class RunOptions
+    {
+        private readonly Option<double> _timeout = new("--timeout")
+        {
+            Description = "Seconds the program may run on the guest (timeout_s); then SIGTERM, SIGKILL",
+            DefaultValueFactory = _ => ExecArgs.DefaultTimeoutSeconds,
+        };
+
+        private readonly Option<string?> _shell = new("--shell") { Description = "A script for /bin/sh -c, instead of argv" };
+        private readonly Option<string?> _cwd = new("--cwd") { Description = "Working directory on the guest" };
+        private readonly Option<string[]> _env = new("--env") { Description = "NAME=VALUE added to the environment (repeat)" };
+        private readonly Argument<string[]> _argv = new("argv") { Description = "Program and arguments (after --)", Arity = ArgumentArity.ZeroOrMore };
+
+        public RunOptions(Command cmd)
+        {
+            cmd.Options.Add(_timeout);
+            cmd.Options.Add(_shell);
+            cmd.Options.Add(_cwd);
+            cmd.Options.Add(_env);
+            cmd.Arguments.Add(_argv);
+        }
+
+        public bool TryBuild(ParseResult r, out ExecArgs args)
+        {
+            args = new ExecArgs();
+            var shell = r.GetValue(_shell);
+            var argv = r.GetValue(_argv) ?? [];
+            if ((shell is null) == (argv.Length == 0))
+            {
+                Error("give either --shell \"script\" or -- program args..., not both or neither");
+                return false;
+            }
+            var env = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var pair in r.GetValue(_env) ?? [])
+            {
+                var eq = pair.IndexOf('=');
+                if (eq < 1)
+                {
+                    Error($"--env wants NAME=VALUE, got '{pair}'");
+                    return false;
+                }
+                env[pair[..eq]] = pair[(eq + 1)..];
+            }
+            args = new ExecArgs
+            {
+                Argv = argv.Length > 0 ? argv : null,
+                Shell = shell,
+                Cwd = r.GetValue(_cwd),
+                Env = env.Count > 0 ? env : null,
+                TimeoutSeconds = r.GetValue(_timeout),
+            };
+            return true;
+        }
+    }
+}

@@ -1,0 +1,148 @@
+using System.Text;
+using System.Text.Json;
+using GuestAgent.Protocol;
+using GuestAgent.Protocol.Chunking;
+
+namespace GuestAgent.Client;
+
+/// <summary>
+/// The outcome of a call: its final reply, every reply it got (in seq order, duplicates dropped)
+/// and, for exec, the whole stdout and stderr (inline part and chunks, verified against their
+/// length and SHA-256). A <c>rejected</c> or <c>failed</c> command is a result too: check
+/// <see cref="Succeeded"/> or call <see cref="EnsureSucceeded"/>.
+/// </summary>
+public sealed class CallResult
+{
+    private CallResult(Guid commandId, string op, IReadOnlyList<Reply> replies, ExecResult? exec,
+        byte[] stdout, byte[] stderr, bool stdoutTruncated, bool stderrTruncated)
+    {
+        CommandId = commandId;
+        Op = op;
+        Replies = replies;
+        Final = replies[^1];
+        Exec = exec;
+        Stdout = stdout;
+        Stderr = stderr;
+        StdoutTruncated = stdoutTruncated;
+        StderrTruncated = stderrTruncated;
+    }
+
+    public Guid CommandId { get; }
+    public string Op { get; }
+
+    /// <summary>The last reply (the one with <see cref="Reply.Final"/>).</summary>
+    public Reply Final { get; }
+
+    /// <summary>All replies of the command, seq 0 .. <see cref="Final"/>'s seq.</summary>
+    public IReadOnlyList<Reply> Replies { get; }
+
+    public ReplyStatus Status => Final.Status;
+
+    public bool Succeeded => Final.Status == ReplyStatus.Succeeded;
+
+    public bool Rejected => Final.Status == ReplyStatus.Rejected;
+
+    public ReplyError? Error => Final.Error;
+
+    /// <summary>The exec result, when the op is exec and the final reply has one (a program that could not start has none).</summary>
+    public ExecResult? Exec { get; }
+
+    /// <summary>The remote process's exit status; null when it did not run or was killed by a signal.</summary>
+    public int? ExitCode => Exec?.ExitCode;
+
+    /// <summary>The signal that killed the remote process, e.g. "SIGKILL".</summary>
+    public string? Signal => Exec?.Signal;
+
+    /// <summary>The whole of stdout (empty when there is none).</summary>
+    public byte[] Stdout { get; }
+
+    public byte[] Stderr { get; }
+
+    /// <summary>Stdout as UTF-8 text (invalid sequences become U+FFFD).</summary>
+    public string StdoutText => Encoding.UTF8.GetString(Stdout);
+
+    public string StderrText => Encoding.UTF8.GetString(Stderr);
+
+    /// <summary>
+    /// True when the agent reported more stdout than it sent (bytes beyond the inline part and no
+    /// chunks): <see cref="Stdout"/> is then only the first part, and could not be hash-checked.
+    /// When chunks were announced they are always all there and verified, or the call throws.
+    /// </summary>
+    public bool StdoutTruncated { get; }
+
+    public bool StderrTruncated { get; }
+
+    /// <summary>The final reply's result as <typeparamref name="T"/>, or null when there is none.</summary>
+    /// <exception cref="GuestProtocolException">The result does not have that shape.</exception>
+    public T? ResultAs<T>() where T : class => ReadResult<T>(Final, CommandId, Op);
+
+    /// <summary>Throws unless the command succeeded: <see cref="GuestRejectedException"/> or <see cref="GuestCallFailedException"/>.</summary>
+    public CallResult EnsureSucceeded() => Succeeded ? this
+        : throw (Rejected ? new GuestRejectedException(CommandId, Op, Final) : new GuestCallFailedException(CommandId, Op, Final));
+
+    internal static T? ReadResult<T>(Reply reply, Guid id, string op) where T : class
+    {
+        try
+        {
+            return reply.ResultAs<T>();
+        }
+        catch (JsonException e)
+        {
+            throw new GuestProtocolException($"{op} command {id}: the result is not a valid {typeof(T).Name}: {e.Message}", id, op, e);
+        }
+    }
+
+    /// <summary>Builds the result from a complete reply set (seq 0..n, the last final).</summary>
+    /// <exception cref="GuestOutputException">Exec output is missing a chunk or does not verify.</exception>
+    internal static CallResult Create(Guid commandId, string op, IReadOnlyList<Reply> replies)
+    {
+        if (replies.Count == 0 || !replies[^1].Final)
+        {
+            throw new ArgumentException("A call result needs the replies up to and including the final one.", nameof(replies));
+        }
+        var final = replies[^1];
+        ExecResult? exec = null;
+        if (op == Ops.Exec && final.Result is not null && final.Status != ReplyStatus.Rejected)
+        {
+            exec = ReadResult<ExecResult>(final, commandId, op);
+        }
+        if (exec is null)
+        {
+            return new CallResult(commandId, op, replies, null, [], [], false, false);
+        }
+        var (stdout, outTruncated) = Reassemble(commandId, final, exec.Stdout, ChunkStreams.Stdout, replies);
+        var (stderr, errTruncated) = Reassemble(commandId, final, exec.Stderr, ChunkStreams.Stderr, replies);
+        return new CallResult(commandId, op, replies, exec, stdout, stderr, outTruncated, errTruncated);
+    }
+
+    private static (byte[] Data, bool Truncated) Reassemble(Guid id, Reply final, StreamOutput output, string stream, IReadOnlyList<Reply> replies)
+    {
+        ChunkAssembler assembler;
+        try
+        {
+            assembler = ChunkAssembler.For(output);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new GuestOutputException(id, stream, new ChunkError(ChunkErrorKind.InvalidChunk, $"The inline part or chunk count is invalid: {e.Message}"), final);
+        }
+        foreach (var reply in replies)
+        {
+            if (reply.Chunk is { } chunk && chunk.Stream == stream)
+            {
+                var added = assembler.Add(chunk);
+                if (added.Status == ChunkAddStatus.Rejected)
+                {
+                    throw new GuestOutputException(id, stream, added.Error!, final);
+                }
+            }
+        }
+        if (output.Chunks == 0 && output.Truncated)
+        {
+            // The agent kept only the inline part and says so; nothing is missing that was sent.
+            return (output.DecodeInline(), true);
+        }
+        var whole = assembler.Assemble();
+        return whole.IsSuccess ? (whole.Data, false) : throw new GuestOutputException(id, stream, whole.Error, final);
+    }
+}

@@ -1,0 +1,242 @@
+using System.Text.Json.Nodes;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Client;
+
+/// <summary>
+/// Drives one guest's agent over Zaqar: posts commands to its command queue and collects the
+/// replies from this controller's reply queue. Thread-safe; many calls may be in flight at once.
+/// One background listener per client (started by the first command) claims the reply queue and
+/// routes replies by command id; dispose the client to stop it.
+/// </summary>
+/// <remarks>
+/// Give each controller process (or each client) a reply queue of its own: the listener deletes
+/// replies it has no waiter for (see <see cref="GuestClientOptions.ForeignReplyGrace"/> for
+/// sharing one). Several <see cref="GuestClient"/>s, one per guest, may share a
+/// <see cref="ZaqarClient"/>, but not a reply queue.
+/// </remarks>
+public sealed class GuestClient : IAsyncDisposable
+{
+    private readonly ZaqarClient _zaqar;
+    private readonly ReplyListener _listener;
+    private readonly SemaphoreSlim _queueGate = new(1, 1);
+    private volatile bool _queueReady;
+
+    public GuestClient(ZaqarClient zaqar, string commandQueue, string replyQueue, GuestClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(zaqar);
+        ZaqarLimits.CheckQueueName(commandQueue);
+        if (!QueueNames.IsValid(replyQueue))
+        {
+            throw new ArgumentException($"Invalid reply queue name '{replyQueue}': use 1-{QueueNames.MaxLength} ASCII letters, digits, '_' or '-'.", nameof(replyQueue));
+        }
+        if (commandQueue == replyQueue)
+        {
+            throw new ArgumentException("The reply queue must not be the guest's command queue.", nameof(replyQueue));
+        }
+        Options = options ?? new GuestClientOptions();
+        Options.Validate();
+        _zaqar = zaqar;
+        CommandQueue = commandQueue;
+        ReplyQueue = replyQueue;
+        _listener = new ReplyListener(zaqar, replyQueue, Options, EnsureReplyQueueAsync);
+    }
+
+    /// <summary>The guest's command queue.</summary>
+    public string CommandQueue { get; }
+
+    /// <summary>This controller's reply queue (the <c>reply_to</c> of its commands).</summary>
+    public string ReplyQueue { get; }
+
+    public GuestClientOptions Options { get; }
+
+    /// <summary>What the reply listener has seen so far.</summary>
+    public ReplyListenerStats Stats => _listener.Stats;
+
+    /// <summary>Replies for command ids this client never waited for, deleted so far.</summary>
+    public long UnknownReplies => _listener.Stats.Unknown;
+
+    /// <summary>Messages on the reply queue that were not replies, deleted so far.</summary>
+    public long InvalidMessages => _listener.Stats.Invalid;
+
+    /// <summary>
+    /// Sends a call and waits for its final reply (and every reply before it). A command that ends
+    /// <c>rejected</c>, <c>failed</c>, <c>timed_out</c> ... is returned, not thrown: see
+    /// <see cref="CallResult.Succeeded"/>.
+    /// </summary>
+    /// <exception cref="GuestTimeoutException">No complete set of replies within the timeout.</exception>
+    /// <exception cref="GuestOutputException">Exec output is missing a chunk or does not verify.</exception>
+    /// <exception cref="ZaqarException">Posting the command failed.</exception>
+    public async Task<CallResult> CallAsync(OpArgs args, CallOptions? options = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        options ??= new CallOptions();
+        var now = Options.TimeProvider.GetUtcNow();
+        var ttl = options.TimeToLive ?? Options.CommandTimeToLive;
+        var command = Command.Call(args, ReplyQueue, now, now + ttl, options.OnInterrupt, options.CommandId);
+        var timeout = options.Timeout ?? DefaultTimeout(args);
+
+        var waiter = _listener.Register(command.Id, command.Op);
+        try
+        {
+            await PostAsync(command, ttl, ct).ConfigureAwait(false);
+            var started = Options.TimeProvider.GetTimestamp();
+            try
+            {
+                var first = await Task.WhenAny(waiter.Completed.Task, waiter.FinalArrived.Task)
+                    .WaitAsync(timeout, Options.TimeProvider, ct).ConfigureAwait(false);
+                if (first != waiter.Completed.Task)
+                {
+                    await waiter.FinalArrived.Task.ConfigureAwait(false); // rethrows a listener failure
+                    // The final reply is in but an earlier one (a chunk) is not: give it a little longer.
+                    var left = timeout - Options.TimeProvider.GetElapsedTime(started);
+                    var grace = left < Options.MissingReplyGrace ? left : Options.MissingReplyGrace;
+                    await waiter.Completed.Task.WaitAsync(grace > TimeSpan.Zero ? grace : TimeSpan.Zero, Options.TimeProvider, ct).ConfigureAwait(false);
+                }
+            }
+            catch (TimeoutException)
+            {
+                var final = waiter.Final;
+                throw new GuestTimeoutException(command.Id, command.Op, CommandQueue, ReplyQueue,
+                    Options.TimeProvider.GetElapsedTime(started), waiter.AcceptedSeen, waiter.Count, final,
+                    final is null ? [] : waiter.MissingSeqs);
+            }
+            var replies = await waiter.Completed.Task.ConfigureAwait(false);
+            return CallResult.Create(command.Id, command.Op, replies);
+        }
+        finally
+        {
+            _listener.Unregister(waiter);
+        }
+    }
+
+    /// <summary>
+    /// Sends a cast and returns its id. With <see cref="CastOptions.WaitForAcceptance"/> it first
+    /// waits for the agent's <c>accepted</c>.
+    /// </summary>
+    /// <exception cref="GuestRejectedException">The agent refused the command.</exception>
+    /// <exception cref="GuestTimeoutException">No reply within the acceptance timeout.</exception>
+    public async Task<Guid> CastAsync(OpArgs args, CastOptions? options = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        options ??= new CastOptions();
+        if (options.WaitForAcceptance && options.ReplyTo is not null && options.ReplyTo != ReplyQueue)
+        {
+            throw new ArgumentException("WaitForAcceptance uses the client's own reply queue; leave ReplyTo unset.", nameof(options));
+        }
+        var now = Options.TimeProvider.GetUtcNow();
+        var ttl = options.TimeToLive ?? Options.CommandTimeToLive;
+        var replyTo = options.WaitForAcceptance ? ReplyQueue : options.ReplyTo;
+        var command = Command.Cast(args, now, now + ttl, replyTo, options.OnInterrupt, options.CommandId);
+        if (!options.WaitForAcceptance)
+        {
+            await PostAsync(command, ttl, ct).ConfigureAwait(false);
+            return command.Id;
+        }
+
+        var timeout = options.AcceptanceTimeout ?? Options.DefaultCallTimeout;
+        var waiter = _listener.Register(command.Id, command.Op);
+        try
+        {
+            await PostAsync(command, ttl, ct).ConfigureAwait(false);
+            var started = Options.TimeProvider.GetTimestamp();
+            Reply first;
+            try
+            {
+                first = await waiter.FirstReply.Task.WaitAsync(timeout, Options.TimeProvider, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new GuestTimeoutException(command.Id, command.Op, CommandQueue, ReplyQueue,
+                    Options.TimeProvider.GetElapsedTime(started), acceptedSeen: false, waiter.Count, null, []);
+            }
+            // Any reply but a rejection means the agent took it (the accepted one may just be slower).
+            return first.Status == ReplyStatus.Rejected
+                ? throw new GuestRejectedException(command.Id, command.Op, first)
+                : command.Id;
+        }
+        finally
+        {
+            _listener.Unregister(waiter);
+        }
+    }
+
+    /// <summary>Where an earlier command stands.</summary>
+    /// <exception cref="GuestCallFailedException">The status command itself did not succeed (e.g. rejected).</exception>
+    public async Task<StatusResult> StatusAsync(Guid commandId, CallOptions? options = null, CancellationToken ct = default)
+    {
+        var result = (await CallAsync(new StatusArgs(commandId), options, ct).ConfigureAwait(false)).EnsureSucceeded();
+        return result.ResultAs<StatusResult>()
+               ?? throw new GuestProtocolException($"status command {result.CommandId} succeeded without a result.", result.CommandId, Ops.Status);
+    }
+
+    /// <summary>
+    /// Asks the agent to stop an earlier command. Returns the cancel command's final reply as it is
+    /// (its result, a <see cref="StatusResult"/>, describes the target as the cancel found it); the
+    /// target itself then ends with its own <c>cancelled</c> reply.
+    /// </summary>
+    public async Task<Reply> CancelAsync(Guid commandId, CallOptions? options = null, CancellationToken ct = default) =>
+        (await CallAsync(new CancelArgs(commandId), options, ct).ConfigureAwait(false)).Final;
+
+    /// <summary>Checks that the agent is alive and what it can do.</summary>
+    /// <exception cref="GuestCallFailedException">The ping did not succeed.</exception>
+    public async Task<PingResult> PingAsync(CallOptions? options = null, CancellationToken ct = default)
+    {
+        var result = (await CallAsync(new PingArgs(), options, ct).ConfigureAwait(false)).EnsureSucceeded();
+        return result.ResultAs<PingResult>()
+               ?? throw new GuestProtocolException($"ping command {result.CommandId} succeeded without a result.", result.CommandId, Ops.Ping);
+    }
+
+    /// <summary>Stops the reply listener; calls still waiting fail with <see cref="ObjectDisposedException"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _listener.DisposeAsync().ConfigureAwait(false);
+        _queueGate.Dispose();
+    }
+
+    private TimeSpan DefaultTimeout(OpArgs args)
+    {
+        if (args is ExecArgs exec)
+        {
+            var run = TimeSpan.FromSeconds(exec.TimeoutSeconds + exec.KillGraceSeconds) + Options.ExecTimeoutMargin;
+            return run > Options.DefaultCallTimeout ? run : Options.DefaultCallTimeout;
+        }
+        return Options.DefaultCallTimeout;
+    }
+
+    private async Task PostAsync(Command command, TimeSpan ttl, CancellationToken ct)
+    {
+        if (command.ReplyTo == ReplyQueue)
+        {
+            // The reply queue exists and is being read before the agent can answer.
+            await EnsureReplyQueueAsync(ct).ConfigureAwait(false);
+            _listener.EnsureStarted();
+        }
+        var ttlSeconds = (int)Math.Clamp(Math.Ceiling(ttl.TotalSeconds), ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
+        var body = JsonNode.Parse(command.ToUtf8Bytes());
+        await _zaqar.PostAsync(CommandQueue, new OutgoingMessage(body, ttlSeconds), ct).ConfigureAwait(false);
+        _listener.Wake();
+    }
+
+    private async Task EnsureReplyQueueAsync(CancellationToken ct)
+    {
+        if (_queueReady)
+        {
+            return;
+        }
+        await _queueGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (!_queueReady)
+            {
+                await _zaqar.CreateQueueAsync(ReplyQueue, Options.ReplyQueueOptions, ct).ConfigureAwait(false);
+                _queueReady = true;
+            }
+        }
+        finally
+        {
+            _queueGate.Release();
+        }
+    }
+}

@@ -1,0 +1,139 @@
+using GuestAgent.Protocol;
+
+namespace GuestAgent.Client;
+
+/// <summary>Settings of one <see cref="GuestClient"/>.</summary>
+public sealed record GuestClientOptions
+{
+    /// <summary>
+    /// How long a call waits for its final reply when <see cref="CallOptions.Timeout"/> is not
+    /// given. For exec the wait is at least the command's own <c>timeout_s</c> + <c>kill_grace_s</c>
+    /// + <see cref="ExecTimeoutMargin"/>, so a long run is not given up on before the guest does.
+    /// </summary>
+    public TimeSpan DefaultCallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Added to an exec's own limits when computing its default wait (queueing, reply latency).</summary>
+    public TimeSpan ExecTimeoutMargin { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a command may wait in the command queue before it must not start: it becomes the
+    /// command's <c>expires_at</c> (issued_at + this) and its Zaqar message TTL (at least 60 s).
+    /// </summary>
+    public TimeSpan CommandTimeToLive { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Claim TTL for reply messages (Zaqar: 60 .. 43200 s).</summary>
+    public int ReplyClaimTtlSeconds { get; init; } = 60;
+
+    /// <summary>Claim grace for reply messages (Zaqar: 60 .. 43200 s).</summary>
+    public int ReplyClaimGraceSeconds { get; init; } = 60;
+
+    /// <summary>Messages per claim of the reply queue (1..20).</summary>
+    public int ReplyClaimLimit { get; init; } = 20;
+
+    /// <summary>Poll interval right after replies arrived (or a command was posted).</summary>
+    public TimeSpan MinPollInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The idle poll interval doubles from <see cref="MinPollInterval"/> up to this.</summary>
+    public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest back-off of the reply listener after Zaqar errors (it starts at <see cref="MinPollInterval"/> and doubles).</summary>
+    public TimeSpan MaxErrorBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a call whose final reply has arrived waits for replies with lower seq still missing
+    /// (chunks in flight) before failing, bounded by the call's own timeout.
+    /// </summary>
+    public TimeSpan MissingReplyGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Replies for command ids this client does not wait for are deleted once they are at least this
+    /// old; younger ones are left under their claim, so that another client sharing the reply queue
+    /// (e.g. a second guestctl) can take them when the claim expires. Zero (the default) deletes them
+    /// at once: right when the client owns its reply queue, as a service should.
+    /// </summary>
+    public TimeSpan ForeignReplyGrace { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Metadata of the reply queue when this client creates it.</summary>
+    public GuestAgent.Zaqar.QueueOptions? ReplyQueueOptions { get; init; }
+
+    /// <summary>Told about every error of the reply listener (it carries on after each; see <see cref="GuestClient.Stats"/>).</summary>
+    public Action<Exception>? OnListenerError { get; init; }
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    internal void Validate()
+    {
+        static void Positive(TimeSpan t, string name)
+        {
+            if (t <= TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException(name, t, $"{name} must be positive.");
+            }
+        }
+        Positive(DefaultCallTimeout, nameof(DefaultCallTimeout));
+        Positive(CommandTimeToLive, nameof(CommandTimeToLive));
+        Positive(MinPollInterval, nameof(MinPollInterval));
+        Positive(MaxErrorBackoff, nameof(MaxErrorBackoff));
+        if (MaxPollInterval < MinPollInterval)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPollInterval), MaxPollInterval, "MaxPollInterval must not be below MinPollInterval.");
+        }
+        if (ExecTimeoutMargin < TimeSpan.Zero || MissingReplyGrace < TimeSpan.Zero || ForeignReplyGrace < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ExecTimeoutMargin), "Margins and graces must not be negative.");
+        }
+        if (ReplyClaimLimit is < 1 or > 20)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ReplyClaimLimit), ReplyClaimLimit, "Zaqar claims 1..20 messages.");
+        }
+        if (ReplyClaimTtlSeconds is < 60 or > 43_200 || ReplyClaimGraceSeconds is < 60 or > 43_200)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ReplyClaimTtlSeconds), "Zaqar accepts claim ttl and grace of 60 .. 43200 s.");
+        }
+    }
+}
+
+/// <summary>Per-call settings of <see cref="GuestClient.CallAsync"/>.</summary>
+public sealed record CallOptions
+{
+    /// <summary>How long to wait for the final reply; see <see cref="GuestClientOptions.DefaultCallTimeout"/>.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Overrides <see cref="GuestClientOptions.CommandTimeToLive"/> for this command.</summary>
+    public TimeSpan? TimeToLive { get; init; }
+
+    public InterruptPolicy OnInterrupt { get; init; } = InterruptPolicy.Fail;
+
+    /// <summary>
+    /// The command id; a new one when null. Re-sending a command with the same id is idempotent
+    /// on the agent (it does not run twice), which is how a caller retries safely.
+    /// </summary>
+    public Guid? CommandId { get; init; }
+}
+
+/// <summary>Per-cast settings of <see cref="GuestClient.CastAsync"/>.</summary>
+public sealed record CastOptions
+{
+    /// <summary>
+    /// Ask for replies on this client's reply queue and wait for the agent's <c>accepted</c> (or
+    /// <c>rejected</c>, which throws <see cref="GuestRejectedException"/>). Later replies of the
+    /// cast are deleted from the reply queue as they arrive.
+    /// </summary>
+    public bool WaitForAcceptance { get; init; }
+
+    /// <summary>How long to wait for the acceptance; <see cref="GuestClientOptions.DefaultCallTimeout"/> when null.</summary>
+    public TimeSpan? AcceptanceTimeout { get; init; }
+
+    /// <summary>
+    /// Replies go to this queue (not read by this client). Not allowed together with
+    /// <see cref="WaitForAcceptance"/>, which uses the client's own reply queue.
+    /// </summary>
+    public string? ReplyTo { get; init; }
+
+    /// <summary>Overrides <see cref="GuestClientOptions.CommandTimeToLive"/> for this command.</summary>
+    public TimeSpan? TimeToLive { get; init; }
+
+    public InterruptPolicy OnInterrupt { get; init; } = InterruptPolicy.Rerun;
+
+    public Guid? CommandId { get; init; }
+}

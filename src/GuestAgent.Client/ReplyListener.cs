@@ -1,0 +1,295 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Client;
+
+/// <summary>
+/// The one loop per <see cref="GuestClient"/> that claims its reply queue, parses each message,
+/// hands replies to the waiter of their command id and deletes the message. It never stops on
+/// an error: Zaqar failures are counted and backed off from (growing to
+/// <see cref="GuestClientOptions.MaxErrorBackoff"/>); a non-transient one (e.g. 401/403) also
+/// fails the calls waiting at that moment, so they do not sit out their timeouts.
+/// </summary>
+internal sealed class ReplyListener : IAsyncDisposable
+{
+    private const int FinishedCapacity = 4096;
+
+    private readonly ZaqarClient _zaqar;
+    private readonly string _queue;
+    private readonly GuestClientOptions _options;
+    private readonly Func<CancellationToken, Task> _ensureQueue;
+    private readonly ConcurrentDictionary<Guid, ReplyWaiter> _waiters = new();
+    private readonly Lock _finishedLock = new();
+    private readonly HashSet<Guid> _finished = [];
+    private readonly Queue<Guid> _finishedOrder = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _startLock = new();
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _loop;
+    private bool _disposed;
+
+    private long _routed, _duplicates, _ignored, _late, _unknown, _deferred, _invalid, _deleteFailures, _errors;
+    private Exception? _lastError;
+    private string? _lastInvalid;
+
+    public ReplyListener(ZaqarClient zaqar, string queue, GuestClientOptions options, Func<CancellationToken, Task> ensureQueue)
+    {
+        _zaqar = zaqar;
+        _queue = queue;
+        _options = options;
+        _ensureQueue = ensureQueue;
+    }
+
+    public ReplyListenerStats Stats => new(
+        Interlocked.Read(ref _routed), Interlocked.Read(ref _duplicates), Interlocked.Read(ref _ignored),
+        Interlocked.Read(ref _late), Interlocked.Read(ref _unknown), Interlocked.Read(ref _deferred),
+        Interlocked.Read(ref _invalid), Interlocked.Read(ref _deleteFailures), Interlocked.Read(ref _errors),
+        _loop is { IsCompleted: false }, Volatile.Read(ref _lastError), Volatile.Read(ref _lastInvalid));
+
+    /// <summary>Registers interest in a command's replies; do it before posting the command.</summary>
+    public ReplyWaiter Register(Guid commandId, string op)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var waiter = new ReplyWaiter(commandId, op);
+        if (!_waiters.TryAdd(commandId, waiter))
+        {
+            throw new InvalidOperationException($"Command {commandId} is already being waited for by this client.");
+        }
+        return waiter;
+    }
+
+    /// <summary>Stops routing to the waiter; its later replies are deleted as late.</summary>
+    public void Unregister(ReplyWaiter waiter)
+    {
+        // Into "finished" first, so a reply arriving in between is never taken for an unknown one.
+        lock (_finishedLock)
+        {
+            if (_finished.Add(waiter.CommandId))
+            {
+                _finishedOrder.Enqueue(waiter.CommandId);
+                if (_finishedOrder.Count > FinishedCapacity)
+                {
+                    _finished.Remove(_finishedOrder.Dequeue());
+                }
+            }
+        }
+        _waiters.TryRemove(new KeyValuePair<Guid, ReplyWaiter>(waiter.CommandId, waiter));
+    }
+
+    public void EnsureStarted()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_loop is not null)
+        {
+            return;
+        }
+        lock (_startLock)
+        {
+            _loop ??= Task.Run(() => RunAsync(_stop.Token));
+        }
+    }
+
+    /// <summary>Cuts the current idle wait short: a command was just posted.</summary>
+    public void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopping
+            }
+        }
+        foreach (var waiter in _waiters.Values)
+        {
+            waiter.Fail(new ObjectDisposedException(nameof(GuestClient), $"The GuestClient was disposed while command {waiter.CommandId} waited for replies."));
+        }
+        _waiters.Clear();
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var idle = _options.MinPollInterval;
+        var failures = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            Claim claim;
+            try
+            {
+                await _ensureQueue(stop).ConfigureAwait(false);
+                claim = await _zaqar.ClaimAsync(_queue, _options.ReplyClaimLimit, _options.ReplyClaimTtlSeconds,
+                    _options.ReplyClaimGraceSeconds, stop).ConfigureAwait(false);
+                failures = 0;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                Report(e);
+                if (e is not ZaqarException { IsTransient: true })
+                {
+                    FailWaiters(e);
+                }
+                var backoff = TimeSpan.FromMilliseconds(Math.Min(
+                    _options.MaxErrorBackoff.TotalMilliseconds,
+                    _options.MinPollInterval.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 20))));
+                await DelayAsync(backoff, wakeable: false, stop).ConfigureAwait(false);
+                continue;
+            }
+
+            var deferredOnly = true;
+            if (!claim.IsEmpty)
+            {
+                try
+                {
+                    deferredOnly = await ProcessAsync(claim, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    // Routing is in memory and deletes catch their own errors: this is a bug, but the loop carries on.
+                    Report(e);
+                }
+            }
+            if (!deferredOnly)
+            {
+                idle = _options.MinPollInterval;
+                continue;
+            }
+            var woken = await DelayAsync(idle, wakeable: true, stop).ConfigureAwait(false);
+            idle = woken ? _options.MinPollInterval
+                : TimeSpan.FromTicks(Math.Min(_options.MaxPollInterval.Ticks, idle.Ticks * 2));
+        }
+    }
+
+    /// <summary>Routes and deletes a claim's messages; true when nothing in it was taken (empty or all left for others).</summary>
+    private async Task<bool> ProcessAsync(Claim claim, CancellationToken stop)
+    {
+        var deletes = new List<Task>();
+        foreach (var message in claim.Messages)
+        {
+            if (Route(message))
+            {
+                deletes.Add(DeleteAsync(message, claim.Id, stop));
+            }
+        }
+        await Task.WhenAll(deletes).ConfigureAwait(false);
+        return deletes.Count == 0;
+    }
+
+    /// <summary>Hands a message to its waiter; true when it is to be deleted.</summary>
+    private bool Route(QueueMessage message)
+    {
+        string? error = null;
+        Reply? reply = null;
+        var ok = message.Body.ValueKind != JsonValueKind.Undefined && ReplyParser.TryParse(message.Body, out reply, out error);
+        if (!ok || reply is null)
+        {
+            Interlocked.Increment(ref _invalid);
+            Volatile.Write(ref _lastInvalid, $"message {message.Id}: {error ?? "no body"}");
+            return true;
+        }
+        if (_waiters.TryGetValue(reply.Id, out var waiter))
+        {
+            switch (waiter.Add(reply))
+            {
+                case AddOutcome.Added:
+                    Interlocked.Increment(ref _routed);
+                    break;
+                case AddOutcome.Duplicate:
+                    Interlocked.Increment(ref _duplicates);
+                    break;
+                default:
+                    Interlocked.Increment(ref _ignored);
+                    break;
+            }
+            return true;
+        }
+        bool finished;
+        lock (_finishedLock)
+        {
+            finished = _finished.Contains(reply.Id);
+        }
+        if (finished)
+        {
+            Interlocked.Increment(ref _late);
+            return true;
+        }
+        if (TimeSpan.FromSeconds(message.AgeSeconds) < _options.ForeignReplyGrace)
+        {
+            Interlocked.Increment(ref _deferred);
+            return false;
+        }
+        Interlocked.Increment(ref _unknown);
+        return true;
+    }
+
+    private async Task DeleteAsync(QueueMessage message, string? claimId, CancellationToken stop)
+    {
+        try
+        {
+            await _zaqar.DeleteAsync(_queue, message.Id, claimId ?? message.ClaimId, stop).ConfigureAwait(false);
+        }
+        catch (ZaqarException e)
+        {
+            // The message comes back when the claim expires; its (id, seq) is then a duplicate.
+            Interlocked.Increment(ref _deleteFailures);
+            Report(e);
+        }
+    }
+
+    private void Report(Exception e)
+    {
+        Interlocked.Increment(ref _errors);
+        Volatile.Write(ref _lastError, e);
+        try
+        {
+            _options.OnListenerError?.Invoke(e);
+        }
+        catch (Exception)
+        {
+            // A faulty handler must not stop the listener.
+        }
+    }
+
+    private void FailWaiters(Exception cause)
+    {
+        foreach (var waiter in _waiters.Values)
+        {
+            waiter.Fail(new GuestClientException(
+                $"The reply listener cannot claim replies from queue '{_queue}' for {waiter.Op} command {waiter.CommandId}: {cause.Message}",
+                waiter.CommandId, waiter.Op, cause));
+        }
+    }
+
+    /// <summary>Waits <paramref name="delay"/>; true when <see cref="Wake"/> cut it short.</summary>
+    private async Task<bool> DelayAsync(TimeSpan delay, bool wakeable, CancellationToken stop)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var sleep = Task.Delay(delay, _options.TimeProvider, cts.Token);
+        var wake = wakeable ? Volatile.Read(ref _wake).Task : Task.Delay(Timeout.Infinite, cts.Token);
+        var first = await Task.WhenAny(sleep, wake).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        return first == wake && wakeable;
+    }
+}

@@ -1,0 +1,27 @@
+namespace GuestAgent.Client;
+
+/// <summary>Counters of a client's reply listener, since the client was created.</summary>
+/// <param name="Routed">Replies handed to a waiting call or cast.</param>
+/// <param name="Duplicates">Replies whose (id, seq) had been seen already (Zaqar delivers at least once); dropped.</param>
+/// <param name="Ignored">Replies that contradict a final reply already received (a higher seq or a second final); dropped.</param>
+/// <param name="Late">Replies for commands this client stopped waiting for (done, timed out, or casts past acceptance); deleted.</param>
+/// <param name="Unknown">Replies for command ids this client never waited for (e.g. an earlier run's); deleted.</param>
+/// <param name="Deferred">Unknown replies younger than <see cref="GuestClientOptions.ForeignReplyGrace"/>, left for another client.</param>
+/// <param name="Invalid">Messages that are not v1 replies (garbage, commands on the wrong queue); deleted.</param>
+/// <param name="DeleteFailures">Reply messages whose delete failed (they come back and are deduplicated).</param>
+/// <param name="Errors">Failed claims of the reply queue (the listener backs off and carries on).</param>
+/// <param name="LastError">The listener's last error, if any.</param>
+/// <param name="LastInvalidReason">Why the last invalid message was refused.</param>
+public sealed record ReplyListenerStats(
+    long Routed,
+    long Duplicates,
+    long Ignored,
+    long Late,
+    long Unknown,
+    long Deferred,
+    long Invalid,
+    long DeleteFailures,
+    long Errors,
+    bool Running,
+    Exception? LastError,
+    string? LastInvalidReason);
