@@ -1,35 +1,71 @@
 #!/bin/bash
-# run.sh -- the main job: start a local Zaqar bed on 127.0.0.1 and drive it with guestctl.
+# run.sh -- the main job: a local Zaqar, a guest-agent serving one tenant on it, and guestctl
+# sending it a call and a cast.
 #
-# Installs what is missing (Debian's zaqar-server, redis-server ...), starts the bed on free
-# loopback ports, builds guestctl, then walks a guest's queue through its life: create with a
-# dead-letter queue, post, claim and delete, mint a pre-signed URL, show stats. The bed is
-# stopped at the end unless --keep is given (then its env file is printed for reuse).
+# Installs what is missing (Debian's zaqar-server, redis-server ...), starts the Zaqar bed on free
+# loopback ports, builds the agent and guestctl, starts the agent with a config written to
+# tools/zaqar/run/main/agent.conf, then drives it: ping, an exec call, a cast acknowledged and
+# followed with status, and the queue's stats. Everything is stopped at the end unless --keep
+# is given (then it prints how to reach and stop it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KEEP=0; [[ "${1:-}" == "--keep" ]] && KEEP=1
 cd "$ROOT"
 
-"$ROOT/tools/zaqar/install.sh"
 RUN_DIR="$ROOT/tools/zaqar/run/main"
-[[ -f "$RUN_DIR/zaqar.pid" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN_DIR"
+OUT="$ROOT/artifacts"
+mkdir -p "$RUN_DIR"
+stop_all() {
+    [[ -f "$RUN_DIR/agent.pid" ]] && kill -TERM "$(cat "$RUN_DIR/agent.pid")" 2>/dev/null && sleep 1
+    rm -f "$RUN_DIR/agent.pid"
+    "$ROOT/tools/zaqar/stop.sh" "$RUN_DIR"
+}
+[[ -f "$RUN_DIR/zaqar.pid" || -f "$RUN_DIR/agent.pid" ]] && stop_all
+
+"$ROOT/tools/zaqar/install.sh"
+echo "== building guest-agent and guestctl"
+dotnet build -nologo -v q -c Release src/GuestAgent.Agent -o "$OUT/guest-agent" >/dev/null
+dotnet build -nologo -v q -c Release src/GuestAgent.Cli -o "$OUT/guestctl" >/dev/null
+
 "$ROOT/tools/zaqar/start.sh" --dir "$RUN_DIR" --no-install >/dev/null
-(( KEEP )) || trap '"$ROOT/tools/zaqar/stop.sh" "$RUN_DIR"' EXIT
+(( KEEP )) || trap stop_all EXIT
 set -a; source "$RUN_DIR/env"; set +a
-export ZAQAR_PROJECT=demo-project
 
-echo "== building guestctl"
-dotnet build -nologo -v q -c Release src/GuestAgent.Cli -o "$ROOT/artifacts/guestctl" >/dev/null
-ctl() { echo "\$ guestctl $*"; "$ROOT/artifacts/guestctl/guestctl" "$@"; }
+cat > "$RUN_DIR/agent.conf" <<CONF
+guest-agent {
+  name = "demo-vm1"
+  state-dir = "$RUN_DIR/agent-state"
+  tenants {
+    demo {
+      endpoint = "$ZAQAR_URL"
+      project = "demo-project"
+      command-queue = "guest-demo-vm1"
+      reply-queue = "replies-demo-vm1"
+      max-operations = 4
+    }
+  }
+}
+CONF
+echo "== starting guest-agent (log: $RUN_DIR/agent.log)"
+setsid "$OUT/guest-agent/guest-agent" --config "$RUN_DIR/agent.conf" </dev/null >"$RUN_DIR/agent.log" 2>&1 &
+echo $! > "$RUN_DIR/agent.pid"
 
-echo "== Zaqar on $ZAQAR_URL"
-ctl queue ping
-ctl queue create guest-vm1-dlq
-ctl queue create guest-vm1 --max-claim-count 5 --dead-letter-queue guest-vm1-dlq
-ctl queue post guest-vm1 '{"op":"ping","note":"hello from run.sh"}'
-ctl queue post guest-vm1 '{"op":"exec","argv":["uname","-a"]}'
-ctl queue stats guest-vm1
-ctl queue claim guest-vm1 --limit 5
-ctl queue stats guest-vm1
-ctl queue share guest-vm1 --path messages claims --method GET POST PATCH DELETE --hours 1
-if (( KEEP )); then echo "== bed left running; its settings:"; cat "$RUN_DIR/env"; echo "stop with: tools/zaqar/stop.sh $RUN_DIR"; fi
+export ZAQAR_PROJECT=demo-project GUESTAGENT_QUEUE=guest-demo-vm1
+ctl() { echo "\$ guestctl $*"; "$OUT/guestctl/guestctl" "$@"; }
+
+ctl ping
+ctl exec -- uname -a
+ctl exec --shell 'echo "attempt $GUESTAGENT_ATTEMPT of command $GUESTAGENT_COMMAND_ID"; ls / | head -3'
+CAST=$(ctl cast --ack --shell 'sleep 2; date -u > /tmp/guest-agent-demo-cast' | tail -1)
+echo "cast $CAST accepted; waiting for it to finish"
+for _ in $(seq 1 30); do
+    STATUS=$("$OUT/guestctl/guestctl" status "$CAST")
+    grep -q '"final_status"' <<<"$STATUS" && break
+    sleep 0.5
+done
+ctl status "$CAST"
+ctl queue stats guest-demo-vm1
+if (( KEEP )); then
+    echo "== left running: ZAQAR_URL=$ZAQAR_URL ZAQAR_PROJECT=$ZAQAR_PROJECT GUESTAGENT_QUEUE=$GUESTAGENT_QUEUE"
+    echo "   agent pid $(cat "$RUN_DIR/agent.pid"), log $RUN_DIR/agent.log; stop: kill \$(cat $RUN_DIR/agent.pid); tools/zaqar/stop.sh $RUN_DIR"
+fi

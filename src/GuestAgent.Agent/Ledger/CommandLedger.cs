@@ -213,7 +213,7 @@ public sealed class CommandLedger : ReceivePersistentActor
         if (_state.Seen.TryGetValue(id, out var seen))
         {
             var status = ReplyFactory.ParseStatus(seen.FinalStatus);
-            return new StatusResult(id, status == ReplyStatus.Rejected ? CommandState.Rejected : CommandState.Replied, 0, status);
+            return new StatusResult(id, status == ReplyStatus.Rejected ? CommandState.Rejected : CommandState.Replied, seen.Attempt, status);
         }
         return new StatusResult(id, CommandState.Unknown, 0);
     }

@@ -72,7 +72,7 @@ public sealed class LedgerState
                 Finish(c.CommandId, c.Outcome);
                 break;
             case CommandRepliedV1 r when Commands.Remove(r.CommandId, out var done):
-                Seen[r.CommandId] = new SeenV1(r.At, done.Outcome?.Status ?? "succeeded");
+                Seen[r.CommandId] = new SeenV1(r.At, done.Outcome?.Status ?? "succeeded", done.Attempt);
                 break;
         }
     }

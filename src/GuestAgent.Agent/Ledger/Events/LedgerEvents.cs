@@ -49,4 +49,4 @@ public sealed record CommandEntryV1(
 /// </summary>
 public sealed record LedgerSnapshotV1(List<CommandEntryV1> Commands, Dictionary<Guid, SeenV1> Seen);
 
-public sealed record SeenV1(DateTimeOffset At, string FinalStatus);
+public sealed record SeenV1(DateTimeOffset At, string FinalStatus, int Attempt = 0);
