@@ -56,6 +56,16 @@ public sealed class AgentSettingsTests
         Assert.Contains("bind the same queue", Assert.Throws<ConfigException>(() => AgentSettings.Load(null, twice)).Message);
     }
 
+    [Theory]
+    [InlineData("single-tenant.conf", 1)]
+    [InlineData("two-tenants-postgresql.conf", 2)]
+    public void Shipped_examples_are_valid(string file, int tenants)
+    {
+        var s = AgentSettings.Load(Path.Combine(GuestAgent.Testing.RepoPaths.Root, "hocon", "examples", file));
+
+        Assert.Equal(tenants, s.Tenants.Count);
+    }
+
     [Fact]
     public void Missing_config_file_is_a_clear_error()
     {
