@@ -15,6 +15,7 @@ cleanup() { "$ROOT/tools/zaqar/stop.sh" "$BED" >/dev/null 2>&1; }
 trap cleanup EXIT
 
 "$ROOT/tools/zaqar/install.sh" || { echo "installing the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
+"$ROOT/tools/postgres/install.sh" || { echo "installing PostgreSQL failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_ZAQAR_ENV="$BED/env"
 

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using GuestAgent.Protocol;
+using GuestAgent.Testing;
+
+namespace GuestAgent.Agent.Tests.E2E;
+
+/// <summary>The same agent on PostgreSQL, chosen by configuration alone.</summary>
+public sealed class PostgresJournalTests : IDisposable
+{
+    private readonly string _pgDir = Path.Combine(Path.GetTempPath(), "ga-pg-" + Guid.NewGuid().ToString("N")[..10]);
+    private readonly Dictionary<string, string> _pg;
+
+    public PostgresJournalTests()
+    {
+        _pg = Run(RepoPaths.Tool("postgres", "start.sh"), "--dir", _pgDir)
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+    }
+
+    public void Dispose()
+    {
+        Run(RepoPaths.Tool("postgres", "stop.sh"), _pgDir);
+        try
+        {
+            Directory.Delete(_pgDir, true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static string Run(string file, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stdout = p.StandardOutput.ReadToEnd();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return p.ExitCode == 0 ? stdout : throw new InvalidOperationException($"{file} failed: {stderr}");
+    }
+
+    [Fact]
+    public async Task Cast_survives_agent_kill_with_the_journal_on_postgresql()
+    {
+        var journal = $"journal {{ provider = postgresql, connection-string = \"{_pg["PG_CONNECTION"]}\" }}";
+        using var e2e = new E2EContext(extraConfig: journal);
+        var cast = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
+        {
+            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/mark; sleep 8",
+        }, CommandMode.Cast, InterruptPolicy.Rerun));
+        await e2e.Agent.WaitForLogAsync($"{cast.Id} CommandLedger: started attempt 1", E2EContext.Wait);
+
+        e2e.Agent.Kill();
+        e2e.Agent.Start();
+        var final = await e2e.Controller.FinalAsync(cast.Id, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ReplyStatus.Succeeded, final.Status);
+        Assert.Equal(2, final.ResultAs<ExecResult>()!.Attempt);
+        Assert.Equal(["attempt=1", "attempt=2"], e2e.MarkLines("mark"));
+        Assert.Contains("journal postgresql", e2e.Agent.Log);
+        Assert.False(File.Exists(Path.Combine(e2e.Agent.StateDir, "state", "journal.db")));
+        var rows = Run("psql", "-h", "127.0.0.1", "-p", _pg["PG_PORT"], "-U", "postgres", "-d", "guestagent", "-tAc",
+            $"select count(*) from journal where persistence_id = 'ledger-{e2e.Tenant.Name}'");
+        Assert.True(int.Parse(rows.Trim()) >= 4, $"expected the ledger's events in PostgreSQL, found {rows.Trim()}");
+    }
+}
