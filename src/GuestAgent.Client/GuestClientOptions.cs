@@ -31,7 +31,7 @@ public sealed record GuestClientOptions
     public int ReplyClaimLimit { get; init; } = 20;
 
     /// <summary>Poll interval right after replies arrived (or a command was posted).</summary>
-    public TimeSpan MinPollInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan MinPollInterval { get; init; } = TimeSpan.FromMilliseconds(25);
 
     /// <summary>The idle poll interval doubles from <see cref="MinPollInterval"/> up to this.</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(1);

@@ -78,6 +78,7 @@ public sealed partial class ZaqarClient
         {
             ZaqarException error;
             bool retry;
+            var staleConnection = false;
             try
             {
                 var req = _http.Request(path)
@@ -120,13 +121,18 @@ public sealed partial class ZaqarClient
             {
                 var title = ex is FlurlHttpTimeoutException ? "Timed out" : "Connection failed";
                 error = new ZaqarException(method.Method, path, null, title, ex.InnerException?.Message ?? ex.Message, ex);
-                retry = idempotent || ZaqarHttp.NeverSent(ex);
+                staleConnection = ZaqarHttp.StaleConnection(ex);
+                retry = idempotent || staleConnection || ZaqarHttp.NeverSent(ex);
             }
             if (!retry || attempt >= Options.MaxAttempts)
             {
                 throw error;
             }
-            await Task.Delay(RetryDelay(attempt), Options.TimeProvider, ct).ConfigureAwait(false);
+            // A pooled connection the server had closed says nothing about the server: go again at once.
+            if (!staleConnection || attempt > 1)
+            {
+                await Task.Delay(RetryDelay(attempt), Options.TimeProvider, ct).ConfigureAwait(false);
+            }
         }
     }
 

@@ -26,7 +26,7 @@ public sealed class AgentSettingsTests
         var t = Assert.Single(s.Tenants);
         Assert.Equal(("acme", "p1", "cmd-vm1", "rep-vm1", 16), (t.Name, t.Project, t.CommandQueue, t.ReplyQueue, t.MaxOperations));
         Assert.Equal(["cancel", "exec", "ping", "status"], t.AllowedOps.Order());
-        Assert.Equal(TimeSpan.FromMilliseconds(250), s.Poll.MinInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
     }
 
     [Theory]
