@@ -59,10 +59,13 @@ public static class AgentHost
             builder.Services.AddSystemd();
             builder.Services.AddSerilog();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
+            var lifetime = new AgentLifetime(settings.MaxOperations);
+            var drainTimeout = (int)Math.Ceiling((settings.ShutdownGrace + TimeSpan.FromSeconds(5)).TotalSeconds);
             builder.Services.AddAkka("guest-agent", akka =>
             {
                 akka.AddHocon(JournalConfig.Hocon(settings.Journal), HoconAddMode.Prepend)
                     .AddHocon("akka.coordinated-shutdown.exit-clr = false", HoconAddMode.Prepend)
+                    .AddHocon($"akka.coordinated-shutdown.phases.before-service-unbind.timeout = {drainTimeout}s", HoconAddMode.Prepend)
                     .ConfigureLoggers(l =>
                     {
                         l.LogLevel = Akka.Event.LogLevel.InfoLevel;
@@ -71,8 +74,24 @@ public static class AgentHost
                     })
                     .WithActors((system, registry) =>
                     {
-                        var agent = system.ActorOf(AgentSupervisor.Props(settings, TimeProvider.System), "agent");
+                        var agent = system.ActorOf(AgentSupervisor.Props(settings, lifetime, TimeProvider.System), "agent");
                         registry.Register<AgentSupervisor>(agent);
+                        // SIGTERM: claim nothing new and give running operations the grace to finish
+                        // (their final replies go out); what is still running after it is interrupted.
+                        Akka.Actor.CoordinatedShutdown.Get(system).AddTask(Akka.Actor.CoordinatedShutdown.PhaseBeforeServiceUnbind, "drain-operations", async () =>
+                        {
+                            Log.Information("stopping: no new claims; {Running} operation(s) get up to {Grace} to finish",
+                                lifetime.GlobalSlots.Used, settings.ShutdownGrace);
+                            var drained = await lifetime.DrainAsync(settings.ShutdownGrace, TimeProvider.System);
+                            if (drained)
+                            {
+                                // Let the outbox post the last final replies; anything left is reposted at the next start.
+                                await Task.Delay(TimeSpan.FromSeconds(1));
+                            }
+                            Log.Information(drained ? "all operations finished" : "grace over: {Running} operation(s) will be interrupted",
+                                lifetime.GlobalSlots.Used);
+                            return Akka.Done.Instance;
+                        });
                     });
             });
             await builder.Build().RunAsync();

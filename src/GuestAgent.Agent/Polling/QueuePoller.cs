@@ -2,6 +2,7 @@ using System.Text;
 using Akka.Actor;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 using Serilog;
@@ -35,6 +36,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private readonly ZaqarClient _zaqar;
     private readonly IActorRef _ledger;
     private readonly OperationSlots _global;
+    private readonly AgentLifetime _lifetime;
     private readonly OperationSlots _tenant;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
@@ -44,14 +46,15 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private int _round;
 
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
-        OperationSlots global, OperationSlots tenant, TimeProvider time)
+        AgentLifetime lifetime, OperationSlots tenant, TimeProvider time)
     {
+        _lifetime = lifetime;
         _limits = limits;
         _binding = binding;
         _poll = poll;
         _zaqar = zaqar;
         _ledger = ledger;
-        _global = global;
+        _global = lifetime.GlobalSlots;
         _tenant = tenant;
         _time = time;
         _idle = poll.MinInterval;
@@ -100,8 +103,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
-        OperationSlots global, OperationSlots tenant, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, global, tenant, time));
+        AgentLifetime lifetime, OperationSlots tenant, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, time));
 
     protected override void PreStart() => Self.Tell(new QueuePollerProtocol.Poll());
 
@@ -112,6 +115,11 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             return;
         }
         Timers.Cancel("poll");
+        if (_lifetime.Draining)
+        {
+            // Shutting down: claim nothing new; what is claimed but not offered comes back to the next start.
+            return;
+        }
         var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
         if (limit == 0)
         {

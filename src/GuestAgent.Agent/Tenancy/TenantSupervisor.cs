@@ -15,9 +15,10 @@ namespace GuestAgent.Agent.Tenancy;
 /// </summary>
 public sealed class TenantSupervisor : ReceiveActor
 {
-    public TenantSupervisor(AgentSettings settings, TenantBinding binding, OperationSlots globalSlots, Guid clientId,
+    public TenantSupervisor(AgentSettings settings, TenantBinding binding, AgentLifetime lifetime, Guid clientId,
         ExecRunner runner, DateTimeOffset startedAt, TimeProvider time)
     {
+        var globalSlots = lifetime.GlobalSlots;
         ZaqarAuth auth = binding.Auth.Mode == "keystone"
             ? ZaqarAuth.Keystone.WithToken(binding.Auth.Token!, binding.Project)
             : new ZaqarAuth.None(binding.Project);
@@ -38,11 +39,11 @@ public sealed class TenantSupervisor : ReceiveActor
         var ledger = Context.ActorOf(BackoffSupervisor.Props(Backoff.OnStop(
             CommandLedger.Props(context, outbox), "ledger", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "ledger");
         Context.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
-            QueuePoller.Props(binding, settings.Poll, settings.CommandLimits, zaqar, ledger, globalSlots, tenantSlots, time),
+            QueuePoller.Props(binding, settings.Poll, settings.CommandLimits, zaqar, ledger, lifetime, tenantSlots, time),
             "poller", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "poller");
     }
 
-    public static Props Props(AgentSettings settings, TenantBinding binding, OperationSlots globalSlots, Guid clientId,
+    public static Props Props(AgentSettings settings, TenantBinding binding, AgentLifetime lifetime, Guid clientId,
         ExecRunner runner, DateTimeOffset startedAt, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new TenantSupervisor(settings, binding, globalSlots, clientId, runner, startedAt, time));
+        Akka.Actor.Props.Create(() => new TenantSupervisor(settings, binding, lifetime, clientId, runner, startedAt, time));
 }

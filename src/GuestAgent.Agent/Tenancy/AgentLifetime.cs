@@ -1,0 +1,28 @@
+using GuestAgent.Agent.Ledger;
+
+namespace GuestAgent.Agent.Tenancy;
+
+/// <summary>
+/// What the whole agent shares about its own life: the global operation slots, and whether it is
+/// draining for a shutdown (pollers then claim nothing new while running operations finish).
+/// </summary>
+public sealed class AgentLifetime(int maxOperations)
+{
+    private volatile bool _draining;
+
+    public OperationSlots GlobalSlots { get; } = new(maxOperations);
+
+    public bool Draining => _draining;
+
+    /// <summary>Stops new claims and waits until no operation runs, or <paramref name="grace"/> passes.</summary>
+    public async Task<bool> DrainAsync(TimeSpan grace, TimeProvider time, CancellationToken ct = default)
+    {
+        _draining = true;
+        var deadline = time.GetUtcNow() + grace;
+        while (GlobalSlots.Used > 0 && time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, ct);
+        }
+        return GlobalSlots.Used == 0;
+    }
+}
