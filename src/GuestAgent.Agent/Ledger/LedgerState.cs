@@ -59,30 +59,13 @@ public sealed class LedgerState
                 started.Phase = CommandPhase.Started;
                 started.Attempt = s.Attempt;
                 break;
-            case CommandCompletedV1 c:
-                Finish(c.CommandId, c.Outcome);
-                break;
-            case CommandCancelledV1 c:
-                Finish(c.CommandId, c.Outcome);
-                break;
-            case CommandTimedOutV1 c:
-                Finish(c.CommandId, c.Outcome);
-                break;
-            case CommandInterruptedV1 c:
-                Finish(c.CommandId, c.Outcome);
+            case IOutcomeEvent finished when Commands.TryGetValue(finished.CommandId, out var entry):
+                entry.Phase = CommandPhase.Finished;
+                entry.Outcome = finished.Outcome;
                 break;
             case CommandRepliedV1 r when Commands.Remove(r.CommandId, out var done):
                 Seen[r.CommandId] = new SeenV1(r.At, done.Outcome?.Status ?? "succeeded", done.Attempt);
                 break;
-        }
-    }
-
-    private void Finish(Guid id, OutcomeV1 outcome)
-    {
-        if (Commands.TryGetValue(id, out var entry))
-        {
-            entry.Phase = CommandPhase.Finished;
-            entry.Outcome = outcome;
         }
     }
 

@@ -9,6 +9,12 @@ public interface ILedgerEvent
     Guid CommandId { get; }
 }
 
+/// <summary>An event that ends a command's run with its final outcome.</summary>
+public interface IOutcomeEvent : ILedgerEvent
+{
+    OutcomeV1 Outcome { get; }
+}
+
 /// <summary>A spooled output stream: what the final reply's chunks are cut from.</summary>
 public sealed record SpooledStreamV1(string Stream, string Path, long Bytes, int InlineBytes, string Sha256, int Chunks);
 
@@ -25,16 +31,16 @@ public sealed record CommandRejectedV1(Guid CommandId, string? ReplyTo, string C
 public sealed record CommandStartedV1(Guid CommandId, int Attempt, DateTimeOffset At) : ILedgerEvent;
 
 /// <summary>The run ended on its own (exit code known): succeeded or failed.</summary>
-public sealed record CommandCompletedV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+public sealed record CommandCompletedV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : IOutcomeEvent;
 
 /// <summary>Stopped by a cancel command.</summary>
-public sealed record CommandCancelledV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+public sealed record CommandCancelledV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : IOutcomeEvent;
 
 /// <summary>Killed at its timeout.</summary>
-public sealed record CommandTimedOutV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+public sealed record CommandTimedOutV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : IOutcomeEvent;
 
 /// <summary>The agent stopped while it ran and it will not be rerun (on_interrupt = fail, or attempts used up).</summary>
-public sealed record CommandInterruptedV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : ILedgerEvent;
+public sealed record CommandInterruptedV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : IOutcomeEvent;
 
 /// <summary>The final reply is in Zaqar.</summary>
 public sealed record CommandRepliedV1(Guid CommandId, DateTimeOffset At) : ILedgerEvent;
