@@ -19,7 +19,17 @@ internal sealed class FakeAgent(ZaqarClient zaqar, string commandQueue, string n
         var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
         while (DateTimeOffset.UtcNow < deadline)
         {
-            var claim = await zaqar.ClaimAsync(commandQueue, limit: 1, ttlSeconds: 60, graceSeconds: 60);
+            Claim claim;
+            try
+            {
+                claim = await zaqar.ClaimAsync(commandQueue, limit: 1, ttlSeconds: 60, graceSeconds: 60);
+            }
+            catch (ZaqarException e) when (e.IsTransient)
+            {
+                // A busy shared bed: a real agent would back off and try again, and so does this one.
+                await Task.Delay(200);
+                continue;
+            }
             foreach (var m in claim.Messages)
             {
                 await zaqar.DeleteAsync(commandQueue, m.Id, claim.Id);
