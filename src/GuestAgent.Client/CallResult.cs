@@ -7,15 +7,19 @@ namespace GuestAgent.Client;
 
 /// <summary>
 /// The outcome of a call: its final reply, every reply it got (in seq order, duplicates dropped)
-/// and, for exec, the whole stdout and stderr (inline part and chunks, verified against their
+/// and, for exec, the whole stdout and stderr (for http, the whole response body) (inline part and chunks, verified against their
 /// length and SHA-256). A <c>rejected</c> or <c>failed</c> command is a result too: check
 /// <see cref="Succeeded"/> or call <see cref="EnsureSucceeded"/>.
 /// </summary>
 public sealed class CallResult
 {
     private CallResult(Guid commandId, string op, IReadOnlyList<Reply> replies, ExecResult? exec,
-        byte[] stdout, byte[] stderr, bool stdoutTruncated, bool stderrTruncated)
+        byte[] stdout, byte[] stderr, bool stdoutTruncated, bool stderrTruncated,
+        HttpResult? http = null, byte[]? body = null, bool bodyTruncated = false)
     {
+        Http = http;
+        Body = body ?? [];
+        BodyTruncated = bodyTruncated;
         CommandId = commandId;
         Op = op;
         Replies = replies;
@@ -46,6 +50,15 @@ public sealed class CallResult
 
     /// <summary>The exec result, when the op is exec and the final reply has one (a program that could not start has none).</summary>
     public ExecResult? Exec { get; }
+
+    /// <summary>The http result, when the op is http and the request was carried out (any HTTP status).</summary>
+    public HttpResult? Http { get; }
+
+    /// <summary>The whole http response body (inline part and chunks, verified); empty when there is none.</summary>
+    public byte[] Body { get; }
+
+    /// <summary>Like <see cref="StdoutTruncated"/>, for the http response body.</summary>
+    public bool BodyTruncated { get; }
 
     /// <summary>The remote process's exit status; null when it did not run or was killed by a signal.</summary>
     public int? ExitCode => Exec?.ExitCode;
@@ -101,6 +114,12 @@ public sealed class CallResult
             throw new ArgumentException("A call result needs the replies up to and including the final one.", nameof(replies));
         }
         var final = replies[^1];
+        if (op == Ops.Http && final.Result is not null && final.Status != ReplyStatus.Rejected)
+        {
+            var http = ReadResult<HttpResult>(final, commandId, op)!;
+            var (body, bodyTruncated) = Reassemble(commandId, final, http.Body, ChunkStreams.Body, replies);
+            return new CallResult(commandId, op, replies, null, [], [], false, false, http, body, bodyTruncated);
+        }
         ExecResult? exec = null;
         if (op == Ops.Exec && final.Result is not null && final.Status != ReplyStatus.Rejected)
         {

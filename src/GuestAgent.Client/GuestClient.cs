@@ -179,6 +179,17 @@ public sealed class GuestClient : IAsyncDisposable
     public async Task<Reply> CancelAsync(Guid commandId, CallOptions? options = null, CancellationToken ct = default) =>
         (await CallAsync(new CancelArgs(commandId), options, ct).ConfigureAwait(false)).Final;
 
+    /// <summary>
+    /// Sends an HTTP request from inside the guest (to a destination the agent allows) and waits
+    /// for the response. Any HTTP status is a succeeded call (see <see cref="CallResult.Http"/> and
+    /// <see cref="CallResult.Body"/>); a forbidden destination or a connection error ends
+    /// <c>failed</c> (error codes <c>forbidden_destination</c>, <c>http_error</c>), returned, not thrown.
+    /// </summary>
+    /// <exception cref="GuestTimeoutException">No complete set of replies within the timeout.</exception>
+    /// <exception cref="GuestOutputException">The body is missing a chunk or does not verify.</exception>
+    public Task<CallResult> HttpAsync(HttpArgs args, CallOptions? options = null, CancellationToken ct = default) =>
+        CallAsync(args, options, ct);
+
     /// <summary>Checks that the agent is alive and what it can do.</summary>
     /// <exception cref="GuestCallFailedException">The ping did not succeed.</exception>
     public async Task<PingResult> PingAsync(CallOptions? options = null, CancellationToken ct = default)
@@ -200,6 +211,11 @@ public sealed class GuestClient : IAsyncDisposable
         if (args is ExecArgs exec)
         {
             var run = TimeSpan.FromSeconds(exec.TimeoutSeconds + exec.KillGraceSeconds) + Options.ExecTimeoutMargin;
+            return run > Options.DefaultCallTimeout ? run : Options.DefaultCallTimeout;
+        }
+        if (args is HttpArgs http)
+        {
+            var run = TimeSpan.FromSeconds(http.TimeoutSeconds) + Options.ExecTimeoutMargin;
             return run > Options.DefaultCallTimeout ? run : Options.DefaultCallTimeout;
         }
         return Options.DefaultCallTimeout;

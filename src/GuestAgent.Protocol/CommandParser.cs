@@ -170,6 +170,7 @@ public static class CommandParser
             Ops.Status => new StatusArgs(ReadGuid(Required(args, "command_id", "args.command_id"), "args.command_id")),
             Ops.Cancel => new CancelArgs(ReadGuid(Required(args, "command_id", "args.command_id"), "args.command_id")),
             Ops.Ping => new PingArgs(),
+            Ops.Http => ReadHttpArgs(args, limits),
             _ => throw new InvalidOperationException($"Op '{op}' is listed as known but has no argument reader."),
         };
 
@@ -309,6 +310,132 @@ public static class CommandParser
             KillGraceSeconds = killGrace,
             OutputCapBytes = outputCap,
         };
+    }
+
+    private static HttpArgs ReadHttpArgs(JsonElement args, ProtocolLimits limits)
+    {
+        var method = HttpArgs.DefaultMethod;
+        if (Optional(args, "method") is { } m)
+        {
+            method = ReadString(m, "args.method");
+            if (!IsToken(method))
+            {
+                throw Invalid("args.method", $"args.method must be an HTTP token like \"GET\" or \"POST\"; got \"{method}\".");
+            }
+        }
+
+        var urlText = ReadCleanString(Required(args, "url", "args.url"), "args.url", allowEmpty: false);
+        if (!Uri.TryCreate(urlText, UriKind.Absolute, out var url)
+            || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(url.Host)
+            || urlText.Any(char.IsControl))
+        {
+            throw Invalid("args.url", $"args.url must be an absolute http or https URL; got \"{urlText}\".");
+        }
+
+        Dictionary<string, string>? headers = null;
+        if (Optional(args, "headers") is { } headersElement)
+        {
+            RequireObject(headersElement, "args.headers");
+            headers = [];
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var header in headersElement.EnumerateObject())
+            {
+                var path = $"args.headers.{header.Name}";
+                if (!IsToken(header.Name))
+                {
+                    throw Invalid(path, $"Header names must be HTTP tokens (no spaces, CR, LF, NUL or separators); got \"{header.Name}\".");
+                }
+                if (HttpArgs.ReservedHeaders.Contains(header.Name, StringComparer.OrdinalIgnoreCase))
+                {
+                    throw Invalid(path, $"The agent sets {header.Name} itself; args.headers may not override it.");
+                }
+                if (!seen.Add(header.Name))
+                {
+                    throw Invalid(path, $"Header {header.Name} is given twice (header names are case-insensitive).");
+                }
+                var value = ReadString(header.Value, path);
+                if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+                {
+                    throw Invalid(path, $"{path} must not contain CR, LF or NUL characters.");
+                }
+                headers[header.Name] = value;
+            }
+        }
+
+        var body = Optional(args, "body") is { } b ? ReadString(b, "args.body") : null;
+        var bodyB64 = Optional(args, "body_b64") is { } bb ? ReadString(bb, "args.body_b64") : null;
+        if (body is not null && bodyB64 is not null)
+        {
+            throw Invalid("args.body_b64", "Give at most one of args.body and args.body_b64.");
+        }
+        if (bodyB64 is not null && !System.Buffers.Text.Base64.IsValid(bodyB64))
+        {
+            throw Invalid("args.body_b64", "args.body_b64 is not valid base64.");
+        }
+
+        var timeout = HttpArgs.DefaultTimeoutSeconds;
+        if (Optional(args, "timeout_s") is { } t)
+        {
+            timeout = ReadNumber(t, "args.timeout_s");
+            if (timeout <= 0 || timeout > limits.MaxTimeoutSeconds)
+            {
+                throw Invalid("args.timeout_s", $"args.timeout_s must be more than 0 and at most {limits.MaxTimeoutSeconds}; got {timeout}.");
+            }
+        }
+
+        var follow = true;
+        if (Optional(args, "follow_redirects") is { } f)
+        {
+            follow = f.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw WrongType("args.follow_redirects", "a boolean", f),
+            };
+        }
+
+        int? outputCap = null;
+        if (Optional(args, "output_cap_bytes") is { } o)
+        {
+            var cap = ReadInteger(o, "args.output_cap_bytes");
+            if (cap is <= 0 or > int.MaxValue)
+            {
+                throw Invalid("args.output_cap_bytes", $"args.output_cap_bytes must be a positive 32-bit integer; got {cap}.");
+            }
+            outputCap = (int)cap;
+        }
+
+        return new HttpArgs
+        {
+            Method = method,
+            Url = urlText,
+            Headers = headers,
+            Body = body,
+            BodyB64 = bodyB64,
+            TimeoutSeconds = timeout,
+            FollowRedirects = follow,
+            OutputCapBytes = outputCap,
+        };
+    }
+
+    /// <summary>An RFC 9110 token: what a method or a header name may be.</summary>
+    private static bool IsToken(string s)
+    {
+        if (s.Length == 0)
+        {
+            return false;
+        }
+        foreach (var c in s)
+        {
+            var ok = c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9')
+                || "!#$%&'*+-.^_`|~".Contains(c);
+            if (!ok)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static JsonElement? Optional(JsonElement obj, string name) =>

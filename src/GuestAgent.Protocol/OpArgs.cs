@@ -88,3 +88,55 @@ public sealed record PingArgs : OpArgs
     [JsonIgnore]
     public override string Op => Ops.Ping;
 }
+
+/// <summary>
+/// Arguments of <c>http</c>: one HTTP request sent from inside the guest to a destination the
+/// agent's policy allows (per tenant <c>http-destinations</c>). At most one of <see cref="Body"/>
+/// and <see cref="BodyB64"/>.
+/// </summary>
+public sealed record HttpArgs : OpArgs
+{
+    public const string DefaultMethod = "GET";
+    public const double DefaultTimeoutSeconds = 30;
+
+    /// <summary>Redirect hops followed at most when <see cref="FollowRedirects"/> is true.</summary>
+    public const int MaxRedirects = 5;
+
+    /// <summary>Request headers the agent sets itself; a command may not override them.</summary>
+    public static IReadOnlyList<string> ReservedHeaders { get; } = ["Host", "Content-Length", "Transfer-Encoding", "Connection"];
+
+    [JsonIgnore]
+    public override string Op => Ops.Http;
+
+    /// <summary>The request method, an HTTP token (GET, POST, ...).</summary>
+    public string Method { get; init; } = DefaultMethod;
+
+    /// <summary>Absolute http or https URL.</summary>
+    public required string Url { get; init; }
+
+    /// <summary>Request headers, one value each.</summary>
+    public IReadOnlyDictionary<string, string>? Headers { get; init; }
+
+    /// <summary>Request body as text (sent as UTF-8).</summary>
+    public string? Body { get; init; }
+
+    /// <summary>Request body as base64, for bytes that are not text.</summary>
+    [JsonPropertyName("body_b64")]
+    public string? BodyB64 { get; init; }
+
+    /// <summary>Wall-clock limit of the whole exchange, redirects and body included.</summary>
+    [JsonPropertyName("timeout_s")]
+    public double TimeoutSeconds { get; init; } = DefaultTimeoutSeconds;
+
+    /// <summary>Whether 3xx answers with a Location are followed (each hop checked against the allow-list).</summary>
+    public bool FollowRedirects { get; init; } = true;
+
+    /// <summary>How many bytes of the response body go inline in the final reply; the rest follows in chunk replies.</summary>
+    public int? OutputCapBytes { get; init; }
+
+    /// <summary>The request body bytes, or null for none.</summary>
+    public byte[]? DecodeBody() =>
+        BodyB64 is not null ? Convert.FromBase64String(BodyB64)
+        : Body is not null ? Encoding.UTF8.GetBytes(Body)
+        : null;
+}

@@ -7,9 +7,10 @@ public static class Ops
     public const string Status = "status";
     public const string Cancel = "cancel";
     public const string Ping = "ping";
+    public const string Http = "http";
 
     /// <summary>Ops this library can parse; anything else is rejected with <see cref="RejectCodes.UnknownOp"/>.</summary>
-    public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping];
+    public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping, Http];
 
     public static bool IsKnown(string op) => Known.Contains(op, StringComparer.Ordinal);
 }

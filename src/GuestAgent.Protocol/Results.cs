@@ -61,6 +61,27 @@ public sealed record ExecResult(
     [property: JsonPropertyOrder(-1)] int? ExitCode = null,
     [property: JsonPropertyOrder(-1)] string? Signal = null);
 
+/// <summary>
+/// Result of <c>http</c>: the response to the last request sent (after any redirects followed).
+/// Any HTTP status, 4xx and 5xx included, is a result: the request was carried out.
+/// </summary>
+/// <param name="Status">The HTTP status code.</param>
+/// <param name="Headers">Response (and content) headers; several values of one name joined with ", ".</param>
+/// <param name="Body">The response body, with the same inline/chunk/sha256 rules as exec output (chunk stream "body").</param>
+/// <param name="FinalUrl">The URL that produced this response.</param>
+/// <param name="Redirects">Redirect hops followed.</param>
+/// <param name="Reason">The reason phrase, when the server sent one.</param>
+/// <param name="Attempt">1 for the first run; higher when the agent reran it after an interruption.</param>
+public sealed record HttpResult(
+    [property: JsonPropertyOrder(-1)] int Status,
+    IReadOnlyDictionary<string, string> Headers,
+    StreamOutput Body,
+    string FinalUrl,
+    int Redirects,
+    long DurationMs,
+    [property: JsonPropertyOrder(-1)] string? Reason = null,
+    int Attempt = 1);
+
 /// <summary>Result of <c>ping</c>.</summary>
 /// <param name="Version">The agent's software version.</param>
 /// <param name="Capabilities">Ops this agent accepts.</param>

@@ -20,7 +20,10 @@ internal static class ZaqarHttp
         var handler = new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            // Short: a connection .NET opened for a request that another connection then served sits
+            // idle in the pool, and a single-threaded Zaqar (the wsgiref zaqar-server) waits on it,
+            // serving nobody else, until it is closed.
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(1),
             ConnectTimeout = TimeSpan.FromSeconds(10),
             MaxConnectionsPerServer = 64,
             AutomaticDecompression = System.Net.DecompressionMethods.None,

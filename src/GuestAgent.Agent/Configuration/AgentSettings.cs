@@ -15,7 +15,82 @@ public sealed record TenantBinding(
     string CommandQueue,
     string ReplyQueue,
     int MaxOperations,
-    IReadOnlySet<string> AllowedOps);
+    IReadOnlySet<string> AllowedOps,
+    IReadOnlyList<HttpDestination>? HttpDestinations = null)
+{
+    /// <summary>Where the <c>http</c> op may go for this tenant; empty: nowhere.</summary>
+    public IReadOnlyList<HttpDestination> HttpAllowList => HttpDestinations ?? [];
+}
+
+/// <summary>
+/// One allowed destination of the <c>http</c> op: a host (DNS name, compared case-insensitively,
+/// or IP literal, compared as an address) and a port, matched exactly.
+/// </summary>
+public sealed record HttpDestination(string Host, int Port)
+{
+    /// <summary>Parses "host:port", "1.2.3.4:80" or "[::1]:443"; null with <paramref name="error"/> when malformed.</summary>
+    public static HttpDestination? TryParse(string entry, out string? error)
+    {
+        error = null;
+        string host, portText;
+        if (entry.StartsWith('['))
+        {
+            var close = entry.IndexOf("]:", StringComparison.Ordinal);
+            if (close < 0)
+            {
+                error = "an IPv6 destination is written [address]:port";
+                return null;
+            }
+            host = entry[1..close];
+            portText = entry[(close + 2)..];
+            if (!System.Net.IPAddress.TryParse(host, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                error = $"'{host}' is not an IPv6 address";
+                return null;
+            }
+        }
+        else
+        {
+            var colon = entry.LastIndexOf(':');
+            if (colon <= 0 || entry.IndexOf(':') != colon)
+            {
+                error = "expected host:port (IPv6 as [address]:port)";
+                return null;
+            }
+            host = entry[..colon];
+            portText = entry[(colon + 1)..];
+            if (Uri.CheckHostName(host) is not (UriHostNameType.Dns or UriHostNameType.IPv4))
+            {
+                error = $"'{host}' is not a DNS name or IP address";
+                return null;
+            }
+        }
+        if (!int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            || port is < 1 or > 65535)
+        {
+            error = $"'{portText}' is not a port (1 .. 65535)";
+            return null;
+        }
+        return new HttpDestination(Normalize(host), port);
+    }
+
+    /// <summary>Whether <paramref name="url"/> (its host and port, default 80/443) is this destination.</summary>
+    public bool Matches(Uri url) =>
+        url.Port == Port && string.Equals(Normalize(url.IdnHost), Host, StringComparison.OrdinalIgnoreCase);
+
+    public override string ToString() => Host.Contains(':') ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+
+    /// <summary>IP literals in canonical form (no brackets), DNS names lower-case without a trailing dot.</summary>
+    private static string Normalize(string host)
+    {
+        var bare = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
+        if (System.Net.IPAddress.TryParse(bare, out var ip) && (bare.Contains(':') || Uri.CheckHostName(bare) == UriHostNameType.IPv4))
+        {
+            return ip.ToString();
+        }
+        return bare.TrimEnd('.').ToLowerInvariant();
+    }
+}
 
 public sealed record PollSettings(
     TimeSpan MinInterval, TimeSpan MaxInterval, double Jitter, TimeSpan MaxFaultBackoff,
@@ -186,7 +261,16 @@ public sealed record AgentSettings(
         {
             throw new ConfigException($"{Key("allowed-ops")}: unknown op '{op}'");
         }
-        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops);
+        var destinations = new List<HttpDestination>();
+        if (t.HasPath("http-destinations"))
+        {
+            foreach (var entry in t.GetStringList("http-destinations"))
+            {
+                destinations.Add(HttpDestination.TryParse(entry ?? "", out var error)
+                    ?? throw new ConfigException($"{Key("http-destinations")}: '{entry}': {error}"));
+            }
+        }
+        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops, destinations);
     }
 
     private static string Required(Config c, string key)

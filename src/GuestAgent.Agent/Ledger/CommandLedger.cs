@@ -5,6 +5,7 @@ using Akka.Persistence;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Operations.Http;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Protocol;
 using Serilog;
@@ -63,7 +64,11 @@ public sealed class CommandLedger : ReceivePersistentActor
         {
             if (_state.Commands.TryGetValue(d.CommandId, out var entry) && entry.Phase == CommandPhase.Finished)
             {
-                PersistEvent(new CommandRepliedV1(d.CommandId, Now), _ => Logger(d.CommandId).Debug("final reply delivered"));
+                PersistEvent(new CommandRepliedV1(d.CommandId, Now), _ =>
+                {
+                    Logger(d.CommandId).Debug("final reply delivered");
+                    DeleteSpool(d.CommandId);
+                });
             }
         });
         Command<Terminated>(t =>
@@ -287,17 +292,30 @@ public sealed class CommandLedger : ReceivePersistentActor
     private void Launch(CommandEntry entry, int attempt)
     {
         var id = entry.Command.Id;
-        var args = (ExecArgs)entry.Command.Args;
-        var options = new ExecOptions
+        var spoolDirectory = SpoolDirectory;
+        Directory.CreateDirectory(spoolDirectory);
+        var props = entry.Command.Args switch
         {
-            CommandId = id,
-            Attempt = attempt,
-            SpoolDirectory = Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name),
-            DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
-            TimeProvider = _ctx.Time,
+            ExecArgs exec => ExecOperation.Props(id, exec, new ExecOptions
+            {
+                CommandId = id,
+                Attempt = attempt,
+                SpoolDirectory = spoolDirectory,
+                DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
+                TimeProvider = _ctx.Time,
+            }, _ctx.Settings.ChunkBytes, _ctx.Runner),
+            HttpArgs http => HttpOperation.Props(id, http, new HttpOptions
+            {
+                CommandId = id,
+                Attempt = attempt,
+                SpoolDirectory = spoolDirectory,
+                DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
+                AllowList = _ctx.Binding.HttpAllowList,
+                TimeProvider = _ctx.Time,
+            }, _ctx.Settings.ChunkBytes),
+            var other => throw new InvalidOperationException($"op '{other.Op}' has no operation actor"),
         };
-        Directory.CreateDirectory(options.SpoolDirectory);
-        var op = Context.ActorOf(ExecOperation.Props(id, args, options, _ctx.Settings.ChunkBytes, _ctx.Runner), $"op-{id:N}");
+        var op = Context.ActorOf(props, $"op-{id:N}");
         Context.Watch(op);
         _running[id] = op;
         Logger(id).Information("started attempt {Attempt}", attempt);
@@ -333,6 +351,28 @@ public sealed class CommandLedger : ReceivePersistentActor
     {
         var replies = _ctx.Replies.Finished(entry.Command.Id, entry.Outcome!, _ctx.Settings.ChunkBytes).ToList();
         Send(entry.Command.Id, ReplyQueue(entry.Command), replies, hasFinal: true);
+    }
+
+    private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
+
+    /// <summary>Once the final reply is in Zaqar, the command's spooled output (every attempt) has served its purpose.</summary>
+    private void DeleteSpool(Guid id)
+    {
+        if (!Directory.Exists(SpoolDirectory))
+        {
+            return;
+        }
+        foreach (var file in Directory.EnumerateFiles(SpoolDirectory, $"{id:N}-*"))
+        {
+            try
+            {
+                File.Delete(file);
+            }
+            catch (IOException e)
+            {
+                Logger(id).Warning("could not delete spool file {File}: {Error}", file, e.Message);
+            }
+        }
     }
 
     private void Send(Guid id, string queue, IReadOnlyList<Reply> replies, bool hasFinal) =>

@@ -27,6 +27,13 @@ public sealed class ReplyFactory(string agent, TimeProvider time)
             {
                 continue;
             }
+            if (!File.Exists(spool.Path))
+            {
+                // Lost with the state directory: the final reply still says how much there was and
+                // the controller reports the missing chunks, rather than the agent failing forever.
+                seq += spool.Chunks;
+                continue;
+            }
             using var file = File.OpenRead(spool.Path);
             file.Seek(spool.InlineBytes, SeekOrigin.Begin);
             long offset = spool.InlineBytes;

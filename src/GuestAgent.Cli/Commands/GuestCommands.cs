@@ -8,7 +8,7 @@ using Command = System.CommandLine.Command;
 namespace GuestAgent.Cli.Commands;
 
 /// <summary>
-/// `guestctl exec | cast | status | cancel | ping`: drive one guest's agent through its command
+/// `guestctl exec | cast | status | cancel | ping | http`: drive one guest's agent through its command
 /// queue (--queue) with GuestAgent.Client, replies coming back on this user's reply queue.
 /// </summary>
 public static class GuestCommands
@@ -48,7 +48,7 @@ public static class GuestCommands
         Description = "Seconds to wait for the reply (default: 60; for exec at least --timeout + 40)",
     };
 
-    public static IEnumerable<Command> Build() => [Exec(), Cast(), Status(), Cancel(), Ping()];
+    public static IEnumerable<Command> Build() => [Exec(), Cast(), Status(), Cancel(), Ping(), Http()];
 
     private static Command Exec()
     {
@@ -174,6 +174,125 @@ public static class GuestCommands
             PrintJson(await client.PingAsync(Options(r), ct));
             return 0;
         }));
+        return cmd;
+    }
+
+    private const string HttpExitCodesHelp =
+        "Exit status: 0 if the request was carried out, whatever the HTTP status; 1 if the destination is not allowed " +
+        "(forbidden_destination); 2 if the request failed (http_error: connection, TLS, too many redirects); " +
+        "124 if it hit --timeout (or no final reply came within --wait); 125 if the command was rejected, interrupted, " +
+        "or guestctl/Zaqar failed; 130 if it was cancelled.";
+
+    /// <summary>The destination is not in the tenant's http-destinations.</summary>
+    public const int ExitHttpForbidden = 1;
+
+    /// <summary>The request could not be carried out (connection, TLS, protocol, redirects).</summary>
+    public const int ExitHttpFailed = 2;
+
+    private static Command Http()
+    {
+        var method = new Option<string>("--method", "-X") { Description = "Request method", DefaultValueFactory = _ => HttpArgs.DefaultMethod };
+        var header = new Option<string[]>("--header", "-H") { Description = "'Name: value' request header (repeat)" };
+        var data = new Option<string?>("--data", "-d") { Description = "Request body (text, sent as UTF-8)" };
+        var timeout = new Option<double>("--timeout")
+        {
+            Description = "Seconds the request may take on the guest (timeout_s)",
+            DefaultValueFactory = _ => HttpArgs.DefaultTimeoutSeconds,
+        };
+        var noRedirects = new Option<bool>("--no-follow") { Description = "Do not follow redirects" };
+        var url = new Argument<string>("url") { Description = "Absolute http(s) URL; its host:port must be in the tenant's http-destinations" };
+        var cmd = new Command("http",
+            "Send an HTTP request from the guest and print the response: guestctl http [--method M] [-H 'Name: value']... [--data TEXT] URL. " +
+            "The status line and headers go to stderr, the body to stdout, byte for byte. " + HttpExitCodesHelp);
+        cmd.Options.Add(method);
+        cmd.Options.Add(header);
+        cmd.Options.Add(data);
+        cmd.Options.Add(timeout);
+        cmd.Options.Add(noRedirects);
+        cmd.Arguments.Add(url);
+        AddCommon(cmd);
+        cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
+        {
+            var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var h in r.GetValue(header) ?? [])
+            {
+                var colon = h.IndexOf(':');
+                if (colon < 1)
+                {
+                    Error($"-H wants 'Name: value', got '{h}'");
+                    return ExitError;
+                }
+                headers[h[..colon].Trim()] = h[(colon + 1)..].Trim();
+            }
+            var args = new HttpArgs
+            {
+                Method = r.GetValue(method) ?? HttpArgs.DefaultMethod,
+                Url = r.GetValue(url) ?? "",
+                Headers = headers.Count > 0 ? headers : null,
+                Body = r.GetValue(data),
+                TimeoutSeconds = r.GetValue(timeout),
+                FollowRedirects = !r.GetValue(noRedirects),
+            };
+            return await WithClient(r, async client =>
+            {
+                CallResult result;
+                try
+                {
+                    result = await client.HttpAsync(args, new CallOptions { Timeout = WaitTime(r) }, ct);
+                }
+                catch (GuestTimeoutException e)
+                {
+                    Error(e.Message);
+                    return ExitTimedOut;
+                }
+                if (result.Succeeded && result.Http is { } http)
+                {
+                    var head = new System.Text.StringBuilder();
+                    head.Append(http.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    if (!string.IsNullOrEmpty(http.Reason))
+                    {
+                        head.Append(' ').Append(http.Reason);
+                    }
+                    head.Append('\n');
+                    foreach (var (name, value) in http.Headers)
+                    {
+                        head.Append(name).Append(": ").Append(value).Append('\n');
+                    }
+                    await Console.Error.WriteAsync(head.ToString());
+                    await Console.Error.FlushAsync(ct);
+                    await using (var stdout = Console.OpenStandardOutput())
+                    {
+                        await stdout.WriteAsync(result.Body, ct);
+                    }
+                    if (result.BodyTruncated)
+                    {
+                        Error($"the agent kept only part of the body ({http.Body.Bytes} bytes in all)");
+                    }
+                    return 0;
+                }
+                switch (result.Status)
+                {
+                    case ReplyStatus.Failed when result.Error?.Code == "forbidden_destination":
+                        Error($"destination not allowed: {result.Error.Message}");
+                        return ExitHttpForbidden;
+                    case ReplyStatus.Failed:
+                        Error($"the request failed: {result.Error?.Code}: {result.Error?.Message}");
+                        return ExitHttpFailed;
+                    case ReplyStatus.TimedOut:
+                        Error($"the request hit its timeout: {result.Error?.Message}");
+                        return ExitTimedOut;
+                    case ReplyStatus.Cancelled:
+                        Error("the request was cancelled");
+                        return ExitCancelled;
+                    case ReplyStatus.Rejected:
+                        Error($"rejected by agent '{result.Final.Agent}': {result.Error?.Code}: {result.Error?.Message}");
+                        return ExitError;
+                    default:
+                        Error($"the command ended {result.Status}{(result.Error is { } e ? $": {e.Code}: {e.Message}" : "")}");
+                        return ExitError;
+                }
+            });
+        });
         return cmd;
     }
 

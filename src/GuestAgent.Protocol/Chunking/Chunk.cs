@@ -23,4 +23,7 @@ public static class ChunkStreams
 {
     public const string Stdout = "stdout";
     public const string Stderr = "stderr";
+
+    /// <summary>The response body of an <c>http</c> op.</summary>
+    public const string Body = "body";
 }

@@ -25,7 +25,8 @@ public sealed class AgentSettingsTests
         Assert.Contains("/tmp/ga-settings/journal.db", s.Journal.ConnectionString);
         var t = Assert.Single(s.Tenants);
         Assert.Equal(("acme", "p1", "cmd-vm1", "rep-vm1", 16), (t.Name, t.Project, t.CommandQueue, t.ReplyQueue, t.MaxOperations));
-        Assert.Equal(["cancel", "exec", "ping", "status"], t.AllowedOps.Order());
+        Assert.Equal(["cancel", "exec", "http", "ping", "status"], t.AllowedOps.Order());
+        Assert.Empty(t.HttpAllowList);
         Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
     }
 
@@ -43,6 +44,43 @@ public sealed class AgentSettingsTests
     {
         var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + "\n" + change));
 
+        Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void Http_destinations_are_read_and_matched_exactly()
+    {
+        var s = AgentSettings.Load(null, OneTenant +
+            "\nguest-agent.tenants.acme.http-destinations = [\"Metadata.Internal:80\", \"10.0.0.5:8443\", \"[::1]:443\"]");
+        var list = s.Tenants[0].HttpAllowList;
+
+        Assert.Equal(["metadata.internal:80", "10.0.0.5:8443", "[::1]:443"], list.Select(d => d.ToString()));
+        bool Allowed(string url) => list.Any(d => d.Matches(new Uri(url)));
+        Assert.True(Allowed("http://METADATA.internal/x"));
+        Assert.True(Allowed("https://10.0.0.5:8443/"));
+        Assert.True(Allowed("https://[0:0::1]/"));
+        Assert.False(Allowed("https://metadata.internal/x"));
+        Assert.False(Allowed("http://metadata.internal:8080/x"));
+        Assert.False(Allowed("http://10.0.0.6:8443/"));
+        Assert.False(Allowed("http://metadata.internal.evil.example/"));
+    }
+
+    [Theory]
+    [InlineData("[\"example.org\"]", "'example.org'")]
+    [InlineData("[\"example.org:0\"]", "not a port")]
+    [InlineData("[\"example.org:65536\"]", "not a port")]
+    [InlineData("[\"example.org:http\"]", "not a port")]
+    [InlineData("[\":80\"]", "host:port")]
+    [InlineData("[\"::1:443\"]", "host:port")]
+    [InlineData("[\"[not-v6]:443\"]", "not an IPv6 address")]
+    [InlineData("[\"[::1]\"]", "[address]:port")]
+    [InlineData("[\"bad host:80\"]", "not a DNS name")]
+    [InlineData("[\"http://example.org:80\"]", "host:port")]
+    public void Bad_http_destinations_are_refused_naming_the_key(string value, string expected)
+    {
+        var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + "\nguest-agent.tenants.acme.http-destinations = " + value));
+
+        Assert.Contains("guest-agent.tenants.acme.http-destinations", ex.Message);
         Assert.Contains(expected, ex.Message);
     }
 

@@ -83,6 +83,9 @@ public sealed class CallAndCastTests : IDisposable
         Assert.Equal(payloadHash + "\n", Encoding.ASCII.GetString(whole.Data.AsSpan(600_000)));
         Assert.Equal(File.ReadAllBytes(Path.Combine(_e2e.Dir, "data")), whole.Data.AsSpan(0, 600_000).ToArray());
         Assert.Equal(Enumerable.Range(0, replies.Count).Select(i => (long)i), replies.Select(r => r.Seq));
+        // Once the final reply is in Zaqar the spooled output is deleted.
+        var spool = Path.Combine(_e2e.Agent.StateDir, "state", "spool", _e2e.Tenant.Name);
+        await E2EContext.WaitForAsync(() => !Directory.EnumerateFiles(spool, $"{cmd.Id:N}-*").Any(), "the spool files to be deleted");
     }
 
     [Fact]

@@ -34,9 +34,9 @@ public sealed class CrashRecoveryTests
         var rerun = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("rerun"), CommandMode.Cast, InterruptPolicy.Rerun));
         var fail = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("fail"), CommandMode.Cast, InterruptPolicy.Fail));
         var call = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("call"), CommandMode.Call));
-        foreach (var c in new[] { rerun, fail, call })
+        foreach (var name in new[] { "rerun", "fail", "call" })
         {
-            await e2e.Agent.WaitForLogAsync($"{c.Id} CommandLedger: started attempt 1", E2EContext.Wait);
+            await E2EContext.WaitForAsync(() => e2e.MarkLines(name).Length == 1, $"{name} started");
         }
 
         e2e.Agent.Kill();

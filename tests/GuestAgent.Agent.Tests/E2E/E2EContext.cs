@@ -7,10 +7,11 @@ public sealed class E2EContext : IDisposable
 {
     public static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    public E2EContext(int maxOperations = 4, IReadOnlyList<string>? allowedOps = null, string extraConfig = "", ZaqarBed? bed = null)
+    public E2EContext(int maxOperations = 4, IReadOnlyList<string>? allowedOps = null, string extraConfig = "", ZaqarBed? bed = null,
+        IReadOnlyList<string>? httpDestinations = null)
     {
         Bed = bed ?? ZaqarBed.Shared;
-        Tenant = NewTenant("t1", maxOperations, allowedOps);
+        Tenant = NewTenant("t1", maxOperations, allowedOps) with { HttpDestinations = httpDestinations };
         Agent = AgentProcess.Start(Bed, [Tenant], extraConfig: extraConfig);
         Controller = RawController.For(Bed, Tenant);
         Dir = Directory.CreateTempSubdirectory("ga-e2e-").FullName;
@@ -26,6 +27,20 @@ public sealed class E2EContext : IDisposable
 
     public static TestTenant NewTenant(string name, int maxOperations = 4, IReadOnlyList<string>? allowedOps = null) =>
         new(name, ZaqarBed.NewProject(), ZaqarBed.NewQueue("cmd"), ZaqarBed.NewQueue("rep"), maxOperations, allowedOps);
+
+    /// <summary>Polls <paramref name="condition"/> until it holds (or fails the test after <see cref="Wait"/>).</summary>
+    public static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for: {what}");
+            }
+            await Task.Delay(50);
+        }
+    }
 
     public string[] MarkLines(string name)
     {

@@ -46,7 +46,7 @@ public sealed class PostgresJournalTests : IDisposable
         {
             Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/mark; sleep 8",
         }, CommandMode.Cast, InterruptPolicy.Rerun));
-        await e2e.Agent.WaitForLogAsync($"{cast.Id} CommandLedger: started attempt 1", E2EContext.Wait);
+        await E2EContext.WaitForAsync(() => e2e.MarkLines("mark").Length == 1, "the first attempt started");
 
         e2e.Agent.Kill();
         e2e.Agent.Start();

@@ -30,7 +30,7 @@ public sealed class ShutdownTests
         {
             Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/mark; sleep 4",
         }, CommandMode.Cast, InterruptPolicy.Rerun));
-        await e2e.Agent.WaitForLogAsync($"{cast.Id} CommandLedger: started attempt 1", E2EContext.Wait);
+        await E2EContext.WaitForAsync(() => e2e.MarkLines("mark").Length == 1, "the first attempt started");
 
         Assert.True(e2e.Agent.Stop(TimeSpan.FromSeconds(30)), "the agent did not exit after SIGTERM");
         Assert.Contains("grace over: 1 operation(s) will be interrupted", e2e.Agent.Log);
