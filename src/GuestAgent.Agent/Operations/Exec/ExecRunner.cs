@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using System.Diagnostics;
-using System.Security.Cryptography;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Operations.Exec;
@@ -28,7 +27,6 @@ public sealed class ExecRunner
     public const string DefaultSetprivPath = "/usr/bin/setpriv";
     public const string DefaultShellPath = "/bin/sh";
 
-    private const int ReadBufferBytes = 64 * 1024;
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
     public string SetsidPath { get; init; } = DefaultSetsidPath;
@@ -174,10 +172,10 @@ public sealed class ExecRunner
             var stem = Path.Combine(options.SpoolDirectory, $"{options.CommandId:N}-{attempt}");
             stdoutPath = stem + ".stdout";
             stderrPath = stem + ".stderr";
-            stdoutSpool = OpenSpool(stdoutPath);
+            stdoutSpool = OutputSpool.OpenFile(stdoutPath);
             try
             {
-                stderrSpool = OpenSpool(stderrPath);
+                stderrSpool = OutputSpool.OpenFile(stderrPath);
             }
             catch
             {
@@ -274,28 +272,10 @@ public sealed class ExecRunner
             await stdoutPump.ConfigureAwait(false), await stderrPump.ConfigureAwait(false));
     }
 
-    private static FileStream OpenSpool(string path)
+    private static async Task<CapturedStream> PumpAsync(Stream source, FileStream file, string spoolPath, int cap, CancellationToken stop)
     {
-        var fileOptions = new FileStreamOptions
-        {
-            Mode = FileMode.Create,
-            Access = FileAccess.Write,
-            Share = FileShare.Read,
-            Options = FileOptions.Asynchronous,
-        };
-        if (!OperatingSystem.IsWindows())
-        {
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // output may be sensitive
-        }
-        return new FileStream(path, fileOptions);
-    }
-
-    private static async Task<CapturedStream> PumpAsync(Stream source, FileStream spool, string spoolPath, int cap, CancellationToken stop)
-    {
-        var buffer = new byte[ReadBufferBytes];
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var inline = new MemoryStream();
-        long total = 0;
+        var buffer = new byte[OutputSpool.ReadBufferBytes];
+        await using var spool = new OutputSpool(file, spoolPath, cap);
         try
         {
             while (true)
@@ -313,23 +293,14 @@ public sealed class ExecRunner
                 {
                     break;
                 }
-                var chunk = buffer.AsMemory(0, n);
-                await spool.WriteAsync(chunk, CancellationToken.None).ConfigureAwait(false);
-                hash.AppendData(chunk.Span);
-                if (inline.Length < cap)
-                {
-                    inline.Write(chunk.Span[..(int)Math.Min(n, cap - inline.Length)]);
-                }
-                total += n;
+                await spool.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
             }
+            return await spool.CompleteAsync().ConfigureAwait(false);
         }
         finally
         {
-            await spool.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-            await spool.DisposeAsync().ConfigureAwait(false);
             await source.DisposeAsync().ConfigureAwait(false);
         }
-        return new CapturedStream(total, inline.ToArray(), Convert.ToHexStringLower(hash.GetHashAndReset()), spoolPath);
     }
 
     private static async Task FeedAsync(Stream stdin, byte[]? data, CancellationToken stop)

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Protocol;
@@ -71,7 +70,6 @@ public sealed record HttpOutcome(
 /// </summary>
 public static class HttpRunner
 {
-    private const int ReadBufferBytes = 64 * 1024;
 
     public static async Task<HttpOutcome> RunAsync(HttpArgs args, HttpOptions options, CancellationToken cancel)
     {
@@ -204,42 +202,18 @@ public static class HttpRunner
 
     private static async Task<CapturedStream> PumpAsync(Stream source, string spoolPath, int cap, CancellationToken token)
     {
-        var fileOptions = new FileStreamOptions
+        var buffer = new byte[OutputSpool.ReadBufferBytes];
+        await using var spool = new OutputSpool(OutputSpool.OpenFile(spoolPath), spoolPath, cap);
+        while (true)
         {
-            Mode = FileMode.Create,
-            Access = FileAccess.Write,
-            Share = FileShare.Read,
-            Options = FileOptions.Asynchronous,
-        };
-        if (!OperatingSystem.IsWindows())
-        {
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // a response may be sensitive
-        }
-        var buffer = new byte[ReadBufferBytes];
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var inline = new MemoryStream();
-        long total = 0;
-        await using (var spool = new FileStream(spoolPath, fileOptions))
-        {
-            while (true)
+            var n = await source.ReadAsync(buffer, token).ConfigureAwait(false);
+            if (n == 0)
             {
-                var n = await source.ReadAsync(buffer, token).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    break;
-                }
-                var chunk = buffer.AsMemory(0, n);
-                await spool.WriteAsync(chunk, CancellationToken.None).ConfigureAwait(false);
-                hash.AppendData(chunk.Span);
-                if (inline.Length < cap)
-                {
-                    inline.Write(chunk.Span[..(int)Math.Min(n, cap - inline.Length)]);
-                }
-                total += n;
+                break;
             }
-            await spool.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            await spool.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
         }
-        return new CapturedStream(total, inline.ToArray(), Convert.ToHexStringLower(hash.GetHashAndReset()), spoolPath);
+        return await spool.CompleteAsync().ConfigureAwait(false);
     }
 
     private static string Describe(Exception e)
