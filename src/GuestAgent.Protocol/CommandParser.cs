@@ -100,10 +100,10 @@ public static class CommandParser
         }
         var id = ReadGuid(Required(root, "id", "id"), "id");
         var op = ReadString(Required(root, "op", "op"), "op");
-        if (!Ops.IsKnown(op))
+        if (!Ops.IsParseable(op))
         {
             throw new RejectException(RejectCodes.UnknownOp, "op",
-                $"Unknown op '{op}'; known ops are {string.Join(", ", Ops.Known)}.");
+                $"Unknown op '{op}'; known ops are {string.Join(", ", Ops.Known.Concat(Ops.Planned))}.");
         }
 
         var mode = Optional(root, "mode") is { } modeElement
@@ -171,6 +171,8 @@ public static class CommandParser
             Ops.Cancel => new CancelArgs(ReadGuid(Required(args, "command_id", "args.command_id"), "args.command_id")),
             Ops.Ping => new PingArgs(),
             Ops.Http => ReadHttpArgs(args, limits),
+            Ops.FilePut => ReadFilePutArgs(args),
+            Ops.FileGet => ReadFileGetArgs(args),
             _ => throw new InvalidOperationException($"Op '{op}' is listed as known but has no argument reader."),
         };
 
@@ -286,16 +288,7 @@ public static class CommandParser
             }
         }
 
-        int? outputCap = null;
-        if (Optional(args, "output_cap_bytes") is { } o)
-        {
-            var cap = ReadInteger(o, "args.output_cap_bytes");
-            if (cap is <= 0 or > int.MaxValue)
-            {
-                throw Invalid("args.output_cap_bytes", $"args.output_cap_bytes must be a positive 32-bit integer; got {cap}.");
-            }
-            outputCap = (int)cap;
-        }
+        var outputCap = ReadOutputCap(args);
 
         return new ExecArgs
         {
@@ -310,6 +303,19 @@ public static class CommandParser
             KillGraceSeconds = killGrace,
             OutputCapBytes = outputCap,
         };
+    }
+
+    /// <summary><c>args.output_cap_bytes</c>: how much of an op's output goes inline (exec, http, file.get).</summary>
+    private static int? ReadOutputCap(JsonElement args)
+    {
+        if (Optional(args, "output_cap_bytes") is not { } o)
+        {
+            return null;
+        }
+        var cap = ReadInteger(o, "args.output_cap_bytes");
+        return cap is <= 0 or > int.MaxValue
+            ? throw Invalid("args.output_cap_bytes", $"args.output_cap_bytes must be a positive 32-bit integer; got {cap}.")
+            : (int)cap;
     }
 
     private static HttpArgs ReadHttpArgs(JsonElement args, ProtocolLimits limits)
@@ -395,16 +401,7 @@ public static class CommandParser
             };
         }
 
-        int? outputCap = null;
-        if (Optional(args, "output_cap_bytes") is { } o)
-        {
-            var cap = ReadInteger(o, "args.output_cap_bytes");
-            if (cap is <= 0 or > int.MaxValue)
-            {
-                throw Invalid("args.output_cap_bytes", $"args.output_cap_bytes must be a positive 32-bit integer; got {cap}.");
-            }
-            outputCap = (int)cap;
-        }
+        var outputCap = ReadOutputCap(args);
 
         return new HttpArgs
         {
@@ -417,6 +414,157 @@ public static class CommandParser
             FollowRedirects = follow,
             OutputCapBytes = outputCap,
         };
+    }
+
+    private static FilePutArgs ReadFilePutArgs(JsonElement args)
+    {
+        var transferId = ReadGuid(Required(args, "transfer_id", "args.transfer_id"), "args.transfer_id");
+        var path = ReadFilePath(args);
+
+        var size = ReadInteger(Required(args, "size", "args.size"), "args.size");
+        if (size < 0)
+        {
+            throw Invalid("args.size", $"args.size must be 0 or more; got {size}.");
+        }
+
+        var sha256 = ReadString(Required(args, "sha256", "args.sha256"), "args.sha256");
+        if (sha256.Length != 64 || !sha256.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+        {
+            throw Invalid("args.sha256", "args.sha256 must be the SHA-256 of the whole file as 64 lower-case hex digits.");
+        }
+
+        var maxChunk = ProtocolLimits.MaxChunkDataBytes();
+        var chunkBytes = ReadInteger(Required(args, "chunk_bytes", "args.chunk_bytes"), "args.chunk_bytes");
+        if (chunkBytes <= 0 || chunkBytes > maxChunk)
+        {
+            throw Invalid("args.chunk_bytes", $"args.chunk_bytes must be from 1 to {maxChunk}; got {chunkBytes}.");
+        }
+
+        var index = ReadInteger(Required(args, "index", "args.index"), "args.index");
+        if (index is < 0 or > int.MaxValue)
+        {
+            throw Invalid("args.index", $"args.index must be a 32-bit integer of 0 or more; got {index}.");
+        }
+
+        var count = ReadInteger(Required(args, "count", "args.count"), "args.count");
+        if (count is < 1 or > int.MaxValue)
+        {
+            throw Invalid("args.count", $"args.count must be a 32-bit integer of 1 or more; got {count}.");
+        }
+
+        var dataB64 = ReadString(Required(args, "data_b64", "args.data_b64"), "args.data_b64");
+        if (!System.Buffers.Text.Base64.IsValid(dataB64, out var dataLength))
+        {
+            throw Invalid("args.data_b64", "args.data_b64 is not valid base64.");
+        }
+
+        string? mode = null;
+        if (Optional(args, "mode") is { } m)
+        {
+            mode = ReadString(m, "args.mode");
+            if (mode.Length is < 3 or > 4 || !mode.All(c => c is >= '0' and <= '7'))
+            {
+                throw Invalid("args.mode", $"args.mode must be 3 or 4 octal digits like \"0644\"; got \"{mode}\".");
+            }
+        }
+        var owner = Optional(args, "owner") is { } o ? ReadAccountName(o, "args.owner") : null;
+        var group = Optional(args, "group") is { } g ? ReadAccountName(g, "args.group") : null;
+
+        var overwrite = false;
+        if (Optional(args, "overwrite") is { } ow)
+        {
+            overwrite = ow.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw WrongType("args.overwrite", "a boolean", ow),
+            };
+        }
+
+        // The fields must describe one consistent cut of the file, and this chunk one piece of it.
+        var expectedCount = FilePutArgs.ExpectedCount(size, (int)chunkBytes);
+        if (expectedCount > Chunking.ChunkAssembler.MaxChunkCount)
+        {
+            throw Invalid("args.count",
+                $"A file of {size} bytes in chunks of {chunkBytes} takes {expectedCount} chunks; at most {Chunking.ChunkAssembler.MaxChunkCount} are allowed (use larger chunks).");
+        }
+        if (count != expectedCount)
+        {
+            throw Invalid("args.count",
+                $"args.count must be max(1, ceil(size / chunk_bytes)) = {expectedCount} for size {size} and chunk_bytes {chunkBytes}; got {count}.");
+        }
+        if (index >= count)
+        {
+            throw Invalid("args.index", $"args.index must be less than args.count ({count}); got {index}.");
+        }
+        var expectedLength = FilePutArgs.ExpectedChunkLength(size, (int)chunkBytes, (int)index);
+        if (dataLength != expectedLength)
+        {
+            throw Invalid("args.data_b64",
+                $"Chunk {index} of {count} must hold {expectedLength} bytes; args.data_b64 decodes to {dataLength}.");
+        }
+
+        return new FilePutArgs
+        {
+            TransferId = transferId,
+            Path = path,
+            Size = size,
+            Sha256 = sha256,
+            ChunkBytes = (int)chunkBytes,
+            Index = (int)index,
+            Count = (int)count,
+            DataB64 = dataB64,
+            Mode = mode,
+            Owner = owner,
+            Group = group,
+            Overwrite = overwrite,
+        };
+    }
+
+    private static FileGetArgs ReadFileGetArgs(JsonElement args)
+    {
+        var path = ReadFilePath(args);
+
+        long offset = 0;
+        if (Optional(args, "offset") is { } off)
+        {
+            offset = ReadInteger(off, "args.offset");
+            if (offset < 0)
+            {
+                throw Invalid("args.offset", $"args.offset must be 0 or more; got {offset}.");
+            }
+        }
+
+        var outputCap = ReadOutputCap(args);
+
+        return new FileGetArgs { Path = path, Offset = offset, OutputCapBytes = outputCap };
+    }
+
+    /// <summary><c>args.path</c> of the file ops: absolute, without NUL, at most <see cref="FilePutArgs.MaxPathBytes"/> bytes.</summary>
+    private static string ReadFilePath(JsonElement args)
+    {
+        var path = ReadCleanString(Required(args, "path", "args.path"), "args.path", allowEmpty: false);
+        if (path[0] != '/')
+        {
+            throw Invalid("args.path", $"args.path must be an absolute path (starting with '/'); got \"{path}\".");
+        }
+        var bytes = Encoding.UTF8.GetByteCount(path);
+        if (bytes > FilePutArgs.MaxPathBytes)
+        {
+            throw Invalid("args.path", $"args.path is {bytes} bytes of UTF-8; at most {FilePutArgs.MaxPathBytes} are allowed.");
+        }
+        return path;
+    }
+
+    /// <summary>A user or group name: non-empty, no NUL, ':' or '/', at most <see cref="FilePutArgs.MaxNameLength"/> characters.</summary>
+    private static string ReadAccountName(JsonElement e, string path)
+    {
+        var name = ReadCleanString(e, path, allowEmpty: false);
+        if (name.Length > FilePutArgs.MaxNameLength || name.AsSpan().IndexOfAny(':', '/') >= 0 || name.Any(char.IsWhiteSpace))
+        {
+            throw Invalid(path, $"{path} must be a user or group name of at most {FilePutArgs.MaxNameLength} characters without ':', '/' or spaces.");
+        }
+        return name;
     }
 
     /// <summary>An RFC 9110 token: what a method or a header name may be.</summary>

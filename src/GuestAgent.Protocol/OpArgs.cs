@@ -140,3 +140,100 @@ public sealed record HttpArgs : OpArgs
         : Body is not null ? Encoding.UTF8.GetBytes(Body)
         : null;
 }
+
+/// <summary>
+/// Arguments of <c>file.put</c>: one numbered chunk of a file sent to the guest. Every chunk of
+/// one file is its own command and carries the same <see cref="TransferId"/>, <see cref="Path"/>,
+/// <see cref="Size"/>, <see cref="Sha256"/>, <see cref="ChunkBytes"/> and <see cref="Count"/>.
+/// The parser checks that these agree with each other and with the decoded length of
+/// <see cref="DataB64"/>; whether they agree with earlier chunks of the transfer is the agent's
+/// business. Planned: parsed, not yet executed by the agent.
+/// </summary>
+public sealed record FilePutArgs : OpArgs
+{
+    /// <summary>Longest <see cref="Path"/> in UTF-8 bytes, so that a chunk of the largest size still fits one Zaqar message.</summary>
+    public const int MaxPathBytes = 1024;
+
+    /// <summary>Longest <see cref="Owner"/> or <see cref="Group"/> name (Linux's own limit).</summary>
+    public const int MaxNameLength = 32;
+
+    [JsonIgnore]
+    public override string Op => Ops.FilePut;
+
+    /// <summary>Shared by every chunk of one file; chunks of another transfer never mix with it.</summary>
+    public required Guid TransferId { get; init; }
+
+    /// <summary>Absolute destination path in the guest.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Total bytes of the file.</summary>
+    public required long Size { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the whole file; checked before the file is put in place.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Size of every chunk but the last (which holds the remainder).</summary>
+    public required int ChunkBytes { get; init; }
+
+    /// <summary>0-based number of this chunk.</summary>
+    public required int Index { get; init; }
+
+    /// <summary>Chunks in the transfer: <c>max(1, ceil(Size / ChunkBytes))</c>.</summary>
+    public required int Count { get; init; }
+
+    /// <summary>This chunk's bytes, base64.</summary>
+    [JsonPropertyName("data_b64")]
+    public required string DataB64 { get; init; }
+
+    /// <summary>Permission bits as an octal string ("0644"); null leaves them to the agent.</summary>
+    public string? Mode { get; init; }
+
+    /// <summary>User name to own the file; null leaves it to the agent.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>Group name to own the file; null leaves it to the agent.</summary>
+    public string? Group { get; init; }
+
+    /// <summary>Whether an existing file at <see cref="Path"/> may be replaced.</summary>
+    public bool Overwrite { get; init; }
+
+    /// <summary>Bytes the chunk <paramref name="index"/> of a file of <paramref name="size"/> bytes must hold.</summary>
+    public static long ExpectedChunkLength(long size, int chunkBytes, int index)
+    {
+        var count = ExpectedCount(size, chunkBytes);
+        return index < count - 1 ? chunkBytes : size - ((count - 1) * (long)chunkBytes);
+    }
+
+    /// <summary>How many chunks a file of <paramref name="size"/> bytes takes: at least one, even when empty.</summary>
+    public static long ExpectedCount(long size, int chunkBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkBytes);
+        return Math.Max(1, (size / chunkBytes) + (size % chunkBytes == 0 ? 0 : 1));
+    }
+
+    /// <summary><see cref="Mode"/> as permission bits, or null when not given.</summary>
+    public UnixFileMode? DecodeMode() => Mode is null ? null : (UnixFileMode)Convert.ToInt32(Mode, 8);
+
+    /// <summary>This chunk's bytes.</summary>
+    public byte[] DecodeData() => Convert.FromBase64String(DataB64);
+}
+
+/// <summary>
+/// Arguments of <c>file.get</c>: read a file from the guest, from <see cref="Offset"/> to its end.
+/// Planned: parsed, not yet executed by the agent.
+/// </summary>
+public sealed record FileGetArgs : OpArgs
+{
+    [JsonIgnore]
+    public override string Op => Ops.FileGet;
+
+    /// <summary>Absolute path of the file in the guest.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Byte offset to start from, to resume an earlier read; 0 for the whole file.</summary>
+    public long Offset { get; init; }
+
+    /// <summary>How many bytes go inline in the final reply; the rest follows in chunk replies of stream "file".</summary>
+    public int? OutputCapBytes { get; init; }
+}

@@ -8,9 +8,26 @@ public static class Ops
     public const string Cancel = "cancel";
     public const string Ping = "ping";
     public const string Http = "http";
+    public const string FilePut = "file.put";
+    public const string FileGet = "file.get";
 
-    /// <summary>Ops this library can parse; anything else is rejected with <see cref="RejectCodes.UnknownOp"/>.</summary>
+    /// <summary>
+    /// Ops the agent implements: what it allows by default and what its <c>allowed-ops</c>
+    /// configuration may name. Anything neither here nor in <see cref="Planned"/> is rejected with
+    /// <see cref="RejectCodes.UnknownOp"/>.
+    /// </summary>
     public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping, Http];
 
+    /// <summary>
+    /// Ops whose wire form is specified and parsed, but which the agent does not execute yet. They
+    /// are deliberately not in <see cref="Known"/>: no agent allows them, so they are rejected as
+    /// <see cref="RejectCodes.Forbidden"/> (rather than accepted and never run).
+    /// </summary>
+    public static IReadOnlyList<string> Planned { get; } = [FilePut, FileGet];
+
+    /// <summary>Whether <paramref name="op"/> is implemented by the agent (<see cref="Known"/>).</summary>
     public static bool IsKnown(string op) => Known.Contains(op, StringComparer.Ordinal);
+
+    /// <summary>Whether the parser accepts <paramref name="op"/>: <see cref="Known"/> or <see cref="Planned"/>.</summary>
+    public static bool IsParseable(string op) => IsKnown(op) || Planned.Contains(op, StringComparer.Ordinal);
 }

@@ -114,3 +114,61 @@ public enum CommandState
 /// <param name="Attempt">Runs so far; 0 if it never started.</param>
 /// <param name="FinalStatus">Status of the final reply, once there is one.</param>
 public sealed record StatusResult(Guid CommandId, CommandState State, int Attempt, ReplyStatus? FinalStatus = null);
+
+/// <summary>
+/// Result of each <c>file.put</c> chunk command: the transfer's progress after that chunk. The
+/// chunk that completes the file is answered after the SHA-256 was verified and the file put in
+/// place; then <see cref="Complete"/> is true and <see cref="Bytes"/> and <see cref="Sha256"/> are set.
+/// </summary>
+/// <param name="Received">Chunks the agent holds.</param>
+/// <param name="Count">Chunks in the transfer.</param>
+/// <param name="Missing">Indexes still missing, in ascending order, at most <see cref="MaxMissingListed"/> of them.</param>
+/// <param name="Bytes">Size of the file in place, when complete.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the file in place, when complete.</param>
+public sealed record FilePutResult(
+    Guid TransferId,
+    int Received,
+    int Count,
+    IReadOnlyList<int> Missing,
+    bool Complete,
+    string Path,
+    long? Bytes = null,
+    string? Sha256 = null)
+{
+    /// <summary>At most this many missing indexes are listed; send those, and the next answer lists more.</summary>
+    public const int MaxMissingListed = 1000;
+
+    /// <summary>The first <see cref="MaxMissingListed"/> indexes below <paramref name="count"/> not in <paramref name="held"/>.</summary>
+    public static IReadOnlyList<int> MissingOf(IReadOnlySet<int> held, int count)
+    {
+        ArgumentNullException.ThrowIfNull(held);
+        var missing = new List<int>();
+        for (var i = 0; i < count && missing.Count < MaxMissingListed; i++)
+        {
+            if (!held.Contains(i))
+            {
+                missing.Add(i);
+            }
+        }
+        return missing;
+    }
+}
+
+/// <summary>
+/// Result of <c>file.get</c>: the file's bytes from <see cref="Offset"/> on, in <see cref="Data"/>
+/// (inline part plus chunk replies of stream "file", as exec's stdout).
+/// </summary>
+/// <param name="Size">Size of the whole file.</param>
+/// <param name="Offset">Where the bytes sent start.</param>
+/// <param name="Bytes">Bytes sent: <c>Size - Offset</c> (0 when the offset is the end).</param>
+/// <param name="Mode">Permission bits as an octal string, e.g. "0644".</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the whole file (not only of the bytes sent).</param>
+/// <param name="Data">The bytes sent; its own <c>sha256</c> covers just those.</param>
+public sealed record FileGetResult(
+    string Path,
+    long Size,
+    long Offset,
+    long Bytes,
+    string Mode,
+    string Sha256,
+    StreamOutput Data);

@@ -140,7 +140,7 @@ public sealed class CommandRejectionTests
     [Theory]
     [InlineData("rm")]
     [InlineData("EXEC")]
-    [InlineData("file.put")]
+    [InlineData("file.delete")]
     [InlineData("")]
     public void Unknown_op_is_rejected_as_unknown_op_with_id_salvaged(string op)
     {

@@ -259,7 +259,10 @@ public sealed record AgentSettings(
         var ops = t.HasPath("allowed-ops") ? t.GetStringList("allowed-ops").ToHashSet() : Ops.Known.ToHashSet();
         foreach (var op in ops.Where(o => !Ops.IsKnown(o)))
         {
-            throw new ConfigException($"{Key("allowed-ops")}: unknown op '{op}'");
+            // Planned ops (file.put, file.get) parse but have no operation yet: never allow them.
+            throw new ConfigException(Ops.IsParseable(op)
+                ? $"{Key("allowed-ops")}: op '{op}' is not implemented by this agent yet"
+                : $"{Key("allowed-ops")}: unknown op '{op}'");
         }
         var destinations = new List<HttpDestination>();
         if (t.HasPath("http-destinations"))

@@ -26,4 +26,7 @@ public static class ChunkStreams
 
     /// <summary>The response body of an <c>http</c> op.</summary>
     public const string Body = "body";
+
+    /// <summary>The file contents of a <c>file.get</c> op.</summary>
+    public const string File = "file";
 }

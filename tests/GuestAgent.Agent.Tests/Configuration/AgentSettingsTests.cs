@@ -35,6 +35,8 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.tenants.acme.endpoint = \"not a url\"", "endpoint")]
     [InlineData("guest-agent.tenants.acme.command-queue = \"bad.name\"", "command-queue")]
     [InlineData("guest-agent.tenants.acme.allowed-ops = [exec, format]", "unknown op 'format'")]
+    [InlineData("guest-agent.tenants.acme.allowed-ops = [exec, \"file.put\"]", "op 'file.put' is not implemented")]
+    [InlineData("guest-agent.tenants.acme.allowed-ops = [\"file.get\"]", "op 'file.get' is not implemented")]
     [InlineData("guest-agent.tenants.acme.auth.mode = keystone", "auth.token")]
     [InlineData("guest-agent.journal.provider = mysql", "journal.provider")]
     [InlineData("guest-agent.journal.provider = postgresql", "connection-string is required")]

@@ -111,4 +111,32 @@ public sealed class PolicyTests
         Assert.False(File.Exists(Path.Combine(e2e.Dir, "bad")));
         Assert.Equal(["ping", "status"], (await e2e.Controller.FinalAsync(ping.Id, E2EContext.Wait)).ResultAs<PingResult>()!.Capabilities);
     }
+
+    [Fact]
+    public async Task Planned_file_ops_parse_but_are_rejected_as_forbidden_by_default()
+    {
+        using var e2e = new E2EContext();
+        var put = await e2e.Controller.SendAsync(e2e.Controller.Call(new FilePutArgs
+        {
+            TransferId = Guid.NewGuid(),
+            Path = Path.Combine(e2e.Dir, "put.txt"),
+            Size = 2,
+            Sha256 = Protocol.Chunking.Chunker.Sha256Hex("hi"u8),
+            ChunkBytes = 2,
+            Index = 0,
+            Count = 1,
+            DataB64 = Convert.ToBase64String("hi"u8),
+        }));
+        var get = await e2e.Controller.SendAsync(e2e.Controller.Call(new FileGetArgs { Path = "/etc/hostname" }));
+        var ping = await e2e.Controller.SendAsync(e2e.Controller.Call(new PingArgs()));
+
+        foreach (var id in new[] { put.Id, get.Id })
+        {
+            var reply = await e2e.Controller.FinalAsync(id, E2EContext.Wait);
+            Assert.Equal(ReplyStatus.Rejected, reply.Status);
+            Assert.Equal(RejectCodes.Forbidden, reply.Error!.Code);
+        }
+        Assert.False(File.Exists(Path.Combine(e2e.Dir, "put.txt")));
+        Assert.Equal(Ops.Known.Order(), (await e2e.Controller.FinalAsync(ping.Id, E2EContext.Wait)).ResultAs<PingResult>()!.Capabilities);
+    }
 }

@@ -1,0 +1,304 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace GuestAgent.Agent.Operations.Files;
+
+/// <summary>What a file op wants to do with a path.</summary>
+public enum FileAccessKind
+{
+    /// <summary>Read an existing regular file.</summary>
+    Read,
+
+    /// <summary>Create or replace a regular file in an existing directory.</summary>
+    Write,
+}
+
+/// <summary>
+/// Error codes of the file ops, sent as <c>error.code</c> of <c>failed</c> replies. Stable wire
+/// values (see docs/protocol.md): never rename one.
+/// </summary>
+public static class FileErrorCodes
+{
+    /// <summary>The path (after resolving symlinks) is outside every allowed root, or cannot be examined.</summary>
+    public const string ForbiddenPath = "forbidden_path";
+
+    /// <summary>The file (or, for a write, its directory) does not exist.</summary>
+    public const string NotFound = "not_found";
+
+    /// <summary>A write would replace an existing file and <c>overwrite</c> is false.</summary>
+    public const string Exists = "exists";
+
+    /// <summary>The path is a directory.</summary>
+    public const string IsDirectory = "is_directory";
+
+    /// <summary>The path is a device, FIFO, socket or other non-regular file.</summary>
+    public const string NotARegularFile = "not_a_regular_file";
+
+    /// <summary>The assembled file's SHA-256 is not the one the transfer announced.</summary>
+    public const string ChecksumMismatch = "checksum_mismatch";
+
+    /// <summary>A read's offset is past the end of the file.</summary>
+    public const string InvalidOffset = "invalid_offset";
+}
+
+/// <summary>The verdict on a path: the real path to use, or why not.</summary>
+/// <param name="ResolvedPath">The path with every symlink resolved; what the caller must open. Null when refused.</param>
+/// <param name="ErrorCode">One of <see cref="FileErrorCodes"/> when refused.</param>
+/// <param name="Message">Why it was refused, for <c>error.message</c>.</param>
+public sealed record FilePathCheck(string? ResolvedPath, string? ErrorCode, string? Message)
+{
+    public bool IsOk => ErrorCode is null;
+
+    public static FilePathCheck Ok(string resolvedPath) => new(resolvedPath, null, null);
+
+    public static FilePathCheck Refused(string code, string message) => new(null, code, message);
+}
+
+/// <summary>
+/// Decides which paths the file ops may touch: only regular files inside one of the allowed roots,
+/// judged after resolving every symlink (so a link inside a root that points outside is refused)
+/// and by whole path components (so /data2 is not inside /data). No roots means nothing is allowed.
+/// The check is a snapshot: the caller must open <see cref="FilePathCheck.ResolvedPath"/> (not the
+/// path it was given), and guard against the tree changing afterwards (e.g. O_NOFOLLOW).
+/// </summary>
+public sealed class FilePolicy
+{
+    /// <summary>Symlinks followed at most while resolving one path, as Linux's own limit (ELOOP).</summary>
+    public const int MaxSymlinks = 40;
+
+    private readonly IReadOnlyList<string> _roots;
+
+    /// <param name="allowedRoots">Absolute directories; resolved (symlinks followed) on every check, so a root may appear later.</param>
+    public FilePolicy(IReadOnlyList<string> allowedRoots)
+    {
+        ArgumentNullException.ThrowIfNull(allowedRoots);
+        foreach (var root in allowedRoots)
+        {
+            if (string.IsNullOrEmpty(root) || root[0] != '/' || root.Contains('\0'))
+            {
+                throw new ArgumentException($"Allowed roots must be absolute paths; got '{root}'.", nameof(allowedRoots));
+            }
+        }
+        _roots = [.. allowedRoots];
+    }
+
+    public IReadOnlyList<string> AllowedRoots => _roots;
+
+    public FilePathCheck Check(string path, FileAccessKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.Contains('\0'))
+        {
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, "The path contains a NUL character.");
+        }
+        if (path.Length == 0 || path[0] != '/')
+        {
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, $"The path must be absolute; got '{path}'.");
+        }
+
+        var roots = ResolvedRoots();
+        if (roots.Count == 0)
+        {
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, $"{path}: no file access is allowed (no allowed roots exist).");
+        }
+
+        var r = Resolve(path);
+        if (r.Error is not null)
+        {
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, $"{path}: {r.Error}");
+        }
+        // Outside paths are refused before anything else, so nothing is learnt about them.
+        if (!roots.Any(root => IsInside(r.Path, root)))
+        {
+            var shown = r.Path == path ? "" : $" (resolves to {r.Path})";
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath,
+                $"{path}{shown} is not inside an allowed root ({string.Join(", ", _roots)}).");
+        }
+
+        if (r.Missing)
+        {
+            return kind == FileAccessKind.Write && r.MissingIsLeaf
+                ? FilePathCheck.Ok(r.Path)
+                : FilePathCheck.Refused(FileErrorCodes.NotFound,
+                    kind == FileAccessKind.Write ? $"{path}: the directory does not exist." : $"{path}: no such file.");
+        }
+        return r.Type switch
+        {
+            FileType.Regular => FilePathCheck.Ok(r.Path),
+            FileType.Directory => FilePathCheck.Refused(FileErrorCodes.IsDirectory, $"{path} is a directory."),
+            var other => FilePathCheck.Refused(FileErrorCodes.NotARegularFile, $"{path} is not a regular file (it is a {Describe(other)})."),
+        };
+    }
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it, by whole components. Both must be normalised.</summary>
+    public static bool IsInside(string path, string root) =>
+        root == "/" || path == root || (path.StartsWith(root, StringComparison.Ordinal) && path.Length > root.Length && path[root.Length] == '/');
+
+    private List<string> ResolvedRoots()
+    {
+        var roots = new List<string>();
+        foreach (var root in _roots)
+        {
+            var r = Resolve(root);
+            if (r.Error is null && !r.Missing && r.Type == FileType.Directory)
+            {
+                roots.Add(r.Path);
+            }
+        }
+        return roots;
+    }
+
+    private static string Describe(FileType type) => type switch
+    {
+        FileType.CharacterDevice => "character device",
+        FileType.BlockDevice => "block device",
+        FileType.Fifo => "FIFO",
+        FileType.Socket => "socket",
+        _ => "special file",
+    };
+
+    /// <summary>
+    /// A path with every symlink resolved, as the kernel would walk it ("..", after a symlink, goes
+    /// up from the link's target). When a component does not exist, the rest is applied lexically
+    /// and <see cref="Resolution.Missing"/> is set; the path is then still good for the inside-a-root test.
+    /// </summary>
+    private static Resolution Resolve(string path)
+    {
+        var pending = new Stack<string>(Split(path).Reverse());
+        var resolved = "/";
+        var type = FileType.Directory;
+        var links = 0;
+        while (pending.Count > 0)
+        {
+            var component = pending.Pop();
+            if (component == ".")
+            {
+                continue;
+            }
+            if (component == "..")
+            {
+                resolved = Parent(resolved);
+                type = FileType.Directory;
+                continue;
+            }
+            var next = Join(resolved, component);
+            var errno = FileStat.Lstat(next, out var nextType);
+            if (errno is FileStat.ENOENT or FileStat.ENOTDIR)
+            {
+                return MissingFrom(next, pending, leaf: pending.All(c => c == "."));
+            }
+            if (errno != 0)
+            {
+                return new Resolution(next, FileType.Other, false, false, $"{next} cannot be examined (errno {errno}).");
+            }
+            if (nextType == FileType.Symlink)
+            {
+                if (++links > MaxSymlinks)
+                {
+                    return new Resolution(next, FileType.Other, false, false, $"more than {MaxSymlinks} symbolic links.");
+                }
+                var target = new FileInfo(next).LinkTarget;
+                if (string.IsNullOrEmpty(target))
+                {
+                    return new Resolution(next, FileType.Other, false, false, $"the symbolic link {next} cannot be read.");
+                }
+                if (target[0] == '/')
+                {
+                    resolved = "/";
+                }
+                foreach (var c in Split(target).Reverse())
+                {
+                    pending.Push(c);
+                }
+                continue;
+            }
+            if (nextType != FileType.Directory && pending.Any(c => c != "."))
+            {
+                // A file used as a directory: the kernel says ENOTDIR.
+                return MissingFrom(next, pending, leaf: false);
+            }
+            resolved = next;
+            type = nextType;
+        }
+        return new Resolution(resolved, type, false, false, null);
+    }
+
+    /// <summary>A path that stops existing at <paramref name="missing"/>: the rest applied lexically, for the inside-a-root test.</summary>
+    private static Resolution MissingFrom(string missing, IEnumerable<string> rest, bool leaf)
+    {
+        foreach (var c in rest)
+        {
+            missing = c switch { "." => missing, ".." => Parent(missing), _ => Join(missing, c) };
+        }
+        return new Resolution(missing, FileType.Other, Missing: true, MissingIsLeaf: leaf, Error: null);
+    }
+
+    private static IEnumerable<string> Split(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+
+    private static string Join(string dir, string name) => dir == "/" ? "/" + name : dir + "/" + name;
+
+    private static string Parent(string path)
+    {
+        var slash = path.LastIndexOf('/');
+        return slash <= 0 ? "/" : path[..slash];
+    }
+
+    private sealed record Resolution(string Path, FileType Type, bool Missing, bool MissingIsLeaf, string? Error);
+}
+
+/// <summary>The file types lstat tells apart.</summary>
+internal enum FileType
+{
+    Regular,
+    Directory,
+    Symlink,
+    CharacterDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+    Other,
+}
+
+/// <summary>
+/// lstat through statx(2), whose buffer layout is the same on every Linux architecture (struct
+/// stat's is not). .NET's own FileAttributes cannot tell a device or FIFO from a regular file.
+/// </summary>
+internal static class FileStat
+{
+    public const int ENOENT = 2;
+    public const int ENOTDIR = 20;
+
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxType = 0x1;
+    private const int StatxBufferBytes = 256;
+    private const int StxModeOffset = 28;
+
+    [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static extern int SysStatx(int dirfd, byte[] path, int flags, uint mask, [Out] byte[] buffer);
+
+    /// <summary>The type of <paramref name="path"/> itself (a symlink is not followed); returns 0 or the errno.</summary>
+    public static int Lstat(string path, out FileType type)
+    {
+        var buffer = new byte[StatxBufferBytes];
+        var name = Encoding.UTF8.GetBytes(path + "\0");
+        if (SysStatx(AtFdCwd, name, AtSymlinkNoFollow, StatxType, buffer) != 0)
+        {
+            type = FileType.Other;
+            return Marshal.GetLastPInvokeError();
+        }
+        var mode = BitConverter.ToUInt16(buffer, StxModeOffset);
+        type = (mode & 0xF000) switch
+        {
+            0x8000 => FileType.Regular,
+            0x4000 => FileType.Directory,
+            0xA000 => FileType.Symlink,
+            0x2000 => FileType.CharacterDevice,
+            0x6000 => FileType.BlockDevice,
+            0x1000 => FileType.Fifo,
+            0xC000 => FileType.Socket,
+            _ => FileType.Other,
+        };
+        return 0;
+    }
+}
