@@ -5,7 +5,7 @@ namespace GuestAgent.Testing;
 
 /// <summary>One tenant binding of an agent under test.</summary>
 public sealed record TestTenant(string Name, string Project, string CommandQueue, string ReplyQueue, int MaxOperations = 4,
-    IReadOnlyList<string>? AllowedOps = null, IReadOnlyList<string>? HttpDestinations = null);
+    IReadOnlyList<string>? AllowedOps = null, IReadOnlyList<string>? HttpDestinations = null, IReadOnlyList<string>? FileRoots = null);
 
 /// <summary>
 /// A real guest-agent process (the built guest-agent.dll) against a <see cref="ZaqarBed"/>, with
@@ -66,6 +66,10 @@ public sealed class AgentProcess : IDisposable
             if (t.AllowedOps is not null)
             {
                 config.AppendLine($"      allowed-ops = [{string.Join(", ", t.AllowedOps)}]");
+            }
+            if (t.FileRoots is not null)
+            {
+                config.AppendLine($"      file-roots = [{string.Join(", ", t.FileRoots.Select(d => $"\"{d}\""))}]");
             }
             if (t.HttpDestinations is not null)
             {

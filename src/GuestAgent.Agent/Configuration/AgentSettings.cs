@@ -16,10 +16,14 @@ public sealed record TenantBinding(
     string ReplyQueue,
     int MaxOperations,
     IReadOnlySet<string> AllowedOps,
-    IReadOnlyList<HttpDestination>? HttpDestinations = null)
+    IReadOnlyList<HttpDestination>? HttpDestinations = null,
+    IReadOnlyList<string>? FileRoots = null)
 {
     /// <summary>Where the <c>http</c> op may go for this tenant; empty: nowhere.</summary>
     public IReadOnlyList<HttpDestination> HttpAllowList => HttpDestinations ?? [];
+
+    /// <summary>Directories the file ops may read and write under for this tenant; empty: none.</summary>
+    public IReadOnlyList<string> FileRootList => FileRoots ?? [];
 }
 
 /// <summary>
@@ -273,7 +277,12 @@ public sealed record AgentSettings(
                     ?? throw new ConfigException($"{Key("http-destinations")}: '{entry}': {error}"));
             }
         }
-        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops, destinations);
+        var roots = t.HasPath("file-roots") ? t.GetStringList("file-roots").ToList() : [];
+        foreach (var root in roots.Where(r => string.IsNullOrEmpty(r) || !Path.IsPathFullyQualified(r)))
+        {
+            throw new ConfigException($"{Key("file-roots")}: '{root}' is not an absolute path");
+        }
+        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops, destinations, roots);
     }
 
     private static string Required(Config c, string key)

@@ -5,6 +5,7 @@ using Akka.Persistence;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Operations.Files;
 using GuestAgent.Agent.Operations.Http;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Protocol;
@@ -313,6 +314,8 @@ public sealed class CommandLedger : ReceivePersistentActor
                 AllowList = _ctx.Binding.HttpAllowList,
                 TimeProvider = _ctx.Time,
             }, _ctx.Settings.ChunkBytes),
+            FileGetArgs get => FileGetOperation.Props(id, get, attempt, new FilePolicy(_ctx.Binding.FileRootList), spoolDirectory,
+                _ctx.Settings.InlineOutputBytes, _ctx.Settings.ChunkBytes),
             var other => throw new InvalidOperationException($"op '{other.Op}' has no operation actor"),
         };
         var op = Context.ActorOf(props, $"op-{id:N}");

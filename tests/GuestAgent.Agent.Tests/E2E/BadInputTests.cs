@@ -113,7 +113,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Planned_file_ops_parse_but_are_rejected_as_forbidden_by_default()
+    public async Task Planned_file_put_parses_but_is_rejected_as_forbidden_and_file_get_without_roots_reads_nothing()
     {
         using var e2e = new E2EContext();
         var put = await e2e.Controller.SendAsync(e2e.Controller.Call(new FilePutArgs
@@ -130,12 +130,13 @@ public sealed class PolicyTests
         var get = await e2e.Controller.SendAsync(e2e.Controller.Call(new FileGetArgs { Path = "/etc/hostname" }));
         var ping = await e2e.Controller.SendAsync(e2e.Controller.Call(new PingArgs()));
 
-        foreach (var id in new[] { put.Id, get.Id })
-        {
-            var reply = await e2e.Controller.FinalAsync(id, E2EContext.Wait);
-            Assert.Equal(ReplyStatus.Rejected, reply.Status);
-            Assert.Equal(RejectCodes.Forbidden, reply.Error!.Code);
-        }
+        var putReply = await e2e.Controller.FinalAsync(put.Id, E2EContext.Wait);
+        Assert.Equal(ReplyStatus.Rejected, putReply.Status);
+        Assert.Equal(RejectCodes.Forbidden, putReply.Error!.Code);
+        // file.get runs, but with no file-roots configured every path is refused.
+        var getReply = await e2e.Controller.FinalAsync(get.Id, E2EContext.Wait);
+        Assert.Equal(ReplyStatus.Failed, getReply.Status);
+        Assert.Equal("forbidden_path", getReply.Error!.Code);
         Assert.False(File.Exists(Path.Combine(e2e.Dir, "put.txt")));
         Assert.Equal(Ops.Known.Order(), (await e2e.Controller.FinalAsync(ping.Id, E2EContext.Wait)).ResultAs<PingResult>()!.Capabilities);
     }

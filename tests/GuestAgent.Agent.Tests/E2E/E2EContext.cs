@@ -8,14 +8,22 @@ public sealed class E2EContext : IDisposable
     public static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     public E2EContext(int maxOperations = 4, IReadOnlyList<string>? allowedOps = null, string extraConfig = "", ZaqarBed? bed = null,
-        IReadOnlyList<string>? httpDestinations = null)
+        IReadOnlyList<string>? httpDestinations = null, bool fileRoot = false)
     {
         Bed = bed ?? ZaqarBed.Shared;
-        Tenant = NewTenant("t1", maxOperations, allowedOps) with { HttpDestinations = httpDestinations };
+        Dir = Directory.CreateTempSubdirectory("ga-e2e-").FullName;
+        FileRoot = Directory.CreateDirectory(Path.Combine(Dir, "root")).FullName;
+        Tenant = NewTenant("t1", maxOperations, allowedOps) with
+        {
+            HttpDestinations = httpDestinations,
+            FileRoots = fileRoot ? [FileRoot] : null,
+        };
         Agent = AgentProcess.Start(Bed, [Tenant], extraConfig: extraConfig);
         Controller = RawController.For(Bed, Tenant);
-        Dir = Directory.CreateTempSubdirectory("ga-e2e-").FullName;
     }
+
+    /// <summary>Dir/root: the tenant's only file root when the context was made with <c>fileRoot</c>.</summary>
+    public string FileRoot { get; }
 
     public ZaqarBed Bed { get; }
     public TestTenant Tenant { get; }

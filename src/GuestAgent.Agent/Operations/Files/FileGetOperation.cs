@@ -1,0 +1,111 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Akka.Actor;
+using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Protocol;
+using GuestAgent.Protocol.Chunking;
+
+namespace GuestAgent.Agent.Operations.Files;
+
+/// <summary>
+/// One run of one file.get, a child of the ledger: checks the path against the tenant's file
+/// roots, then copies the file (from the asked offset) to the spool while hashing it, so the bytes
+/// sent are a snapshot that matches the reported SHA-256 even if the file changes afterwards.
+/// </summary>
+public sealed class FileGetOperation : ReceiveActor
+{
+    private readonly CancellationTokenSource _cancel = new();
+    private bool _cancelled;
+
+    private sealed record Done(CommandLedgerProtocol.FinishKind Kind, OutcomeV1 Outcome);
+
+    public FileGetOperation(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes)
+    {
+        var ledger = Context.Parent;
+        Task.Run(() => RunAsync(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes, _cancel.Token))
+            .PipeTo(Self, failure: ex => new Done(CommandLedgerProtocol.FinishKind.Completed,
+                _cancelled
+                    ? new OutcomeV1("cancelled", null, "cancelled", "stopped by a cancel command", [])
+                    : new OutcomeV1("failed", null, "io_error", ex.GetBaseException().Message, [])));
+        Receive<CommandLedgerProtocol.CancelOperation>(_ =>
+        {
+            _cancelled = true;
+            _cancel.Cancel();
+        });
+        Receive<Done>(d =>
+        {
+            var kind = d.Outcome.Status == "cancelled" ? CommandLedgerProtocol.FinishKind.Cancelled : d.Kind;
+            ledger.Tell(new CommandLedgerProtocol.OperationFinished(commandId, attempt, d.Outcome, kind));
+            Context.Stop(Self);
+        });
+    }
+
+    protected override void PostStop()
+    {
+        _cancel.Cancel();
+        _cancel.Dispose();
+    }
+
+    public static Props Props(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes) =>
+        Akka.Actor.Props.Create(() => new FileGetOperation(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes));
+
+    private static async Task<Done> RunAsync(Guid id, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory,
+        int inlineCap, int chunkBytes, CancellationToken ct)
+    {
+        static Done Failed(string code, string message) =>
+            new(CommandLedgerProtocol.FinishKind.Completed, new OutcomeV1("failed", null, code, message, []));
+
+        var check = policy.Check(args.Path, FileAccessKind.Read);
+        if (!check.IsOk)
+        {
+            return Failed(check.ErrorCode!, check.Message!);
+        }
+        await using var source = new FileStream(check.ResolvedPath!, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
+        var size = source.Length;
+        if (args.Offset > size)
+        {
+            return Failed(FileErrorCodes.InvalidOffset, $"offset {args.Offset} is past the end of {args.Path} ({size} bytes)");
+        }
+        var cap = Math.Min(inlineCap, args.OutputCapBytes ?? inlineCap);
+        var spoolPath = Path.Combine(spoolDirectory, $"{id:N}-{attempt}.file");
+        using var whole = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[OutputSpool.ReadBufferBytes];
+        long position = 0;
+        CapturedOutput captured;
+        await using (var spool = new OutputSpool(OutputSpool.OpenFile(spoolPath), spoolPath, cap))
+        {
+            while (true)
+            {
+                var n = await source.ReadAsync(buffer, ct).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+                whole.AppendData(buffer, 0, n);
+                // Only what lies at or after the offset is sent.
+                var skip = (int)Math.Clamp(args.Offset - position, 0, n);
+                if (skip < n)
+                {
+                    await spool.WriteAsync(buffer.AsMemory(skip, n - skip)).ConfigureAwait(false);
+                }
+                position += n;
+            }
+            var stream = await spool.CompleteAsync().ConfigureAwait(false);
+            captured = new CapturedOutput(stream.TotalBytes, stream.InlineBytes, stream.Sha256, stream.SpoolPath!, stream.ToStreamOutput(Chunks(stream.TotalBytes, stream.InlineBytes, chunkBytes)));
+        }
+        var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(check.ResolvedPath!) & 0xFFF;
+        var mode = "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
+        var result = new FileGetResult(args.Path, position, args.Offset, captured.Bytes, mode, Convert.ToHexStringLower(whole.GetHashAndReset()), captured.Output);
+        var spools = captured.Output.Chunks > 0
+            ? new List<SpooledStreamV1> { new(ChunkStreams.File, captured.Path, captured.Bytes, captured.Inline, captured.Sha256, captured.Output.Chunks) }
+            : [];
+        return new Done(CommandLedgerProtocol.FinishKind.Completed,
+            new OutcomeV1("succeeded", JsonSerializer.Serialize(result, ProtocolJson.Options), null, null, spools));
+    }
+
+    private static int Chunks(long total, int inline, int chunkBytes) =>
+        total <= inline ? 0 : (int)((total - inline + chunkBytes - 1) / chunkBytes);
+
+    private sealed record CapturedOutput(long Bytes, int Inline, string Sha256, string Path, StreamOutput Output);
+}
