@@ -74,6 +74,7 @@ public sealed partial class ZaqarClient
         byte[]? body = null, string contentType = JsonType, int[]? expectedErrors = null)
     {
         var idempotent = method != HttpMethod.Post;
+        var staleRetries = 0;
         for (var attempt = 1; ; attempt++)
         {
             ZaqarException error;
@@ -124,17 +125,24 @@ public sealed partial class ZaqarClient
                 staleConnection = ZaqarHttp.StaleConnection(ex);
                 retry = idempotent || staleConnection || ZaqarHttp.NeverSent(ex);
             }
+            // A pooled connection the server had already closed says nothing about the server, and
+            // the pool may hold several such: go again at once, without using up an attempt.
+            if (staleConnection && staleRetries < MaxStaleRetries)
+            {
+                staleRetries++;
+                attempt--;
+                continue;
+            }
             if (!retry || attempt >= Options.MaxAttempts)
             {
                 throw error;
             }
-            // A pooled connection the server had closed says nothing about the server: go again at once.
-            if (!staleConnection || attempt > 1)
-            {
-                await Task.Delay(RetryDelay(attempt), Options.TimeProvider, ct).ConfigureAwait(false);
-            }
+            await Task.Delay(RetryDelay(attempt), Options.TimeProvider, ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Immediate repeats of a request that met a connection the server had closed.</summary>
+    private const int MaxStaleRetries = 16;
 
     private TimeSpan RetryDelay(int attempt)
     {
