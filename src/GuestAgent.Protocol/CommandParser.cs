@@ -255,26 +255,8 @@ public static class CommandParser
 
         var cwd = Optional(args, "cwd") is { } c ? ReadCleanString(c, "args.cwd", allowEmpty: false) : null;
 
-        var stdin = Optional(args, "stdin") is { } si ? ReadString(si, "args.stdin") : null;
-        var stdinB64 = Optional(args, "stdin_b64") is { } sb ? ReadString(sb, "args.stdin_b64") : null;
-        if (stdin is not null && stdinB64 is not null)
-        {
-            throw Invalid("args.stdin_b64", "Give at most one of args.stdin and args.stdin_b64.");
-        }
-        if (stdinB64 is not null && !System.Buffers.Text.Base64.IsValid(stdinB64))
-        {
-            throw Invalid("args.stdin_b64", "args.stdin_b64 is not valid base64.");
-        }
-
-        var timeout = ExecArgs.DefaultTimeoutSeconds;
-        if (Optional(args, "timeout_s") is { } t)
-        {
-            timeout = ReadNumber(t, "args.timeout_s");
-            if (timeout <= 0 || timeout > limits.MaxTimeoutSeconds)
-            {
-                throw Invalid("args.timeout_s", $"args.timeout_s must be more than 0 and at most {limits.MaxTimeoutSeconds}; got {timeout}.");
-            }
-        }
+        var (stdin, stdinB64) = ReadTextOrBase64(args, "stdin");
+        var timeout = ReadTimeout(args, ExecArgs.DefaultTimeoutSeconds, limits);
 
         var runAs = Optional(args, "run_as") is { } r ? ReadCleanString(r, "args.run_as", allowEmpty: false) : null;
 
@@ -303,6 +285,38 @@ public static class CommandParser
             KillGraceSeconds = killGrace,
             OutputCapBytes = outputCap,
         };
+    }
+
+    /// <summary>
+    /// A payload given either as text (<c>args.NAME</c>) or as bytes (<c>args.NAME_b64</c>), at most one
+    /// of them (exec's stdin, http's body).
+    /// </summary>
+    private static (string? Text, string? Base64) ReadTextOrBase64(JsonElement args, string name)
+    {
+        var text = Optional(args, name) is { } t ? ReadString(t, $"args.{name}") : null;
+        var b64 = Optional(args, $"{name}_b64") is { } b ? ReadString(b, $"args.{name}_b64") : null;
+        if (text is not null && b64 is not null)
+        {
+            throw Invalid($"args.{name}_b64", $"Give at most one of args.{name} and args.{name}_b64.");
+        }
+        if (b64 is not null && !System.Buffers.Text.Base64.IsValid(b64))
+        {
+            throw Invalid($"args.{name}_b64", $"args.{name}_b64 is not valid base64.");
+        }
+        return (text, b64);
+    }
+
+    /// <summary><c>args.timeout_s</c>: more than 0, at most the limit.</summary>
+    private static double ReadTimeout(JsonElement args, double defaultSeconds, ProtocolLimits limits)
+    {
+        if (Optional(args, "timeout_s") is not { } t)
+        {
+            return defaultSeconds;
+        }
+        var timeout = ReadNumber(t, "args.timeout_s");
+        return timeout <= 0 || timeout > limits.MaxTimeoutSeconds
+            ? throw Invalid("args.timeout_s", $"args.timeout_s must be more than 0 and at most {limits.MaxTimeoutSeconds}; got {timeout}.")
+            : timeout;
     }
 
     /// <summary><c>args.output_cap_bytes</c>: how much of an op's output goes inline (exec, http, file.get).</summary>
@@ -369,26 +383,8 @@ public static class CommandParser
             }
         }
 
-        var body = Optional(args, "body") is { } b ? ReadString(b, "args.body") : null;
-        var bodyB64 = Optional(args, "body_b64") is { } bb ? ReadString(bb, "args.body_b64") : null;
-        if (body is not null && bodyB64 is not null)
-        {
-            throw Invalid("args.body_b64", "Give at most one of args.body and args.body_b64.");
-        }
-        if (bodyB64 is not null && !System.Buffers.Text.Base64.IsValid(bodyB64))
-        {
-            throw Invalid("args.body_b64", "args.body_b64 is not valid base64.");
-        }
-
-        var timeout = HttpArgs.DefaultTimeoutSeconds;
-        if (Optional(args, "timeout_s") is { } t)
-        {
-            timeout = ReadNumber(t, "args.timeout_s");
-            if (timeout <= 0 || timeout > limits.MaxTimeoutSeconds)
-            {
-                throw Invalid("args.timeout_s", $"args.timeout_s must be more than 0 and at most {limits.MaxTimeoutSeconds}; got {timeout}.");
-            }
-        }
+        var (body, bodyB64) = ReadTextOrBase64(args, "body");
+        var timeout = ReadTimeout(args, HttpArgs.DefaultTimeoutSeconds, limits);
 
         var follow = true;
         if (Optional(args, "follow_redirects") is { } f)
