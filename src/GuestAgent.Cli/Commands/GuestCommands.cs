@@ -65,16 +65,8 @@ public static class GuestCommands
             }
             return await WithClient(r, async client =>
             {
-                CallResult result;
-                try
-                {
-                    result = await client.CallAsync(args, new CallOptions { Timeout = WaitTime(r) }, ct);
-                }
-                catch (GuestTimeoutException e)
-                {
-                    Error(e.Message);
-                    return ExitTimedOut;
-                }
+                // A GuestTimeoutException becomes exit 124 in WithClient.
+                var result = await client.CallAsync(args, Options(r), ct);
                 await using (var stdout = Console.OpenStandardOutput())
                 {
                     await stdout.WriteAsync(result.Stdout, ct);
@@ -111,17 +103,9 @@ public static class GuestCommands
             }
             return await WithClient(r, async client =>
             {
-                try
-                {
-                    var id = await client.CastAsync(args, new CastOptions { WaitForAcceptance = r.GetValue(ack), AcceptanceTimeout = WaitTime(r) }, ct);
-                    Console.WriteLine(id.ToString("D"));
-                    return 0;
-                }
-                catch (GuestTimeoutException e)
-                {
-                    Error(e.Message);
-                    return ExitTimedOut;
-                }
+                var id = await client.CastAsync(args, new CastOptions { WaitForAcceptance = r.GetValue(ack), AcceptanceTimeout = WaitTime(r) }, ct);
+                Console.WriteLine(id.ToString("D"));
+                return 0;
             });
         });
         return cmd;
@@ -235,16 +219,8 @@ public static class GuestCommands
             };
             return await WithClient(r, async client =>
             {
-                CallResult result;
-                try
-                {
-                    result = await client.HttpAsync(args, new CallOptions { Timeout = WaitTime(r) }, ct);
-                }
-                catch (GuestTimeoutException e)
-                {
-                    Error(e.Message);
-                    return ExitTimedOut;
-                }
+                // A GuestTimeoutException becomes exit 124 in WithClient.
+                var result = await client.HttpAsync(args, Options(r), ct);
                 if (result.Succeeded && result.Http is { } http)
                 {
                     var head = new System.Text.StringBuilder();

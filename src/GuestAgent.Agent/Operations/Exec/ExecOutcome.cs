@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Operations.Exec;
@@ -31,6 +32,19 @@ public sealed record CapturedStream(long TotalBytes, byte[] Inline, string Sha25
     public int InlineBytes => Inline.Length;
 
     public bool Truncated => InlineBytes < TotalBytes;
+
+    /// <summary>Chunk replies of at most <paramref name="chunkBytes"/> that carry what is not inline.</summary>
+    public int ChunkCount(int chunkBytes) =>
+        TotalBytes <= InlineBytes ? 0 : (int)((TotalBytes - InlineBytes + chunkBytes - 1) / chunkBytes);
+
+    /// <summary>Adds the ledger's record of this stream to <paramref name="spools"/> when chunk replies will be cut from it.</summary>
+    public void AddSpool(List<SpooledStreamV1> spools, string stream, int chunkBytes)
+    {
+        if (SpoolPath is not null && ChunkCount(chunkBytes) > 0)
+        {
+            spools.Add(new SpooledStreamV1(stream, SpoolPath, TotalBytes, InlineBytes, Sha256, ChunkCount(chunkBytes)));
+        }
+    }
 
     /// <summary>The wire form; <paramref name="chunks"/> is how many chunk replies carry the bytes after the inline part.</summary>
     public StreamOutput ToStreamOutput(int chunks = 0) =>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Akka.Actor;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
 
@@ -13,42 +14,23 @@ namespace GuestAgent.Agent.Operations.Files;
 /// roots, then copies the file (from the asked offset) to the spool while hashing it, so the bytes
 /// sent are a snapshot that matches the reported SHA-256 even if the file changes afterwards.
 /// </summary>
-public sealed class FileGetOperation : ReceiveActor
+public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes)
+    : OperationActor<FileGetOperation.Done>(commandId, attempt,
+        ct => Task.Run(() => RunAsync(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes, ct), ct),
+        ex => new Done(CommandLedgerProtocol.FinishKind.Completed, null, ex),
+        Finish)
 {
-    private readonly CancellationTokenSource _cancel = new();
-    private bool _cancelled;
-
-    private sealed record Done(CommandLedgerProtocol.FinishKind Kind, OutcomeV1 Outcome);
-
-    public FileGetOperation(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes)
-    {
-        var ledger = Context.Parent;
-        Task.Run(() => RunAsync(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes, _cancel.Token))
-            .PipeTo(Self, failure: ex => new Done(CommandLedgerProtocol.FinishKind.Completed,
-                _cancelled
-                    ? new OutcomeV1("cancelled", null, "cancelled", "stopped by a cancel command", [])
-                    : new OutcomeV1("failed", null, "io_error", ex.GetBaseException().Message, [])));
-        Receive<CommandLedgerProtocol.CancelOperation>(_ =>
-        {
-            _cancelled = true;
-            _cancel.Cancel();
-        });
-        Receive<Done>(d =>
-        {
-            var kind = d.Outcome.Status == "cancelled" ? CommandLedgerProtocol.FinishKind.Cancelled : d.Kind;
-            ledger.Tell(new CommandLedgerProtocol.OperationFinished(commandId, attempt, d.Outcome, kind));
-            Context.Stop(Self);
-        });
-    }
-
-    protected override void PostStop()
-    {
-        _cancel.Cancel();
-        _cancel.Dispose();
-    }
+    /// <summary>How the run ended: an outcome, or the exception that stopped it (I/O error or cancel).</summary>
+    public sealed record Done(CommandLedgerProtocol.FinishKind Kind, OutcomeV1? Outcome, Exception? Crash = null);
 
     public static Props Props(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes) =>
         Akka.Actor.Props.Create(() => new FileGetOperation(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes));
+
+    private static (CommandLedgerProtocol.FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
+        done.Outcome is { } outcome ? (done.Kind, outcome)
+        : done.Crash is OperationCanceledException
+            ? (CommandLedgerProtocol.FinishKind.Cancelled, new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []))
+            : (CommandLedgerProtocol.FinishKind.Completed, new OutcomeV1("failed", null, "io_error", done.Crash?.GetBaseException().Message ?? "unknown error", []));
 
     private static async Task<Done> RunAsync(Guid id, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory,
         int inlineCap, int chunkBytes, CancellationToken ct)
@@ -72,7 +54,7 @@ public sealed class FileGetOperation : ReceiveActor
         using var whole = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[OutputSpool.ReadBufferBytes];
         long position = 0;
-        CapturedOutput captured;
+        CapturedStream captured;
         await using (var spool = new OutputSpool(OutputSpool.OpenFile(spoolPath), spoolPath, cap))
         {
             while (true)
@@ -91,21 +73,15 @@ public sealed class FileGetOperation : ReceiveActor
                 }
                 position += n;
             }
-            var stream = await spool.CompleteAsync().ConfigureAwait(false);
-            captured = new CapturedOutput(stream.TotalBytes, stream.InlineBytes, stream.Sha256, stream.SpoolPath!, stream.ToStreamOutput(Chunks(stream.TotalBytes, stream.InlineBytes, chunkBytes)));
+            captured = await spool.CompleteAsync().ConfigureAwait(false);
         }
         var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(check.ResolvedPath!) & 0xFFF;
         var mode = "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
-        var result = new FileGetResult(args.Path, position, args.Offset, captured.Bytes, mode, Convert.ToHexStringLower(whole.GetHashAndReset()), captured.Output);
-        var spools = captured.Output.Chunks > 0
-            ? new List<SpooledStreamV1> { new(ChunkStreams.File, captured.Path, captured.Bytes, captured.Inline, captured.Sha256, captured.Output.Chunks) }
-            : [];
+        var result = new FileGetResult(args.Path, position, args.Offset, captured.TotalBytes, mode,
+            Convert.ToHexStringLower(whole.GetHashAndReset()), captured.ToStreamOutput(captured.ChunkCount(chunkBytes)));
+        var spools = new List<SpooledStreamV1>();
+        captured.AddSpool(spools, ChunkStreams.File, chunkBytes);
         return new Done(CommandLedgerProtocol.FinishKind.Completed,
             new OutcomeV1("succeeded", JsonSerializer.Serialize(result, ProtocolJson.Options), null, null, spools));
     }
-
-    private static int Chunks(long total, int inline, int chunkBytes) =>
-        total <= inline ? 0 : (int)((total - inline + chunkBytes - 1) / chunkBytes);
-
-    private sealed record CapturedOutput(long Bytes, int Inline, string Sha256, string Path, StreamOutput Output);
 }
