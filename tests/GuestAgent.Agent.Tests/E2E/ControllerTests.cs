@@ -63,25 +63,10 @@ public sealed class ControllerTests : IDisposable
     [Fact]
     public async Task Guestctl_exec_prints_remote_output_and_exits_with_the_remote_exit_code()
     {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var guestctl = Path.Combine(RepoPaths.Root, "src", "GuestAgent.Cli", "bin", configuration, "net10.0", "guestctl.dll");
-        var psi = new ProcessStartInfo("dotnet", [guestctl, "exec", "--shell", "echo out; echo err >&2; exit 7"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["ZAQAR_URL"] = _e2e.Bed.Url;
-        psi.Environment["ZAQAR_PROJECT"] = _e2e.Tenant.Project;
-        psi.Environment["GUESTAGENT_QUEUE"] = _e2e.Tenant.CommandQueue;
-        psi.Environment["HOME"] = _e2e.Dir;
+        var run = await _e2e.GuestctlAsync("exec", "--shell", "echo out; echo err >&2; exit 7");
 
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-
-        Assert.Equal(7, p.ExitCode);
-        Assert.Equal("out\n", await stdout);
-        Assert.Contains("err\n", await stderr);
+        Assert.Equal(7, run.ExitCode);
+        Assert.Equal("out\n", run.Stdout);
+        Assert.Contains("err\n", run.Stderr);
     }
 }
