@@ -147,7 +147,7 @@ public sealed record HttpArgs : OpArgs
 /// <see cref="Size"/>, <see cref="Sha256"/>, <see cref="ChunkBytes"/> and <see cref="Count"/>.
 /// The parser checks that these agree with each other and with the decoded length of
 /// <see cref="DataB64"/>; whether they agree with earlier chunks of the transfer is the agent's
-/// business. Planned: parsed, not yet executed by the agent.
+/// business: the agent fails a chunk that disagrees with its transfer.
 /// </summary>
 public sealed record FilePutArgs : OpArgs
 {
@@ -221,7 +221,7 @@ public sealed record FilePutArgs : OpArgs
 
 /// <summary>
 /// Arguments of <c>file.get</c>: read a file from the guest, from <see cref="Offset"/> to its end.
-/// Planned: parsed, not yet executed by the agent.
+/// Only paths under the tenant binding's file roots can be read.
 /// </summary>
 public sealed record FileGetArgs : OpArgs
 {

@@ -16,14 +16,14 @@ public static class Ops
     /// configuration may name. Anything neither here nor in <see cref="Planned"/> is rejected with
     /// <see cref="RejectCodes.UnknownOp"/>.
     /// </summary>
-    public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping, Http, FileGet];
+    public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping, Http, FilePut, FileGet];
 
     /// <summary>
     /// Ops whose wire form is specified and parsed, but which the agent does not execute yet. They
     /// are deliberately not in <see cref="Known"/>: no agent allows them, so they are rejected as
     /// <see cref="RejectCodes.Forbidden"/> (rather than accepted and never run).
     /// </summary>
-    public static IReadOnlyList<string> Planned { get; } = [FilePut];
+    public static IReadOnlyList<string> Planned { get; } = [];
 
     /// <summary>Whether <paramref name="op"/> is implemented by the agent (<see cref="Known"/>).</summary>
     public static bool IsKnown(string op) => Known.Contains(op, StringComparer.Ordinal);

@@ -119,8 +119,12 @@ public sealed record AgentSettings(
     string LogLevel,
     bool LogToFile,
     IReadOnlyList<TenantBinding> Tenants,
-    int MaxCommandBytes = ProtocolLimits.ZaqarMaxPostBodyBytes)
+    int MaxCommandBytes = ProtocolLimits.ZaqarMaxPostBodyBytes,
+    TimeSpan? TransferIdleTimeout = null)
 {
+    /// <summary>How long an unfinished file.put transfer keeps its chunks without progress.</summary>
+    public TimeSpan TransferIdle => TransferIdleTimeout ?? TimeSpan.FromHours(24);
+
     public const string ReferenceResource = "guest-agent.conf";
 
     /// <summary>The reference configuration shipped in the binary.</summary>
@@ -216,7 +220,8 @@ public sealed record AgentSettings(
             c.GetTimeSpan("shutdown-grace"), pollSettings,
             Positive(c, "exec.inline-output-bytes"), chunk,
             new JournalSettings(provider, cs), c.GetString("log.level", "Information"), c.GetBoolean("log.file", true),
-            tenants, Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, ""));
+            tenants, Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, ""),
+            PositiveSpan(c, "file-transfer-idle-timeout"));
     }
 
     /// <summary>The parser's limits under this configuration.</summary>
@@ -263,7 +268,7 @@ public sealed record AgentSettings(
         var ops = t.HasPath("allowed-ops") ? t.GetStringList("allowed-ops").ToHashSet() : Ops.Known.ToHashSet();
         foreach (var op in ops.Where(o => !Ops.IsKnown(o)))
         {
-            // Planned ops (file.put, file.get) parse but have no operation yet: never allow them.
+            // Planned ops parse but have no operation yet: never allow them.
             throw new ConfigException(Ops.IsParseable(op)
                 ? $"{Key("allowed-ops")}: op '{op}' is not implemented by this agent yet"
                 : $"{Key("allowed-ops")}: unknown op '{op}'");
@@ -295,6 +300,12 @@ public sealed record AgentSettings(
     {
         var v = c.GetInt(key, 0);
         return v >= 1 ? v : throw new ConfigException($"guest-agent.{key} must be at least 1");
+    }
+
+    private static TimeSpan PositiveSpan(Config c, string key)
+    {
+        var v = c.GetTimeSpan(key, TimeSpan.Zero);
+        return v > TimeSpan.Zero ? v : throw new ConfigException($"guest-agent.{key} must be a positive duration");
     }
 
     private static int Range(Config c, string key, int min, int max, string prefix)

@@ -31,7 +31,7 @@ public sealed record LedgerContext(
 /// starts only after Started is written, and a finished command stays here until its final reply
 /// is in Zaqar. On recovery, commands that were running follow their on_interrupt.
 /// </summary>
-public sealed class CommandLedger : ReceivePersistentActor
+public sealed partial class CommandLedger : ReceivePersistentActor
 {
     private readonly LedgerContext _ctx;
     private readonly LedgerState _state = new();
@@ -82,6 +82,7 @@ public sealed class CommandLedger : ReceivePersistentActor
                     new OutcomeV1("failed", null, "internal_error", "the operation stopped without a result", []), FinishKind.Completed));
             }
         });
+        ReceiveTransfers();
         Command<GetCounts>(_ => Sender.Tell(new Counts(_state.Commands.Count, _state.Seen.Count, _running.Count, _waiting.Count)));
         Command<SaveSnapshotSuccess>(s =>
         {
@@ -314,6 +315,7 @@ public sealed class CommandLedger : ReceivePersistentActor
                 AllowList = _ctx.Binding.HttpAllowList,
                 TimeProvider = _ctx.Time,
             }, _ctx.Settings.ChunkBytes),
+            FilePutArgs put => FilePutOperation.Props(id, put, attempt, new FilePolicy(_ctx.Binding.FileRootList)),
             FileGetArgs get => FileGetOperation.Props(id, get, attempt, new FilePolicy(_ctx.Binding.FileRootList), spoolDirectory,
                 _ctx.Settings.InlineOutputBytes, _ctx.Settings.ChunkBytes),
             var other => throw new InvalidOperationException($"op '{other.Op}' has no operation actor"),
@@ -332,6 +334,7 @@ public sealed class CommandLedger : ReceivePersistentActor
         }
         Context.Unwatch(op);
         _ctx.GlobalSlots.Release();
+        ReleaseInstall(f.CommandId);
         ILedgerEvent e = f.Kind switch
         {
             FinishKind.Cancelled => new CommandCancelledV1(f.CommandId, f.Outcome, Now),
@@ -421,7 +424,9 @@ public sealed class CommandLedger : ReceivePersistentActor
                     break;
             }
         }
-        _log.Information("ledger recovered: {Live} live commands, {Seen} remembered ids", _state.Commands.Count, _state.Seen.Count);
+        _log.Information("ledger recovered: {Live} live commands, {Seen} remembered ids, {Transfers} file transfers",
+            _state.Commands.Count, _state.Seen.Count, _state.Transfers.Count);
+        StartTransferSweeps();
         StartWaiting();
     }
 

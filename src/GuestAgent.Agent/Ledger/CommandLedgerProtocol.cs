@@ -37,6 +37,44 @@ public static class CommandLedgerProtocol
     /// <summary>To an operation actor: stop the run (a cancel command).</summary>
     public sealed record CancelOperation(Guid ByCommand);
 
+    /// <summary>
+    /// From a file.put operation, before it writes: chunk <c>Args.Index</c> of a transfer is here.
+    /// The ledger answers with a <see cref="ChunkVerdict"/> (recording the transfer first if it is new).
+    /// </summary>
+    public sealed record ChunkArriving(Guid CommandId, FilePutArgs Args, string TargetPath, string PartPath, bool TargetExists);
+
+    /// <summary>From a file.put operation: the chunk is written and on disk. Answered with a <see cref="ChunkVerdict"/>.</summary>
+    public sealed record ChunkStored(Guid CommandId, Guid TransferId, int Index);
+
+    /// <summary>From the file.put operation told to <see cref="ChunkAction.Install"/>: the file is in place. Answered with a <see cref="ChunkVerdict"/>.</summary>
+    public sealed record TransferInstalled(Guid CommandId, Guid TransferId, long Bytes, string Sha256);
+
+    /// <summary>From the file.put operation told to <see cref="ChunkAction.Install"/>: the file could not be put in place; the transfer is dropped.</summary>
+    public sealed record TransferFailed(Guid CommandId, Guid TransferId, string Code, string Message);
+
+    public enum ChunkAction
+    {
+        /// <summary>Write the chunk, then report <see cref="ChunkStored"/>.</summary>
+        Write,
+
+        /// <summary>Nothing to write (held already, or the transfer is complete): answer with the progress.</summary>
+        Answer,
+
+        /// <summary>Every chunk is held and this operation is the one to verify and rename the file.</summary>
+        Install,
+
+        /// <summary>The chunk cannot be taken: fail the command with the code.</summary>
+        Fail,
+    }
+
+    public sealed record ChunkVerdict(ChunkAction Action, FilePutResult? Progress, string? ErrorCode = null, string? Message = null);
+
+    /// <summary>Timer: drop transfers idle for longer than the configured timeout.</summary>
+    public sealed record SweepTransfers
+    {
+        public static readonly SweepTransfers Instance = new();
+    }
+
     /// <summary>Test and diagnostics: the ledger's counts.</summary>
     public sealed record GetCounts;
 

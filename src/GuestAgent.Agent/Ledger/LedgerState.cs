@@ -32,6 +32,7 @@ public sealed class LedgerState
 {
     public Dictionary<Guid, CommandEntry> Commands { get; } = [];
     public Dictionary<Guid, SeenV1> Seen { get; } = [];
+    public FileTransfers Transfers { get; } = new();
 
     public bool Knows(Guid id) => Commands.ContainsKey(id) || Seen.ContainsKey(id);
 
@@ -39,6 +40,9 @@ public sealed class LedgerState
     {
         switch (e)
         {
+            case ITransferEvent t:
+                Transfers.Apply(t);
+                break;
             case CommandAcceptedV1 a:
                 var parsed = CommandParser.Parse(a.CommandJson, a.At);
                 // It parsed when accepted; parsing again at the acceptance time only fails if the
@@ -77,16 +81,18 @@ public sealed class LedgerState
         {
             Seen.Remove(id);
         }
+        Transfers.Prune(now, window);
         return old.Count;
     }
 
     public LedgerSnapshotV1 ToSnapshot() =>
-        new(Commands.Values.Select(c => c.ToSnapshot()).ToList(), new Dictionary<Guid, SeenV1>(Seen));
+        new(Commands.Values.Select(c => c.ToSnapshot()).ToList(), new Dictionary<Guid, SeenV1>(Seen), Transfers.ToSnapshot());
 
     public void Restore(LedgerSnapshotV1 snapshot)
     {
         Commands.Clear();
         Seen.Clear();
+        Transfers.Restore(snapshot.Transfers);
         foreach (var (id, seen) in snapshot.Seen)
         {
             Seen[id] = seen;

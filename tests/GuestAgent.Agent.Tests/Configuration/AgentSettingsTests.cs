@@ -25,7 +25,7 @@ public sealed class AgentSettingsTests
         Assert.Contains("/tmp/ga-settings/journal.db", s.Journal.ConnectionString);
         var t = Assert.Single(s.Tenants);
         Assert.Equal(("acme", "p1", "cmd-vm1", "rep-vm1", 16), (t.Name, t.Project, t.CommandQueue, t.ReplyQueue, t.MaxOperations));
-        Assert.Equal(["cancel", "exec", "file.get", "http", "ping", "status"], t.AllowedOps.Order());
+        Assert.Equal(["cancel", "exec", "file.get", "file.put", "http", "ping", "status"], t.AllowedOps.Order());
         Assert.Empty(t.FileRootList);
         Assert.Empty(t.HttpAllowList);
         Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
@@ -36,8 +36,6 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.tenants.acme.endpoint = \"not a url\"", "endpoint")]
     [InlineData("guest-agent.tenants.acme.command-queue = \"bad.name\"", "command-queue")]
     [InlineData("guest-agent.tenants.acme.allowed-ops = [exec, format]", "unknown op 'format'")]
-    [InlineData("guest-agent.tenants.acme.allowed-ops = [exec, \"file.put\"]", "op 'file.put' is not implemented")]
-    [InlineData("guest-agent.tenants.acme.allowed-ops = [\"file.put\"]", "op 'file.put' is not implemented")]
     [InlineData("guest-agent.tenants.acme.file-roots = [\"relative/dir\"]", "file-roots")]
     [InlineData("guest-agent.tenants.acme.auth.mode = keystone", "auth.token")]
     [InlineData("guest-agent.journal.provider = mysql", "journal.provider")]

@@ -113,7 +113,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Planned_file_put_parses_but_is_rejected_as_forbidden_and_file_get_without_roots_reads_nothing()
+    public async Task File_ops_without_file_roots_touch_nothing()
     {
         using var e2e = new E2EContext();
         var put = await e2e.Controller.SendAsync(e2e.Controller.Call(new FilePutArgs
@@ -130,10 +130,10 @@ public sealed class PolicyTests
         var get = await e2e.Controller.SendAsync(e2e.Controller.Call(new FileGetArgs { Path = "/etc/hostname" }));
         var ping = await e2e.Controller.SendAsync(e2e.Controller.Call(new PingArgs()));
 
+        // Both run, but with no file-roots configured every path is refused.
         var putReply = await e2e.Controller.FinalAsync(put.Id, E2EContext.Wait);
-        Assert.Equal(ReplyStatus.Rejected, putReply.Status);
-        Assert.Equal(RejectCodes.Forbidden, putReply.Error!.Code);
-        // file.get runs, but with no file-roots configured every path is refused.
+        Assert.Equal(ReplyStatus.Failed, putReply.Status);
+        Assert.Equal("forbidden_path", putReply.Error!.Code);
         var getReply = await e2e.Controller.FinalAsync(get.Id, E2EContext.Wait);
         Assert.Equal(ReplyStatus.Failed, getReply.Status);
         Assert.Equal("forbidden_path", getReply.Error!.Code);

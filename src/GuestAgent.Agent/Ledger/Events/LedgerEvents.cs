@@ -51,8 +51,9 @@ public sealed record CommandEntryV1(
 
 /// <summary>
 /// The ledger's whole state: commands not yet finished and replied, and the ids seen inside the
-/// dedup window (with their final status), so the window survives snapshots.
+/// dedup window (with their final status), so the window survives snapshots, and the file.put
+/// transfers under way or completed inside the window (null in snapshots older than file.put).
 /// </summary>
-public sealed record LedgerSnapshotV1(List<CommandEntryV1> Commands, Dictionary<Guid, SeenV1> Seen);
+public sealed record LedgerSnapshotV1(List<CommandEntryV1> Commands, Dictionary<Guid, SeenV1> Seen, List<TransferV1>? Transfers = null);
 
 public sealed record SeenV1(DateTimeOffset At, string FinalStatus, int Attempt = 0);

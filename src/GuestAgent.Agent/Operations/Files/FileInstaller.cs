@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using System.Text;
+using GuestAgent.Agent.Operations.Exec;
+
+namespace GuestAgent.Agent.Operations.Files;
+
+/// <summary>Why a file write failed: a <c>failed</c> reply's error code and message.</summary>
+public sealed record FileFailure(string Code, string Message);
+
+/// <summary>The ids a written file is given; <see cref="uint.MaxValue"/> leaves one as it is.</summary>
+public sealed record Ownership(uint Uid, uint Gid);
+
+/// <summary>
+/// The shared end of every file write (queue chunks or a download): the bytes go to a temp file
+/// beside the target (same directory, so the final rename is atomic and never crosses a file
+/// system), and only a temp file whose size and SHA-256 match is given its mode and owner and
+/// renamed over the target. A reader sees the old file or the new one, never a mix.
+/// </summary>
+public static class FileInstaller
+{
+    /// <summary>Mode of a new file when the command names none.</summary>
+    public const UnixFileMode DefaultMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>Temp files are created readable by the agent's user only, until they are complete.</summary>
+    private const UnixFileMode PartMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>Longest part of the target's name kept in the temp file's name (file names are at most 255 bytes).</summary>
+    private const int MaxNameBytesInPart = 150;
+
+    /// <summary>
+    /// The temp file of transfer <paramref name="key"/> for <paramref name="target"/>: hidden,
+    /// beside it, named so an operator can tell what it is and which transfer owns it.
+    /// </summary>
+    public static string PartPathFor(string target, Guid key)
+    {
+        var dir = Path.GetDirectoryName(target) ?? "/";
+        var name = Path.GetFileName(target);
+        while (Encoding.UTF8.GetByteCount(name) > MaxNameBytesInPart)
+        {
+            name = name[..^1];
+        }
+        return Path.Combine(dir, $".{name}.{key:N}.guestagent-part");
+    }
+
+    /// <summary>The uid and gid a command asks for, or why they cannot be used. Null when it asks for neither.</summary>
+    public static FileFailure? ResolveOwnership(string? owner, string? group, out Ownership? ids)
+    {
+        ids = null;
+        if (owner is null && group is null)
+        {
+            return null;
+        }
+        var uid = uint.MaxValue;
+        var gid = uint.MaxValue;
+        if (owner is not null)
+        {
+            var user = Native.LookUpUser(owner);
+            if (user is null)
+            {
+                return new FileFailure("unknown_owner", $"there is no user '{owner}' in the guest");
+            }
+            uid = user.Uid;
+            gid = user.Gid;
+        }
+        if (group is not null)
+        {
+            gid = Native.LookUpGroup(group) ?? uint.MaxValue;
+            if (gid == uint.MaxValue)
+            {
+                return new FileFailure("unknown_group", $"there is no group '{group}' in the guest");
+            }
+        }
+        ids = new Ownership(uid, gid);
+        return null;
+    }
+
+    /// <summary>A temp file path is only ever a regular file the agent made: anything else there (a planted symlink) is refused.</summary>
+    public static FileFailure? CheckPart(string partPath)
+    {
+        var errno = FileStat.Lstat(partPath, out var type);
+        if (errno == FileStat.ENOENT || (errno == 0 && type == FileType.Regular))
+        {
+            return null;
+        }
+        return new FileFailure(FileErrorCodes.ForbiddenPath,
+            errno == 0 ? $"{partPath} (the transfer's temp file) exists and is not a regular file" : $"{partPath} cannot be examined (errno {errno})");
+    }
+
+    /// <summary>Opens (creating, owner-only) the temp file for writing at any offset.</summary>
+    public static FileStream OpenPart(string partPath)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite, BufferSize = 0 };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = PartMode;
+        }
+        return new FileStream(partPath, options);
+    }
+
+    /// <summary>Writes one chunk at its offset and forces it to disk, so a recorded chunk is a kept chunk.</summary>
+    public static void WriteChunk(string partPath, long offset, ReadOnlySpan<byte> data)
+    {
+        using var part = OpenPart(partPath);
+        RandomAccess.Write(part.SafeFileHandle, data, offset);
+        part.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Length and lower-case hex SHA-256 of a file.</summary>
+    public static async Task<(long Length, string Sha256)> HashAsync(string path, CancellationToken ct)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var hash = await SHA256.HashDataAsync(file, ct).ConfigureAwait(false);
+        return (file.Length, Convert.ToHexStringLower(hash));
+    }
+
+    /// <summary>
+    /// Checks the complete temp file against <paramref name="size"/> and <paramref name="sha256"/>,
+    /// then gives it its mode and owner and renames it over <paramref name="target"/>. On a
+    /// mismatch the temp file is deleted (its bytes are wrong: the transfer starts again). When the
+    /// temp file is gone but the target already holds exactly these bytes, an earlier attempt got
+    /// as far as the rename: that is success.
+    /// </summary>
+    public static async Task<FileFailure?> InstallAsync(string partPath, string target, long size, string sha256,
+        UnixFileMode? mode, Ownership? owner, bool overwrite, CancellationToken ct)
+    {
+        if (!File.Exists(partPath))
+        {
+            if (File.Exists(target) && await HashAsync(target, ct).ConfigureAwait(false) == (size, sha256))
+            {
+                return null;
+            }
+            return new FileFailure("transfer_lost", $"the received data of this transfer ({partPath}) is gone; send the file again");
+        }
+        var (length, actual) = await HashAsync(partPath, ct).ConfigureAwait(false);
+        if (length != size || actual != sha256)
+        {
+            TryDelete(partPath);
+            return new FileFailure(FileErrorCodes.ChecksumMismatch, length != size
+                ? $"the received data is {length} bytes, not the announced {size}; the chunks were discarded, send the file again"
+                : $"the received data has SHA-256 {actual}, not the announced {sha256}; the chunks were discarded, send the file again");
+        }
+
+        var errno = FileStat.Lstat(target, out var existing);
+        var exists = errno == 0;
+        if (exists && existing == FileType.Directory)
+        {
+            return new FileFailure(FileErrorCodes.IsDirectory, $"{target} is a directory");
+        }
+        if (exists && existing != FileType.Regular)
+        {
+            return new FileFailure(FileErrorCodes.NotARegularFile, $"{target} is not a regular file; it is never replaced");
+        }
+        if (exists && !overwrite)
+        {
+            TryDelete(partPath);
+            return new FileFailure(FileErrorCodes.Exists, $"{target} exists and overwrite is false");
+        }
+        if (owner is not null)
+        {
+            var rc = Native.Lchown(partPath, owner.Uid, owner.Gid);
+            if (rc != 0)
+            {
+                return new FileFailure("chown_failed", $"cannot give {target} owner {owner.Uid}:{owner.Gid} (errno {rc}; the agent must run as root to set owners)");
+            }
+        }
+        // chmod after chown: chown clears set-user-id bits.
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(partPath, mode ?? (exists ? File.GetUnixFileMode(target) : DefaultMode));
+        }
+        try
+        {
+            // overwrite: false moves with link+unlink, which fails instead of replacing a file created meanwhile.
+            File.Move(partPath, target, overwrite);
+        }
+        catch (IOException) when (!overwrite && File.Exists(target))
+        {
+            TryDelete(partPath);
+            return new FileFailure(FileErrorCodes.Exists, $"{target} exists and overwrite is false");
+        }
+        Native.FsyncDirectory(Path.GetDirectoryName(target) ?? "/");
+        return null;
+    }
+
+    /// <summary>Deletes a file if it is there; a failure is not worth more than a retry later.</summary>
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Akka.Actor;
+using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Protocol;
+using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+
+namespace GuestAgent.Agent.Operations.Files;
+
+/// <summary>
+/// One run of one file.put chunk command, a child of the ledger: checks the path, asks the ledger
+/// what to do with the chunk (write it, nothing, or install the finished file), writes it at its
+/// offset in the transfer's temp file beside the target, and reports it stored. The ledger
+/// decides because it alone sees every chunk of a transfer, and records each stored chunk, so the
+/// transfer survives an agent restart.
+/// </summary>
+public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy)
+    : OperationActor<FilePutOperation.Done>(commandId, attempt,
+        ct =>
+        {
+            var ledger = Context.Parent;
+            return Task.Run(() => RunAsync(commandId, args, policy, ledger, ct), ct);
+        },
+        ex => new Done(null, ex),
+        Finish)
+{
+    /// <summary>How long the operation waits for the ledger's answer (it persists one event first).</summary>
+    private static readonly TimeSpan LedgerTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>How the run ended: an outcome, or the exception that stopped it.</summary>
+    public sealed record Done(OutcomeV1? Outcome, Exception? Crash = null);
+
+    public static Props Props(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy) =>
+        Akka.Actor.Props.Create(() => new FilePutOperation(commandId, args, attempt, policy));
+
+    private static (FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
+        done.Outcome is { } outcome ? (FinishKind.Completed, outcome)
+        : done.Crash is OperationCanceledException
+            ? (FinishKind.Cancelled, new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []))
+            : (FinishKind.Completed, new OutcomeV1("failed", null, "io_error", done.Crash?.GetBaseException().Message ?? "unknown error", []));
+
+    private static Done Failed(string code, string message) => new(new OutcomeV1("failed", null, code, message, []));
+
+    private static Done Succeeded(FilePutResult progress) =>
+        new(new OutcomeV1("succeeded", JsonSerializer.Serialize(progress, ProtocolJson.Options), null, null, []));
+
+    private static async Task<Done> RunAsync(Guid id, FilePutArgs args, FilePolicy policy, IActorRef ledger, CancellationToken ct)
+    {
+        var check = policy.Check(args.Path, FileAccessKind.Write);
+        if (!check.IsOk)
+        {
+            return Failed(check.ErrorCode!, check.Message!);
+        }
+        var target = check.ResolvedPath!;
+        if (FileInstaller.ResolveOwnership(args.Owner, args.Group, out var ownership) is { } badOwner)
+        {
+            return Failed(badOwner.Code, badOwner.Message);
+        }
+        var part = FileInstaller.PartPathFor(target, args.TransferId);
+        if (FileInstaller.CheckPart(part) is { } badPart)
+        {
+            return Failed(badPart.Code, badPart.Message);
+        }
+
+        var verdict = await AskAsync(ledger, new ChunkArriving(id, args, target, part, File.Exists(target)), ct).ConfigureAwait(false);
+        if (verdict.Action == ChunkAction.Write)
+        {
+            FileInstaller.WriteChunk(part, (long)args.Index * args.ChunkBytes, args.DecodeData());
+            verdict = await AskAsync(ledger, new ChunkStored(id, args.TransferId, args.Index), ct).ConfigureAwait(false);
+        }
+        switch (verdict.Action)
+        {
+            case ChunkAction.Fail:
+                return Failed(verdict.ErrorCode!, verdict.Message!);
+            case ChunkAction.Install:
+                // The tree may have changed since the first chunk: the file goes where the path leads now, or nowhere.
+                var again = policy.Check(args.Path, FileAccessKind.Write);
+                var failure = !again.IsOk ? new FileFailure(again.ErrorCode!, again.Message!)
+                    : again.ResolvedPath != target ? new FileFailure(FileErrorCodes.ForbiddenPath, $"{args.Path} now resolves to {again.ResolvedPath}, not {target}")
+                    : await FileInstaller.InstallAsync(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct).ConfigureAwait(false);
+                if (failure is not null)
+                {
+                    await AskAsync(ledger, new TransferFailed(id, args.TransferId, failure.Code, failure.Message), ct).ConfigureAwait(false);
+                    return Failed(failure.Code, failure.Message);
+                }
+                verdict = await AskAsync(ledger, new TransferInstalled(id, args.TransferId, args.Size, args.Sha256), ct).ConfigureAwait(false);
+                return Succeeded(verdict.Progress!);
+            default:
+                return Succeeded(verdict.Progress!);
+        }
+    }
+
+    private static Task<ChunkVerdict> AskAsync(IActorRef ledger, object message, CancellationToken ct) =>
+        ledger.Ask<ChunkVerdict>(message, LedgerTimeout, ct);
+}
