@@ -171,8 +171,9 @@ public static class CommandParser
             Ops.Cancel => new CancelArgs(ReadGuid(Required(args, "command_id", "args.command_id"), "args.command_id")),
             Ops.Ping => new PingArgs(),
             Ops.Http => ReadHttpArgs(args, limits),
-            Ops.FilePut => ReadFilePutArgs(args),
-            Ops.FileGet => ReadFileGetArgs(args),
+            // A url makes a file.put one download instead of one chunk of a transfer.
+            Ops.FilePut => Optional(args, "url") is null ? ReadFilePutArgs(args) : ReadFilePutUrlArgs(args, limits),
+            Ops.FileGet => ReadFileGetArgs(args, limits),
             _ => throw new InvalidOperationException($"Op '{op}' is listed as known but has no argument reader."),
         };
 
@@ -344,59 +345,11 @@ public static class CommandParser
             }
         }
 
-        var urlText = ReadCleanString(Required(args, "url", "args.url"), "args.url", allowEmpty: false);
-        if (!Uri.TryCreate(urlText, UriKind.Absolute, out var url)
-            || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
-            || string.IsNullOrEmpty(url.Host)
-            || urlText.Any(char.IsControl))
-        {
-            throw Invalid("args.url", $"args.url must be an absolute http or https URL; got \"{urlText}\".");
-        }
-
-        Dictionary<string, string>? headers = null;
-        if (Optional(args, "headers") is { } headersElement)
-        {
-            RequireObject(headersElement, "args.headers");
-            headers = [];
-            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-            foreach (var header in headersElement.EnumerateObject())
-            {
-                var path = $"args.headers.{header.Name}";
-                if (!IsToken(header.Name))
-                {
-                    throw Invalid(path, $"Header names must be HTTP tokens (no spaces, CR, LF, NUL or separators); got \"{header.Name}\".");
-                }
-                if (HttpArgs.ReservedHeaders.Contains(header.Name, StringComparer.OrdinalIgnoreCase))
-                {
-                    throw Invalid(path, $"The agent sets {header.Name} itself; args.headers may not override it.");
-                }
-                if (!seen.Add(header.Name))
-                {
-                    throw Invalid(path, $"Header {header.Name} is given twice (header names are case-insensitive).");
-                }
-                var value = ReadString(header.Value, path);
-                if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
-                {
-                    throw Invalid(path, $"{path} must not contain CR, LF or NUL characters.");
-                }
-                headers[header.Name] = value;
-            }
-        }
-
+        var urlText = ReadHttpUrl(Required(args, "url", "args.url"), "args.url");
+        var headers = ReadHeaders(args, "headers");
         var (body, bodyB64) = ReadTextOrBase64(args, "body");
         var timeout = ReadTimeout(args, HttpArgs.DefaultTimeoutSeconds, limits);
-
-        var follow = true;
-        if (Optional(args, "follow_redirects") is { } f)
-        {
-            follow = f.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw WrongType("args.follow_redirects", "a boolean", f),
-            };
-        }
-
+        var follow = ReadBoolean(args, "follow_redirects", true);
         var outputCap = ReadOutputCap(args);
 
         return new HttpArgs
@@ -412,22 +365,72 @@ public static class CommandParser
         };
     }
 
+    /// <summary>An absolute http or https URL (http's <c>url</c>, file.put's <c>url</c>, file.get's <c>upload_url</c>).</summary>
+    private static string ReadHttpUrl(JsonElement e, string path)
+    {
+        var urlText = ReadCleanString(e, path, allowEmpty: false);
+        if (!Uri.TryCreate(urlText, UriKind.Absolute, out var url)
+            || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(url.Host)
+            || urlText.Any(char.IsControl))
+        {
+            throw Invalid(path, $"{path} must be an absolute http or https URL; got \"{urlText}\".");
+        }
+        return urlText;
+    }
+
+    /// <summary>
+    /// Request headers (<c>args.NAME</c>, an object of string values): token names given once
+    /// (case-insensitive), values without CR, LF or NUL, none the agent sets itself.
+    /// </summary>
+    private static Dictionary<string, string>? ReadHeaders(JsonElement args, string name)
+    {
+        Dictionary<string, string>? headers = null;
+        if (Optional(args, name) is { } headersElement)
+        {
+            RequireObject(headersElement, $"args.{name}");
+            headers = [];
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var header in headersElement.EnumerateObject())
+            {
+                var path = $"args.{name}.{header.Name}";
+                if (!IsToken(header.Name))
+                {
+                    throw Invalid(path, $"Header names must be HTTP tokens (no spaces, CR, LF, NUL or separators); got \"{header.Name}\".");
+                }
+                if (HttpArgs.ReservedHeaders.Contains(header.Name, StringComparer.OrdinalIgnoreCase))
+                {
+                    throw Invalid(path, $"The agent sets {header.Name} itself; args.{name} may not override it.");
+                }
+                if (!seen.Add(header.Name))
+                {
+                    throw Invalid(path, $"Header {header.Name} is given twice (header names are case-insensitive).");
+                }
+                var value = ReadString(header.Value, path);
+                if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+                {
+                    throw Invalid(path, $"{path} must not contain CR, LF or NUL characters.");
+                }
+                headers[header.Name] = value;
+            }
+        }
+        return headers;
+    }
+
+    /// <summary><c>args.NAME</c> as a boolean, or <paramref name="absent"/> when not given.</summary>
+    private static bool ReadBoolean(JsonElement args, string name, bool absent) =>
+        Optional(args, name) is not { } b ? absent
+        : b.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw WrongType($"args.{name}", "a boolean", b),
+        };
+
     private static FilePutArgs ReadFilePutArgs(JsonElement args)
     {
         var transferId = ReadGuid(Required(args, "transfer_id", "args.transfer_id"), "args.transfer_id");
-        var path = ReadFilePath(args);
-
-        var size = ReadInteger(Required(args, "size", "args.size"), "args.size");
-        if (size < 0)
-        {
-            throw Invalid("args.size", $"args.size must be 0 or more; got {size}.");
-        }
-
-        var sha256 = ReadString(Required(args, "sha256", "args.sha256"), "args.sha256");
-        if (sha256.Length != 64 || !sha256.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
-        {
-            throw Invalid("args.sha256", "args.sha256 must be the SHA-256 of the whole file as 64 lower-case hex digits.");
-        }
+        var (path, size, sha256) = ReadFileIdentity(args);
 
         var maxChunk = ProtocolLimits.MaxChunkDataBytes();
         var chunkBytes = ReadInteger(Required(args, "chunk_bytes", "args.chunk_bytes"), "args.chunk_bytes");
@@ -454,28 +457,7 @@ public static class CommandParser
             throw Invalid("args.data_b64", "args.data_b64 is not valid base64.");
         }
 
-        string? mode = null;
-        if (Optional(args, "mode") is { } m)
-        {
-            mode = ReadString(m, "args.mode");
-            if (mode.Length is < 3 or > 4 || !mode.All(c => c is >= '0' and <= '7'))
-            {
-                throw Invalid("args.mode", $"args.mode must be 3 or 4 octal digits like \"0644\"; got \"{mode}\".");
-            }
-        }
-        var owner = Optional(args, "owner") is { } o ? ReadAccountName(o, "args.owner") : null;
-        var group = Optional(args, "group") is { } g ? ReadAccountName(g, "args.group") : null;
-
-        var overwrite = false;
-        if (Optional(args, "overwrite") is { } ow)
-        {
-            overwrite = ow.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw WrongType("args.overwrite", "a boolean", ow),
-            };
-        }
+        var (mode, owner, group, overwrite) = ReadInstallFields(args);
 
         // The fields must describe one consistent cut of the file, and this chunk one piece of it.
         var expectedCount = FilePutArgs.ExpectedCount(size, (int)chunkBytes);
@@ -517,7 +499,76 @@ public static class CommandParser
         };
     }
 
-    private static FileGetArgs ReadFileGetArgs(JsonElement args)
+    /// <summary>file.put with a <c>url</c>: one command that has the agent download the whole file.</summary>
+    private static FilePutUrlArgs ReadFilePutUrlArgs(JsonElement args, ProtocolLimits limits)
+    {
+        // Chunk fields beside a url would describe two transfers at once; refuse rather than guess.
+        foreach (var chunkField in FilePutUrlArgs.ChunkFields)
+        {
+            if (Optional(args, chunkField) is not null)
+            {
+                throw Invalid($"args.{chunkField}", $"args.{chunkField} belongs to chunked file.put; a file.put with args.url carries no chunk fields.");
+            }
+        }
+        var (path, size, sha256) = ReadFileIdentity(args);
+        var url = ReadHttpUrl(Required(args, "url", "args.url"), "args.url");
+        var headers = ReadHeaders(args, "headers");
+        var (mode, owner, group, overwrite) = ReadInstallFields(args);
+        var timeout = ReadTimeout(args, FilePutUrlArgs.DefaultTimeoutSeconds, limits);
+
+        return new FilePutUrlArgs
+        {
+            Path = path,
+            Size = size,
+            Sha256 = sha256,
+            Url = url,
+            Headers = headers,
+            Mode = mode,
+            Owner = owner,
+            Group = group,
+            Overwrite = overwrite,
+            TimeoutSeconds = timeout,
+        };
+    }
+
+    /// <summary>What every file.put names: <c>path</c>, <c>size</c> and the whole file's <c>sha256</c>.</summary>
+    private static (string Path, long Size, string Sha256) ReadFileIdentity(JsonElement args)
+    {
+        var path = ReadFilePath(args);
+
+        var size = ReadInteger(Required(args, "size", "args.size"), "args.size");
+        if (size < 0)
+        {
+            throw Invalid("args.size", $"args.size must be 0 or more; got {size}.");
+        }
+
+        var sha256 = ReadString(Required(args, "sha256", "args.sha256"), "args.sha256");
+        if (sha256.Length != 64 || !sha256.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+        {
+            throw Invalid("args.sha256", "args.sha256 must be the SHA-256 of the whole file as 64 lower-case hex digits.");
+        }
+        return (path, size, sha256);
+    }
+
+    /// <summary>How a written file is installed: <c>mode</c>, <c>owner</c>, <c>group</c>, <c>overwrite</c>.</summary>
+    private static (string? Mode, string? Owner, string? Group, bool Overwrite) ReadInstallFields(JsonElement args)
+    {
+        string? mode = null;
+        if (Optional(args, "mode") is { } m)
+        {
+            mode = ReadString(m, "args.mode");
+            if (mode.Length is < 3 or > 4 || !mode.All(c => c is >= '0' and <= '7'))
+            {
+                throw Invalid("args.mode", $"args.mode must be 3 or 4 octal digits like \"0644\"; got \"{mode}\".");
+            }
+        }
+        var owner = Optional(args, "owner") is { } o ? ReadAccountName(o, "args.owner") : null;
+        var group = Optional(args, "group") is { } g ? ReadAccountName(g, "args.group") : null;
+        var overwrite = ReadBoolean(args, "overwrite", false);
+        return (mode, owner, group, overwrite);
+    }
+
+    private static FileGetArgs ReadFileGetArgs(JsonElement args, ProtocolLimits limits)
     {
         var path = ReadFilePath(args);
 
@@ -533,7 +584,46 @@ public static class CommandParser
 
         var outputCap = ReadOutputCap(args);
 
-        return new FileGetArgs { Path = path, Offset = offset, OutputCapBytes = outputCap };
+        if (Optional(args, "upload_url") is not { } uploadUrlElement)
+        {
+            // Without a url these would be silently ignored and the file would come back in replies,
+            // perhaps gigabytes of them: an issuer who forgot upload_url is told instead.
+            foreach (var uploadOnly in new[] { "upload_method", "upload_headers", "timeout_s" })
+            {
+                if (Optional(args, uploadOnly) is not null)
+                {
+                    throw Invalid($"args.{uploadOnly}", $"args.{uploadOnly} applies only to an upload: give args.upload_url too.");
+                }
+            }
+            return new FileGetArgs { Path = path, Offset = offset, OutputCapBytes = outputCap };
+        }
+
+        var uploadUrl = ReadHttpUrl(uploadUrlElement, "args.upload_url");
+        if (outputCap is not null)
+        {
+            throw Invalid("args.output_cap_bytes", "args.output_cap_bytes has no meaning with args.upload_url: nothing comes back in replies.");
+        }
+        string? method = null;
+        if (Optional(args, "upload_method") is { } m)
+        {
+            method = ReadString(m, "args.upload_method");
+            if (!FileGetArgs.UploadMethods.Contains(method, StringComparer.Ordinal))
+            {
+                throw Invalid("args.upload_method", $"args.upload_method must be {string.Join(" or ", FileGetArgs.UploadMethods.Select(u => $"\"{u}\""))}; got \"{method}\".");
+            }
+        }
+        var headers = ReadHeaders(args, "upload_headers");
+        double? timeout = Optional(args, "timeout_s") is null ? null : ReadTimeout(args, FileGetArgs.DefaultUploadTimeoutSeconds, limits);
+
+        return new FileGetArgs
+        {
+            Path = path,
+            Offset = offset,
+            UploadUrl = uploadUrl,
+            UploadMethod = method,
+            UploadHeaders = headers,
+            TimeoutSeconds = timeout,
+        };
     }
 
     /// <summary><c>args.path</c> of the file ops: absolute, without NUL, at most <see cref="FilePutArgs.MaxPathBytes"/> bytes.</summary>

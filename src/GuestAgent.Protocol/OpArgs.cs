@@ -221,10 +221,20 @@ public sealed record FilePutArgs : OpArgs
 
 /// <summary>
 /// Arguments of <c>file.get</c>: read a file from the guest, from <see cref="Offset"/> to its end.
-/// Only paths under the tenant binding's file roots can be read.
+/// Only paths under the tenant binding's file roots can be read. The bytes come back in replies,
+/// or, with <see cref="UploadUrl"/>, are sent by the agent to that URL in one request.
 /// </summary>
 public sealed record FileGetArgs : OpArgs
 {
+    /// <summary>Method of an upload when the command names none.</summary>
+    public const string DefaultUploadMethod = "PUT";
+
+    /// <summary>Limit of an upload when the command names none: big files over slow links take a while.</summary>
+    public const double DefaultUploadTimeoutSeconds = 3600;
+
+    /// <summary>The methods an upload may use: the two an object store takes a whole object with.</summary>
+    public static IReadOnlyList<string> UploadMethods { get; } = ["PUT", "POST"];
+
     [JsonIgnore]
     public override string Op => Ops.FileGet;
 
@@ -236,4 +246,72 @@ public sealed record FileGetArgs : OpArgs
 
     /// <summary>How many bytes go inline in the final reply; the rest follows in chunk replies of stream "file".</summary>
     public int? OutputCapBytes { get; init; }
+
+    /// <summary>
+    /// Upload mode: the agent sends the file (from <see cref="Offset"/>) as the body of one request
+    /// to this absolute http(s) URL, instead of in replies. Null: the bytes come back in replies.
+    /// </summary>
+    public string? UploadUrl { get; init; }
+
+    /// <summary>"PUT" or "POST"; null means <see cref="DefaultUploadMethod"/>. Only with <see cref="UploadUrl"/>.</summary>
+    public string? UploadMethod { get; init; }
+
+    /// <summary>Headers of the upload request, validated like http's <c>headers</c>. Only with <see cref="UploadUrl"/>.</summary>
+    public IReadOnlyDictionary<string, string>? UploadHeaders { get; init; }
+
+    /// <summary>Wall-clock limit of the upload; null means <see cref="DefaultUploadTimeoutSeconds"/>. Only with <see cref="UploadUrl"/>.</summary>
+    [JsonPropertyName("timeout_s")]
+    public double? TimeoutSeconds { get; init; }
+}
+
+/// <summary>
+/// Arguments of <c>file.put</c> in URL mode (a <c>url</c> instead of chunks): the agent downloads
+/// the file itself from <see cref="Url"/> (e.g. an object store's temp URL), streaming it into a
+/// temp file beside the target, checks <see cref="Size"/> and <see cref="Sha256"/>, and renames it
+/// into place. One command moves the whole file, so there is no transfer id and no chunk fields.
+/// </summary>
+public sealed record FilePutUrlArgs : OpArgs
+{
+    /// <summary>Limit of a download when the command names none: big files over slow links take a while.</summary>
+    public const double DefaultTimeoutSeconds = 3600;
+
+    /// <summary>The chunk-mode fields, which a URL-mode command must not carry (it would be two transfers in one).</summary>
+    public static IReadOnlyList<string> ChunkFields { get; } = ["transfer_id", "chunk_bytes", "index", "count", "data_b64"];
+
+    [JsonIgnore]
+    public override string Op => Ops.FilePut;
+
+    /// <summary>Absolute destination path in the guest.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Exact length of the file; a body of any other length is refused.</summary>
+    public required long Size { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the file; checked before the file is put in place.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Absolute http or https URL to GET the file from; every hop must be an allowed http destination.</summary>
+    public required string Url { get; init; }
+
+    /// <summary>Request headers (e.g. a token), one value each, validated like http's <c>headers</c>.</summary>
+    public IReadOnlyDictionary<string, string>? Headers { get; init; }
+
+    /// <summary>Permission bits as an octal string ("0644"); null leaves them to the agent.</summary>
+    public string? Mode { get; init; }
+
+    /// <summary>User name to own the file; null leaves it to the agent.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>Group name to own the file; null leaves it to the agent.</summary>
+    public string? Group { get; init; }
+
+    /// <summary>Whether an existing file at <see cref="Path"/> may be replaced.</summary>
+    public bool Overwrite { get; init; }
+
+    /// <summary>Wall-clock limit of the whole download (redirects, body, checksum and rename).</summary>
+    [JsonPropertyName("timeout_s")]
+    public double TimeoutSeconds { get; init; } = DefaultTimeoutSeconds;
+
+    /// <summary><see cref="Mode"/> as permission bits, or null when not given.</summary>
+    public UnixFileMode? DecodeMode() => Mode is null ? null : (UnixFileMode)Convert.ToInt32(Mode, 8);
 }

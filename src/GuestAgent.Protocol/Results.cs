@@ -172,3 +172,52 @@ public sealed record FileGetResult(
     string Mode,
     string Sha256,
     StreamOutput Data);
+
+/// <summary>
+/// Result of <c>file.put</c> in URL mode: the file was downloaded, verified and is in place.
+/// <see cref="Complete"/> is always true (as in the last chunk's <see cref="FilePutResult"/>), so a
+/// reader of file.put results can check one field whichever mode was used.
+/// </summary>
+/// <param name="Path">As sent.</param>
+/// <param name="Bytes">Size of the file in place.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the file in place.</param>
+/// <param name="HttpStatus">Status of the response the body came with.</param>
+/// <param name="Url">The URL the body came from (after redirects) without its query string and user info: temp URLs carry their signature there.</param>
+/// <param name="Redirects">Redirect hops followed.</param>
+/// <param name="DurationMs">Wall-clock time of the whole run.</param>
+/// <param name="Attempt">1 for the first run; higher when the agent reran it after an interruption.</param>
+public sealed record FileDownloadResult(
+    string Path,
+    long Bytes,
+    string Sha256,
+    bool Complete,
+    int HttpStatus,
+    string Url,
+    int Redirects,
+    long DurationMs,
+    int Attempt = 1);
+
+/// <summary>Result of <c>file.get</c> with an <c>upload_url</c>: the file was sent and the server answered 2xx.</summary>
+/// <param name="Path">As sent.</param>
+/// <param name="Size">Size of the whole file when it was opened.</param>
+/// <param name="Offset">Where the bytes sent start.</param>
+/// <param name="Bytes">Bytes sent as the request body: <c>Size - Offset</c>.</param>
+/// <param name="Mode">Permission bits as an octal string, e.g. "0644".</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the whole file (bytes before the offset included), as read while sending.</param>
+/// <param name="HttpStatus">Status of the server's answer to the upload.</param>
+/// <param name="Url">The URL that took the body (after redirects), without its query string and user info.</param>
+/// <param name="Redirects">307/308 redirects followed (each sends the body again from the start).</param>
+/// <param name="DurationMs">Wall-clock time of the whole run.</param>
+/// <param name="Attempt">1 for the first run; higher when the agent reran it after an interruption.</param>
+public sealed record FileUploadResult(
+    string Path,
+    long Size,
+    long Offset,
+    long Bytes,
+    string Mode,
+    string Sha256,
+    int HttpStatus,
+    string Url,
+    int Redirects,
+    long DurationMs,
+    int Attempt = 1);

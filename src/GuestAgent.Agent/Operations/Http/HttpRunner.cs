@@ -1,4 +1,3 @@
-using System.Net;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Protocol;
@@ -63,14 +62,13 @@ public sealed record HttpOutcome(
 }
 
 /// <summary>
-/// Sends the request of an <c>http</c> command. Redirects are followed here, not by the handler,
-/// so that every hop's destination is checked against the allow-list before anything is sent to
-/// it. The body is streamed to a spool file; the first cap bytes are kept in memory and the
+/// Sends the request of an <c>http</c> command through <see cref="HttpHops"/>, which follows
+/// redirects by hand so that every hop's destination is checked against the allow-list before
+/// anything is sent to it. The body is streamed to a spool file; the first cap bytes are kept in memory and the
 /// whole is hashed on the way, as for exec output.
 /// </summary>
 public static class HttpRunner
 {
-
     public static async Task<HttpOutcome> RunAsync(HttpArgs args, HttpOptions options, CancellationToken cancel)
     {
         var clock = options.TimeProvider;
@@ -82,76 +80,32 @@ public static class HttpRunner
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(args.TimeoutSeconds), clock);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, timeout.Token);
         var token = linked.Token;
-        using var handler = new SocketsHttpHandler
-        {
-            AllowAutoRedirect = false,
-            UseProxy = false,
-            UseCookies = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
-        };
-        using var client = new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+        using var client = HttpHops.CreateClient();
 
-        var url = new Uri(args.Url, UriKind.Absolute);
-        var method = new HttpMethod(args.Method);
         var body = args.DecodeBody();
-        var headers = new Dictionary<string, string>(args.Headers ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase);
+        var request = new HopRequest(new HttpMethod(args.Method), new Uri(args.Url, UriKind.Absolute), args.Headers,
+            body is null ? null : () => new ByteArrayContent(body),
+            args.FollowRedirects ? RedirectPolicy.All : RedirectPolicy.None);
         var redirects = 0;
         string? spoolPath = null;
         try
         {
-            while (true)
+            using var sent = await HttpHops.SendAsync(client, request, options.AllowList, token).ConfigureAwait(false);
+            redirects = sent.Redirects;
+            if (sent.Response is not { } response)
             {
-                if (!options.AllowList.Any(d => d.Matches(url)))
-                {
-                    return End(HttpOutcomeKind.Forbidden,
-                        $"{url.IdnHost}:{url.Port} is not an allowed http destination for this tenant" +
-                        (redirects > 0 ? $" (redirect {redirects} to {url})" : ""), redirects);
-                }
-                using var request = BuildRequest(method, url, headers, body);
-                using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
-                var status = (int)response.StatusCode;
-                if (args.FollowRedirects && status is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location)
-                {
-                    if (redirects >= HttpArgs.MaxRedirects)
-                    {
-                        return End(HttpOutcomeKind.Failed, $"more than {HttpArgs.MaxRedirects} redirects (the last to {location})", redirects);
-                    }
-                    var next = new Uri(url, location);
-                    if (next.Scheme != Uri.UriSchemeHttp && next.Scheme != Uri.UriSchemeHttps)
-                    {
-                        return End(HttpOutcomeKind.Failed, $"redirect to a non-http URL: {next}", redirects);
-                    }
-                    // 303, and 301/302 after a POST, become a GET without a body, as browsers do.
-                    if ((status == 303 && method != HttpMethod.Head) || (status is 301 or 302 && method == HttpMethod.Post))
-                    {
-                        method = HttpMethod.Get;
-                        body = null;
-                        foreach (var name in headers.Keys.Where(k => k.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)).ToList())
-                        {
-                            headers.Remove(name);
-                        }
-                    }
-                    if (!SameOrigin(url, next))
-                    {
-                        // Credentials meant for one origin are not handed to another.
-                        headers.Remove("Authorization");
-                        headers.Remove("Cookie");
-                    }
-                    url = next;
-                    redirects++;
-                    continue;
-                }
-
-                Directory.CreateDirectory(options.SpoolDirectory);
-                spoolPath = Path.Combine(options.SpoolDirectory, $"{options.CommandId:N}-{attempt}.body");
-                var cap = Math.Min(args.OutputCapBytes ?? options.DefaultInlineCapBytes, options.DefaultInlineCapBytes);
-                await using var source = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
-                var captured = await PumpAsync(source, spoolPath, Math.Max(0, cap), token).ConfigureAwait(false);
-                return new HttpOutcome(HttpOutcomeKind.Completed, attempt, clock.GetElapsedTime(started),
-                    Status: status, Reason: response.ReasonPhrase, Headers: HeadersOf(response), Body: captured,
-                    FinalUrl: url.ToString(), Redirects: redirects);
+                return End(sent.Refusal == HopRefusal.ForbiddenDestination ? HttpOutcomeKind.Forbidden : HttpOutcomeKind.Failed,
+                    sent.Error!, redirects);
             }
+
+            Directory.CreateDirectory(options.SpoolDirectory);
+            spoolPath = Path.Combine(options.SpoolDirectory, $"{options.CommandId:N}-{attempt}.body");
+            var cap = Math.Min(args.OutputCapBytes ?? options.DefaultInlineCapBytes, options.DefaultInlineCapBytes);
+            await using var source = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            var captured = await PumpAsync(source, spoolPath, Math.Max(0, cap), token).ConfigureAwait(false);
+            return new HttpOutcome(HttpOutcomeKind.Completed, attempt, clock.GetElapsedTime(started),
+                Status: (int)response.StatusCode, Reason: response.ReasonPhrase, Headers: HeadersOf(response), Body: captured,
+                FinalUrl: sent.Url.ToString(), Redirects: redirects);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -163,31 +117,9 @@ public static class HttpRunner
         catch (Exception e) when (e is HttpRequestException or IOException or InvalidOperationException or UnauthorizedAccessException)
         {
             DeleteQuietly(spoolPath);
-            return End(HttpOutcomeKind.Failed, Describe(e), redirects);
+            return End(HttpOutcomeKind.Failed, HttpHops.Describe(e), redirects);
         }
     }
-
-    private static HttpRequestMessage BuildRequest(HttpMethod method, Uri url, Dictionary<string, string> headers, byte[]? body)
-    {
-        var request = new HttpRequestMessage(method, url);
-        if (body is not null)
-        {
-            request.Content = new ByteArrayContent(body);
-        }
-        foreach (var (name, value) in headers)
-        {
-            if (!request.Headers.TryAddWithoutValidation(name, value))
-            {
-                // A content header (Content-Type ...): it needs content to sit on.
-                request.Content ??= new ByteArrayContent([]);
-                request.Content.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-        return request;
-    }
-
-    private static bool SameOrigin(Uri a, Uri b) =>
-        a.Scheme == b.Scheme && a.Port == b.Port && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase);
 
     private static Dictionary<string, string> HeadersOf(HttpResponseMessage response)
     {
@@ -214,16 +146,6 @@ public static class HttpRunner
             await spool.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
         }
         return await spool.CompleteAsync().ConfigureAwait(false);
-    }
-
-    private static string Describe(Exception e)
-    {
-        var message = e.Message;
-        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
-        {
-            message += $" ({inner.Message})";
-        }
-        return message;
     }
 
     private static void DeleteQuietly(string? path)

@@ -1,0 +1,164 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Operations.Http;
+using GuestAgent.Protocol;
+using Microsoft.Win32.SafeHandles;
+using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+
+namespace GuestAgent.Agent.Operations.Files;
+
+/// <summary>
+/// Error codes of the URL transfers (file.put with <c>url</c>, file.get with <c>upload_url</c>),
+/// besides those of <see cref="FileErrorCodes"/>. Stable wire values: never rename one.
+/// </summary>
+public static class UrlTransferErrorCodes
+{
+    /// <summary>A hop's host:port is not in the tenant's http-destinations; nothing was sent to it (as for the http op).</summary>
+    public const string ForbiddenDestination = HttpOperation.ForbiddenDestination;
+
+    /// <summary>The file could not be fetched: a non-2xx answer, a connection, TLS or redirect error.</summary>
+    public const string DownloadFailed = "download_failed";
+
+    /// <summary>The file could not be sent: a non-2xx answer, a connection, TLS or redirect error.</summary>
+    public const string UploadFailed = "upload_failed";
+
+    /// <summary>The body was longer or shorter than the announced <c>size</c>.</summary>
+    public const string SizeMismatch = "size_mismatch";
+
+    /// <summary>The target's file system has less free space than the file needs.</summary>
+    public const string NoSpace = "no_space";
+
+    /// <summary>Reading or writing a local file failed.</summary>
+    public const string IoError = "io_error";
+}
+
+/// <summary>What a URL transfer needs besides its arguments.</summary>
+/// <param name="Policy">The tenant's file roots.</param>
+/// <param name="AllowList">The tenant's http-destinations: every hop must be one of them.</param>
+public sealed record UrlTransferOptions(Guid CommandId, int Attempt, FilePolicy Policy, IReadOnlyList<HttpDestination> AllowList, TimeProvider Time);
+
+/// <summary>
+/// What the download (<see cref="FilePutUrlOperation"/>) and the upload
+/// (<see cref="FileUploadOperation"/>) share: how a run ends and is reported, the timeout, and
+/// reading a file range while hashing it.
+/// </summary>
+public static class UrlTransfer
+{
+    /// <summary>Bytes read or written at a time.</summary>
+    public const int BufferBytes = 128 * 1024;
+
+    /// <summary>Most characters of an error answer's body quoted in <c>error.message</c>.</summary>
+    private const int SnippetChars = 200;
+
+    /// <summary>How a run ended; a null outcome means it was cancelled (the reason depends on who cancelled).</summary>
+    public sealed record Done(FinishKind Kind, OutcomeV1? Outcome);
+
+    public static Done Failed(string code, string message) => new(FinishKind.Completed, new OutcomeV1("failed", null, code, message, []));
+
+    public static Done Failed(FileFailure failure) => Failed(failure.Code, failure.Message);
+
+    public static Done Succeeded<T>(T result) =>
+        new(FinishKind.Completed, new OutcomeV1("succeeded", JsonSerializer.Serialize(result, ProtocolJson.Options), null, null, []));
+
+    /// <summary>A run that threw instead of ending (a bug: expected failures are caught inside).</summary>
+    public static Done Crashed(Exception e) => e is OperationCanceledException
+        ? new Done(FinishKind.Cancelled, null)
+        : Failed("internal_error", e.GetBaseException().Message);
+
+    /// <summary>Turns a run's end into the ledger's outcome.</summary>
+    public static (FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
+        (done.Kind, done.Outcome ?? new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []));
+
+    private static string CancelReason(bool byCommand) => byCommand ? "stopped by a cancel command" : "stopped by the agent";
+
+    /// <summary>
+    /// Runs <paramref name="transfer"/> within <paramref name="timeoutSeconds"/> and maps the ends
+    /// that are the same in both directions: the timeout, a cancel, a network failure (as
+    /// <paramref name="networkCode"/>) and a local I/O failure. The transfer cleans up after itself
+    /// (temp files) in every case.
+    /// </summary>
+    public static async Task<Done> RunAsync(double timeoutSeconds, TimeProvider time, string networkCode,
+        Func<CancellationToken, Task<Done>> transfer, CancellationToken cancel)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds), time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, timeout.Token);
+        try
+        {
+            return await transfer(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested)
+        {
+            return cancel.IsCancellationRequested
+                ? new Done(FinishKind.Cancelled, null)
+                : new Done(FinishKind.TimedOut, new OutcomeV1("timed_out", null, "timed_out", $"the transfer did not finish within {timeoutSeconds} s", []));
+        }
+        catch (HttpRequestException e)
+        {
+            return Failed(networkCode, HttpHops.Describe(e));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Failed(UrlTransferErrorCodes.IoError, HttpHops.Describe(e));
+        }
+    }
+
+    /// <summary>
+    /// "PUT http://host/path answered 403 Forbidden: &lt;start of the body&gt;": what an operator
+    /// needs to see why an object store refused (an expired temp URL, a wrong container).
+    /// </summary>
+    public static async Task<string> DescribeAnswerAsync(string method, HopResult sent, CancellationToken ct)
+    {
+        var response = sent.Response!;
+        var text = $"{method} {HttpHops.Redact(sent.Url)} answered {(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd();
+        var buffer = new byte[SnippetChars * 4];
+        var read = 0;
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            for (int n; read < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(read), ct).ConfigureAwait(false)) > 0;)
+            {
+                read += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            // The status says enough; the body was only a courtesy.
+        }
+        var snippet = new string(Encoding.UTF8.GetString(buffer, 0, read).Select(c => char.IsControl(c) ? ' ' : c).ToArray()).Trim();
+        return snippet.Length == 0 ? text : $"{text}: {snippet[..Math.Min(snippet.Length, SnippetChars)]}";
+    }
+
+    /// <summary>
+    /// Reads <paramref name="length"/> bytes of <paramref name="file"/> from <paramref name="offset"/>
+    /// into <paramref name="hash"/>, and into <paramref name="destination"/> when there is one. A
+    /// file that ends early has shrunk since it was measured: that is an error, never a short body.
+    /// </summary>
+    public static async Task CopyRangeAsync(SafeFileHandle file, long offset, long length, IncrementalHash hash, Stream? destination, CancellationToken ct)
+    {
+        var buffer = new byte[BufferBytes];
+        for (long done = 0; done < length;)
+        {
+            var n = await RandomAccess.ReadAsync(file, buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - done)), offset + done, ct).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new IOException($"the file shrank while it was read: it ended at {offset + done} bytes, {offset + length} were expected");
+            }
+            hash.AppendData(buffer, 0, n);
+            if (destination is not null)
+            {
+                await destination.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            }
+            done += n;
+        }
+    }
+
+    /// <summary>An open file's permission bits as the protocol writes them ("0644").</summary>
+    public static string ModeOf(SafeFileHandle file)
+    {
+        var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(file) & 0xFFF;
+        return "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
+    }
+}

@@ -1,0 +1,281 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Testing;
+
+/// <summary>The two tenants of the <see cref="KeystoneBed"/>: projects tenant-a and tenant-b.</summary>
+public enum Tenant
+{
+    A,
+    B,
+}
+
+/// <summary>A keystone user with a role on one project, as the bed's env file lists it.</summary>
+public sealed record KeystoneCredentials(string UserName, string Password, string ProjectName, string ProjectId);
+
+/// <summary>A project-scoped token keystone issued (X-Subject-Token) and the project it is scoped to.</summary>
+public sealed record KeystoneToken(string Value, string ProjectId, DateTimeOffset ExpiresAt);
+
+/// <summary>Keystone refused to issue a token.</summary>
+public sealed class KeystoneAuthException(int statusCode, string body)
+    : Exception($"keystone refused the token request (HTTP {statusCode}): {body}")
+{
+    public int StatusCode { get; } = statusCode;
+}
+
+/// <summary>
+/// A real keystone (SQLite, fernet tokens) and a real Zaqar with auth_strategy = keystone, its own
+/// Redis, all on 127.0.0.1, started by tools/keystone/start.sh. Keystone holds two tenants,
+/// tenant-a (user-a) and tenant-b (user-b), each user with the member role on its project only.
+/// <see cref="Shared"/> is one bed per test run: the bed tools/test.sh started (its env file is named
+/// by GUESTAGENT_KEYSTONE_ENV), or else one this process starts and stops at exit.
+/// The tenants are shared by every test: keep tests apart by queue names (<see cref="ZaqarBed.NewQueue"/>).
+/// </summary>
+public sealed class KeystoneBed : IDisposable
+{
+    public const string EnvVariable = "GUESTAGENT_KEYSTONE_ENV";
+    private static readonly Lazy<KeystoneBed> SharedBed = new(StartShared, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private readonly ConcurrentDictionary<Tenant, Task<KeystoneToken>> _tokens = new();
+    private readonly bool _owned;
+
+    private KeystoneBed(IReadOnlyDictionary<string, string> env, bool owned)
+    {
+        Env = env;
+        KeystoneUrl = Get("KEYSTONE_URL").TrimEnd('/');
+        ZaqarUrl = Get("ZAQAR_URL");
+        Secret = Get("ZAQAR_SECRET");
+        RunDir = Get("KEYSTONE_RUN_DIR");
+        TenantA = new(Get("TENANT_A_USER"), Get("TENANT_A_PASSWORD"), Get("TENANT_A_PROJECT"), Get("TENANT_A_PROJECT_ID"));
+        TenantB = new(Get("TENANT_B_USER"), Get("TENANT_B_PASSWORD"), Get("TENANT_B_PROJECT"), Get("TENANT_B_PROJECT_ID"));
+        Admin = new(Get("ADMIN_USER"), Get("ADMIN_PASSWORD"), Get("ADMIN_PROJECT"), Get("ADMIN_PROJECT_ID"));
+        _owned = owned;
+
+        string Get(string name) => env.TryGetValue(name, out var v) && v.Length > 0
+            ? v
+            : throw new InvalidOperationException($"The keystone bed's env file has no {name}.");
+    }
+
+    public static KeystoneBed Shared => SharedBed.Value;
+
+    /// <summary>Every variable of the bed's env file.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; }
+
+    /// <summary>Keystone's identity v3 URL, e.g. http://127.0.0.1:35357/v3.</summary>
+    public string KeystoneUrl { get; }
+
+    /// <summary>Zaqar's base URL (without /v2).</summary>
+    public string ZaqarUrl { get; }
+
+    /// <summary>Zaqar's [signed_url] secret_key, to mint pre-signed URLs offline.</summary>
+    public string Secret { get; }
+    public string RunDir { get; }
+    public KeystoneCredentials TenantA { get; }
+    public KeystoneCredentials TenantB { get; }
+    public KeystoneCredentials Admin { get; }
+
+    public KeystoneCredentials Credentials(Tenant tenant) => tenant == Tenant.A ? TenantA : TenantB;
+
+    public string ProjectId(Tenant tenant) => Credentials(tenant).ProjectId;
+
+    /// <summary>Starts a bed of its own (stopped by <see cref="Dispose"/>).</summary>
+    public static KeystoneBed StartPrivate() =>
+        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-keystone-" + Guid.NewGuid().ToString("N")[..12])), owned: true);
+
+    /// <summary>
+    /// A token for the tenant's user, scoped to the tenant's project; one per tenant for the whole
+    /// run, renewed when less than five minutes are left.
+    /// </summary>
+    public async Task<string> TokenAsync(Tenant tenant, CancellationToken ct = default)
+    {
+        var task = _tokens.GetOrAdd(tenant, t => IssueTokenAsync(Credentials(t)));
+        KeystoneToken token;
+        try
+        {
+            token = await task.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            _tokens.TryRemove(new KeyValuePair<Tenant, Task<KeystoneToken>>(tenant, task));
+            throw;
+        }
+        if (token.ExpiresAt - DateTimeOffset.UtcNow < TimeSpan.FromMinutes(5))
+        {
+            _tokens.TryRemove(new KeyValuePair<Tenant, Task<KeystoneToken>>(tenant, task));
+            return await TokenAsync(tenant, ct).ConfigureAwait(false);
+        }
+        return token.Value;
+    }
+
+    /// <summary>POST /v3/auth/tokens with the password method, scoped to the given project.</summary>
+    public Task<KeystoneToken> IssueTokenAsync(KeystoneCredentials who, CancellationToken ct = default) =>
+        IssueTokenAsync(who.UserName, who.Password, who.ProjectId, ct);
+
+    /// <summary>
+    /// POST /v3/auth/tokens: <paramref name="userName"/> (default domain) with
+    /// <paramref name="password"/>, scoped to project <paramref name="projectId"/>. A fresh token
+    /// each call; throws <see cref="KeystoneAuthException"/> when keystone refuses.
+    /// </summary>
+    public async Task<KeystoneToken> IssueTokenAsync(string userName, string password, string projectId, CancellationToken ct = default)
+    {
+        var request = new JsonObject
+        {
+            ["auth"] = new JsonObject
+            {
+                ["identity"] = new JsonObject
+                {
+                    ["methods"] = new JsonArray("password"),
+                    ["password"] = new JsonObject
+                    {
+                        ["user"] = new JsonObject
+                        {
+                            ["name"] = userName,
+                            ["domain"] = new JsonObject { ["id"] = "default" },
+                            ["password"] = password,
+                        },
+                    },
+                },
+                ["scope"] = new JsonObject { ["project"] = new JsonObject { ["id"] = projectId } },
+            },
+        };
+        // A body with a Content-Length: uwsgi's --http-socket reads no chunked request body.
+        using var content = new StringContent(request.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+        using var resp = await Http.PostAsync(KeystoneUrl + "/auth/tokens", content, ct).ConfigureAwait(false);
+        var body = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        if ((int)resp.StatusCode != 201 || !resp.Headers.TryGetValues("X-Subject-Token", out var values))
+        {
+            throw new KeystoneAuthException((int)resp.StatusCode, body);
+        }
+        using var doc = JsonDocument.Parse(body);
+        var token = doc.RootElement.GetProperty("token");
+        return new KeystoneToken(
+            values.First(),
+            token.GetProperty("project").GetProperty("id").GetString()!,
+            DateTimeOffset.Parse(token.GetProperty("expires_at").GetString()!, CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>DELETE /v3/auth/tokens: revokes <paramref name="token"/> (a token may revoke itself).</summary>
+    public async Task RevokeTokenAsync(string token, CancellationToken ct = default)
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Delete, KeystoneUrl + "/auth/tokens");
+        req.Headers.Add("X-Auth-Token", token);
+        req.Headers.Add("X-Subject-Token", token);
+        using var resp = await Http.SendAsync(req, ct).ConfigureAwait(false);
+        if ((int)resp.StatusCode != 204)
+        {
+            throw new KeystoneAuthException((int)resp.StatusCode, await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+        }
+    }
+
+    /// <summary>
+    /// A client authenticated as the tenant's user with its keystone token (renewed as needed). It
+    /// sends the tenant's project id as X-Project-Id, which Zaqar ignores in favour of the token's.
+    /// </summary>
+    public ZaqarClient Client(Tenant tenant, Guid? clientId = null) =>
+        Client(new ZaqarAuth.Keystone(ct => new ValueTask<string>(TokenAsync(tenant, ct)), ProjectId(tenant)), clientId);
+
+    /// <summary>A client with the given token and X-Project-Id hint (e.g. one tenant's token, another's project).</summary>
+    public ZaqarClient Client(string token, string projectIdHint, Guid? clientId = null) =>
+        Client(ZaqarAuth.Keystone.WithToken(token, projectIdHint), clientId);
+
+    /// <summary>A client that authenticates with pre-signed URLs only (no keystone token).</summary>
+    public ZaqarClient PreSignedClient(params PreSignedUrl[] urls) => Client(new ZaqarAuth.PreSigned(urls));
+
+    public ZaqarClient Client(ZaqarAuth auth, Guid? clientId = null) => new(new ZaqarClientOptions
+    {
+        Endpoint = ZaqarUrl,
+        ClientId = clientId ?? Guid.NewGuid(),
+        Auth = auth,
+        // 4xx are never retried; the retries cover a busy single-threaded zaqar-server.
+        MaxAttempts = 4,
+        RequestTimeout = TimeSpan.FromSeconds(30),
+    });
+
+    /// <summary>
+    /// A pre-signed URL for the tenant's <paramref name="queue"/>, minted offline with the bed's
+    /// secret exactly as Zaqar's share call would.
+    /// </summary>
+    public PreSignedUrl Mint(Tenant tenant, string queue, DateTimeOffset expires, IEnumerable<string> paths, IEnumerable<string> methods) =>
+        PreSignedUrl.Mint(Secret, queue, ProjectId(tenant), expires, paths, methods);
+
+    /// <summary>
+    /// A raw request to Zaqar (for what <see cref="ZaqarClient"/> will not send or has no call for):
+    /// <paramref name="path"/> is e.g. /v2/queues; a Client-ID is added. Returns status and body.
+    /// </summary>
+    public async Task<(int Status, string Body)> RawZaqarAsync(
+        HttpMethod method, string path, IReadOnlyDictionary<string, string> headers, string? jsonBody = null, CancellationToken ct = default)
+    {
+        using var req = new HttpRequestMessage(method, ZaqarUrl + path);
+        req.Headers.TryAddWithoutValidation("Client-ID", Guid.NewGuid().ToString());
+        foreach (var (name, value) in headers)
+        {
+            req.Headers.TryAddWithoutValidation(name, value);
+        }
+        if (jsonBody is not null)
+        {
+            req.Content = new StringContent(jsonBody, System.Text.Encoding.UTF8, "application/json");
+        }
+        using var resp = await Http.SendAsync(req, ct).ConfigureAwait(false);
+        return ((int)resp.StatusCode, await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+    }
+
+    public void Dispose()
+    {
+        if (_owned)
+        {
+            Run(RepoPaths.Tool("keystone", "stop.sh"), [RunDir]);
+        }
+    }
+
+    private static KeystoneBed StartShared()
+    {
+        var envFile = Environment.GetEnvironmentVariable(EnvVariable);
+        if (!string.IsNullOrEmpty(envFile))
+        {
+            if (!File.Exists(envFile))
+            {
+                throw new InvalidOperationException($"{EnvVariable} names {envFile}, which does not exist: is the keystone bed running?");
+            }
+            return new KeystoneBed(ReadEnv(File.ReadAllText(envFile)), owned: false);
+        }
+        var bed = new KeystoneBed(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-keystone-" + Environment.ProcessId)), owned: true);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => bed.Dispose();
+        return bed;
+    }
+
+    private static Dictionary<string, string> RunStart(string dir) =>
+        ReadEnv(Run(RepoPaths.Tool("keystone", "start.sh"), ["--dir", dir]));
+
+    private static Dictionary<string, string> ReadEnv(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => !l.StartsWith('#'))
+            .Select(l => l.Split('=', 2))
+            .Where(p => p.Length == 2)
+            .ToDictionary(p => p[0], p => p[1]);
+
+    private static string Run(string file, string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(10)))
+        {
+            p.Kill(true);
+            throw new TimeoutException($"{file} did not finish");
+        }
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}{stdout.Result}");
+        }
+        return stdout.Result;
+    }
+}
