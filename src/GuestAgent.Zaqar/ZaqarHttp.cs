@@ -50,13 +50,17 @@ internal static class ZaqarHttp
     /// The server closed the connection without a byte of answer: a kept-alive connection it had
     /// already closed. Zaqar's wsgiref server does this to about one request in ten from a pooling
     /// client, and a trace of the server shows such requests never reach it, so they are repeated
-    /// (POSTs included) and at once.
+    /// (POSTs included) and at once. A large body sent on such a connection fails earlier, with a
+    /// broken pipe (EPIPE) while it is written: the request was never complete, so the server
+    /// cannot have acted on it. A small one can fit the socket buffer and then meet a reset
+    /// (ECONNRESET) instead of an answer: the kernel's reply to data on a socket the server closed.
     /// </summary>
     public static bool StaleConnection(Exception ex)
     {
         for (var e = ex; e is not null; e = e.InnerException)
         {
-            if (e is HttpIOException { HttpRequestError: HttpRequestError.ResponseEnded })
+            if (e is HttpIOException { HttpRequestError: HttpRequestError.ResponseEnded }
+                || e is SocketException { SocketErrorCode: SocketError.Shutdown or SocketError.ConnectionReset })
             {
                 return true;
             }

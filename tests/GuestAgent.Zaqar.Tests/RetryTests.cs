@@ -26,6 +26,21 @@ public sealed class RetryTests
     }
 
     [Fact]
+    public async Task Concurrent_large_posts_all_land_exactly_once()
+    {
+        // Big bodies on pooled connections the single-threaded server has closed fail while being
+        // written (broken pipe); they were never complete, so they are sent again, once.
+        var zaqar = ZaqarBed.Shared.Client(ZaqarBed.NewProject());
+        var queue = ZaqarBed.NewQueue();
+        var payload = new string('x', 250_000);
+
+        await Task.WhenAll(Enumerable.Range(0, 24).Select(i => zaqar.PostAsync(queue, OutgoingMessage.Of(new { i, payload }))));
+
+        var stats = await zaqar.GetQueueStatsAsync(queue);
+        Assert.Equal(24, stats.Total);
+    }
+
+    [Fact]
     public async Task Storage_outage_is_a_transient_error_and_a_safe_call_succeeds_once_storage_is_back()
     {
         using var bed = ZaqarBed.StartPrivate();
