@@ -434,9 +434,15 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         StartWaiting();
     }
 
-    /// <summary>Kills what the interrupted attempt still has running, so a rerun never races it.</summary>
+    /// <summary>Kills what the interrupted attempt still has running, so a rerun never races it, and removes what it half wrote.</summary>
     private void KillLeftovers(CommandEntry entry)
     {
+        if (entry.Command.Args is FilePutUrlArgs download
+            && new FilePolicy(_ctx.Binding.FileRootList).Check(download.Path, FileAccessKind.Write) is { IsOk: true } target)
+        {
+            // A download's temp file is named after its command; a rerun starts it over anyway.
+            FileInstaller.TryDelete(FileInstaller.PartPathFor(target.ResolvedPath!, entry.Command.Id));
+        }
         if (entry.Command.Args is ExecArgs)
         {
             var pids = LeftoverProcesses.Kill(entry.Command.Id);
