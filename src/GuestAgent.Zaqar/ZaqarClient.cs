@@ -118,7 +118,12 @@ public sealed partial class ZaqarClient
                 error = new ZaqarException(method.Method, path, resp.StatusCode, title, description);
                 retry = idempotent ? error.IsTransient : resp.StatusCode == 503;
             }
-            catch (FlurlHttpException ex) when (!ct.IsCancellationRequested)
+            catch (FlurlHttpException ex) when (ct.IsCancellationRequested)
+            {
+                // The caller gave up: say so as .NET does, not as a connection failure.
+                throw new OperationCanceledException($"Zaqar {method.Method} {path} was cancelled", ex, ct);
+            }
+            catch (FlurlHttpException ex)
             {
                 var title = ex is FlurlHttpTimeoutException ? "Timed out" : "Connection failed";
                 error = new ZaqarException(method.Method, path, null, title, ex.InnerException?.Message ?? ex.Message, ex);
