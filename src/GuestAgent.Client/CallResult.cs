@@ -7,16 +7,20 @@ namespace GuestAgent.Client;
 
 /// <summary>
 /// The outcome of a call: its final reply, every reply it got (in seq order, duplicates dropped)
-/// and, for exec, the whole stdout and stderr (for http, the whole response body) (inline part and chunks, verified against their
-/// length and SHA-256). A <c>rejected</c> or <c>failed</c> command is a result too: check
+/// and, for exec, the whole stdout and stderr (for http, the whole response body; for file.get,
+/// the file's bytes) (inline part and chunks, verified against their length and SHA-256). A <c>rejected</c> or <c>failed</c> command is a result too: check
 /// <see cref="Succeeded"/> or call <see cref="EnsureSucceeded"/>.
 /// </summary>
 public sealed class CallResult
 {
     private CallResult(Guid commandId, string op, IReadOnlyList<Reply> replies, ExecResult? exec,
         byte[] stdout, byte[] stderr, bool stdoutTruncated, bool stderrTruncated,
-        HttpResult? http = null, byte[]? body = null, bool bodyTruncated = false)
+        HttpResult? http = null, byte[]? body = null, bool bodyTruncated = false,
+        FileGetResult? file = null, byte[]? fileData = null, bool fileDataTruncated = false)
     {
+        File = file;
+        FileData = fileData ?? [];
+        FileDataTruncated = fileDataTruncated;
         Http = http;
         Body = body ?? [];
         BodyTruncated = bodyTruncated;
@@ -59,6 +63,22 @@ public sealed class CallResult
 
     /// <summary>Like <see cref="StdoutTruncated"/>, for the http response body.</summary>
     public bool BodyTruncated { get; }
+
+    /// <summary>
+    /// The file.get result, when the op is file.get and the file was read (in replies: a read with an
+    /// <c>upload_url</c> has another result, see <see cref="ResultAs{T}"/>).
+    /// </summary>
+    public FileGetResult? File { get; }
+
+    /// <summary>
+    /// The bytes a file.get read (from its offset on: inline part and chunks of stream "file",
+    /// verified against the stream's length and SHA-256); empty when there are none. The whole
+    /// file's SHA-256 is <see cref="FileGetResult.Sha256"/>, checked by <see cref="GuestClient.GetFileAsync(string, Stream, Files.FileGetOptions?, CancellationToken)"/>.
+    /// </summary>
+    public byte[] FileData { get; }
+
+    /// <summary>Like <see cref="StdoutTruncated"/>, for the bytes of a file.get.</summary>
+    public bool FileDataTruncated { get; }
 
     /// <summary>The remote process's exit status; null when it did not run or was killed by a signal.</summary>
     public int? ExitCode => Exec?.ExitCode;
@@ -117,8 +137,16 @@ public sealed class CallResult
         if (op == Ops.Http && final.Result is not null && final.Status != ReplyStatus.Rejected)
         {
             var http = ReadResult<HttpResult>(final, commandId, op)!;
-            var (body, bodyTruncated) = Reassemble(commandId, final, http.Body, ChunkStreams.Body, replies);
+            var (body, bodyTruncated) = Reassemble(commandId, op, final, http.Body, ChunkStreams.Body, replies);
             return new CallResult(commandId, op, replies, null, [], [], false, false, http, body, bodyTruncated);
+        }
+        // Only a read answered in replies has "data"; one sent to an upload_url has another result.
+        if (op == Ops.FileGet && final.Result is { ValueKind: JsonValueKind.Object } fr && fr.TryGetProperty("data", out _)
+            && final.Status != ReplyStatus.Rejected)
+        {
+            var file = ReadResult<FileGetResult>(final, commandId, op)!;
+            var (data, dataTruncated) = Reassemble(commandId, op, final, file.Data, ChunkStreams.File, replies);
+            return new CallResult(commandId, op, replies, null, [], [], false, false, file: file, fileData: data, fileDataTruncated: dataTruncated);
         }
         ExecResult? exec = null;
         if (op == Ops.Exec && final.Result is not null && final.Status != ReplyStatus.Rejected)
@@ -129,12 +157,12 @@ public sealed class CallResult
         {
             return new CallResult(commandId, op, replies, null, [], [], false, false);
         }
-        var (stdout, outTruncated) = Reassemble(commandId, final, exec.Stdout, ChunkStreams.Stdout, replies);
-        var (stderr, errTruncated) = Reassemble(commandId, final, exec.Stderr, ChunkStreams.Stderr, replies);
+        var (stdout, outTruncated) = Reassemble(commandId, op, final, exec.Stdout, ChunkStreams.Stdout, replies);
+        var (stderr, errTruncated) = Reassemble(commandId, op, final, exec.Stderr, ChunkStreams.Stderr, replies);
         return new CallResult(commandId, op, replies, exec, stdout, stderr, outTruncated, errTruncated);
     }
 
-    private static (byte[] Data, bool Truncated) Reassemble(Guid id, Reply final, StreamOutput output, string stream, IReadOnlyList<Reply> replies)
+    private static (byte[] Data, bool Truncated) Reassemble(Guid id, string op, Reply final, StreamOutput output, string stream, IReadOnlyList<Reply> replies)
     {
         ChunkAssembler assembler;
         try
@@ -143,7 +171,7 @@ public sealed class CallResult
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new GuestOutputException(id, stream, new ChunkError(ChunkErrorKind.InvalidChunk, $"The inline part or chunk count is invalid: {e.Message}"), final);
+            throw new GuestOutputException(id, stream, new ChunkError(ChunkErrorKind.InvalidChunk, $"The inline part or chunk count is invalid: {e.Message}"), final, op);
         }
         foreach (var reply in replies)
         {
@@ -152,7 +180,7 @@ public sealed class CallResult
                 var added = assembler.Add(chunk);
                 if (added.Status == ChunkAddStatus.Rejected)
                 {
-                    throw new GuestOutputException(id, stream, added.Error!, final);
+                    throw new GuestOutputException(id, stream, added.Error!, final, op);
                 }
             }
         }
@@ -162,6 +190,6 @@ public sealed class CallResult
             return (output.DecodeInline(), true);
         }
         var whole = assembler.Assemble();
-        return whole.IsSuccess ? (whole.Data, false) : throw new GuestOutputException(id, stream, whole.Error, final);
+        return whole.IsSuccess ? (whole.Data, false) : throw new GuestOutputException(id, stream, whole.Error, final, op);
     }
 }

@@ -117,11 +117,12 @@ public class GuestProtocolException(string message, Guid? commandId = null, stri
     : GuestClientException(message, commandId, op, inner);
 
 /// <summary>
-/// Exec output could not be put back together: a chunk is missing, corrupt or inconsistent, or
-/// the whole does not match its length or SHA-256. Output is never handed back truncated.
+/// Output (exec's stdout/stderr, http's body, file.get's file) could not be put back together: a
+/// chunk is missing, corrupt or inconsistent, or the whole does not match its length or SHA-256.
+/// Output is never handed back truncated.
 /// </summary>
-public sealed class GuestOutputException(Guid commandId, string stream, ChunkError error, Reply final)
-    : GuestProtocolException($"exec command {commandId}: {stream} cannot be reassembled ({error.Kind}): {error.Message}", commandId, Ops.Exec)
+public sealed class GuestOutputException(Guid commandId, string stream, ChunkError error, Reply final, string op = Ops.Exec)
+    : GuestProtocolException($"{op} command {commandId}: {stream} cannot be reassembled ({error.Kind}): {error.Message}", commandId, op)
 {
     public string Stream { get; } = stream;
     public ChunkError Error { get; } = error;

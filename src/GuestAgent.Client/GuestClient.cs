@@ -16,7 +16,7 @@ namespace GuestAgent.Client;
 /// sharing one). Several <see cref="GuestClient"/>s, one per guest, may share a
 /// <see cref="ZaqarClient"/>, but not a reply queue.
 /// </remarks>
-public sealed class GuestClient : IAsyncDisposable
+public sealed partial class GuestClient : IAsyncDisposable
 {
     private readonly ZaqarClient _zaqar;
     private readonly ReplyListener _listener;
@@ -68,7 +68,24 @@ public sealed class GuestClient : IAsyncDisposable
     /// <exception cref="GuestTimeoutException">No complete set of replies within the timeout.</exception>
     /// <exception cref="GuestOutputException">Exec output is missing a chunk or does not verify.</exception>
     /// <exception cref="ZaqarException">Posting the command failed.</exception>
-    public async Task<CallResult> CallAsync(OpArgs args, CallOptions? options = null, CancellationToken ct = default)
+    public Task<CallResult> CallAsync(OpArgs args, CallOptions? options = null, CancellationToken ct = default) =>
+        CallAsync(args, options, onReply: null, idleTimeout: null, ct);
+
+    /// <summary>
+    /// <see cref="CallAsync(OpArgs, CallOptions?, CancellationToken)"/> for long calls that report as
+    /// they go (file transfers).
+    /// </summary>
+    /// <param name="onReply">
+    /// Told about each new reply as it arrives, on the reply listener's thread (keep it short), so
+    /// that progress can be shown before the call completes.
+    /// </param>
+    /// <param name="idleTimeout">
+    /// When set, the call gives up only after this long without any new reply, instead of after
+    /// <see cref="CallOptions.Timeout"/> in all: a download that keeps delivering chunks is never cut
+    /// off for being big, and one that stalls is noticed as soon as it stalls.
+    /// </param>
+    internal async Task<CallResult> CallAsync(
+        OpArgs args, CallOptions? options, Action<Reply>? onReply, TimeSpan? idleTimeout, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(args);
         options ??= new CallOptions();
@@ -77,16 +94,26 @@ public sealed class GuestClient : IAsyncDisposable
         var command = Command.Call(args, ReplyQueue, now, now + ttl, options.OnInterrupt, options.CommandId);
         var timeout = options.Timeout ?? DefaultTimeout(args);
 
-        var waiter = _listener.Register(command.Id, command.Op);
+        var activity = new Activity(Options.TimeProvider);
+        Action<Reply>? observe = idleTimeout is null ? onReply : reply =>
+        {
+            activity.Touch();
+            onReply?.Invoke(reply);
+        };
+        var waiter = _listener.Register(command.Id, command.Op, observe);
         try
         {
             await PostAsync(command, ttl, ct).ConfigureAwait(false);
             var started = Options.TimeProvider.GetTimestamp();
+            activity.Touch();
             try
             {
-                var first = await Task.WhenAny(waiter.Completed.Task, waiter.FinalArrived.Task)
-                    .WaitAsync(timeout, Options.TimeProvider, ct).ConfigureAwait(false);
-                if (first != waiter.Completed.Task)
+                if (idleTimeout is { } idle)
+                {
+                    await WaitWhileActiveAsync(waiter.Completed.Task, idle, activity, ct).ConfigureAwait(false);
+                }
+                else if (await Task.WhenAny(waiter.Completed.Task, waiter.FinalArrived.Task)
+                    .WaitAsync(timeout, Options.TimeProvider, ct).ConfigureAwait(false) != waiter.Completed.Task)
                 {
                     await waiter.FinalArrived.Task.ConfigureAwait(false); // rethrows a listener failure
                     // The final reply is in but an earlier one (a chunk) is not: give it a little longer.
@@ -204,6 +231,39 @@ public sealed class GuestClient : IAsyncDisposable
     {
         await _listener.DisposeAsync().ConfigureAwait(false);
         _queueGate.Dispose();
+    }
+
+    /// <summary>Waits for <paramref name="task"/> as long as replies keep coming at most <paramref name="idle"/> apart.</summary>
+    /// <exception cref="TimeoutException">Nothing arrived for <paramref name="idle"/>.</exception>
+    private async Task WaitWhileActiveAsync(Task task, TimeSpan idle, Activity activity, CancellationToken ct)
+    {
+        while (true)
+        {
+            var left = idle - activity.Since();
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException();
+            }
+            try
+            {
+                await task.WaitAsync(left, Options.TimeProvider, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (TimeoutException)
+            {
+                // A reply may have come meanwhile: measure again from the latest one.
+            }
+        }
+    }
+
+    /// <summary>When the last reply of a call arrived (for <see cref="WaitWhileActiveAsync"/>).</summary>
+    private sealed class Activity(TimeProvider time)
+    {
+        private long _last = time.GetTimestamp();
+
+        public void Touch() => Interlocked.Exchange(ref _last, time.GetTimestamp());
+
+        public TimeSpan Since() => time.GetElapsedTime(Interlocked.Read(ref _last));
     }
 
     private TimeSpan DefaultTimeout(OpArgs args)

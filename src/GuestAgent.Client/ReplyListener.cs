@@ -49,10 +49,11 @@ internal sealed class ReplyListener : IAsyncDisposable
         _loop is { IsCompleted: false }, Volatile.Read(ref _lastError), Volatile.Read(ref _lastInvalid));
 
     /// <summary>Registers interest in a command's replies; do it before posting the command.</summary>
-    public ReplyWaiter Register(Guid commandId, string op)
+    /// <param name="onAdded">Told about each new reply as it arrives (see <see cref="ReplyWaiter"/>).</param>
+    public ReplyWaiter Register(Guid commandId, string op, Action<Reply>? onAdded = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var waiter = new ReplyWaiter(commandId, op);
+        var waiter = new ReplyWaiter(commandId, op, onAdded);
         if (!_waiters.TryAdd(commandId, waiter))
         {
             throw new InvalidOperationException($"Command {commandId} is already being waited for by this client.");

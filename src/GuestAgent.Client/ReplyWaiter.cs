@@ -17,7 +17,12 @@ internal enum AddOutcome
 /// Collects one command's replies: deduplicated by seq, complete when the final reply with seq n
 /// and every seq 0..n-1 are in. Fed by the listener loop, awaited by the caller; thread-safe.
 /// </summary>
-internal sealed class ReplyWaiter(Guid commandId, string op)
+/// <param name="onAdded">
+/// Told about each new (not duplicate) reply as it is added, on the listener's thread, so that a
+/// long call (a file transfer's chunk stream) can show progress before it completes. Its
+/// exceptions are swallowed: a faulty observer must not stop the listener.
+/// </param>
+internal sealed class ReplyWaiter(Guid commandId, string op, Action<Reply>? onAdded = null)
 {
     private readonly Lock _lock = new();
     private readonly SortedDictionary<long, Reply> _replies = [];
@@ -112,6 +117,17 @@ internal sealed class ReplyWaiter(Guid commandId, string op)
             if (_finalSeq is { } n && _replies.Count == n + 1)
             {
                 complete = _replies.Values.ToList();
+            }
+        }
+        if (onAdded is not null)
+        {
+            try
+            {
+                onAdded(reply);
+            }
+            catch (Exception)
+            {
+                // An observer's failure is its own business; routing goes on.
             }
         }
         FirstReply.TrySetResult(reply);

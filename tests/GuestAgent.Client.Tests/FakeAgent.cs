@@ -9,7 +9,7 @@ namespace GuestAgent.Client.Tests;
 /// A stand-in for the agent: claims the command queue with its own Zaqar client and posts
 /// hand-made replies, in whatever order and number a test wants.
 /// </summary>
-internal sealed class FakeAgent(ZaqarClient zaqar, string commandQueue, string name = "fake-vm")
+internal sealed partial class FakeAgent(ZaqarClient zaqar, string commandQueue, string name = "fake-vm")
 {
     public string Name { get; } = name;
 
@@ -54,7 +54,7 @@ internal sealed class FakeAgent(ZaqarClient zaqar, string commandQueue, string n
         Assert.NotNull(command.ReplyTo);
         foreach (var reply in replies)
         {
-            await zaqar.PostAsync(command.ReplyTo!, new OutgoingMessage(JsonNode.Parse(reply.ToUtf8Bytes()), 600));
+            await Repeat(() => zaqar.PostAsync(command.ReplyTo!, new OutgoingMessage(JsonNode.Parse(reply.ToUtf8Bytes()), 600)));
         }
     }
 

@@ -25,5 +25,5 @@ guest-agent {
 CONF
 "$RUN/agent-bin/guest-agent" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
 echo $! > "$RUN/agent.pid"
-ZAQAR_PROJECT=bench GUESTAGENT_QUEUE=bench-cmd "$RUN/bench-bin/GuestAgent.Bench" "$CALLS"
+ZAQAR_PROJECT=bench GUESTAGENT_QUEUE=bench-cmd "$RUN/bench-bin/GuestAgent.Bench" call-latency "$CALLS"
 echo "agent settings: defaults${EXTRA:+ + $EXTRA}; zaqar: wsgiref zaqar-server, 1 process; machine: $(nproc) cores"

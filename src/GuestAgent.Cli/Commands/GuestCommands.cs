@@ -8,10 +8,10 @@ using Command = System.CommandLine.Command;
 namespace GuestAgent.Cli.Commands;
 
 /// <summary>
-/// `guestctl exec | cast | status | cancel | ping | http`: drive one guest's agent through its command
+/// `guestctl exec | cast | status | cancel | ping | http | cp`: drive one guest's agent through its command
 /// queue (--queue) with GuestAgent.Client, replies coming back on this user's reply queue.
 /// </summary>
-public static class GuestCommands
+public static partial class GuestCommands
 {
     /// <summary>The remote command's run hit its timeout_s (or guestctl gave up waiting for the final reply).</summary>
     public const int ExitTimedOut = 124;
@@ -48,7 +48,7 @@ public static class GuestCommands
         Description = "Seconds to wait for the reply (default: 60; for exec at least --timeout + 40)",
     };
 
-    public static IEnumerable<Command> Build() => [Exec(), Cast(), Status(), Cancel(), Ping(), Http()];
+    public static IEnumerable<Command> Build() => [Exec(), Cast(), Status(), Cancel(), Ping(), Http(), Copy()];
 
     private static Command Exec()
     {

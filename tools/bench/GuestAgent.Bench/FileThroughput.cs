@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using GuestAgent.Client;
+using GuestAgent.Client.Files;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Bench;
+
+/// <summary>
+/// File transfer throughput in MiB/s of file bytes, all in one run on the same Zaqar: the raw
+/// Zaqar payload rate (chunk-sized messages posted, claimed and deleted, no agent), a put and a
+/// get through the queue (SDK ⇄ agent), and the URL mode both ways against an HTTP server in
+/// this process on 127.0.0.1 (the agent downloads from it and uploads to it).
+/// </summary>
+public static class FileThroughput
+{
+    private const double MiB = 1024 * 1024;
+
+    public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, string fileRoot, int httpPort, int mib, int runs)
+    {
+        var size = mib * 1024L * 1024;
+        var work = Directory.CreateTempSubdirectory("ga-bench-files-").FullName;
+        var local = Path.Combine(work, "source.bin");
+        await File.WriteAllBytesAsync(local, RandomNumberGenerator.GetBytes((int)size));
+        var sha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(local)));
+        using var server = new BenchHttpServer(httpPort, local);
+        await using var guest = new GuestClient(zaqar, agentQueue, "bench-file-replies-" + Guid.NewGuid().ToString("N")[..8]);
+
+        var figures = new Dictionary<string, List<double>>();
+        void AddRate(string name, double mibPerSecond) => (figures.TryGetValue(name, out var l) ? l : figures[name] = []).Add(mibPerSecond);
+        void Add(string name, double seconds) => AddRate(name, size / MiB / seconds);
+
+        for (var run = 1; run <= runs; run++)
+        {
+            Console.Error.WriteLine($"run {run}/{runs}: raw Zaqar payload rate ...");
+            AddRate("raw Zaqar post+claim+delete, window 8", await RawPayloadRate.MeasureMiBPerSecondAsync(zaqar, size, FilePutOptions.DefaultWindow));
+
+            Console.Error.WriteLine($"run {run}/{runs}: put through the queue ...");
+            var target = Path.Combine(fileRoot, $"put-{run}.bin");
+            var sw = Stopwatch.StartNew();
+            var put = await guest.PutFileAsync(local, target);
+            Add("put through the queue (SDK, window 8)", sw.Elapsed.TotalSeconds);
+            Check(put.Sha256 == sha, "put checksum");
+
+            Console.Error.WriteLine($"run {run}/{runs}: get through the queue ...");
+            var back = Path.Combine(work, $"get-{run}.bin");
+            sw.Restart();
+            var got = await guest.GetFileAsync(target, back);
+            Add("get through the queue (SDK)", sw.Elapsed.TotalSeconds);
+            Check(got.Sha256 == sha, "get checksum");
+
+            Console.Error.WriteLine($"run {run}/{runs}: URL download ...");
+            sw.Restart();
+            var down = await guest.PutFileFromUrlAsync(new FilePutUrlArgs
+            {
+                Path = Path.Combine(fileRoot, $"url-{run}.bin"),
+                Size = size,
+                Sha256 = sha,
+                Url = $"http://127.0.0.1:{httpPort}/source.bin",
+            });
+            Add("URL mode: agent downloads (HTTP GET, loopback)", sw.Elapsed.TotalSeconds);
+            Check(down.Sha256 == sha, "download checksum");
+
+            Console.Error.WriteLine($"run {run}/{runs}: URL upload ...");
+            sw.Restart();
+            var up = await guest.GetFileToUrlAsync(new FileGetArgs { Path = target, UploadUrl = $"http://127.0.0.1:{httpPort}/upload-{run}" });
+            Add("URL mode: agent uploads (HTTP PUT, loopback)", sw.Elapsed.TotalSeconds);
+            Check(up.Sha256 == sha && server.LastUploadSha256 == sha, "upload checksum");
+
+            foreach (var f in Directory.GetFiles(fileRoot))
+            {
+                File.Delete(f);
+            }
+            File.Delete(back);
+        }
+
+        Console.WriteLine($"file: {mib} MiB of random bytes; {runs} run(s); MiB/s of file bytes, median (min .. max)");
+        foreach (var (name, values) in figures)
+        {
+            values.Sort();
+            Console.WriteLine($"  {name,-50} {values[values.Count / 2],8:F2}  ({values[0]:F2} .. {values[^1]:F2})");
+        }
+        Directory.Delete(work, true);
+    }
+
+    private static void Check(bool ok, string what)
+    {
+        if (!ok)
+        {
+            throw new InvalidOperationException($"{what} does not match: the benchmark's transfer is wrong");
+        }
+    }
+
+    /// <summary>Serves one file on GET and hashes (then drops) whatever is PUT.</summary>
+    private sealed class BenchHttpServer : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly string _file;
+
+        public BenchHttpServer(int port, string file)
+        {
+            _file = file;
+            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            _listener.Start();
+            _ = Task.Run(LoopAsync);
+        }
+
+        public string? LastUploadSha256 { get; private set; }
+
+        private async Task LoopAsync()
+        {
+            while (_listener.IsListening)
+            {
+                HttpListenerContext ctx;
+                try
+                {
+                    ctx = await _listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+                try
+                {
+                    if (ctx.Request.HttpMethod == "GET")
+                    {
+                        await using var f = File.OpenRead(_file);
+                        ctx.Response.ContentLength64 = f.Length;
+                        await f.CopyToAsync(ctx.Response.OutputStream);
+                    }
+                    else
+                    {
+                        LastUploadSha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(ctx.Request.InputStream));
+                        ctx.Response.StatusCode = 201;
+                    }
+                }
+                finally
+                {
+                    ctx.Response.Close();
+                }
+            }
+        }
+
+        public void Dispose() => _listener.Close();
+    }
+}

@@ -1,0 +1,35 @@
+#!/bin/bash
+# file-throughput.sh [MIB] [RUNS] -- file transfer throughput of one agent on the local bed
+# (Debian's zaqar-server, single process, on Redis): put and get through the queue, the URL
+# mode both ways (an HTTP server in the bench process on 127.0.0.1), and the raw Zaqar payload
+# rate in the same run for comparison. Not part of the test suite.
+#   tools/bench/file-throughput.sh 64 3
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+MIB="${1:-64}"; RUNS="${2:-3}"
+RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
+cleanup() { [[ -f "$RUN/agent.pid" ]] && kill "$(cat "$RUN/agent.pid")" 2>/dev/null; "$ROOT/tools/zaqar/stop.sh" "$RUN/bed"; rm -rf "$RUN/root"; }
+trap cleanup EXIT
+dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
+"$ROOT/tools/zaqar/start.sh" --dir "$RUN/bed" >/dev/null
+set -a; source "$RUN/bed/env"; set +a
+HTTP_PORT="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+mkdir -p "$RUN/root"
+cat > "$RUN/agent.conf" <<CONF
+guest-agent {
+  state-dir = "$RUN/state"
+  log.file = false
+  log.level = Warning
+  tenants.bench {
+    endpoint = "$ZAQAR_URL", project = bench, command-queue = bench-cmd, reply-queue = bench-rep
+    file-roots = ["$RUN/root"]
+    http-destinations = ["127.0.0.1:$HTTP_PORT"]
+  }
+}
+CONF
+"$RUN/agent-bin/guest-agent" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
+echo $! > "$RUN/agent.pid"
+ZAQAR_PROJECT=bench GUESTAGENT_QUEUE=bench-cmd BENCH_FILE_ROOT="$RUN/root" BENCH_HTTP_PORT="$HTTP_PORT" \
+    "$RUN/bench-bin/GuestAgent.Bench" file-throughput "$MIB" "$RUNS"
+echo "agent settings: defaults; zaqar: wsgiref zaqar-server, 1 process; machine: $(nproc) cores"
