@@ -225,7 +225,7 @@ public sealed class FileTransferTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<FileTransferException>(() => _client.PutFileAsync(new MemoryStream(data), "/srv/exists.txt",
             new FilePutOptions { ChunkBytes = 1000, Window = 1 }));
 
-        Assert.Equal(FileTransferErrors.Exists, error.Code);
+        Assert.Equal(FileErrorCodes.Exists, error.Code);
         Assert.Equal(ReplyStatus.Failed, error.Status);
         Assert.Equal("/srv/exists.txt", error.GuestPath);
         Assert.Contains("exists", error.Message);
@@ -238,12 +238,12 @@ public sealed class FileTransferTests : IAsyncLifetime
     public async Task Failure_mid_transfer_stops_the_window()
     {
         var data = RandomNumberGenerator.GetBytes(40 * 100);
-        Guest.PutFault = (a, _) => a.Index == 5 ? PutFault.Fail(FileTransferErrors.ForbiddenPath) : null;
+        Guest.PutFault = (a, _) => a.Index == 5 ? PutFault.Fail(FileErrorCodes.ForbiddenPath) : null;
 
         var error = await Assert.ThrowsAsync<FileTransferException>(() => _client.PutFileAsync(new MemoryStream(data), "/etc/passwd",
             new FilePutOptions { ChunkBytes = 100, Window = 2 }));
 
-        Assert.Equal(FileTransferErrors.ForbiddenPath, error.Code);
+        Assert.Equal(FileErrorCodes.ForbiddenPath, error.Code);
         Assert.Equal(5, error.ChunkIndex);
         // At most the other chunk in flight and the ones taken meanwhile follow; far from all 40.
         await Task.Delay(500);
@@ -259,7 +259,7 @@ public sealed class FileTransferTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<FileTransferException>(() => _client.PutFileAsync(new MemoryStream(data), "/srv/c.bin",
             new FilePutOptions { ChunkBytes = 1000, Sha256 = new string('a', 64) }));
 
-        Assert.Equal(FileTransferErrors.ChecksumMismatch, error.Code);
+        Assert.Equal(FileErrorCodes.ChecksumMismatch, error.Code);
         Assert.True(error.IsVerificationFailure);
         Assert.False(Guest.Content.ContainsKey("/srv/c.bin"));
     }
@@ -370,7 +370,7 @@ public sealed class FileTransferTests : IAsyncLifetime
     {
         var error = await Assert.ThrowsAsync<FileTransferException>(() => _client.GetFileAsync("/nope", new MemoryStream()));
 
-        Assert.Equal(FileTransferErrors.NotFound, error.Code);
+        Assert.Equal(FileErrorCodes.NotFound, error.Code);
         Assert.Equal(ReplyStatus.Failed, error.Status);
         Assert.Contains("/nope", error.Message);
     }
@@ -391,7 +391,7 @@ public sealed class FileTransferTests : IAsyncLifetime
         // Again without overwrite: refused before anything is asked of the agent.
         Guest.ClearLog();
         var error = await Assert.ThrowsAsync<FileTransferException>(() => _client.GetFileAsync("/srv/f", local));
-        Assert.Equal(FileTransferErrors.Exists, error.Code);
+        Assert.Equal(FileErrorCodes.Exists, error.Code);
         Assert.Empty(Guest.Gets);
     }
 

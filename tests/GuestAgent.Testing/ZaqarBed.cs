@@ -103,31 +103,7 @@ public sealed class ZaqarBed : IDisposable
     private static Dictionary<string, string> RunStart(string dir) =>
         ReadEnv(Run(RepoPaths.Tool("zaqar", "start.sh"), ["--dir", dir]));
 
-    private static Dictionary<string, string> ReadEnv(string text) =>
-        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(l => l.Split('=', 2))
-            .Where(p => p.Length == 2)
-            .ToDictionary(p => p[0], p => p[1]);
+    private static Dictionary<string, string> ReadEnv(string text) => BedScripts.ReadEnv(text);
 
-    private static string Run(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(10)))
-        {
-            p.Kill(true);
-            throw new TimeoutException($"{file} did not finish");
-        }
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}{stdout.Result}");
-        }
-        return stdout.Result;
-    }
+    private static string Run(string file, string[] args) => BedScripts.Run(file, args);
 }

@@ -39,7 +39,7 @@ public sealed partial class CommandLedger : IWithTimers
         if (transfer is not null)
         {
             sender.Tell(transfer.Opened.TargetPath != a.TargetPath
-                ? Refuse("transfer_mismatch", $"{args.Path} now resolves to {a.TargetPath}, not {transfer.Opened.TargetPath} as when transfer {args.TransferId} began")
+                ? Refuse(FileErrorCodes.TransferMismatch, $"{args.Path} now resolves to {a.TargetPath}, not {transfer.Opened.TargetPath} as when transfer {args.TransferId} began")
                 : Decide(transfer, args, a.CommandId));
             return;
         }
@@ -65,7 +65,7 @@ public sealed partial class CommandLedger : IWithTimers
     {
         if (transfer.Disagreement(args) is { } field)
         {
-            return Refuse("transfer_mismatch",
+            return Refuse(FileErrorCodes.TransferMismatch,
                 $"this chunk's {field} differs from the one transfer {args.TransferId} began with; a transfer's chunks must all describe the same file");
         }
         if (transfer.Complete)

@@ -220,11 +220,11 @@ public static partial class GuestCommands
     private static string Hint(FileTransferException e) => e.Code switch
     {
         RejectCodes.Forbidden when e.Rejected => "",
-        FileTransferErrors.TransferMismatch =>
+        FileErrorCodes.TransferMismatch =>
             "\nguestctl: an earlier, unfinished cp of this file to this path used other options (--chunk-bytes, --mode, --owner, --group, -f); " +
             "run it with the same options, or add --restart",
-        FileTransferErrors.Exists => " (add -f to replace it)",
-        FileTransferErrors.ChecksumMismatch => "\nguestctl: did the local file change while it was sent? run cp again",
+        FileErrorCodes.Exists => " (add -f to replace it)",
+        FileErrorCodes.ChecksumMismatch => "\nguestctl: did the local file change while it was sent? run cp again",
         _ => "",
     };
 }

@@ -3,35 +3,12 @@ using GuestAgent.Protocol;
 namespace GuestAgent.Client.Files;
 
 /// <summary>
-/// <c>error.code</c>s a file transfer can end with: the agent's (from a <c>failed</c> or
-/// <c>rejected</c> reply; the agent may add others) and this side's own, for what it detects itself.
+/// <c>error.code</c>s a file transfer can end with that this side detects itself. The agent's
+/// (from a <c>failed</c> or <c>rejected</c> reply) are in <see cref="FileErrorCodes"/>; the agent
+/// may add others.
 /// </summary>
 public static class FileTransferErrors
 {
-    /// <summary>The path (symlinks resolved) is outside the directories the agent allows for file ops.</summary>
-    public const string ForbiddenPath = "forbidden_path";
-
-    /// <summary>The file (get) or the directory it goes into (put) does not exist.</summary>
-    public const string NotFound = "not_found";
-
-    /// <summary>A file exists at the path and overwrite was not asked for (also this side's, for a local destination).</summary>
-    public const string Exists = "exists";
-
-    /// <summary>The path is a directory.</summary>
-    public const string IsDirectory = "is_directory";
-
-    /// <summary>The path is a device, FIFO, socket or other special file.</summary>
-    public const string NotARegularFile = "not_a_regular_file";
-
-    /// <summary>The agent assembled every chunk and their SHA-256 is not the transfer's; the transfer must start again.</summary>
-    public const string ChecksumMismatch = "checksum_mismatch";
-
-    /// <summary>A chunk disagrees with earlier chunks of its transfer (path, size, sha256, chunk size, mode, owner ...).</summary>
-    public const string TransferMismatch = "transfer_mismatch";
-
-    /// <summary>A read's offset is past the end of the file.</summary>
-    public const string InvalidOffset = "invalid_offset";
-
     /// <summary>
     /// This side's: the data does not verify: a chunk is missing, corrupt or inconsistent, a length
     /// differs, or the agent's SHA-256 of the result is not the one of the bytes sent or received.
@@ -103,7 +80,7 @@ public sealed class FileTransferException : GuestClientException
 
     /// <summary>Whether the data did not verify (this side's or the agent's checksum check).</summary>
     public bool IsVerificationFailure => Code is FileTransferErrors.VerificationFailed or FileTransferErrors.ResumeMismatch
-        or FileTransferErrors.ChecksumMismatch;
+        or FileErrorCodes.ChecksumMismatch;
 
     /// <summary>The exception for a chunk or read whose final reply is not <c>succeeded</c>.</summary>
     internal static FileTransferException FromReply(

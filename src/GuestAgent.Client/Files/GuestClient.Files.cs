@@ -102,11 +102,11 @@ public sealed partial class GuestClient
         var target = Path.GetFullPath(localPath);
         if (Directory.Exists(target))
         {
-            throw new FileTransferException(Ops.FileGet, FileTransferErrors.IsDirectory, $"the local path {target} is a directory.", guestPath);
+            throw new FileTransferException(Ops.FileGet, FileErrorCodes.IsDirectory, $"the local path {target} is a directory.", guestPath);
         }
         if (File.Exists(target) && !options.Overwrite)
         {
-            throw new FileTransferException(Ops.FileGet, FileTransferErrors.Exists,
+            throw new FileTransferException(Ops.FileGet, FileErrorCodes.Exists,
                 $"the local file {target} exists and overwriting it was not asked for.", guestPath);
         }
         var part = target + ".part";
@@ -122,7 +122,7 @@ public sealed partial class GuestClient
                     : await new FileGetTransfer(this, guestPath, held: null, (data, token) => WritePartAsync(part, data, token), options)
                         .RunAsync(ct).ConfigureAwait(false);
             }
-            catch (FileTransferException e) when (resume && e.Code is FileTransferErrors.ResumeMismatch or FileTransferErrors.InvalidOffset)
+            catch (FileTransferException e) when (resume && e.Code is FileTransferErrors.ResumeMismatch or FileErrorCodes.InvalidOffset)
             {
                 // The partial copy is not of this file (any more): start over rather than fail for good.
                 resume = false;

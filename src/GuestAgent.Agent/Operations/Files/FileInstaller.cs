@@ -1,3 +1,4 @@
+using GuestAgent.Protocol;
 using System.Security.Cryptography;
 using System.Text;
 using GuestAgent.Agent.Operations.Exec;

@@ -1,3 +1,4 @@
+using GuestAgent.Protocol;
 using System.Diagnostics;
 using GuestAgent.Agent.Operations.Files;
 
