@@ -138,7 +138,13 @@ public sealed class AgentProcess : IDisposable
             return true;
         }
         Process.Start("kill", ["-TERM", p.Id.ToString()])!.WaitForExit();
-        return p.WaitForExit(timeout);
+        if (!p.WaitForExit(timeout))
+        {
+            return false;
+        }
+        // Only the untimed wait also waits for the redirected output to be read to its end.
+        p.WaitForExit();
+        return true;
     }
 
     /// <summary>Waits until the log contains <paramref name="text"/> <paramref name="times"/> times.</summary>
