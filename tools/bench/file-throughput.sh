@@ -20,7 +20,7 @@ cat > "$RUN/agent.conf" <<CONF
 guest-agent {
   state-dir = "$RUN/state"
   log.file = false
-  log.level = Warning
+  log.level = ${BENCH_AGENT_LOG:-Warning}
   tenants.bench {
     endpoint = "$ZAQAR_URL", project = bench, command-queue = bench-cmd, reply-queue = bench-rep
     file-roots = ["$RUN/root"]
