@@ -31,6 +31,8 @@ dotnet build -nologo -v q -c Release src/GuestAgent.Cli -o "$OUT/guestctl" >/dev
 (( KEEP )) || trap stop_all EXIT
 set -a; source "$RUN_DIR/env"; set +a
 
+# The demo agent's signing key, shared with guestctl below (GUESTAGENT_SIGNING_KEYS).
+[[ -s "$RUN_DIR/demo.key" ]] || (umask 077; head -c 32 /dev/urandom | base64 > "$RUN_DIR/demo.key")
 cat > "$RUN_DIR/agent.conf" <<CONF
 guest-agent {
   name = "demo-vm1"
@@ -42,6 +44,7 @@ guest-agent {
       command-queue = "guest-demo-vm1"
       reply-queue = "replies-demo-vm1"
       max-operations = 4
+      signing.keys = [{ id = "demo", secret-file = "$RUN_DIR/demo.key" }]
     }
   }
 }
@@ -51,6 +54,7 @@ setsid "$OUT/guest-agent/guest-agent" --config "$RUN_DIR/agent.conf" </dev/null 
 echo $! > "$RUN_DIR/agent.pid"
 
 export ZAQAR_PROJECT=demo-project GUESTAGENT_QUEUE=guest-demo-vm1
+GUESTAGENT_SIGNING_KEYS="demo=$(cat "$RUN_DIR/demo.key")"; export GUESTAGENT_SIGNING_KEYS
 ctl() { echo "\$ guestctl $*"; "$OUT/guestctl/guestctl" "$@"; }
 
 ctl ping
@@ -66,6 +70,6 @@ done
 ctl status "$CAST"
 ctl queue stats guest-demo-vm1
 if (( KEEP )); then
-    echo "== left running: ZAQAR_URL=$ZAQAR_URL ZAQAR_PROJECT=$ZAQAR_PROJECT GUESTAGENT_QUEUE=$GUESTAGENT_QUEUE"
+    echo "== left running: ZAQAR_URL=$ZAQAR_URL ZAQAR_PROJECT=$ZAQAR_PROJECT GUESTAGENT_QUEUE=$GUESTAGENT_QUEUE GUESTAGENT_SIGNING_KEYS=\"demo=\$(cat $RUN_DIR/demo.key)\""
     echo "   agent pid $(cat "$RUN_DIR/agent.pid"), log $RUN_DIR/agent.log; stop: kill \$(cat $RUN_DIR/agent.pid); tools/zaqar/stop.sh $RUN_DIR"
 fi

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client;
@@ -290,7 +291,7 @@ public sealed partial class GuestClient : IAsyncDisposable
             _listener.EnsureStarted();
         }
         var ttlSeconds = (int)Math.Clamp(Math.Ceiling(ttl.TotalSeconds), ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
-        var body = JsonNode.Parse(command.ToUtf8Bytes());
+        JsonNode? body = Options.Signs ? Signatures.SignCommand(command, Options.SigningKeys![0]) : JsonNode.Parse(command.ToUtf8Bytes());
         await _zaqar.PostAsync(CommandQueue, new OutgoingMessage(body, ttlSeconds), ct).ConfigureAwait(false);
         _listener.Wake();
     }

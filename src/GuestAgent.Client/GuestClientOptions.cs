@@ -1,4 +1,5 @@
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
 
 namespace GuestAgent.Client;
 
@@ -18,6 +19,7 @@ public sealed record GuestClientOptions
     /// <summary>
     /// How long a command may wait in the command queue before it must not start: it becomes the
     /// command's <c>expires_at</c> (issued_at + this) and its Zaqar message TTL (at least 60 s).
+    /// For signed commands the agent refuses more than its <c>signing.max-command-lifetime</c> (default 1 h).
     /// </summary>
     public TimeSpan CommandTimeToLive { get; init; } = TimeSpan.FromMinutes(10);
 
@@ -32,6 +34,9 @@ public sealed record GuestClientOptions
 
     /// <summary>Poll interval right after replies arrived (or a command was posted).</summary>
     public TimeSpan MinPollInterval { get; init; } = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>For this long after a reply was taken the reply queue is polled at <see cref="MinPollInterval"/> (replies come in bursts).</summary>
+    public TimeSpan BusyPeriod { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The idle poll interval doubles from <see cref="MinPollInterval"/> up to this.</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(1);
@@ -61,6 +66,18 @@ public sealed record GuestClientOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// The keys shared with the guest's agent (docs/protocol.md, "Signing"). When set, every command
+    /// is signed with the first key, and only replies signed with one of these keys are accepted:
+    /// unsigned or badly signed replies are dropped and counted (<see cref="ReplyListenerStats.Unverified"/>),
+    /// so another guest of the same project cannot forge them. During a key rotation list the new
+    /// key first and the old one after it. Null or empty: commands go unsigned (the agent must allow
+    /// that) and replies are not checked.
+    /// </summary>
+    public IReadOnlyList<SigningKey>? SigningKeys { get; init; }
+
+    internal bool Signs => SigningKeys is { Count: > 0 };
+
     internal void Validate()
     {
         static void Positive(TimeSpan t, string name)
@@ -85,6 +102,10 @@ public sealed record GuestClientOptions
         if (ReplyClaimLimit is < 1 or > 20)
         {
             throw new ArgumentOutOfRangeException(nameof(ReplyClaimLimit), ReplyClaimLimit, "Zaqar claims 1..20 messages.");
+        }
+        if (SigningKeys is not null && SigningKeys.GroupBy(k => k.Id).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw new ArgumentException($"Signing key id '{twice.Key}' is given twice.", nameof(SigningKeys));
         }
         if (ReplyClaimTtlSeconds is < 60 or > 43_200 || ReplyClaimGraceSeconds is < 60 or > 43_200)
         {

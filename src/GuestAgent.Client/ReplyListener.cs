@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client;
@@ -30,6 +31,7 @@ internal sealed class ReplyListener : IAsyncDisposable
     private Task? _loop;
     private bool _disposed;
 
+    private long _unverified;
     private long _routed, _duplicates, _ignored, _late, _unknown, _deferred, _invalid, _deleteFailures, _errors;
     private Exception? _lastError;
     private string? _lastInvalid;
@@ -46,7 +48,7 @@ internal sealed class ReplyListener : IAsyncDisposable
         Interlocked.Read(ref _routed), Interlocked.Read(ref _duplicates), Interlocked.Read(ref _ignored),
         Interlocked.Read(ref _late), Interlocked.Read(ref _unknown), Interlocked.Read(ref _deferred),
         Interlocked.Read(ref _invalid), Interlocked.Read(ref _deleteFailures), Interlocked.Read(ref _errors),
-        _loop is { IsCompleted: false }, Volatile.Read(ref _lastError), Volatile.Read(ref _lastInvalid));
+        _loop is { IsCompleted: false }, Volatile.Read(ref _lastError), Volatile.Read(ref _lastInvalid), Interlocked.Read(ref _unverified));
 
     /// <summary>Registers interest in a command's replies; do it before posting the command.</summary>
     /// <param name="onAdded">Told about each new reply as it arrives (see <see cref="ReplyWaiter"/>).</param>
@@ -125,6 +127,7 @@ internal sealed class ReplyListener : IAsyncDisposable
     private async Task RunAsync(CancellationToken stop)
     {
         var idle = _options.MinPollInterval;
+        var lastTaken = DateTimeOffset.MinValue;
         var failures = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -175,10 +178,14 @@ internal sealed class ReplyListener : IAsyncDisposable
             if (!deferredOnly)
             {
                 idle = _options.MinPollInterval;
+                lastTaken = _options.TimeProvider.GetUtcNow();
                 continue;
             }
             var woken = await DelayAsync(idle, wakeable: true, stop).ConfigureAwait(false);
-            idle = woken ? _options.MinPollInterval
+            // Replies come in bursts (a file's chunks, the steps of a script): right after one
+            // was taken, keep polling fast instead of backing off between them.
+            var busy = _options.TimeProvider.GetUtcNow() - lastTaken < _options.BusyPeriod;
+            idle = woken || busy ? _options.MinPollInterval
                 : TimeSpan.FromTicks(Math.Min(_options.MaxPollInterval.Ticks, idle.Ticks * 2));
         }
     }
@@ -212,6 +219,15 @@ internal sealed class ReplyListener : IAsyncDisposable
         }
         if (_waiters.TryGetValue(reply.Id, out var waiter))
         {
+            // Checked only for replies this client would act on: a shared queue may carry replies
+            // to other clients, signed with keys this one does not hold.
+            if (_options.Signs && Signatures.Verify(message.Body, Signatures.ReplyDomain, _options.SigningKeys!) is { IsValid: false } check)
+            {
+                Interlocked.Increment(ref _unverified);
+                var what = reply.Error is { } e ? $" ({reply.Status} {e.Code}: {e.Message})" : $" ({reply.Status})";
+                Volatile.Write(ref _lastInvalid, $"message {message.Id}: reply {reply.Id} seq {reply.Seq}{what} dropped: {check.Status}: {check.Message}");
+                return true;
+            }
             switch (waiter.Add(reply))
             {
                 case AddOutcome.Added:

@@ -11,7 +11,11 @@ namespace GuestAgent.Client;
 /// <param name="DeleteFailures">Reply messages whose delete failed (they come back and are deduplicated).</param>
 /// <param name="Errors">Failed claims of the reply queue (the listener backs off and carries on).</param>
 /// <param name="LastError">The listener's last error, if any.</param>
-/// <param name="LastInvalidReason">Why the last invalid message was refused.</param>
+/// <param name="LastInvalidReason">Why the last invalid (or unverified) message was refused.</param>
+/// <param name="Unverified">
+/// Replies to this client's commands that were unsigned or badly signed while <see cref="GuestClientOptions.SigningKeys"/>
+/// are set (forged, or the agent has other keys: <see cref="LastInvalidReason"/> says which); deleted, never handed on.
+/// </param>
 public sealed record ReplyListenerStats(
     long Routed,
     long Duplicates,
@@ -24,4 +28,5 @@ public sealed record ReplyListenerStats(
     long Errors,
     bool Running,
     Exception? LastError,
-    string? LastInvalidReason);
+    string? LastInvalidReason,
+    long Unverified = 0);

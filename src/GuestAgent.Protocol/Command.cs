@@ -23,8 +23,9 @@ public enum InterruptPolicy
 }
 
 /// <summary>
-/// The <c>sig</c> object of a command. Carried through untouched: the canonical form that
-/// <see cref="Mac"/> covers is specified in a later protocol revision.
+/// The <c>sig</c> object of a command: the HMAC-SHA256 (base64) of its canonical form under the key
+/// <see cref="KeyId"/> (see <see cref="Signing.Signatures"/>). The parser checks it only when given
+/// a <see cref="Signing.SigningPolicy"/>.
 /// </summary>
 public sealed record CommandSignature(string KeyId, string Mac);
 

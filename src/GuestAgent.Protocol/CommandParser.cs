@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using GuestAgent.Protocol.Signing;
 
 namespace GuestAgent.Protocol;
 
@@ -21,7 +22,16 @@ public static class CommandParser
     public static CommandParseResult Parse(JsonElement body, DateTimeOffset now, ProtocolLimits? limits = null) =>
         Parse(JsonMarshal.GetRawUtf8Value(body), now, limits);
 
-    public static CommandParseResult Parse(ReadOnlySpan<byte> utf8Json, DateTimeOffset now, ProtocolLimits? limits = null)
+    public static CommandParseResult Parse(ReadOnlySpan<byte> utf8Json, DateTimeOffset now, ProtocolLimits? limits = null) =>
+        Parse(utf8Json, now, limits, signing: null);
+
+    /// <summary>
+    /// Parses and, with <paramref name="signing"/>, authenticates a command: right after <c>v</c>,
+    /// before any other field is judged, the <c>sig</c> is checked (docs/protocol.md, "Signing").
+    /// Without a policy the signature is read but not checked (re-reading commands already
+    /// authenticated, e.g. from the agent's journal).
+    /// </summary>
+    public static CommandParseResult Parse(ReadOnlySpan<byte> utf8Json, DateTimeOffset now, ProtocolLimits? limits, SigningPolicy? signing)
     {
         limits ??= ProtocolLimits.Default;
         JsonDocument? document = null;
@@ -47,13 +57,24 @@ public static class CommandParser
                 return Reject(RejectCodes.NotAnObject, null, $"The body must be a JSON object, not {Describe(root)}.", null, null);
             }
             var (salvagedId, salvagedReplyTo) = Salvage(root);
+            string? keyId = null;
             try
             {
-                return CommandParseResult.Accepted(ReadCommand(root, now, limits));
+                if (signing is not null)
+                {
+                    CheckVersion(root);
+                    keyId = Authenticate(root, signing);
+                }
+                var command = ReadCommand(root, now, limits);
+                if (keyId is not null)
+                {
+                    CheckLifetime(command, signing!.MaxLifetime);
+                }
+                return CommandParseResult.Accepted(command);
             }
             catch (RejectException e)
             {
-                return Reject(e.Code, e.Field, e.Message, salvagedId, salvagedReplyTo);
+                return Reject(e.Code, e.Field, e.Message, salvagedId, salvagedReplyTo, keyId);
             }
         }
         finally
@@ -76,8 +97,51 @@ public static class CommandParser
         }
     }
 
-    private static CommandParseResult Reject(string code, string? field, string message, Guid? id, string? replyTo) =>
-        CommandParseResult.Rejected(new CommandRejection(code, message, field, id, replyTo));
+    private static CommandParseResult Reject(string code, string? field, string message, Guid? id, string? replyTo, string? keyId = null) =>
+        CommandParseResult.Rejected(new CommandRejection(code, message, field, id, replyTo, keyId));
+
+    /// <summary>The key id of a valid signature; a rejection when the policy refuses the body.</summary>
+    private static string? Authenticate(JsonElement root, SigningPolicy signing)
+    {
+        var check = Signatures.Verify(root, Signatures.CommandDomain, signing.Keys);
+        return check.Status switch
+        {
+            SignatureStatus.Valid => check.KeyId,
+            SignatureStatus.Unsigned when signing.AllowUnsigned => null,
+            SignatureStatus.Unsigned => throw new RejectException(RejectCodes.Unsigned, "sig",
+                "The command is not signed and this agent accepts only signed commands for this tenant."),
+            SignatureStatus.Malformed => throw new RejectException(RejectCodes.BadSignature, "sig", check.Message),
+            SignatureStatus.UnknownKey => throw new RejectException(RejectCodes.UnknownKey, "sig.kid", check.Message),
+            _ => throw new RejectException(RejectCodes.BadSignature, "sig.mac", check.Message),
+        };
+    }
+
+    /// <summary>
+    /// A signed command must say when it expires, and soon enough that the agent still remembers its
+    /// id (the dedup window is longer than the maximum lifetime): otherwise it could be replayed.
+    /// </summary>
+    private static void CheckLifetime(Command command, TimeSpan max)
+    {
+        if (command.ExpiresAt is not { } expires)
+        {
+            throw new RejectException(RejectCodes.MissingField, "expires_at", "A signed command must carry expires_at.");
+        }
+        if (expires - command.IssuedAt > max)
+        {
+            throw Invalid("expires_at",
+                $"expires_at is {(expires - command.IssuedAt).TotalSeconds:0} s after issued_at; signed commands may live at most {max.TotalSeconds:0} s.");
+        }
+    }
+
+    private static void CheckVersion(JsonElement root)
+    {
+        var version = ReadInteger(Required(root, "v", "v"), "v");
+        if (version != ProtocolVersion.Current)
+        {
+            throw new RejectException(RejectCodes.UnsupportedVersion, "v",
+                $"Protocol version {version} is not supported; this agent speaks v={ProtocolVersion.Current}.");
+        }
+    }
 
     /// <summary>The id and reply queue, if they are individually well-formed, whatever else is wrong.</summary>
     private static (Guid? Id, string? ReplyTo) Salvage(JsonElement root)
@@ -92,12 +156,7 @@ public static class CommandParser
     private static Command ReadCommand(JsonElement root, DateTimeOffset now, ProtocolLimits limits)
     {
         // Version first: a different version may have a different shape, and that is the useful complaint.
-        var version = ReadInteger(Required(root, "v", "v"), "v");
-        if (version != ProtocolVersion.Current)
-        {
-            throw new RejectException(RejectCodes.UnsupportedVersion, "v",
-                $"Protocol version {version} is not supported; this agent speaks v={ProtocolVersion.Current}.");
-        }
+        CheckVersion(root);
         var id = ReadGuid(Required(root, "id", "id"), "id");
         var op = ReadString(Required(root, "op", "op"), "op");
         if (!Ops.IsParseable(op))

@@ -10,8 +10,15 @@ namespace GuestAgent.Protocol;
 /// <param name="Code">One of <see cref="RejectCodes"/>.</param>
 /// <param name="Message">For humans; names the offending field.</param>
 /// <param name="Field">Path of the offending field (e.g. <c>args.timeout_s</c>), null when the body as a whole is at fault.</param>
-public sealed record CommandRejection(string Code, string Message, string? Field, Guid? CommandId, string? ReplyTo)
+/// <param name="KeyId">
+/// The key whose valid signature the body carried, null when it was not authenticated (unsigned,
+/// badly signed, or refused before the signature was checked). Only an authenticated rejection may
+/// be recorded under its id and answered with a signed reply: anything else could come from anyone.
+/// </param>
+public sealed record CommandRejection(string Code, string Message, string? Field, Guid? CommandId, string? ReplyTo, string? KeyId = null)
 {
+    public bool IsAuthenticated => KeyId is not null;
+
     /// <summary>The <c>error</c> object of the <c>rejected</c> reply.</summary>
     public ReplyError ToReplyError() => new(Code, Message);
 }

@@ -36,6 +36,16 @@ public static class RejectCodes
     /// <summary>The op is known but this agent's policy for the tenant does not allow it.</summary>
     public const string Forbidden = "forbidden";
 
+    /// <summary>The command has no <c>sig</c> and the tenant binding does not accept unsigned commands.</summary>
+    public const string Unsigned = "unsigned";
+
+    /// <summary><c>sig.kid</c> names no key of the tenant binding.</summary>
+    public const string UnknownKey = "unknown_key";
+
+    /// <summary><c>sig.mac</c> does not match the command under the named key (tampered, or another secret).</summary>
+    public const string BadSignature = "bad_signature";
+
     public static IReadOnlyList<string> All { get; } =
-        [MalformedJson, NotAnObject, UnsupportedVersion, MissingField, WrongType, UnknownOp, InvalidValue, Oversize, Expired, Forbidden];
+        [MalformedJson, NotAnObject, UnsupportedVersion, MissingField, WrongType, UnknownOp, InvalidValue, Oversize, Expired, Forbidden,
+         Unsigned, UnknownKey, BadSignature];
 }

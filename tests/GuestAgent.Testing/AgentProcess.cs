@@ -1,11 +1,32 @@
 using System.Diagnostics;
 using System.Text;
+using GuestAgent.Protocol.Signing;
 
 namespace GuestAgent.Testing;
 
-/// <summary>One tenant binding of an agent under test.</summary>
+/// <summary>Fixed signing keys of test agents and controllers (never use them anywhere else).</summary>
+public static class TestKeys
+{
+    /// <summary>The key every test binding has unless it says otherwise.</summary>
+    public static readonly SigningKey K1 = SigningKey.FromBase64("test-k1", Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray()));
+
+    /// <summary>A second key, for rotation.</summary>
+    public static readonly SigningKey K2 = SigningKey.FromBase64("test-k2", Convert.ToBase64String(Enumerable.Range(101, 32).Select(i => (byte)i).ToArray()));
+
+    /// <summary>A key no agent has, with an id one of them uses (a guest that guessed the id but not the secret).</summary>
+    public static readonly SigningKey WrongSecret = new("test-k1", Enumerable.Range(200, 32).Select(i => (byte)i).ToArray());
+}
+
+/// <summary>
+/// One tenant binding of an agent under test. Its agent takes commands signed with <see cref="SigningKeys"/>
+/// (default: <see cref="TestKeys.K1"/>), and unsigned ones only with <see cref="AllowUnsigned"/>.
+/// </summary>
 public sealed record TestTenant(string Name, string Project, string CommandQueue, string ReplyQueue, int MaxOperations = 4,
-    IReadOnlyList<string>? AllowedOps = null, IReadOnlyList<string>? HttpDestinations = null, IReadOnlyList<string>? FileRoots = null);
+    IReadOnlyList<string>? AllowedOps = null, IReadOnlyList<string>? HttpDestinations = null, IReadOnlyList<string>? FileRoots = null,
+    IReadOnlyList<SigningKey>? SigningKeys = null, bool AllowUnsigned = false)
+{
+    public IReadOnlyList<SigningKey> Keys => SigningKeys ?? [TestKeys.K1];
+}
 
 /// <summary>
 /// A real guest-agent process (the built guest-agent.dll) against a <see cref="ZaqarBed"/>, with
@@ -75,6 +96,8 @@ public sealed class AgentProcess : IDisposable
             {
                 config.AppendLine($"      http-destinations = [{string.Join(", ", t.HttpDestinations.Select(d => $"\"{d}\""))}]");
             }
+            var keys = t.Keys.Select(k => $"{{ id = \"{k.Id}\", secret = \"{Convert.ToBase64String(k.Secret)}\" }}");
+            config.AppendLine($"      signing {{ keys = [{string.Join(", ", keys)}], allow-unsigned = {(t.AllowUnsigned ? "true" : "false")} }}");
             config.AppendLine("    }");
         }
         config.AppendLine("  }");

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
 
 namespace GuestAgent.Agent.Configuration;
 
@@ -17,8 +18,15 @@ public sealed record TenantBinding(
     int MaxOperations,
     IReadOnlySet<string> AllowedOps,
     IReadOnlyList<HttpDestination>? HttpDestinations = null,
-    IReadOnlyList<string>? FileRoots = null)
+    IReadOnlyList<string>? FileRoots = null,
+    SigningPolicy? Signing = null)
 {
+    /// <summary>
+    /// How commands of this binding are authenticated. A binding built without one (tests of other
+    /// parts) takes unsigned commands, as before signing existed; configuration always sets it.
+    /// </summary>
+    public SigningPolicy SigningPolicy => Signing ?? new SigningPolicy([], AllowUnsigned: true, SigningPolicy.DefaultMaxLifetime);
+
     /// <summary>Where the <c>http</c> op may go for this tenant; empty: nowhere.</summary>
     public IReadOnlyList<HttpDestination> HttpAllowList => HttpDestinations ?? [];
 
@@ -98,7 +106,7 @@ public sealed record HttpDestination(string Host, int Port)
 
 public sealed record PollSettings(
     TimeSpan MinInterval, TimeSpan MaxInterval, double Jitter, TimeSpan MaxFaultBackoff,
-    int ClaimTtlSeconds, int ClaimGraceSeconds);
+    int ClaimTtlSeconds, int ClaimGraceSeconds, TimeSpan BusyPeriod = default);
 
 public sealed record JournalSettings(string Provider, string ConnectionString);
 
@@ -168,7 +176,8 @@ public sealed record AgentSettings(
         var pollSettings = new PollSettings(
             poll.GetTimeSpan("min-interval"), poll.GetTimeSpan("max-interval"), poll.GetDouble("jitter"),
             poll.GetTimeSpan("max-fault-backoff"),
-            Range(poll, "claim-ttl-seconds", 60, 43200, "poll."), Range(poll, "claim-grace-seconds", 60, 43200, "poll."));
+            Range(poll, "claim-ttl-seconds", 60, 43200, "poll."), Range(poll, "claim-grace-seconds", 60, 43200, "poll."),
+            poll.GetTimeSpan("busy-period", TimeSpan.Zero));
         if (pollSettings.MinInterval <= TimeSpan.Zero || pollSettings.MaxInterval < pollSettings.MinInterval)
         {
             throw new ConfigException("guest-agent.poll: need 0 < min-interval <= max-interval");
@@ -202,7 +211,7 @@ public sealed record AgentSettings(
             var tenantsConfig = c.GetConfig("tenants");
             foreach (var key in tenantsValue.GetObject().Items.Keys)
             {
-                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps));
+                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps, c.GetTimeSpan("dedup-window")));
             }
         }
         if (tenants.Count == 0)
@@ -227,7 +236,7 @@ public sealed record AgentSettings(
     /// <summary>The parser's limits under this configuration.</summary>
     public ProtocolLimits CommandLimits => ProtocolLimits.Default with { MaxCommandBytes = MaxCommandBytes };
 
-    private static TenantBinding Tenant(string name, Config t, int globalMax)
+    private static TenantBinding Tenant(string name, Config t, int globalMax, TimeSpan dedupWindow)
     {
         string Key(string k) => $"guest-agent.tenants.{name}.{k}";
         if (!QueueNames.IsValid(name))
@@ -287,7 +296,101 @@ public sealed record AgentSettings(
         {
             throw new ConfigException($"{Key("file-roots")}: '{root}' is not an absolute path");
         }
-        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops, destinations, roots);
+        var signing = Signing(t, Key, dedupWindow);
+        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops, destinations, roots,
+            signing);
+    }
+
+    /// <summary>
+    /// The binding's <c>signing</c> block. Unsigned commands are refused unless the binding says
+    /// <c>allow-unsigned = true</c>, and a binding without keys must say so: there is no silent
+    /// default that lets anyone with access to the queue run commands.
+    /// </summary>
+    private static SigningPolicy Signing(Config t, Func<string, string> key, TimeSpan dedupWindow)
+    {
+        var keys = new List<SigningKey>();
+        var keysValue = t.HasPath("signing.keys") ? t.GetValue("signing.keys") : null;
+        // Akka's HOCON does not count an empty list as an array: "keys = []" is simply no keys.
+        if (keysValue is not null && !keysValue.IsEmpty && (keysValue.IsArray() || keysValue.IsString() || keysValue.IsObject()))
+        {
+            if (!keysValue.IsArray())
+            {
+                throw new ConfigException($"{key("signing.keys")} must be a list of {{ id = \"...\", secret = \"<base64>\" }} or {{ id = \"...\", secret-file = \"/path\" }}");
+            }
+            var i = 0;
+            foreach (var item in keysValue.GetArray())
+            {
+                var at = key($"signing.keys[{i++}]");
+                if (!item.IsObject())
+                {
+                    throw new ConfigException($"{at} must be an object {{ id = \"...\", secret = \"<base64>\" }}");
+                }
+                var fields = item.GetObject().Items;
+                string? Field(string f) => fields.TryGetValue(f, out var v) && !v.IsEmpty ? v.GetString() : null;
+                var id = Field("id");
+                if (string.IsNullOrEmpty(id) || id.Length > 64 || id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+                {
+                    throw new ConfigException($"{at}.id is required: 1-64 characters without spaces");
+                }
+                var secret = Field("secret");
+                var file = Field("secret-file");
+                if ((secret is null) == (file is null))
+                {
+                    throw new ConfigException($"{at} (key '{id}'): give exactly one of secret (base64) and secret-file");
+                }
+                if (file is not null)
+                {
+                    try
+                    {
+                        secret = File.ReadAllText(file);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        throw new ConfigException($"{at}.secret-file (key '{id}'): cannot read {file}: {e.Message}");
+                    }
+                }
+                byte[] bytes;
+                try
+                {
+                    bytes = Convert.FromBase64String(secret!.Trim());
+                }
+                catch (FormatException)
+                {
+                    throw new ConfigException($"{at} (key '{id}'): the secret is not base64");
+                }
+                if (bytes.Length < SigningKey.MinSecretBytes)
+                {
+                    throw new ConfigException(
+                        $"{at} (key '{id}'): the secret has {bytes.Length} bytes; at least {SigningKey.MinSecretBytes} are required (e.g. head -c 32 /dev/urandom | base64)");
+                }
+                if (keys.Any(k => k.Id == id))
+                {
+                    throw new ConfigException($"{at}: key id '{id}' is given twice");
+                }
+                keys.Add(new SigningKey(id, bytes));
+            }
+        }
+        var allowUnsigned = t.GetBoolean("signing.allow-unsigned", false);
+        if (keys.Count == 0 && !allowUnsigned)
+        {
+            throw new ConfigException(
+                $"{key("signing")}: no signing.keys are configured, so every command would be refused as unsigned; " +
+                "add keys, or set signing.allow-unsigned = true to accept unsigned commands from anyone who can post to the queue");
+        }
+        var lifetime = t.GetTimeSpan("signing.max-command-lifetime", SigningPolicy.DefaultMaxLifetime);
+        var skew = ProtocolLimits.Default.ClockSkew;
+        if (lifetime <= TimeSpan.Zero)
+        {
+            throw new ConfigException($"{key("signing.max-command-lifetime")} must be a positive duration");
+        }
+        if (lifetime + skew + skew >= dedupWindow)
+        {
+            // A signed command stays acceptable until expires_at + skew, and issued_at may be skew in
+            // the future: the id must be remembered at least that long, or a captured command replays.
+            throw new ConfigException(
+                $"{key("signing.max-command-lifetime")} ({lifetime}) plus twice the clock skew ({skew.TotalSeconds:0} s) must be shorter than guest-agent.dedup-window ({dedupWindow})");
+        }
+        return new SigningPolicy(keys, allowUnsigned, lifetime);
     }
 
     private static string Required(Config c, string key)

@@ -138,7 +138,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         if (!_ctx.Binding.AllowedOps.Contains(cmd.Op))
         {
             Reject(cmd.Id, cmd.ReplyTo ?? _ctx.Binding.ReplyQueue, RejectCodes.Forbidden,
-                $"op '{cmd.Op}' is not allowed for tenant {_ctx.Binding.Name}", offer.MessageId, sender);
+                $"op '{cmd.Op}' is not allowed for tenant {_ctx.Binding.Name}", offer.MessageId, sender, cmd.Signature?.KeyId);
             return;
         }
         _ctx.TenantSlots.ForceAcquire();
@@ -146,7 +146,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             Logger(cmd.Id).Information("accepted {Op} ({Mode}) from message {MessageId}", cmd.Op, cmd.Mode, offer.MessageId);
             sender.Tell(new Offered(offer.MessageId, OfferOutcome.Accepted));
-            Send(cmd.Id, ReplyQueue(cmd), [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
+            Send(cmd, [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
             Dispatch(_state.Commands[cmd.Id]);
         });
     }
@@ -167,10 +167,25 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             sender.Tell(new Offered(r.MessageId, OfferOutcome.Duplicate));
             return;
         }
-        Reject(id, rej.ReplyTo, rej.Code, rej.Message, r.MessageId, sender);
+        if (!rej.IsAuthenticated && !_ctx.Binding.SigningPolicy.AllowUnsigned)
+        {
+            // Anyone who can post to the queue could have sent it: recording the id would let them
+            // burn the id of a genuine command in flight (it would then be dropped as a duplicate).
+            // The issuer still hears why, in an unsigned reply that carries no authority (a client
+            // with keys drops it, and logs it); posting it gives an attacker nothing they cannot
+            // do with their own access to the tenant's queues.
+            Logger(id).Warning("rejected unauthenticated message {MessageId} ({Code}): {Reason}; not recorded", r.MessageId, rej.Code, rej.Message);
+            sender.Tell(new Offered(r.MessageId, OfferOutcome.Rejected));
+            if (rej.ReplyTo is not null)
+            {
+                Send(id, rej.ReplyTo, [_ctx.Replies.Rejected(id, rej.Code, rej.Message)], hasFinal: false, keyId: null);
+            }
+            return;
+        }
+        Reject(id, rej.ReplyTo, rej.Code, rej.Message, r.MessageId, sender, rej.KeyId);
     }
 
-    private void Reject(Guid id, string? replyTo, string code, string message, string messageId, IActorRef sender)
+    private void Reject(Guid id, string? replyTo, string code, string message, string messageId, IActorRef sender, string? keyId)
     {
         PersistEvent(new CommandRejectedV1(id, replyTo, code, message, Now), _ =>
         {
@@ -178,7 +193,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             sender.Tell(new Offered(messageId, OfferOutcome.Rejected));
             if (replyTo is not null)
             {
-                Send(id, replyTo, [_ctx.Replies.Rejected(id, code, message)], hasFinal: false);
+                Send(id, replyTo, [_ctx.Replies.Rejected(id, code, message)], hasFinal: false, keyId);
             }
         });
     }
@@ -360,7 +375,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private void SendFinal(CommandEntry entry)
     {
         var replies = _ctx.Replies.Finished(entry.Command.Id, entry.Outcome!, _ctx.Settings.ChunkBytes).ToList();
-        Send(entry.Command.Id, ReplyQueue(entry.Command), replies, hasFinal: true);
+        Send(entry.Command, replies, hasFinal: true);
     }
 
     private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
@@ -385,8 +400,12 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
     }
 
-    private void Send(Guid id, string queue, IReadOnlyList<Reply> replies, bool hasFinal) =>
-        _outbox.Tell(new OutboxProtocol.Deliver(id, queue, replies, hasFinal), Self);
+    /// <summary>Replies of a signed command are signed with its key (the command's own, or <paramref name="keyId"/>).</summary>
+    private void Send(Guid id, string queue, IReadOnlyList<Reply> replies, bool hasFinal, string? keyId) =>
+        _outbox.Tell(new OutboxProtocol.Deliver(id, queue, replies, hasFinal, keyId), Self);
+
+    private void Send(Command command, IReadOnlyList<Reply> replies, bool hasFinal) =>
+        Send(command.Id, ReplyQueue(command), replies, hasFinal, command.Signature?.KeyId);
 
     private void OnRecovered()
     {
@@ -396,7 +415,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             var id = entry.Command.Id;
             // The accepted reply may have been in the outbox when the agent stopped: post it again (same seq).
-            Send(id, ReplyQueue(entry.Command), [_ctx.Replies.Accepted(id)], hasFinal: false);
+            Send(entry.Command, [_ctx.Replies.Accepted(id)], hasFinal: false);
             switch (entry.Phase)
             {
                 case CommandPhase.Accepted:

@@ -3,6 +3,7 @@ using Akka.Actor;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
 using Serilog;
 
@@ -10,8 +11,11 @@ namespace GuestAgent.Agent.Outbox;
 
 public static class OutboxProtocol
 {
-    /// <summary>Replies to post, in order; when <paramref name="HasFinal"/> the sender hears of the last one's delivery.</summary>
-    public sealed record Deliver(Guid CommandId, string Queue, IReadOnlyList<Reply> Replies, bool HasFinal);
+    /// <summary>
+    /// Replies to post, in order; when <paramref name="HasFinal"/> the sender hears of the last one's delivery.
+    /// With <paramref name="KeyId"/> (the key that signed the command) each reply is signed.
+    /// </summary>
+    public sealed record Deliver(Guid CommandId, string Queue, IReadOnlyList<Reply> Replies, bool HasFinal, string? KeyId = null);
 
     internal sealed record Posted(int Count);
 
@@ -44,9 +48,12 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
         Receive<OutboxProtocol.Deliver>(d =>
         {
+            // The command's own key; if it left the configuration while the command was live
+            // (rotation across a restart), the current key, which the controller also holds.
+            var key = d.KeyId is null ? null : binding.SigningPolicy.Find(d.KeyId) ?? binding.SigningPolicy.Current;
             for (var i = 0; i < d.Replies.Count; i++)
             {
-                var body = JsonNode.Parse(d.Replies[i].ToUtf8Bytes());
+                JsonNode? body = key is null ? JsonNode.Parse(d.Replies[i].ToUtf8Bytes()) : Signatures.SignReply(d.Replies[i], key);
                 _pending.AddLast(new Item(d.CommandId, d.Queue, new OutgoingMessage(body, replyTtlSeconds),
                     d.HasFinal && i == d.Replies.Count - 1, Sender));
             }

@@ -42,6 +42,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private readonly ILogger _log;
     private readonly Dictionary<string, string?> _outstanding = [];
     private TimeSpan _idle;
+    private DateTimeOffset _lastBusy = DateTimeOffset.MinValue;
     private TimeSpan _fault = TimeSpan.Zero;
     private int _round;
 
@@ -138,10 +139,14 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         if (claim.IsEmpty)
         {
             Schedule(Jittered(_idle));
-            _idle = TimeSpan.FromTicks(Math.Min(_poll.MaxInterval.Ticks, _idle.Ticks * 2));
+            if (_time.GetUtcNow() - _lastBusy > _poll.BusyPeriod)
+            {
+                _idle = TimeSpan.FromTicks(Math.Min(_poll.MaxInterval.Ticks, _idle.Ticks * 2));
+            }
             return;
         }
         _idle = _poll.MinInterval;
+        _lastBusy = _time.GetUtcNow();
         _round++;
         var now = _time.GetUtcNow();
         foreach (var message in claim.Messages)
@@ -154,7 +159,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 System.Text.Json.JsonValueKind.String => message.Body.GetString() ?? "",
                 _ => message.Body.GetRawText(),
             });
-            var parsed = CommandParser.Parse(raw, now, _limits);
+            // Authenticated here, before the ledger records anything or anything runs.
+            var parsed = CommandParser.Parse(raw, now, _limits, _binding.SigningPolicy);
             if (parsed.Command is { } command)
             {
                 _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), message.Id));

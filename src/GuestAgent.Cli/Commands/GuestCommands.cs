@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using GuestAgent.Client;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
 using Command = System.CommandLine.Command;
 
@@ -302,6 +303,7 @@ public static partial class GuestCommands
                     ExecTimeoutMargin = TimeSpan.FromSeconds(35),
                     // Other guestctl runs of this user share the reply queue: leave their fresh replies to them.
                     ForeignReplyGrace = TimeSpan.FromMinutes(10),
+                    SigningKeys = SigningKeysFromEnvironment(),
                 });
             return await body(client);
         }
@@ -315,6 +317,34 @@ public static partial class GuestCommands
             Error(e.Message);
             return ExitError;
         }
+    }
+
+    /// <summary>
+    /// GUESTAGENT_SIGNING_KEYS="kid=base64secret[,kid2=base64secret]": the first key signs, all verify.
+    /// From the environment only, so secrets never show in the process list.
+    /// </summary>
+    private static IReadOnlyList<SigningKey>? SigningKeysFromEnvironment()
+    {
+        var text = Environment.GetEnvironmentVariable("GUESTAGENT_SIGNING_KEYS");
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+        var keys = new List<SigningKey>();
+        foreach (var entry in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = entry.IndexOf('=');
+            try
+            {
+                keys.Add(eq > 0 ? SigningKey.FromBase64(entry[..eq], entry[(eq + 1)..])
+                    : throw new ArgumentException("GUESTAGENT_SIGNING_KEYS: each entry is kid=base64secret"));
+            }
+            catch (FormatException)
+            {
+                throw new ArgumentException($"GUESTAGENT_SIGNING_KEYS: the secret of key '{entry[..eq]}' is not base64");
+            }
+        }
+        return keys;
     }
 
     private static int ExitCodeOf(CallResult result)

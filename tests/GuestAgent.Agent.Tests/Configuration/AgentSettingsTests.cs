@@ -8,10 +8,15 @@ public sealed class AgentSettingsTests
         guest-agent {
           state-dir = "/tmp/ga-settings"
           tenants {
-            acme { endpoint = "http://127.0.0.1:8888", project = "p1", command-queue = "cmd-vm1", reply-queue = "rep-vm1" }
+            acme {
+              endpoint = "http://127.0.0.1:8888", project = "p1", command-queue = "cmd-vm1", reply-queue = "rep-vm1"
+              signing.keys = [{ id = "k1", secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" }]
+            }
           }
         }
         """;
+
+    private const string Acme = "\nguest-agent.tenants.acme.";
 
     [Fact]
     public void Reference_defaults_apply_to_a_minimal_config()
@@ -104,6 +109,68 @@ public sealed class AgentSettingsTests
         var s = AgentSettings.Load(Path.Combine(GuestAgent.Testing.RepoPaths.Root, "hocon", "examples", file));
 
         Assert.Equal(tenants, s.Tenants.Count);
+    }
+
+    [Fact]
+    public void Signing_defaults_require_signed_commands_with_a_one_hour_lifetime()
+    {
+        var policy = AgentSettings.Load(null, OneTenant).Tenants[0].SigningPolicy;
+
+        Assert.False(policy.AllowUnsigned);
+        Assert.Equal(TimeSpan.FromHours(1), policy.MaxLifetime);
+        Assert.Equal(["k1"], policy.Keys.Select(k => k.Id));
+        Assert.Equal(32, policy.Keys[0].Secret.Length);
+    }
+
+    [Fact]
+    public void Signing_keys_come_inline_or_from_a_file_and_rotation_lists_two()
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, Convert.ToBase64String(new byte[48]) + "\n");
+        try
+        {
+            var s = AgentSettings.Load(null, OneTenant + Acme +
+                $"signing.keys = [{{ id = \"new\", secret-file = \"{file}\" }}, {{ id = \"old\", secret = \"{Convert.ToBase64String(new byte[32])}\" }}]");
+            var policy = s.Tenants[0].SigningPolicy;
+            Assert.Equal(["new", "old"], policy.Keys.Select(k => k.Id));
+            Assert.Equal(48, policy.Keys[0].Secret.Length);
+            Assert.Equal("new", policy.Current!.Id);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Binding_without_keys_must_allow_unsigned_explicitly()
+    {
+        var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + Acme + "signing.keys = []"));
+        Assert.Contains("guest-agent.tenants.acme.signing", ex.Message);
+        Assert.Contains("allow-unsigned = true", ex.Message);
+
+        var open = AgentSettings.Load(null, OneTenant + Acme + "signing { keys = [], allow-unsigned = true }").Tenants[0].SigningPolicy;
+        Assert.True(open.AllowUnsigned);
+        Assert.Empty(open.Keys);
+    }
+
+    [Theory]
+    [InlineData("signing.keys = [{ id = \"k1\", secret = \"AAEC\" }]", "at least 32")]
+    [InlineData("signing.keys = [{ id = \"k1\", secret = \"not base64!\" }]", "not base64")]
+    [InlineData("signing.keys = [{ id = \"k1\" }]", "exactly one of secret")]
+    [InlineData("signing.keys = [{ id = \"k1\", secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\", secret-file = \"/x\" }]", "exactly one of secret")]
+    [InlineData("signing.keys = [{ id = \"k1\", secret-file = \"/nonexistent/k1.key\" }]", "cannot read /nonexistent/k1.key")]
+    [InlineData("signing.keys = [{ secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\" }]", "id is required")]
+    [InlineData("signing.keys = [{ id = \"k1\", secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\" }, { id = \"k1\", secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\" }]", "given twice")]
+    [InlineData("signing.keys = \"k1\"", "must be a list")]
+    [InlineData("signing.max-command-lifetime = 24h", "dedup-window")]
+    [InlineData("signing.max-command-lifetime = 0s", "positive")]
+    public void Bad_signing_settings_are_refused_naming_the_key(string change, string expected)
+    {
+        var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + Acme + change));
+
+        Assert.Contains("guest-agent.tenants.acme.signing", ex.Message);
+        Assert.Contains(expected, ex.Message);
     }
 
     [Fact]

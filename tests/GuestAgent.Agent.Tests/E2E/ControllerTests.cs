@@ -14,7 +14,8 @@ public sealed class ControllerTests : IDisposable
     public void Dispose() => _e2e.Dispose();
 
     private GuestClient Sdk() =>
-        new(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"));
+        new(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+            new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
 
     [Fact]
     public async Task Sdk_call_gets_the_whole_output_of_a_large_command()

@@ -8,7 +8,7 @@ public sealed class E2EContext : IDisposable
     public static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     public E2EContext(int maxOperations = 4, IReadOnlyList<string>? allowedOps = null, string extraConfig = "", ZaqarBed? bed = null,
-        IReadOnlyList<string>? httpDestinations = null, bool fileRoot = false)
+        IReadOnlyList<string>? httpDestinations = null, bool fileRoot = false, Func<TestTenant, TestTenant>? tenant = null)
     {
         Bed = bed ?? ZaqarBed.Shared;
         Dir = Directory.CreateTempSubdirectory("ga-e2e-").FullName;
@@ -18,6 +18,7 @@ public sealed class E2EContext : IDisposable
             HttpDestinations = httpDestinations,
             FileRoots = fileRoot ? [FileRoot] : null,
         };
+        Tenant = tenant?.Invoke(Tenant) ?? Tenant;
         Agent = AgentProcess.Start(Bed, [Tenant], extraConfig: extraConfig);
         Controller = RawController.For(Bed, Tenant);
     }
@@ -60,6 +61,7 @@ public sealed class E2EContext : IDisposable
         psi.Environment["ZAQAR_PROJECT"] = Tenant.Project;
         psi.Environment["GUESTAGENT_QUEUE"] = Tenant.CommandQueue;
         psi.Environment["HOME"] = Dir;
+        psi.Environment["GUESTAGENT_SIGNING_KEYS"] = string.Join(",", Tenant.Keys.Select(k => $"{k.Id}={Convert.ToBase64String(k.Secret)}"));
         using var p = System.Diagnostics.Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

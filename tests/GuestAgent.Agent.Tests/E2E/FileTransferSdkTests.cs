@@ -16,7 +16,8 @@ public sealed class FileTransferSdkTests : IDisposable
     private GuestClient NewClient(E2EContext? e2e = null)
     {
         e2e ??= _e2e;
-        return new GuestClient(e2e.Bed.Client(e2e.Tenant.Project), e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"));
+        return new GuestClient(e2e.Bed.Client(e2e.Tenant.Project), e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+            new GuestClientOptions { SigningKeys = e2e.Tenant.Keys });
     }
 
     private string LocalFile(int size, out byte[] content)

@@ -344,7 +344,8 @@ public sealed class FileUrlTests : IDisposable
     {
         var content = RandomNumberGenerator.GetBytes(200_000);
         _store.Objects["/in"] = content;
-        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"));
+        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+            new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
 
         var down = await guest.PutFileFromUrlAsync(Download(Target("in"), content, $"{_store.BaseUrl}in"));
         var up = await guest.GetFileToUrlAsync(new FileGetArgs { Path = Target("in"), UploadUrl = $"{_store.BaseUrl}out" });

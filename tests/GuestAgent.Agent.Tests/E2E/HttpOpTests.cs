@@ -154,7 +154,8 @@ public sealed class HttpOpTests : IDisposable
     [Fact]
     public async Task Sdk_http_call_returns_the_result_and_the_whole_body()
     {
-        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"));
+        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+            new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
 
         var big = await guest.HttpAsync(new HttpArgs { Url = $"{_allowed.BaseUrl}big" });
         var refused = await guest.HttpAsync(new HttpArgs { Url = $"{_other.BaseUrl}hello" });

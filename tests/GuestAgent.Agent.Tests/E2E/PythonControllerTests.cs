@@ -28,8 +28,11 @@ public sealed class PythonControllerTests : IDisposable
             .Replace("'http://127.0.0.1:8888'", $"'{_e2e.Bed.Url}'")
             .Replace("'os_project_id': 'p'", $"'os_project_id': '{_e2e.Tenant.Project}'")
             .Replace("'cmd-vm1'", $"'{_e2e.Tenant.CommandQueue}'")
-            .Replace("'replies-ctl1'", $"'{_e2e.Tenant.ReplyQueue}'");
+            .Replace("'replies-ctl1'", $"'{_e2e.Tenant.ReplyQueue}'")
+            .Replace("KEY_ID = 'k1'", $"KEY_ID = '{_e2e.Tenant.Keys[0].Id}'")
+            .Replace("'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8='", $"'{Convert.ToBase64String(_e2e.Tenant.Keys[0].Secret)}'");
         Assert.Contains(_e2e.Bed.Url, script);
+        Assert.Contains(_e2e.Tenant.Keys[0].Id, script);
         var path = Path.Combine(_e2e.Dir, "controller.py");
         await File.WriteAllTextAsync(path, script);
 

@@ -107,11 +107,21 @@ public static class FileInstaller
     }
 
     /// <summary>Length and lower-case hex SHA-256 of a file.</summary>
-    public static async Task<(long Length, string Sha256)> HashAsync(string path, CancellationToken ct)
+    public static (long Length, string Sha256) Hash(string path, CancellationToken ct)
     {
-        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        var hash = await SHA256.HashDataAsync(file, ct).ConfigureAwait(false);
-        return (file.Length, Convert.ToHexStringLower(hash));
+        // Large synchronous reads (callers run on the thread pool already): small reads through an
+        // async FileStream made hashing a 16 MiB file take seconds.
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.SequentialScan);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        long length = 0;
+        for (int n; (n = file.Read(buffer)) > 0;)
+        {
+            ct.ThrowIfCancellationRequested();
+            hash.AppendData(buffer, 0, n);
+            length += n;
+        }
+        return (length, Convert.ToHexStringLower(hash.GetHashAndReset()));
     }
 
     /// <summary>
@@ -121,18 +131,22 @@ public static class FileInstaller
     /// temp file is gone but the target already holds exactly these bytes, an earlier attempt got
     /// as far as the rename: that is success.
     /// </summary>
-    public static async Task<FileFailure?> InstallAsync(string partPath, string target, long size, string sha256,
+    public static Task<FileFailure?> InstallAsync(string partPath, string target, long size, string sha256,
+        UnixFileMode? mode, Ownership? owner, bool overwrite, CancellationToken ct) =>
+        Task.FromResult(Install(partPath, target, size, sha256, mode, owner, overwrite, ct));
+
+    private static FileFailure? Install(string partPath, string target, long size, string sha256,
         UnixFileMode? mode, Ownership? owner, bool overwrite, CancellationToken ct)
     {
         if (!File.Exists(partPath))
         {
-            if (File.Exists(target) && await HashAsync(target, ct).ConfigureAwait(false) == (size, sha256))
+            if (File.Exists(target) && Hash(target, ct) == (size, sha256))
             {
                 return null;
             }
             return new FileFailure("transfer_lost", $"the received data of this transfer ({partPath}) is gone; send the file again");
         }
-        var (length, actual) = await HashAsync(partPath, ct).ConfigureAwait(false);
+        var (length, actual) = Hash(partPath, ct);
         if (length != size || actual != sha256)
         {
             TryDelete(partPath);

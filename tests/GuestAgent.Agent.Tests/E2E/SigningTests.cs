@@ -1,0 +1,222 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GuestAgent.Client;
+using GuestAgent.Protocol;
+using GuestAgent.Protocol.Signing;
+using GuestAgent.Testing;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Agent.Tests.E2E;
+
+/// <summary>
+/// Signed commands and replies against a real agent and a real Zaqar: every command that is not
+/// properly signed is refused before it runs, replays never run twice, and a client with keys
+/// takes only replies signed by its agent.
+/// </summary>
+public sealed class SigningTests : IDisposable
+{
+    private readonly E2EContext _e2e = new();
+
+    public void Dispose() => _e2e.Dispose();
+
+    private string Mark(string name) => Path.Combine(_e2e.Dir, name);
+
+    private Command Touch(string name, Guid? id = null, DateTimeOffset? issuedAt = null, TimeSpan? lifetime = null)
+    {
+        var now = issuedAt ?? DateTimeOffset.UtcNow;
+        return Command.Call(new ExecArgs { Shell = $"echo run >> {Mark(name)}" }, _e2e.Controller.ReplyQueue, now,
+            now + (lifetime ?? TimeSpan.FromMinutes(10)), id: id);
+    }
+
+    private async Task<Reply> RejectedAsync(RawController sender, Command command, string code)
+    {
+        await sender.PostRawAsync(JsonNode.Parse(command.ToJson()));
+        var reply = await _e2e.Controller.FinalAsync(command.Id, E2EContext.Wait);
+        Assert.Equal(ReplyStatus.Rejected, reply.Status);
+        Assert.Equal(code, reply.Error!.Code);
+        return reply;
+    }
+
+    [Fact]
+    public async Task Unsigned_command_is_rejected_never_runs_and_does_not_burn_its_id()
+    {
+        var command = Touch("unsigned");
+        var reply = await RejectedAsync(_e2e.Controller.WithKey(null), command, RejectCodes.Unsigned);
+
+        // The rejection is unsigned: it carries no authority, and a client with keys would drop it.
+        Assert.Equal(SignatureStatus.Unsigned, _e2e.Controller.SignatureOf(command.Id, reply.Seq));
+        Assert.False(File.Exists(Mark("unsigned")));
+        await _e2e.Agent.WaitForLogAsync("not recorded", E2EContext.Wait);
+
+        // The genuine command with the same id still runs: an unauthenticated message cannot squat ids.
+        var genuine = new RawController(_e2e.Controller.Zaqar, _e2e.Controller.CommandQueue, ZaqarBed.NewQueue("rep"), TestKeys.K1);
+        await genuine.SendAsync(command with { ReplyTo = genuine.ReplyQueue });
+        Assert.Equal(ReplyStatus.Succeeded, (await genuine.FinalAsync(command.Id, E2EContext.Wait)).Status);
+        Assert.Equal(["run"], _e2e.MarkLines("unsigned"));
+    }
+
+    [Fact]
+    public async Task Wrong_secret_and_unknown_key_are_rejected_and_never_run()
+    {
+        var wrong = Touch("wrong");
+        await RejectedAsync(_e2e.Controller.WithKey(TestKeys.WrongSecret), wrong, RejectCodes.BadSignature);
+        var unknown = Touch("unknown");
+        await RejectedAsync(_e2e.Controller.WithKey(TestKeys.K2), unknown, RejectCodes.UnknownKey);
+
+        var good = await _e2e.Controller.SendAsync(Touch("good"));
+        Assert.Equal(ReplyStatus.Succeeded, (await _e2e.Controller.FinalAsync(good.Id, E2EContext.Wait)).Status);
+        Assert.False(File.Exists(Mark("wrong")));
+        Assert.False(File.Exists(Mark("unknown")));
+    }
+
+    [Fact]
+    public async Task Tampered_command_is_rejected_and_never_runs()
+    {
+        var command = Touch("tampered-original");
+        var signed = _e2e.Controller.Signed(JsonNode.Parse(command.ToJson()))!.AsObject();
+        signed["args"]!["shell"] = $"echo evil >> {Mark("tampered")}";
+        await _e2e.Controller.PostExactAsync(signed);
+
+        var reply = await _e2e.Controller.FinalAsync(command.Id, E2EContext.Wait);
+        Assert.Equal(RejectCodes.BadSignature, reply.Error!.Code);
+        Assert.False(File.Exists(Mark("tampered")));
+        Assert.False(File.Exists(Mark("tampered-original")));
+    }
+
+    [Fact]
+    public async Task Replayed_signed_command_is_dropped_after_completion_and_never_runs_twice()
+    {
+        var command = Touch("replay");
+        var captured = _e2e.Controller.Signed(JsonNode.Parse(command.ToJson()))!;
+        await _e2e.Controller.PostExactAsync(captured.DeepClone());
+        var replies = await _e2e.Controller.RepliesAsync(command.Id, E2EContext.Wait);
+        Assert.Equal(ReplyStatus.Succeeded, replies[^1].Status);
+        Assert.All(replies, r => Assert.Equal(SignatureStatus.Valid, _e2e.Controller.SignatureOf(r.Id, r.Seq)));
+
+        await _e2e.Controller.PostExactAsync(captured.DeepClone());
+        await _e2e.Agent.WaitForLogAsync("duplicate delivery", E2EContext.Wait);
+        var after = await _e2e.Controller.SendAsync(Touch("after"));
+        await _e2e.Controller.FinalAsync(after.Id, E2EContext.Wait);
+
+        Assert.Equal(["run"], _e2e.MarkLines("replay"));
+        Assert.Equal(replies.Count, (await _e2e.Controller.SeenAsync(command.Id)).Count);
+    }
+
+    [Fact]
+    public async Task Expired_and_too_long_lived_signed_commands_are_rejected_and_never_run()
+    {
+        var expired = Touch("expired", issuedAt: DateTimeOffset.UtcNow.AddHours(-2), lifetime: TimeSpan.FromMinutes(30));
+        var reply = await RejectedAsync(_e2e.Controller, expired, RejectCodes.Expired);
+        // Authenticated before it was judged: recorded, and answered with a signed reply.
+        Assert.Equal(SignatureStatus.Valid, _e2e.Controller.SignatureOf(expired.Id, reply.Seq));
+
+        var eternal = Touch("eternal", lifetime: TimeSpan.FromHours(2));
+        var tooLong = await RejectedAsync(_e2e.Controller, eternal, RejectCodes.InvalidValue);
+        Assert.Contains("expires_at", tooLong.Error!.Message);
+
+        Assert.False(File.Exists(Mark("expired")));
+        Assert.False(File.Exists(Mark("eternal")));
+    }
+
+    [Fact]
+    public async Task Client_drops_a_forged_reply_posted_to_its_reply_queue()
+    {
+        var replyQueue = ZaqarBed.NewQueue("sdk");
+        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, replyQueue,
+            new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
+        var id = Guid.NewGuid();
+        var call = guest.CallAsync(new ExecArgs { Shell = "sleep 2; echo real" }, new CallOptions { CommandId = id });
+
+        // Another guest of the project (same Zaqar rights, no key) answers first, claiming success.
+        var attacker = _e2e.Bed.Client(_e2e.Tenant.Project);
+        var forged = new Reply(id, 1, ReplyStatus.Succeeded, "test-agent", DateTimeOffset.UtcNow,
+            ProtocolJson.ToElement(new { exit_code = 0, attempt = 1, duration_ms = 1 }));
+        var bodies = new JsonNode?[]
+        {
+            JsonNode.Parse(forged.ToJson()),
+            Signatures.SignReply(forged, TestKeys.WrongSecret),
+            Signatures.SignReply(forged with { Seq = 0, Status = ReplyStatus.Accepted, Result = null }, TestKeys.WrongSecret),
+        };
+        await Task.Delay(300);
+        foreach (var body in bodies)
+        {
+            await attacker.PostAsync(replyQueue, new OutgoingMessage(body, 600));
+        }
+
+        var result = await call;
+        Assert.True(result.Succeeded);
+        Assert.Equal("real\n", result.StdoutText);
+        Assert.True(guest.Stats.Unverified >= 2, $"stats {guest.Stats}");
+    }
+
+    [Fact]
+    public async Task Client_verifies_chunk_replies_too()
+    {
+        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+            new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
+        var result = await guest.CallAsync(new ExecArgs { Shell = "head -c 300000 /dev/zero | tr '\\0' x", OutputCapBytes = 1000 });
+
+        Assert.True(result.Succeeded);
+        Assert.True(result.Replies.Count > 3, "expected chunk replies");
+        Assert.Equal(300_000, result.Stdout.Length);
+        Assert.Equal(0, guest.Stats.Unverified);
+    }
+}
+
+public sealed class SigningPolicyTests
+{
+    [Fact]
+    public async Task Rotation_two_keys_are_valid_at_once_and_replies_carry_the_commands_key()
+    {
+        using var e2e = new E2EContext(tenant: t => t with { SigningKeys = [TestKeys.K2, TestKeys.K1] });
+        var old = new RawController(e2e.Controller.Zaqar, e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("rep"), TestKeys.K1, [TestKeys.K1]);
+        var @new = new RawController(e2e.Controller.Zaqar, e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("rep"), TestKeys.K2, [TestKeys.K2]);
+
+        var byOld = await old.SendAsync(old.Call(new PingArgs()));
+        var byNew = await @new.SendAsync(@new.Call(new PingArgs()));
+
+        foreach (var (controller, id) in new[] { (old, byOld.Id), (@new, byNew.Id) })
+        {
+            var replies = await controller.RepliesAsync(id, E2EContext.Wait);
+            Assert.Equal(ReplyStatus.Succeeded, replies[^1].Status);
+            // Each verified with only the key that signed the command.
+            Assert.All(replies, r => Assert.Equal(SignatureStatus.Valid, controller.SignatureOf(r.Id, r.Seq)));
+        }
+
+        // The SDK mid-rotation: signs with the new key, accepts replies under either.
+        await using var guest = new GuestClient(e2e.Bed.Client(e2e.Tenant.Project), e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+            new GuestClientOptions { SigningKeys = [TestKeys.K2, TestKeys.K1] });
+        var ping = await guest.CallAsync(new PingArgs());
+        Assert.True(ping.Succeeded);
+        Assert.Equal(0, guest.Stats.Unverified);
+    }
+
+    [Fact]
+    public async Task Allow_unsigned_binding_runs_unsigned_commands_with_unsigned_replies()
+    {
+        using var e2e = new E2EContext(tenant: t => t with { SigningKeys = [], AllowUnsigned = true });
+        Assert.Null(e2e.Controller.Key);
+        var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"touch {e2e.Dir}/open" }));
+        var final = await e2e.Controller.FinalAsync(cmd.Id, E2EContext.Wait);
+
+        Assert.Equal(ReplyStatus.Succeeded, final.Status);
+        Assert.Equal(SignatureStatus.Unsigned, e2e.Controller.SignatureOf(cmd.Id, final.Seq));
+        Assert.True(File.Exists(Path.Combine(e2e.Dir, "open")));
+
+        await using var guest = new GuestClient(e2e.Bed.Client(e2e.Tenant.Project), e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"));
+        Assert.True((await guest.CallAsync(new PingArgs())).Succeeded);
+    }
+
+    [Fact]
+    public void Agent_refuses_a_binding_without_keys_that_does_not_allow_unsigned()
+    {
+        using var e2e = new E2EContext(tenant: t => t with { SigningKeys = [], AllowUnsigned = false });
+        var deadline = DateTime.UtcNow + E2EContext.Wait;
+        while (e2e.Agent.IsRunning && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+        Assert.False(e2e.Agent.IsRunning);
+        Assert.Contains("allow-unsigned", e2e.Agent.Log);
+    }
+}
