@@ -33,7 +33,8 @@ public sealed partial class ZaqarClient
             throw new ArgumentOutOfRangeException(nameof(options), "MaxAttempts must be at least 1.");
         }
         Options = options;
-        _http = ZaqarHttp.For(options.Endpoint);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConnections, 1);
+        _http = ZaqarHttp.For(options.Endpoint, options.MaxConnections);
     }
 
     public ZaqarClientOptions Options { get; }

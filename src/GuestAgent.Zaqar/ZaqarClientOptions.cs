@@ -22,4 +22,12 @@ public sealed record ZaqarClientOptions
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Connections this process opens to the endpoint at most (clients of one endpoint with the
+    /// same limit share them). Use 1 against a single-threaded Zaqar (the development
+    /// zaqar-server): it serves one connection at a time, so a spare connection the pool opened
+    /// but sends nothing on stalls it until the pool closes it (~1 s each time).
+    /// </summary>
+    public int MaxConnections { get; init; } = 64;
 }

@@ -13,9 +13,10 @@ internal static class ZaqarHttp
 {
     private static readonly ConcurrentDictionary<string, IFlurlClient> Clients = new(StringComparer.OrdinalIgnoreCase);
 
-    public static IFlurlClient For(string endpoint) => Clients.GetOrAdd(endpoint.TrimEnd('/'), Create);
+    public static IFlurlClient For(string endpoint, int maxConnections) =>
+        Clients.GetOrAdd($"{maxConnections}|{endpoint.TrimEnd('/')}", key => Create(endpoint.TrimEnd('/'), maxConnections));
 
-    private static IFlurlClient Create(string endpoint)
+    private static IFlurlClient Create(string endpoint, int maxConnections)
     {
         var handler = new SocketsHttpHandler
         {
@@ -25,7 +26,7 @@ internal static class ZaqarHttp
             // serving nobody else, until it is closed.
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(1),
             ConnectTimeout = TimeSpan.FromSeconds(10),
-            MaxConnectionsPerServer = 64,
+            MaxConnectionsPerServer = maxConnections,
             AutomaticDecompression = System.Net.DecompressionMethods.None,
         };
         // Flurl enforces the per-request timeout itself; the HttpClient's own must not cut in first.

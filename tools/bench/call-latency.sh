@@ -18,6 +18,7 @@ cat > "$RUN/agent.conf" <<CONF
 guest-agent {
   state-dir = "$RUN/state"
   log.file = false
+  zaqar-connections = 1
   log.level = Warning
   # The bench client does not sign (a throw-away loopback bed): unsigned commands are allowed explicitly.
   tenants.bench { endpoint = "$ZAQAR_URL", project = bench, command-queue = bench-cmd, reply-queue = bench-rep, signing.allow-unsigned = true }

@@ -20,6 +20,7 @@ cat > "$RUN/agent.conf" <<CONF
 guest-agent {
   state-dir = "$RUN/state"
   log.file = false
+  zaqar-connections = 1
   log.level = ${BENCH_AGENT_LOG:-Warning}
   tenants.bench {
     endpoint = "$ZAQAR_URL", project = bench, command-queue = bench-cmd, reply-queue = bench-rep

@@ -128,7 +128,8 @@ public sealed record AgentSettings(
     bool LogToFile,
     IReadOnlyList<TenantBinding> Tenants,
     int MaxCommandBytes = ProtocolLimits.ZaqarMaxPostBodyBytes,
-    TimeSpan? TransferIdleTimeout = null)
+    TimeSpan? TransferIdleTimeout = null,
+    int ZaqarConnections = 64)
 {
     /// <summary>How long an unfinished file.put transfer keeps its chunks without progress.</summary>
     public TimeSpan TransferIdle => TransferIdleTimeout ?? TimeSpan.FromHours(24);
@@ -230,7 +231,7 @@ public sealed record AgentSettings(
             Positive(c, "exec.inline-output-bytes"), chunk,
             new JournalSettings(provider, cs), c.GetString("log.level", "Information"), c.GetBoolean("log.file", true),
             tenants, Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, ""),
-            PositiveSpan(c, "file-transfer-idle-timeout"));
+            PositiveSpan(c, "file-transfer-idle-timeout"), Range(c, "zaqar-connections", 1, 1024, ""));
     }
 
     /// <summary>The parser's limits under this configuration.</summary>

@@ -30,6 +30,7 @@ public sealed class TenantSupervisor : ReceiveActor
             MaxAttempts = 3,
             RequestTimeout = TimeSpan.FromSeconds(20),
             TimeProvider = time,
+            MaxConnections = settings.ZaqarConnections,
         });
         var tenantSlots = new OperationSlots(binding.MaxOperations);
         var outbox = Context.ActorOf(ReplyOutbox.Props(binding, zaqar, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");

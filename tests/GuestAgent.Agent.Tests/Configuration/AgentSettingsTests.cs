@@ -47,6 +47,8 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.journal.provider = postgresql", "connection-string is required")]
     [InlineData("guest-agent.poll.claim-ttl-seconds = 30", "claim-ttl-seconds")]
     [InlineData("guest-agent.max-operations = 0", "max-operations")]
+    [InlineData("guest-agent.zaqar-connections = 0", "zaqar-connections")]
+    [InlineData("guest-agent.file-transfer-idle-timeout = 0s", "file-transfer-idle-timeout")]
     public void Bad_values_are_refused_naming_the_key(string change, string expected)
     {
         var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + "\n" + change));

@@ -10,6 +10,8 @@ var zaqar = new ZaqarClient(new ZaqarClientOptions
     Endpoint = env("ZAQAR_URL"),
     ClientId = Guid.NewGuid(),
     Auth = new ZaqarAuth.None(env("ZAQAR_PROJECT")),
+    // The bed's zaqar-server is single-threaded: see ZaqarClientOptions.MaxConnections.
+    MaxConnections = 1,
 });
 switch (args.FirstOrDefault())
 {
