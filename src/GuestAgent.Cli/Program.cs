@@ -9,6 +9,7 @@ public static class Program
     {
         var root = new RootCommand("guestctl: drive GuestAgent guests through OpenStack Zaqar queues.");
         root.Subcommands.Add(QueueCommands.Build());
+        root.Subcommands.Add(CredentialsCommands.Build());
         foreach (var command in GuestCommands.Build())
         {
             root.Subcommands.Add(command);

@@ -20,10 +20,11 @@ public static class TestKeys
 /// <summary>
 /// One tenant binding of an agent under test. Its agent takes commands signed with <see cref="SigningKeys"/>
 /// (default: <see cref="TestKeys.K1"/>), and unsigned ones only with <see cref="AllowUnsigned"/>.
+/// <see cref="ExtraConfig"/> is HOCON added inside the binding (e.g. an <c>auth { mode = presigned ... }</c> block).
 /// </summary>
 public sealed record TestTenant(string Name, string Project, string CommandQueue, string ReplyQueue, int MaxOperations = 4,
     IReadOnlyList<string>? AllowedOps = null, IReadOnlyList<string>? HttpDestinations = null, IReadOnlyList<string>? FileRoots = null,
-    IReadOnlyList<SigningKey>? SigningKeys = null, bool AllowUnsigned = false)
+    IReadOnlyList<SigningKey>? SigningKeys = null, bool AllowUnsigned = false, string? ExtraConfig = null)
 {
     public IReadOnlyList<SigningKey> Keys => SigningKeys ?? [TestKeys.K1];
 }
@@ -63,6 +64,11 @@ public sealed class AgentProcess : IDisposable
 
     /// <summary>Writes a config for <paramref name="tenants"/> (fast polling, small caps) and starts the agent.</summary>
     public static AgentProcess Start(ZaqarBed bed, IReadOnlyList<TestTenant> tenants, string name = "test-agent",
+        int maxOperations = 16, string extraConfig = "") =>
+        Start(bed.Url, tenants, name, maxOperations, extraConfig);
+
+    /// <summary>The same against any Zaqar endpoint (e.g. a <see cref="KeystoneBed"/>'s).</summary>
+    public static AgentProcess Start(string endpoint, IReadOnlyList<TestTenant> tenants, string name = "test-agent",
         int maxOperations = 16, string extraConfig = "")
     {
         var dir = Path.Combine(Path.GetTempPath(), "guestagent-agent-" + Guid.NewGuid().ToString("N")[..12]);
@@ -79,7 +85,7 @@ public sealed class AgentProcess : IDisposable
         foreach (var t in tenants)
         {
             config.AppendLine($"    {t.Name} {{");
-            config.AppendLine($"      endpoint = \"{bed.Url}\"");
+            config.AppendLine($"      endpoint = \"{endpoint}\"");
             config.AppendLine($"      project = \"{t.Project}\"");
             config.AppendLine($"      command-queue = \"{t.CommandQueue}\"");
             config.AppendLine($"      reply-queue = \"{t.ReplyQueue}\"");
@@ -98,6 +104,10 @@ public sealed class AgentProcess : IDisposable
             }
             var keys = t.Keys.Select(k => $"{{ id = \"{k.Id}\", secret = \"{Convert.ToBase64String(k.Secret)}\" }}");
             config.AppendLine($"      signing {{ keys = [{string.Join(", ", keys)}], allow-unsigned = {(t.AllowUnsigned ? "true" : "false")} }}");
+            if (t.ExtraConfig is not null)
+            {
+                config.AppendLine(t.ExtraConfig);
+            }
             config.AppendLine("    }");
         }
         config.AppendLine("  }");

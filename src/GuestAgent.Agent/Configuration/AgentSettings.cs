@@ -1,11 +1,23 @@
 using Akka.Configuration;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
+using GuestAgent.Zaqar;
 
 namespace GuestAgent.Agent.Configuration;
 
-/// <summary>How one binding authenticates to its Zaqar.</summary>
-public sealed record TenantAuth(string Mode, string? Token);
+/// <summary>
+/// How one binding authenticates to its Zaqar: mode none, keystone (<see cref="Token"/>) or presigned
+/// (<see cref="CommandQueueUrl"/> for claiming and deleting commands, <see cref="ReplyQueueUrl"/> for
+/// posting replies; the guest holds no keystone credentials at all).
+/// </summary>
+public sealed record TenantAuth(string Mode, string? Token, PreSignedUrl? CommandQueueUrl = null, PreSignedUrl? ReplyQueueUrl = null)
+{
+    /// <summary>What the agent does on the command queue: claim (POST .../claims) and delete claimed messages (DELETE .../messages/{id}).</summary>
+    public static readonly IReadOnlyList<(string Method, string Path)> CommandQueueNeeds = [("POST", "claims"), ("DELETE", "messages")];
+
+    /// <summary>What the agent does on the reply queue: post replies (POST .../messages).</summary>
+    public static readonly IReadOnlyList<(string Method, string Path)> ReplyQueueNeeds = [("POST", "messages")];
+}
 
 /// <summary>One tenant binding: a Zaqar endpoint, project, credentials and command queue.</summary>
 public sealed record TenantBinding(
@@ -261,14 +273,31 @@ public sealed record AgentSettings(
             throw new ConfigException($"{Key("command-queue")} and {Key("reply-queue")} must be valid queue names");
         }
         var mode = t.GetString("auth.mode", "none");
-        if (mode is not ("none" or "keystone"))
+        if (mode is not ("none" or "keystone" or "presigned"))
         {
-            throw new ConfigException($"{Key("auth.mode")} must be none or keystone");
+            throw new ConfigException($"{Key("auth.mode")} must be none, keystone or presigned, not '{mode}'");
         }
         var token = t.GetString("auth.token", null);
         if (mode == "keystone" && string.IsNullOrEmpty(token))
         {
             throw new ConfigException($"{Key("auth.token")} is required with auth.mode = keystone");
+        }
+        PreSignedUrl? commandUrl = null, replyUrl = null;
+        if (mode == "presigned")
+        {
+            if (!string.IsNullOrEmpty(token))
+            {
+                throw new ConfigException($"{Key("auth.token")}: a presigned binding holds no keystone token; remove it");
+            }
+            commandUrl = Signature(t, Key, "auth.command-queue-signature", project, queue, TenantAuth.CommandQueueNeeds);
+            replyUrl = Signature(t, Key, "auth.reply-queue-signature", project, reply, TenantAuth.ReplyQueueNeeds);
+        }
+        else
+        {
+            foreach (var k in new[] { "auth.command-queue-signature", "auth.reply-queue-signature" }.Where(t.HasPath))
+            {
+                throw new ConfigException($"{Key(k)} is only used with auth.mode = presigned (mode is {mode})");
+            }
         }
         var max = t.GetInt("max-operations", globalMax);
         if (max < 1)
@@ -298,8 +327,74 @@ public sealed record AgentSettings(
             throw new ConfigException($"{Key("file-roots")}: '{root}' is not an absolute path");
         }
         var signing = Signing(t, Key, dedupWindow);
-        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token), queue, reply, Math.Min(max, globalMax), ops, destinations, roots,
+        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token, commandUrl, replyUrl), queue, reply, Math.Min(max, globalMax), ops, destinations, roots,
             signing);
+    }
+
+    /// <summary>
+    /// One pre-signed URL block as Zaqar's share call returns it (paths, methods, expires,
+    /// signature, optionally project). It must be for <paramref name="queue"/> of
+    /// <paramref name="project"/>, cover what the agent does there, and not have expired.
+    /// </summary>
+    private static PreSignedUrl Signature(Config t, Func<string, string> key, string path, string project, string queue,
+        IReadOnlyList<(string Method, string Path)> needs)
+    {
+        var at = key(path);
+        const string Mint = "mint one with: guestctl credentials mint";
+        if (!t.HasPath(path) || !t.GetValue(path).IsObject())
+        {
+            throw new ConfigException($"{at} is required with auth.mode = presigned: {{ paths = [...], methods = [...], expires = \"...\", signature = \"...\" }}; {Mint}");
+        }
+        var block = t.GetConfig(path);
+        IReadOnlyList<string> List(string f)
+        {
+            var v = block.HasPath(f) ? block.GetValue(f) : null;
+            if (v is null || v.IsEmpty || !v.IsArray())
+            {
+                throw new ConfigException($"{at}.{f} is required: a non-empty list of strings");
+            }
+            return block.GetStringList(f).ToList();
+        }
+        var paths = List("paths");
+        var methods = List("methods").Select(m => m.ToUpperInvariant()).ToList();
+        var expires = block.GetString("expires", "");
+        var signature = block.GetString("signature", "");
+        var urlProject = block.GetString("project", project);
+        if (string.IsNullOrEmpty(signature) || signature.Any(c => !Uri.IsHexDigit(c)))
+        {
+            throw new ConfigException($"{at}.signature is required: the hex HMAC Zaqar's share call (or guestctl credentials mint) returned");
+        }
+        if (urlProject != project)
+        {
+            throw new ConfigException($"{at}.project is '{urlProject}', but the binding's project is '{project}'");
+        }
+        var url = new PreSignedUrl(paths, methods, project, expires, signature);
+        DateTimeOffset expiresAt;
+        try
+        {
+            expiresAt = url.ExpiresAt;
+        }
+        catch (FormatException)
+        {
+            throw new ConfigException($"{at}.expires: '{expires}' is not a UTC time as Zaqar writes it (yyyy-MM-ddTHH:mm:ss)");
+        }
+        if (expiresAt <= DateTimeOffset.UtcNow)
+        {
+            throw new ConfigException($"{at} expired at {expires} UTC; {Mint}");
+        }
+        if (paths.FirstOrDefault(p => !p.StartsWith($"/v2/queues/{queue}/", StringComparison.Ordinal)) is { } foreign)
+        {
+            throw new ConfigException($"{at}.paths: '{foreign}' is not a path of queue '{queue}' (expected /v2/queues/{queue}/...)");
+        }
+        foreach (var (method, sub) in needs)
+        {
+            if (!url.Covers(method, $"/v2/queues/{queue}/{sub}"))
+            {
+                throw new ConfigException($"{at} does not allow {method} /v2/queues/{queue}/{sub}, which the agent needs " +
+                    $"(it needs {string.Join(", ", needs.Select(n => $"{n.Method} {n.Path}"))}); {Mint}");
+            }
+        }
+        return url;
     }
 
     /// <summary>

@@ -19,9 +19,14 @@ public sealed class TenantSupervisor : ReceiveActor
         ExecRunner runner, DateTimeOffset startedAt, TimeProvider time)
     {
         var globalSlots = lifetime.GlobalSlots;
-        ZaqarAuth auth = binding.Auth.Mode == "keystone"
-            ? ZaqarAuth.Keystone.WithToken(binding.Auth.Token!, binding.Project)
-            : new ZaqarAuth.None(binding.Project);
+        // Pre-signed: one client holds both URLs; it picks, per request, the one whose paths and
+        // methods cover it (claims and deletes: the command queue's, reply posts: the reply queue's).
+        ZaqarAuth auth = binding.Auth.Mode switch
+        {
+            "keystone" => ZaqarAuth.Keystone.WithToken(binding.Auth.Token!, binding.Project),
+            "presigned" => new ZaqarAuth.PreSigned(binding.Auth.CommandQueueUrl!, binding.Auth.ReplyQueueUrl!),
+            _ => new ZaqarAuth.None(binding.Project),
+        };
         var zaqar = new ZaqarClient(new ZaqarClientOptions
         {
             Endpoint = binding.Endpoint,

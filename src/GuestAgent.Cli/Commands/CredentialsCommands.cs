@@ -1,0 +1,160 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Cli.Commands;
+
+/// <summary>
+/// `guestctl credentials mint`: the two Zaqar pre-signed URLs a guest needs (claim and delete on
+/// its command queue, post on its reply queue) and nothing more, printed as the HOCON
+/// <c>auth { mode = presigned ... }</c> block of the guest's tenant binding. The guest then holds
+/// no keystone credentials (docs/security.md).
+/// </summary>
+public static class CredentialsCommands
+{
+    public const string SecretVariable = "ZAQAR_SIGNED_URL_SECRET";
+
+    /// <summary>What the agent does on its command queue: claim (POST claims) and delete claimed messages (DELETE messages/{id}).</summary>
+    public static readonly string[] CommandPaths = ["messages", "claims"];
+    public static readonly string[] CommandMethods = ["POST", "DELETE"];
+
+    /// <summary>What the agent does on its reply queue: post replies.</summary>
+    public static readonly string[] ReplyPaths = ["messages"];
+    public static readonly string[] ReplyMethods = ["POST"];
+
+    private static readonly ZaqarConnection Connection = new(recursive: true);
+
+    public static Command Build()
+    {
+        var credentials = new Command("credentials", "Guest credentials: Zaqar pre-signed URLs instead of keystone tokens.");
+        Connection.AddTo(credentials);
+
+        var mint = new Command("mint",
+            "Mint the pre-signed URLs of one guest binding and print its HOCON auth block. Offline with Zaqar's [signed_url] " +
+            $"secret_key (env {SecretVariable} or --secret-file; --project must be the keystone project id), or else through " +
+            "Zaqar's share API with a keystone token (--token / OS_AUTH_TOKEN; the project is the token's).");
+        var queue = new Option<string>("--queue") { Description = "The guest's command queue", Required = true };
+        var reply = new Option<string>("--reply-queue") { Description = "The guest's reply queue", Required = true };
+        var expiresIn = new Option<string>("--expires-in") { Description = "Validity: 7d, 12h, 30m, 90s (default 7d)", DefaultValueFactory = _ => "7d" };
+        var secretFile = new Option<string?>("--secret-file") { Description = $"File holding Zaqar's [signed_url] secret_key (else env {SecretVariable})" };
+        var via = new Option<string>("--via")
+        {
+            Description = "secret: mint offline; share: ask Zaqar's share API; auto (default): secret if one is given, else share",
+            DefaultValueFactory = _ => "auto",
+        };
+        via.AcceptOnlyFromAmong("auto", "secret", "share");
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via })
+        {
+            mint.Options.Add(o);
+        }
+        mint.SetAction(async (r, ct) =>
+        {
+            var q = r.GetValue(queue)!;
+            var rq = r.GetValue(reply)!;
+            if (!TryParseDuration(r.GetValue(expiresIn)!, out var lifetime))
+            {
+                Console.Error.WriteLine($"--expires-in: '{r.GetValue(expiresIn)}' is not a positive duration such as 7d, 12h, 30m or 90s");
+                return 2;
+            }
+            foreach (var name in new[] { q, rq })
+            {
+                try
+                {
+                    ZaqarLimits.CheckQueueName(name);
+                }
+                catch (ArgumentException e)
+                {
+                    Console.Error.WriteLine(e.Message);
+                    return 2;
+                }
+            }
+            string? secret;
+            try
+            {
+                secret = r.GetValue(secretFile) is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable(SecretVariable);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"--secret-file: {e.Message}");
+                return 2;
+            }
+            var mode = r.GetValue(via)!;
+            if (mode == "auto")
+            {
+                mode = !string.IsNullOrEmpty(secret) ? "secret" : !string.IsNullOrEmpty(r.GetValue(Connection.Token)) ? "share" : "none";
+            }
+            var expires = DateTimeOffset.UtcNow + lifetime;
+            PreSignedUrl cmd, rep;
+            switch (mode)
+            {
+                case "secret" when !string.IsNullOrEmpty(secret):
+                    var project = r.GetValue(Connection.Project)!;
+                    cmd = PreSignedUrl.Mint(secret, q, project, expires, CommandPaths, CommandMethods);
+                    rep = PreSignedUrl.Mint(secret, rq, project, expires, ReplyPaths, ReplyMethods);
+                    break;
+                case "share" when !string.IsNullOrEmpty(r.GetValue(Connection.Token)):
+                    var client = Connection.Client(r);
+                    cmd = await client.ShareAsync(q, CommandPaths, CommandMethods, expires, ct);
+                    rep = await client.ShareAsync(rq, ReplyPaths, ReplyMethods, expires, ct);
+                    break;
+                default:
+                    Console.Error.WriteLine(
+                        $"no way to mint: give Zaqar's signing secret (env {SecretVariable} or --secret-file) or a keystone token (--token or OS_AUTH_TOKEN)");
+                    return 2;
+            }
+            Console.Write(Hocon(cmd, rep));
+            return 0;
+        });
+        credentials.Subcommands.Add(mint);
+        return credentials;
+    }
+
+    /// <summary>The binding's auth block for these two URLs.</summary>
+    public static string Hocon(PreSignedUrl command, PreSignedUrl reply)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"# guestctl credentials mint: project {command.Project}, queues {command.Queue} / {reply.Queue}, valid until {command.Expires} UTC");
+        sb.AppendLine("auth {");
+        sb.AppendLine("  mode = presigned");
+        Block("command-queue-signature", command);
+        Block("reply-queue-signature", reply);
+        sb.AppendLine("}");
+        return sb.ToString();
+
+        void Block(string name, PreSignedUrl u)
+        {
+            static string List(IEnumerable<string> xs) => "[" + string.Join(", ", xs.Select(x => $"\"{x}\"")) + "]";
+            sb.AppendLine($"  {name} {{");
+            sb.AppendLine($"    project = \"{u.Project}\"");
+            sb.AppendLine($"    paths = {List(u.Paths)}");
+            sb.AppendLine($"    methods = {List(u.Methods)}");
+            sb.AppendLine($"    expires = \"{u.Expires}\"");
+            sb.AppendLine($"    signature = \"{u.Signature}\"");
+            sb.AppendLine("  }");
+        }
+    }
+
+    /// <summary>"7d", "12h", "30m", "90s", or a TimeSpan ("1.00:00:00"); positive only.</summary>
+    public static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        value = default;
+        text = text.Trim();
+        if (text.Length >= 2 && double.TryParse(text[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
+        {
+            value = char.ToLowerInvariant(text[^1]) switch
+            {
+                'd' => TimeSpan.FromDays(n),
+                'h' => TimeSpan.FromHours(n),
+                'm' => TimeSpan.FromMinutes(n),
+                's' => TimeSpan.FromSeconds(n),
+                _ => default,
+            };
+        }
+        else if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var ts))
+        {
+            value = ts;
+        }
+        return value > TimeSpan.Zero;
+    }
+}

@@ -1,0 +1,165 @@
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Protocol.Signing;
+using GuestAgent.Protocol;
+using GuestAgent.Testing;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Agent.Tests.E2E;
+
+/// <summary>
+/// A guest that holds only Zaqar pre-signed URLs (auth.mode = presigned, minted by
+/// <c>guestctl credentials mint</c>) on the keystone-authenticated Zaqar of the <see cref="KeystoneBed"/>:
+/// the controller uses tenant A's keystone token, the guest never sees a token.
+/// </summary>
+public sealed class PreSignedGuestTests
+{
+    private static readonly ListOptions Everything = new() { Limit = 20, Echo = true, IncludeClaimed = true };
+    private readonly KeystoneBed _bed = KeystoneBed.Shared;
+
+    /// <summary>Runs the built guestctl credentials mint for tenant A's queues; returns the HOCON auth block.</summary>
+    private async Task<string> MintAsync(string queue, string reply, bool viaShare)
+    {
+        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
+        var guestctl = Path.Combine(RepoPaths.Root, "src", "GuestAgent.Cli", "bin", configuration, "net10.0", "guestctl.dll");
+        var home = Directory.CreateTempSubdirectory("ga-mint-").FullName;
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet",
+            [guestctl, "credentials", "mint", "--queue", queue, "--reply-queue", reply, "--expires-in", "1d", "--endpoint", _bed.ZaqarUrl])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["HOME"] = home;
+        psi.Environment.Remove("OS_AUTH_TOKEN");
+        psi.Environment.Remove("ZAQAR_SIGNED_URL_SECRET");
+        if (viaShare)
+        {
+            psi.Environment["OS_AUTH_TOKEN"] = await _bed.TokenAsync(Tenant.A);
+        }
+        else
+        {
+            psi.Environment["ZAQAR_SIGNED_URL_SECRET"] = _bed.Secret;
+            psi.Environment["ZAQAR_PROJECT"] = _bed.TenantA.ProjectId;
+        }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        Directory.Delete(home, recursive: true);
+        Assert.True(p.ExitCode == 0, $"guestctl credentials mint failed ({p.ExitCode}): {await stderr}");
+        var block = await stdout;
+        Assert.DoesNotContain("token", block, StringComparison.OrdinalIgnoreCase);
+        return block;
+    }
+
+    private TestTenant GuestTenant(string queue, string reply, string authBlock) =>
+        new("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: authBlock);
+
+    /// <summary>The binding the agent would read from this auth block (the same parser and checks).</summary>
+    private TenantAuth Parse(string queue, string reply, string authBlock) => Assert.Single(AgentSettings.Load(null, $$"""
+        guest-agent {
+          state-dir = "/tmp/ga-presigned"
+          tenants.t1 {
+            endpoint = "{{_bed.ZaqarUrl}}", project = "{{_bed.TenantA.ProjectId}}", command-queue = "{{queue}}", reply-queue = "{{reply}}"
+            signing.allow-unsigned = true
+            {{authBlock}}
+          }
+        }
+        """).Tenants).Auth;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Guest_with_only_presigned_urls_runs_a_signed_call_from_a_keystone_controller(bool viaShare)
+    {
+        var a = _bed.Client(Tenant.A);
+        var queue = ZaqarBed.NewQueue("ps-cmd");
+        var reply = ZaqarBed.NewQueue("ps-rep");
+        await a.CreateQueueAsync(queue);
+        await a.CreateQueueAsync(reply);
+        var block = await MintAsync(queue, reply, viaShare);
+        var tenant = GuestTenant(queue, reply, block);
+        using var agent = AgentProcess.Start(_bed.ZaqarUrl, [tenant]);
+        Assert.DoesNotContain("token", File.ReadAllText(agent.ConfigPath), StringComparison.OrdinalIgnoreCase);
+        var controller = new RawController(a, queue, reply, TestKeys.K1, [TestKeys.K1]);
+
+        var cmd = await controller.SendAsync(controller.Exec(new ExecArgs { Shell = "echo hello-from-presigned-guest" }));
+        var final = await controller.FinalAsync(cmd.Id, TimeSpan.FromSeconds(60));
+
+        Assert.True(final.Status == ReplyStatus.Succeeded, $"{final.Status} {final.Error?.Code} {final.Error?.Message}\n{agent.Log}");
+        Assert.Equal("hello-from-presigned-guest\n", final.ResultAs<ExecResult>()!.Stdout.Data);
+        Assert.Equal(SignatureStatus.Valid, controller.SignatureOf(cmd.Id, final.Seq));
+        // The guest deleted the command it claimed (DELETE .../messages/{id}?claim_id= with its URL).
+        await E2EContext.WaitForAsync(() => a.GetQueueStatsAsync(queue).Result.Total == 0, "the command to be deleted by the guest");
+    }
+
+    [Fact]
+    public async Task Guest_urls_reach_neither_tenant_B_nor_other_queues_of_A_nor_more_than_the_agent_needs()
+    {
+        var a = _bed.Client(Tenant.A);
+        var b = _bed.Client(Tenant.B);
+        var queue = ZaqarBed.NewQueue("ps-cmd");
+        var reply = ZaqarBed.NewQueue("ps-rep");
+        var otherOfA = ZaqarBed.NewQueue("ps-other");
+        foreach (var q in new[] { queue, reply, otherOfA })
+        {
+            await a.CreateQueueAsync(q);
+            await a.PostAsync(q, OutgoingMessage.Of("a-" + q));
+        }
+        // Tenant B has queues of the same names, and one of its own.
+        var onlyB = ZaqarBed.NewQueue("ps-b");
+        foreach (var q in new[] { queue, reply, onlyB })
+        {
+            await b.CreateQueueAsync(q);
+            await b.PostAsync(q, OutgoingMessage.Of("b-" + q));
+        }
+        var auth = Parse(queue, reply, await MintAsync(queue, reply, viaShare: false));
+        var cmdUrl = auth.CommandQueueUrl!;
+        var repUrl = auth.ReplyQueueUrl!;
+        var guest = _bed.PreSignedClient(cmdUrl, repUrl);
+        var guestAsB = _bed.PreSignedClient(cmdUrl with { Project = _bed.TenantB.ProjectId }, repUrl with { Project = _bed.TenantB.ProjectId });
+
+        Assert.Equal(["DELETE", "POST"], cmdUrl.Methods);
+        Assert.Equal(["POST"], repUrl.Methods);
+        var refused = new List<(string What, Func<Task> Call)>();
+        foreach (var (who, client) in new[] { ("as project B", guestAsB), ("as project A", guest) })
+        {
+            foreach (var q in new[] { onlyB, otherOfA })
+            {
+                refused.Add(($"{who}: list {q}", () => client.ListAsync(q, Everything)));
+                refused.Add(($"{who}: post {q}", () => client.PostAsync(q, OutgoingMessage.Of("intruder"))));
+                refused.Add(($"{who}: claim {q}", () => client.ClaimAsync(q, limit: 20, ttlSeconds: 60, graceSeconds: 60)));
+            }
+        }
+        foreach (var q in new[] { queue, reply })
+        {
+            refused.Add(($"as project B: list {q}", () => guestAsB.ListAsync(q, Everything)));
+            refused.Add(($"as project B: post {q}", () => guestAsB.PostAsync(q, OutgoingMessage.Of("intruder"))));
+            refused.Add(($"as project B: claim {q}", () => guestAsB.ClaimAsync(q, limit: 20, ttlSeconds: 60, graceSeconds: 60)));
+            // Even on its own queues the guest may not read, inspect or manage them.
+            refused.Add(($"list {q}", () => guest.ListAsync(q, Everything)));
+            refused.Add(($"stats {q}", () => guest.GetQueueStatsAsync(q)));
+            refused.Add(($"delete queue {q}", () => guest.DeleteQueueAsync(q)));
+            refused.Add(($"share {q}", () => guest.ShareAsync(q, ["messages"], ["GET"])));
+        }
+        refused.Add(("claim the reply queue", () => guest.ClaimAsync(reply, limit: 20, ttlSeconds: 60, graceSeconds: 60)));
+        foreach (var (what, call) in refused)
+        {
+            var ex = await Assert.ThrowsAsync<ZaqarException>(call);
+            Assert.True(ex.StatusCode == 404, $"{what}: expected 404, got {ex.StatusCode}");
+        }
+
+        // What the agent needs does work: claim and delete on the command queue, post to the reply queue.
+        var claim = await guest.ClaimAsync(queue, limit: 20, ttlSeconds: 60, graceSeconds: 60);
+        Assert.Equal(["a-" + queue], claim.Messages.Select(m => m.Body.GetString()));
+        await guest.DeleteAsync(queue, claim.Messages[0].Id, claim.Id);
+        await guest.PostAsync(reply, OutgoingMessage.Of("reply"));
+
+        Assert.Equal(new QueueStats(0, 0, 0), await a.GetQueueStatsAsync(queue));
+        Assert.Equal(2, (await a.GetQueueStatsAsync(reply)).Total);
+        Assert.Equal(new QueueStats(0, 1, 1), await a.GetQueueStatsAsync(otherOfA));
+        foreach (var q in new[] { queue, reply, onlyB })
+        {
+            Assert.Equal(new QueueStats(0, 1, 1), await b.GetQueueStatsAsync(q));
+        }
+    }
+}
