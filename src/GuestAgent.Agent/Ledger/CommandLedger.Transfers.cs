@@ -97,7 +97,7 @@ public sealed partial class CommandLedger : IWithTimers
         }
         if (transfer.Complete || transfer.Received.Contains(s.Index))
         {
-            sender.Tell(transfer.Complete ? new ChunkVerdict(ChunkAction.Answer, transfer.Progress()) : AfterStore(transfer, s.CommandId));
+            sender.Tell(AfterStore(transfer, s.CommandId));
             return;
         }
         PersistEvent(new TransferChunkStoredV1(s.CommandId, s.TransferId, s.Index, Now), _ => sender.Tell(AfterStore(transfer, s.CommandId)));

@@ -75,8 +75,7 @@ public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attem
             }
             captured = await spool.CompleteAsync().ConfigureAwait(false);
         }
-        var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(check.ResolvedPath!) & 0xFFF;
-        var mode = "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
+        var mode = FilePolicy.ModeText(source.SafeFileHandle);
         var result = new FileGetResult(args.Path, position, args.Offset, captured.TotalBytes, mode,
             Convert.ToHexStringLower(whole.GetHashAndReset()), captured.ToStreamOutput(captured.ChunkCount(chunkBytes)));
         var spools = new List<SpooledStreamV1>();

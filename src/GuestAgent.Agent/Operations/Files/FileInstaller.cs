@@ -131,11 +131,7 @@ public static class FileInstaller
     /// temp file is gone but the target already holds exactly these bytes, an earlier attempt got
     /// as far as the rename: that is success.
     /// </summary>
-    public static Task<FileFailure?> InstallAsync(string partPath, string target, long size, string sha256,
-        UnixFileMode? mode, Ownership? owner, bool overwrite, CancellationToken ct) =>
-        Task.FromResult(Install(partPath, target, size, sha256, mode, owner, overwrite, ct));
-
-    private static FileFailure? Install(string partPath, string target, long size, string sha256,
+    public static FileFailure? Install(string partPath, string target, long size, string sha256,
         UnixFileMode? mode, Ownership? owner, bool overwrite, CancellationToken ct)
     {
         if (!File.Exists(partPath))

@@ -103,6 +103,26 @@ public sealed class FilePolicy
         };
     }
 
+    /// <summary>
+    /// Null when <paramref name="path"/> still may be written and still resolves to
+    /// <paramref name="target"/>, as when a write began: checked again before a long-prepared file
+    /// is put in place, since the tree may have changed meanwhile.
+    /// </summary>
+    public FileFailure? StillLeadsTo(string path, string target)
+    {
+        var now = Check(path, FileAccessKind.Write);
+        return !now.IsOk ? new FileFailure(now.ErrorCode!, now.Message!)
+            : now.ResolvedPath == target ? null
+            : new FileFailure(FileErrorCodes.ForbiddenPath, $"{path} now resolves to {now.ResolvedPath}, not {target}; nothing was installed");
+    }
+
+    /// <summary>An open file's permission bits as the protocol writes them ("0644").</summary>
+    public static string ModeText(Microsoft.Win32.SafeHandles.SafeFileHandle file)
+    {
+        var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(file) & 0xFFF;
+        return "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
+    }
+
     /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it, by whole components. Both must be normalised.</summary>
     public static bool IsInside(string path, string root) =>
         root == "/" || path == root || (path.StartsWith(root, StringComparison.Ordinal) && path.Length > root.Length && path[root.Length] == '/');

@@ -74,10 +74,8 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
                 return Failed(verdict.ErrorCode!, verdict.Message!);
             case ChunkAction.Install:
                 // The tree may have changed since the first chunk: the file goes where the path leads now, or nowhere.
-                var again = policy.Check(args.Path, FileAccessKind.Write);
-                var failure = !again.IsOk ? new FileFailure(again.ErrorCode!, again.Message!)
-                    : again.ResolvedPath != target ? new FileFailure(FileErrorCodes.ForbiddenPath, $"{args.Path} now resolves to {again.ResolvedPath}, not {target}")
-                    : await FileInstaller.InstallAsync(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct).ConfigureAwait(false);
+                var failure = policy.StillLeadsTo(args.Path, target)
+                    ?? FileInstaller.Install(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct);
                 if (failure is not null)
                 {
                     await AskAsync(ledger, new TransferFailed(id, args.TransferId, failure.Code, failure.Message), ct).ConfigureAwait(false);

@@ -54,8 +54,7 @@ public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions 
                 using var sent = await HttpHops.SendAsync(client, request, options.AllowList, ct).ConfigureAwait(false);
                 if (sent.Response is not { } response)
                 {
-                    return Failed(sent.Refusal == HopRefusal.ForbiddenDestination ? UrlTransferErrorCodes.ForbiddenDestination : UrlTransferErrorCodes.DownloadFailed,
-                        sent.Error!);
+                    return NotSent(sent, UrlTransferErrorCodes.DownloadFailed);
                 }
                 if (!response.IsSuccessStatusCode)
                 {
@@ -76,8 +75,8 @@ public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions 
                         $"the {args.Size} bytes from {source} have SHA-256 {sha256}, not the announced {args.Sha256}; nothing was installed")
                     : null;
                 // A download can take an hour: the file goes where the path leads now, or nowhere.
-                failure ??= StillLeadsTo(options.Policy, args.Path, target)
-                    ?? await FileInstaller.InstallAsync(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct).ConfigureAwait(false);
+                failure ??= options.Policy.StillLeadsTo(args.Path, target)
+                    ?? FileInstaller.Install(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct);
                 return failure is not null
                     ? Failed(failure)
                     : Succeeded(new FileDownloadResult(args.Path, args.Size, args.Sha256, Complete: true, (int)response.StatusCode, source,
@@ -135,15 +134,6 @@ public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions 
         }
         file.Flush(flushToDisk: true);
         return (Convert.ToHexStringLower(hash.GetHashAndReset()), null);
-    }
-
-    /// <summary>Null when <paramref name="path"/> still resolves to <paramref name="target"/> and may be written.</summary>
-    private static FileFailure? StillLeadsTo(FilePolicy policy, string path, string target)
-    {
-        var now = policy.Check(path, FileAccessKind.Write);
-        return !now.IsOk ? new FileFailure(now.ErrorCode!, now.Message!)
-            : now.ResolvedPath == target ? null
-            : new FileFailure(FileErrorCodes.ForbiddenPath, $"{path} now resolves to {now.ResolvedPath}, not {target}; nothing was installed");
     }
 
     /// <summary>Refuses a file larger than the free space beside its target, before any of it is fetched.</summary>

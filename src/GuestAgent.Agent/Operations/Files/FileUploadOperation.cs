@@ -56,8 +56,7 @@ public sealed class FileUploadOperation(FileGetArgs args, UrlTransferOptions opt
         using var sent = await HttpHops.SendAsync(client, request, options.AllowList, ct).ConfigureAwait(false);
         if (sent.Response is not { } response)
         {
-            return Failed(sent.Refusal == HopRefusal.ForbiddenDestination ? UrlTransferErrorCodes.ForbiddenDestination : UrlTransferErrorCodes.UploadFailed,
-                sent.Error!);
+            return NotSent(sent, UrlTransferErrorCodes.UploadFailed);
         }
         if (!response.IsSuccessStatusCode)
         {
@@ -69,7 +68,7 @@ public sealed class FileUploadOperation(FileGetArgs args, UrlTransferOptions opt
             return Failed(UrlTransferErrorCodes.UploadFailed,
                 $"{method} {HttpHops.Redact(sent.Url)} answered {(int)response.StatusCode} before the body was sent; the upload did not happen");
         }
-        return Succeeded(new FileUploadResult(args.Path, size, args.Offset, size - args.Offset, ModeOf(file), sha256,
+        return Succeeded(new FileUploadResult(args.Path, size, args.Offset, size - args.Offset, FilePolicy.ModeText(file), sha256,
             (int)response.StatusCode, HttpHops.Redact(sent.Url), sent.Redirects, (long)options.Time.GetElapsedTime(started).TotalMilliseconds,
             options.Attempt));
     }

@@ -60,6 +60,10 @@ public static class UrlTransfer
 
     public static Done Failed(FileFailure failure) => Failed(failure.Code, failure.Message);
 
+    /// <summary>A transfer whose request got no answer: refused by the allow-list, or failed with <paramref name="code"/>.</summary>
+    public static Done NotSent(HopResult sent, string code) =>
+        Failed(sent.Refusal == HopRefusal.ForbiddenDestination ? UrlTransferErrorCodes.ForbiddenDestination : code, sent.Error!);
+
     public static Done Succeeded<T>(T result) =>
         new(FinishKind.Completed, new OutcomeV1("succeeded", JsonSerializer.Serialize(result, ProtocolJson.Options), null, null, []));
 
@@ -153,12 +157,5 @@ public static class UrlTransfer
             }
             done += n;
         }
-    }
-
-    /// <summary>An open file's permission bits as the protocol writes them ("0644").</summary>
-    public static string ModeOf(SafeFileHandle file)
-    {
-        var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(file) & 0xFFF;
-        return "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
     }
 }
