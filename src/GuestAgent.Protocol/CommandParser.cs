@@ -13,7 +13,7 @@ namespace GuestAgent.Protocol;
 /// newer issuers can add optional fields without a version bump; they survive in
 /// <see cref="Command.RawArgs"/>. A JSON null counts as absent.
 /// </summary>
-public static class CommandParser
+public static partial class CommandParser
 {
     public static CommandParseResult Parse(string json, DateTimeOffset now, ProtocolLimits? limits = null) =>
         Parse(Encoding.UTF8.GetBytes(json), now, limits);
@@ -66,6 +66,13 @@ public static class CommandParser
                     keyId = Authenticate(root, signing);
                 }
                 var command = ReadCommand(root, now, limits);
+                if (signing is not null && keyId is null && command.Op == Ops.Credentials)
+                {
+                    // New credentials let whoever sent them take over the guest's queues: never from
+                    // an unsigned command, whatever allow-unsigned says.
+                    throw new RejectException(RejectCodes.Unsigned, "sig",
+                        "A credentials command must be signed, even where the tenant accepts unsigned commands.");
+                }
                 if (keyId is not null)
                 {
                     CheckLifetime(command, signing!.MaxLifetime);
@@ -233,6 +240,7 @@ public static class CommandParser
             // A url makes a file.put one download instead of one chunk of a transfer.
             Ops.FilePut => Optional(args, "url") is null ? ReadFilePutArgs(args) : ReadFilePutUrlArgs(args, limits),
             Ops.FileGet => ReadFileGetArgs(args, limits),
+            Ops.Credentials => ReadCredentialsArgs(args),
             _ => throw new InvalidOperationException($"Op '{op}' is listed as known but has no argument reader."),
         };
 

@@ -30,4 +30,7 @@ public static class FileErrorCodes
 
     /// <summary>A file.put chunk disagrees with the transfer its id began (path, size, sha256, chunk size, mode, owner ...).</summary>
     public const string TransferMismatch = "transfer_mismatch";
+
+    /// <summary>The file is larger than the tenant's max-file-bytes.</summary>
+    public const string TooLarge = "too_large";
 }

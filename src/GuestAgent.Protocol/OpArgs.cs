@@ -315,3 +315,31 @@ public sealed record FilePutUrlArgs : OpArgs
     /// <summary><see cref="Mode"/> as permission bits, or null when not given.</summary>
     public UnixFileMode? DecodeMode() => Mode is null ? null : (UnixFileMode)Convert.ToInt32(Mode, 8);
 }
+
+/// <summary>
+/// Arguments of <c>credentials</c>: fresh Zaqar pre-signed URLs for a guest whose binding uses
+/// them (auth.mode = presigned), for its command queue, its reply queue or both. Only taken when
+/// the command is signed.
+/// </summary>
+public sealed record CredentialsArgs(
+    [property: JsonPropertyName("command_queue_signature")] PreSignedBlock? CommandQueueSignature,
+    [property: JsonPropertyName("reply_queue_signature")] PreSignedBlock? ReplyQueueSignature) : OpArgs
+{
+    [JsonIgnore]
+    public override string Op => Ops.Credentials;
+}
+
+/// <summary>One pre-signed URL as Zaqar's share call returns it (docs/security.md).</summary>
+public sealed record PreSignedBlock(
+    IReadOnlyList<string> Paths,
+    IReadOnlyList<string> Methods,
+    string Expires,
+    string Signature,
+    string? Project = null)
+{
+    /// <summary>How Zaqar writes <see cref="Expires"/>: UTC without an offset.</summary>
+    public const string ExpiresFormat = "yyyy-MM-dd'T'HH:mm:ss";
+
+    /// <summary>Most paths or methods one block may list.</summary>
+    public const int MaxEntries = 16;
+}

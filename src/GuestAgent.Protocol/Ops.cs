@@ -10,13 +10,14 @@ public static class Ops
     public const string Http = "http";
     public const string FilePut = "file.put";
     public const string FileGet = "file.get";
+    public const string Credentials = "credentials";
 
     /// <summary>
     /// Ops the agent implements: what it allows by default and what its <c>allowed-ops</c>
     /// configuration may name. Anything neither here nor in <see cref="Planned"/> is rejected with
     /// <see cref="RejectCodes.UnknownOp"/>.
     /// </summary>
-    public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping, Http, FilePut, FileGet];
+    public static IReadOnlyList<string> Known { get; } = [Exec, Status, Cancel, Ping, Http, FilePut, FileGet, Credentials];
 
     /// <summary>
     /// Ops whose wire form is specified and parsed, but which the agent does not execute yet. They

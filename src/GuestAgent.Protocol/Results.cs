@@ -86,13 +86,15 @@ public sealed record HttpResult(
 /// <param name="Version">The agent's software version.</param>
 /// <param name="Capabilities">Ops this agent accepts.</param>
 /// <param name="Agent">The agent's name, as in replies' <c>agent</c>.</param>
+/// <param name="CredentialsExpireAt">With pre-signed URL credentials: when the first of them expires (renew before, with <c>credentials</c>).</param>
 public sealed record PingResult(
     string Version,
     [property: JsonPropertyName("uptime_s")] long UptimeSeconds,
     IReadOnlyList<string> Capabilities,
     string Os,
     string Hostname,
-    string Agent);
+    string Agent,
+    DateTimeOffset? CredentialsExpireAt = null);
 
 /// <summary>How far the agent got with a command, as <c>status</c> reports it.</summary>
 public enum CommandState
@@ -221,3 +223,11 @@ public sealed record FileUploadResult(
     int Redirects,
     long DurationMs,
     int Attempt = 1);
+
+/// <summary>
+/// Result of <c>credentials</c>: when the pre-signed URLs the agent now uses for its command queue
+/// and its reply queue expire (the new ones, or the ones it kept where the command brought none).
+/// </summary>
+public sealed record CredentialsResult(
+    DateTimeOffset CommandQueueExpiresAt,
+    DateTimeOffset ReplyQueueExpiresAt);

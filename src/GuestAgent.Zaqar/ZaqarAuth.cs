@@ -23,10 +23,14 @@ public abstract record ZaqarAuth
 
     /// <summary>
     /// Pre-signed URLs, one per queue; each request uses the one whose paths and methods cover it.
+    /// The set can be renewed while the client is in use (<see cref="PreSignedCredentials.Replace"/>).
     /// </summary>
-    public sealed record PreSigned(IReadOnlyList<PreSignedUrl> Urls) : ZaqarAuth
+    public sealed record PreSigned(PreSignedCredentials Credentials) : ZaqarAuth
     {
-        public PreSigned(params PreSignedUrl[] urls) : this((IReadOnlyList<PreSignedUrl>)urls) { }
+        public PreSigned(params PreSignedUrl[] urls) : this(new PreSignedCredentials(urls)) { }
+
+        /// <summary>The URLs held now.</summary>
+        public IReadOnlyList<PreSignedUrl> Urls => Credentials.Current;
     }
 
     public string Project => this switch

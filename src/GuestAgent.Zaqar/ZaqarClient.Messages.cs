@@ -146,6 +146,24 @@ public sealed partial class ZaqarClient
         await SendAsync(HttpMethod.Delete, $"{QueuePath(queue)}/messages/{Uri.EscapeDataString(messageId)}", ct, query).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Proves these credentials may post to <paramref name="queue"/> without posting anything: an
+    /// empty batch passes authentication and is then refused as a bad request (400), while
+    /// credentials that may not post (a pre-signed URL that is expired, tampered or for another
+    /// queue, a bad token) fail first. Throws <see cref="ZaqarException"/> when they may not.
+    /// </summary>
+    public async Task ProbePostAsync(string queue, CancellationToken ct = default) =>
+        await SendAsync(HttpMethod.Post, QueuePath(queue) + "/messages", ct, body: "{\"messages\":[]}"u8.ToArray(),
+            expectedErrors: [400]).ConfigureAwait(false);
+
+    /// <summary>
+    /// Proves these credentials may delete messages of <paramref name="queue"/> by deleting a random
+    /// id no message has (Zaqar answers 204 for a message that does not exist). Throws
+    /// <see cref="ZaqarException"/> when they may not.
+    /// </summary>
+    public Task ProbeDeleteAsync(string queue, CancellationToken ct = default) =>
+        DeleteAsync(queue, Guid.NewGuid().ToString("D"), ct: ct);
+
     private static string? QueryValue(string href, string name)
     {
         var q = href.IndexOf('?');

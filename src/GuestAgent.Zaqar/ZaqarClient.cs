@@ -171,13 +171,14 @@ public sealed partial class ZaqarClient
                 }
                 break;
             case ZaqarAuth.PreSigned signed:
-                if (signed.Urls.Count == 0)
+                var urls = signed.Urls;
+                if (urls.Count == 0)
                 {
                     throw new InvalidOperationException("Pre-signed auth needs at least one pre-signed URL.");
                 }
                 // The server decides; when no URL we hold covers the request we still send one,
                 // and its 404 is explained in the exception.
-                var url = signed.Urls.FirstOrDefault(u => u.Covers(method, path)) ?? signed.Urls[0];
+                var url = urls.FirstOrDefault(u => u.Covers(method, path)) ?? urls[0];
                 if (string.IsNullOrEmpty(url.Signature))
                 {
                     // An empty URL-Signature once bypassed authentication (OSSA-2026-042): never send one.

@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using GuestAgent.Agent.Credentials;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
@@ -12,6 +13,14 @@ namespace GuestAgent.Agent.Configuration;
 /// </summary>
 public sealed record TenantAuth(string Mode, string? Token, PreSignedUrl? CommandQueueUrl = null, PreSignedUrl? ReplyQueueUrl = null)
 {
+    /// <summary>Presigned: how long before the URLs expire the agent starts warning in its log.</summary>
+    public TimeSpan ExpiryWarning { get; init; } = DefaultExpiryWarning;
+
+    public static readonly TimeSpan DefaultExpiryWarning = TimeSpan.FromHours(24);
+
+    /// <summary>Presigned: where the URLs in use came from (the configuration, or a renewal kept in the state directory).</summary>
+    public string? Source { get; init; }
+
     /// <summary>What the agent does on the command queue: claim (POST .../claims) and delete claimed messages (DELETE .../messages/{id}).</summary>
     public static readonly IReadOnlyList<(string Method, string Path)> CommandQueueNeeds = [("POST", "claims"), ("DELETE", "messages")];
 
@@ -31,8 +40,17 @@ public sealed record TenantBinding(
     IReadOnlySet<string> AllowedOps,
     IReadOnlyList<HttpDestination>? HttpDestinations = null,
     IReadOnlyList<string>? FileRoots = null,
-    SigningPolicy? Signing = null)
+    SigningPolicy? Signing = null,
+    ExecPolicy? Exec = null,
+    long MaxFileBytes = TenantBinding.DefaultMaxFileBytes,
+    int? MaxCommandBytes = null)
 {
+    /// <summary>Default max-file-bytes: 1 GiB.</summary>
+    public const long DefaultMaxFileBytes = 1L << 30;
+
+    /// <summary>Who exec runs as and what it may start, for this tenant; anything (as the agent's user) when not configured.</summary>
+    public ExecPolicy ExecPolicy => Exec ?? ExecPolicy.Unrestricted;
+
     /// <summary>
     /// How commands of this binding are authenticated. A binding built without one (tests of other
     /// parts) takes unsigned commands, as before signing existed; configuration always sets it.
@@ -44,6 +62,19 @@ public sealed record TenantBinding(
 
     /// <summary>Directories the file ops may read and write under for this tenant; empty: none.</summary>
     public IReadOnlyList<string> FileRootList => FileRoots ?? [];
+}
+
+/// <summary>
+/// A binding's limits on <c>exec</c>: the user commands run as (<see cref="RunAs"/>, null: the
+/// agent's own), which other users a command may ask for, and, when <see cref="AllowedPrograms"/>
+/// lists any, the only programs it may start (by real path) and the only environment variables it
+/// may set.
+/// </summary>
+public sealed record ExecPolicy(string? RunAs, IReadOnlySet<string> AllowedRunAs, IReadOnlyList<string> AllowedPrograms, IReadOnlySet<string> AllowedEnv)
+{
+    public static readonly ExecPolicy Unrestricted = new(null, new HashSet<string>(), [], new HashSet<string>());
+
+    public bool RestrictsPrograms => AllowedPrograms.Count > 0;
 }
 
 /// <summary>
@@ -224,7 +255,8 @@ public sealed record AgentSettings(
             var tenantsConfig = c.GetConfig("tenants");
             foreach (var key in tenantsValue.GetObject().Items.Keys)
             {
-                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps, c.GetTimeSpan("dedup-window")));
+                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps, c.GetTimeSpan("dedup-window"), stateDir,
+                    Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, "")));
             }
         }
         if (tenants.Count == 0)
@@ -249,7 +281,11 @@ public sealed record AgentSettings(
     /// <summary>The parser's limits under this configuration.</summary>
     public ProtocolLimits CommandLimits => ProtocolLimits.Default with { MaxCommandBytes = MaxCommandBytes };
 
-    private static TenantBinding Tenant(string name, Config t, int globalMax, TimeSpan dedupWindow)
+    /// <summary>The parser's limits for one binding (its own max-command-bytes, if lower).</summary>
+    public ProtocolLimits CommandLimitsFor(TenantBinding binding) =>
+        ProtocolLimits.Default with { MaxCommandBytes = Math.Min(MaxCommandBytes, binding.MaxCommandBytes ?? MaxCommandBytes) };
+
+    private static TenantBinding Tenant(string name, Config t, int globalMax, TimeSpan dedupWindow, string stateDir, int globalMaxCommandBytes)
     {
         string Key(string k) => $"guest-agent.tenants.{name}.{k}";
         if (!QueueNames.IsValid(name))
@@ -282,22 +318,22 @@ public sealed record AgentSettings(
         {
             throw new ConfigException($"{Key("auth.token")} is required with auth.mode = keystone");
         }
-        PreSignedUrl? commandUrl = null, replyUrl = null;
+        TenantAuth auth;
         if (mode == "presigned")
         {
             if (!string.IsNullOrEmpty(token))
             {
                 throw new ConfigException($"{Key("auth.token")}: a presigned binding holds no keystone token; remove it");
             }
-            commandUrl = Signature(t, Key, "auth.command-queue-signature", project, queue, TenantAuth.CommandQueueNeeds);
-            replyUrl = Signature(t, Key, "auth.reply-queue-signature", project, reply, TenantAuth.ReplyQueueNeeds);
+            auth = PreSignedAuth(name, t, Key, project, queue, reply, stateDir);
         }
         else
         {
-            foreach (var k in new[] { "auth.command-queue-signature", "auth.reply-queue-signature" }.Where(t.HasPath))
+            foreach (var k in new[] { "auth.command-queue-signature", "auth.reply-queue-signature", "auth.expiry-warning" }.Where(t.HasPath))
             {
                 throw new ConfigException($"{Key(k)} is only used with auth.mode = presigned (mode is {mode})");
             }
+            auth = new TenantAuth(mode, token);
         }
         var max = t.GetInt("max-operations", globalMax);
         if (max < 1)
@@ -327,20 +363,108 @@ public sealed record AgentSettings(
             throw new ConfigException($"{Key("file-roots")}: '{root}' is not an absolute path");
         }
         var signing = Signing(t, Key, dedupWindow);
-        return new TenantBinding(name, endpoint, project, new TenantAuth(mode, token, commandUrl, replyUrl), queue, reply, Math.Min(max, globalMax), ops, destinations, roots,
-            signing);
+        var exec = Exec(t, Key);
+        var maxFile = t.HasPath("max-file-bytes") ? t.GetByteSize("max-file-bytes") ?? TenantBinding.DefaultMaxFileBytes : TenantBinding.DefaultMaxFileBytes;
+        if (maxFile < 0)
+        {
+            throw new ConfigException($"{Key("max-file-bytes")} must not be negative");
+        }
+        int? maxCommand = null;
+        if (t.HasPath("max-command-bytes"))
+        {
+            maxCommand = t.GetInt("max-command-bytes");
+            if (maxCommand < 1024 || maxCommand > globalMaxCommandBytes)
+            {
+                throw new ConfigException($"{Key("max-command-bytes")} must be 1024 .. {globalMaxCommandBytes} (guest-agent.max-command-bytes), not {maxCommand}");
+            }
+        }
+        return new TenantBinding(name, endpoint, project, auth, queue, reply, Math.Min(max, globalMax), ops, destinations, roots,
+            signing, exec, maxFile, maxCommand);
     }
+
+    /// <summary>The binding's <c>exec</c> block (docs in hocon/guest-agent.conf).</summary>
+    private static ExecPolicy Exec(Config t, Func<string, string> key)
+    {
+        IReadOnlyList<string> List(string k) => t.HasPath(k) && !t.GetValue(k).IsEmpty ? t.GetStringList(k).ToList() : [];
+        var runAs = t.GetString("exec.run-as", "");
+        var allowedRunAs = List("exec.allowed-run-as");
+        foreach (var user in allowedRunAs.Append(runAs).Where(u => u.Length > 0))
+        {
+            if (user.Any(c => char.IsWhiteSpace(c) || c is ':' or '/' or '\0'))
+            {
+                throw new ConfigException($"{key("exec")}: '{user}' is not a user name");
+            }
+        }
+        var programs = List("exec.allowed-programs");
+        foreach (var program in programs.Where(p => !Path.IsPathFullyQualified(p)))
+        {
+            throw new ConfigException($"{key("exec.allowed-programs")}: '{program}' is not an absolute path");
+        }
+        var env = List("exec.allowed-env");
+        if (env.Count > 0 && programs.Count == 0)
+        {
+            throw new ConfigException($"{key("exec.allowed-env")} only applies with exec.allowed-programs (without it any variable may be set)");
+        }
+        return new ExecPolicy(runAs.Length == 0 ? null : runAs, allowedRunAs.ToHashSet(StringComparer.Ordinal), programs,
+            env.ToHashSet(StringComparer.Ordinal));
+    }
+
+    private const string Mint = "mint new ones with: guestctl credentials mint (or renew a running agent's with guestctl credentials renew)";
+
+    /// <summary>
+    /// A presigned binding's two URLs: the configured ones, or the renewed ones a <c>credentials</c>
+    /// command left in the state directory when those expire later (and still fit the binding).
+    /// Whichever is used must not have expired.
+    /// </summary>
+    private static TenantAuth PreSignedAuth(string name, Config t, Func<string, string> key, string project, string queue, string reply,
+        string stateDir)
+    {
+        var commandUrl = Signature(t, key, "auth.command-queue-signature", project, queue, TenantAuth.CommandQueueNeeds);
+        var replyUrl = Signature(t, key, "auth.reply-queue-signature", project, reply, TenantAuth.ReplyQueueNeeds);
+        var source = "the configuration";
+        CredentialsStore.Stored? stored;
+        try
+        {
+            stored = CredentialsStore.Load(stateDir, name);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ConfigException($"{key("auth")}: {e.Message}");
+        }
+        if (stored is not null
+            && PreSignedFit.Problem(stored.CommandQueue, project, queue, TenantAuth.CommandQueueNeeds) is null
+            && PreSignedFit.Problem(stored.ReplyQueue, project, reply, TenantAuth.ReplyQueueNeeds) is null
+            && Earliest(stored.CommandQueue, stored.ReplyQueue) > Earliest(commandUrl, replyUrl))
+        {
+            (commandUrl, replyUrl) = (stored.CommandQueue, stored.ReplyQueue);
+            source = $"a renewal of {ProtocolJson.FormatTimestamp(stored.RenewedAt)} ({stored.File})";
+        }
+        foreach (var (url, path) in new[] { (commandUrl, "auth.command-queue-signature"), (replyUrl, "auth.reply-queue-signature") })
+        {
+            if (url.ExpiresAt <= DateTimeOffset.UtcNow)
+            {
+                throw new ConfigException($"{key(path)} expired at {url.Expires} UTC (from {source}); {Mint}");
+            }
+        }
+        var warning = t.GetTimeSpan("auth.expiry-warning", TenantAuth.DefaultExpiryWarning);
+        if (warning < TimeSpan.Zero)
+        {
+            throw new ConfigException($"{key("auth.expiry-warning")} must not be negative");
+        }
+        return new TenantAuth("presigned", null, commandUrl, replyUrl) { ExpiryWarning = warning, Source = source };
+    }
+
+    private static DateTimeOffset Earliest(PreSignedUrl a, PreSignedUrl b) => a.ExpiresAt < b.ExpiresAt ? a.ExpiresAt : b.ExpiresAt;
 
     /// <summary>
     /// One pre-signed URL block as Zaqar's share call returns it (paths, methods, expires,
     /// signature, optionally project). It must be for <paramref name="queue"/> of
-    /// <paramref name="project"/>, cover what the agent does there, and not have expired.
+    /// <paramref name="project"/> and cover what the agent does there; expiry is judged by the caller.
     /// </summary>
     private static PreSignedUrl Signature(Config t, Func<string, string> key, string path, string project, string queue,
         IReadOnlyList<(string Method, string Path)> needs)
     {
         var at = key(path);
-        const string Mint = "mint one with: guestctl credentials mint";
         if (!t.HasPath(path) || !t.GetValue(path).IsObject())
         {
             throw new ConfigException($"{at} is required with auth.mode = presigned: {{ paths = [...], methods = [...], expires = \"...\", signature = \"...\" }}; {Mint}");
@@ -369,30 +493,9 @@ public sealed record AgentSettings(
             throw new ConfigException($"{at}.project is '{urlProject}', but the binding's project is '{project}'");
         }
         var url = new PreSignedUrl(paths, methods, project, expires, signature);
-        DateTimeOffset expiresAt;
-        try
+        if (PreSignedFit.Problem(url, project, queue, needs) is { } problem)
         {
-            expiresAt = url.ExpiresAt;
-        }
-        catch (FormatException)
-        {
-            throw new ConfigException($"{at}.expires: '{expires}' is not a UTC time as Zaqar writes it (yyyy-MM-ddTHH:mm:ss)");
-        }
-        if (expiresAt <= DateTimeOffset.UtcNow)
-        {
-            throw new ConfigException($"{at} expired at {expires} UTC; {Mint}");
-        }
-        if (paths.FirstOrDefault(p => !p.StartsWith($"/v2/queues/{queue}/", StringComparison.Ordinal)) is { } foreign)
-        {
-            throw new ConfigException($"{at}.paths: '{foreign}' is not a path of queue '{queue}' (expected /v2/queues/{queue}/...)");
-        }
-        foreach (var (method, sub) in needs)
-        {
-            if (!url.Covers(method, $"/v2/queues/{queue}/{sub}"))
-            {
-                throw new ConfigException($"{at} does not allow {method} /v2/queues/{queue}/{sub}, which the agent needs " +
-                    $"(it needs {string.Join(", ", needs.Select(n => $"{n.Method} {n.Path}"))}); {Mint}");
-            }
+            throw new ConfigException($"{problem.At(at)}; {Mint}");
         }
         return url;
     }

@@ -3,12 +3,14 @@ using System.Text.Json;
 using Akka.Actor;
 using Akka.Persistence;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Credentials;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Operations.Files;
 using GuestAgent.Agent.Operations.Http;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
 using Serilog;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
@@ -23,7 +25,14 @@ public sealed record LedgerContext(
     ReplyFactory Replies,
     ExecRunner Runner,
     DateTimeOffset StartedAt,
-    TimeProvider Time);
+    TimeProvider Time)
+{
+    /// <summary>The binding's Zaqar client (the credentials op tries new URLs against the same endpoint).</summary>
+    public ZaqarClient? Zaqar { get; init; }
+
+    /// <summary>The pre-signed URLs in use, when the binding has them (auth.mode = presigned).</summary>
+    public GuestCredentials? Credentials { get; init; }
+}
 
 /// <summary>
 /// The source of truth for one tenant binding's commands. Every transition is persisted before
@@ -125,6 +134,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
 
     private string ReplyQueue(Command c) => c.ReplyTo ?? _ctx.Binding.ReplyQueue;
 
+    /// <summary>
+    /// Where a rejection can be posted: the queue it names, except that a guest on pre-signed URLs
+    /// can post only to its binding's reply queue.
+    /// </summary>
+    private string Answerable(string? replyTo) =>
+        replyTo is null || (_ctx.Credentials is not null && replyTo != _ctx.Binding.ReplyQueue) ? _ctx.Binding.ReplyQueue : replyTo;
+
     private void HandleOffer(Offer offer)
     {
         var sender = Sender;
@@ -137,8 +153,20 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
         if (!_ctx.Binding.AllowedOps.Contains(cmd.Op))
         {
-            Reject(cmd.Id, cmd.ReplyTo ?? _ctx.Binding.ReplyQueue, RejectCodes.Forbidden,
+            Reject(cmd.Id, Answerable(cmd.ReplyTo), RejectCodes.Forbidden,
                 $"op '{cmd.Op}' is not allowed for tenant {_ctx.Binding.Name}", offer.MessageId, sender, cmd.Signature?.KeyId);
+            return;
+        }
+        if (PolicyRefusal(cmd) is { } refusal)
+        {
+            Reject(cmd.Id, Answerable(cmd.ReplyTo), RejectCodes.Forbidden, refusal, offer.MessageId, sender, cmd.Signature?.KeyId);
+            return;
+        }
+        if (_ctx.Credentials is not null && cmd.ReplyTo is { } replyTo && replyTo != _ctx.Binding.ReplyQueue)
+        {
+            Reject(cmd.Id, _ctx.Binding.ReplyQueue, RejectCodes.Forbidden,
+                $"this guest can post replies to queue {_ctx.Binding.ReplyQueue} only (its pre-signed URL covers no other); " +
+                $"reply_to {replyTo} cannot be answered", offer.MessageId, sender, cmd.Signature?.KeyId);
             return;
         }
         _ctx.TenantSlots.ForceAcquire();
@@ -149,6 +177,25 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             Send(cmd, [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
             Dispatch(_state.Commands[cmd.Id]);
         });
+    }
+
+    /// <summary>What the binding's policy (exec block, max-file-bytes) says against <paramref name="cmd"/>, before it is accepted.</summary>
+    private string? PolicyRefusal(Command cmd)
+    {
+        var binding = _ctx.Binding;
+        long? fileSize = cmd.Args switch
+        {
+            FilePutArgs put => put.Size,
+            FilePutUrlArgs download => download.Size,
+            _ => null,
+        };
+        return cmd.Args switch
+        {
+            ExecArgs exec => ExecGate.Judge(exec, binding.ExecPolicy, binding.Name).Refusal,
+            _ when fileSize > binding.MaxFileBytes =>
+                $"{cmd.Op} of {fileSize} bytes is larger than max-file-bytes ({binding.MaxFileBytes}) of tenant {binding.Name}",
+            _ => null,
+        };
     }
 
     private void HandleRejected(OfferRejected r)
@@ -178,11 +225,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             sender.Tell(new Offered(r.MessageId, OfferOutcome.Rejected));
             if (rej.ReplyTo is not null)
             {
-                Send(id, rej.ReplyTo, [_ctx.Replies.Rejected(id, rej.Code, rej.Message)], hasFinal: false, keyId: null);
+                Send(id, Answerable(rej.ReplyTo), [_ctx.Replies.Rejected(id, rej.Code, rej.Message)], hasFinal: false, keyId: null);
             }
             return;
         }
-        Reject(id, rej.ReplyTo, rej.Code, rej.Message, r.MessageId, sender, rej.KeyId);
+        Reject(id, rej.ReplyTo is null ? null : Answerable(rej.ReplyTo), rej.Code, rej.Message, r.MessageId, sender, rej.KeyId);
     }
 
     private void Reject(Guid id, string? replyTo, string code, string message, string messageId, IActorRef sender, string? keyId)
@@ -205,7 +252,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             case PingArgs:
                 FinishNow(entry, "succeeded", Json(new PingResult(AgentInfo.Version, (long)(Now - _ctx.StartedAt).TotalSeconds,
-                    _ctx.Binding.AllowedOps.Order().ToList(), RuntimeInformation.OSDescription, Environment.MachineName, _ctx.Settings.Name)));
+                    _ctx.Binding.AllowedOps.Order().ToList(), RuntimeInformation.OSDescription, Environment.MachineName, _ctx.Settings.Name,
+                    _ctx.Credentials?.ExpiresAt)));
                 break;
             case StatusArgs s:
                 FinishNow(entry, "succeeded", Json(StatusOf(s.CommandId)));
@@ -320,6 +368,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 SpoolDirectory = spoolDirectory,
                 DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
                 TimeProvider = _ctx.Time,
+                Policy = _ctx.Binding.ExecPolicy,
+                Tenant = _ctx.Binding.Name,
             }, _ctx.Settings.ChunkBytes, _ctx.Runner),
             HttpArgs http => HttpOperation.Props(id, http, new HttpOptions
             {
@@ -330,12 +380,15 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 AllowList = _ctx.Binding.HttpAllowList,
                 TimeProvider = _ctx.Time,
             }, _ctx.Settings.ChunkBytes),
-            FilePutArgs put => FilePutOperation.Props(id, put, attempt, new FilePolicy(_ctx.Binding.FileRootList)),
+            FilePutArgs put => FilePutOperation.Props(id, put, attempt, Files),
             FilePutUrlArgs download => FilePutUrlOperation.Props(download,
-                new UrlTransferOptions(id, attempt, new FilePolicy(_ctx.Binding.FileRootList), _ctx.Binding.HttpAllowList, _ctx.Time)),
+                new UrlTransferOptions(id, attempt, Files, _ctx.Binding.HttpAllowList, _ctx.Time)),
             FileGetArgs { UploadUrl: not null } upload => FileUploadOperation.Props(upload,
-                new UrlTransferOptions(id, attempt, new FilePolicy(_ctx.Binding.FileRootList), _ctx.Binding.HttpAllowList, _ctx.Time)),
-            FileGetArgs get => FileGetOperation.Props(id, get, attempt, new FilePolicy(_ctx.Binding.FileRootList), spoolDirectory,
+                new UrlTransferOptions(id, attempt, Files, _ctx.Binding.HttpAllowList, _ctx.Time)),
+            CredentialsArgs credentials => CredentialsOperation.Props(id, attempt, credentials, _ctx.Binding, _ctx.Credentials,
+                _ctx.Zaqar ?? throw new InvalidOperationException("the ledger has no Zaqar client for the credentials op"),
+                _ctx.Settings.StateDir, _ctx.Time),
+            FileGetArgs get => FileGetOperation.Props(id, get, attempt, Files, spoolDirectory,
                 _ctx.Settings.InlineOutputBytes, _ctx.Settings.ChunkBytes),
             var other => throw new InvalidOperationException($"op '{other.Op}' has no operation actor"),
         };
@@ -377,6 +430,9 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var replies = _ctx.Replies.Finished(entry.Command.Id, entry.Outcome!, _ctx.Settings.ChunkBytes).ToList();
         Send(entry.Command, replies, hasFinal: true);
     }
+
+    /// <summary>The binding's file roots and size cap, for the file ops.</summary>
+    private FilePolicy Files => new(_ctx.Binding.FileRootList) { MaxFileBytes = _ctx.Binding.MaxFileBytes };
 
     private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
 
@@ -457,7 +513,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private void KillLeftovers(CommandEntry entry)
     {
         if (entry.Command.Args is FilePutUrlArgs download
-            && new FilePolicy(_ctx.Binding.FileRootList).Check(download.Path, FileAccessKind.Write) is { IsOk: true } target)
+            && Files.Check(download.Path, FileAccessKind.Write) is { IsOk: true } target)
         {
             // A download's temp file is named after its command; a rerun starts it over anyway.
             FileInstaller.TryDelete(FileInstaller.PartPathFor(target.ResolvedPath!, entry.Command.Id));

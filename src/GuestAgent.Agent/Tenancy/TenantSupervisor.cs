@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Pattern;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Credentials;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Outbox;
@@ -21,10 +22,14 @@ public sealed class TenantSupervisor : ReceiveActor
         var globalSlots = lifetime.GlobalSlots;
         // Pre-signed: one client holds both URLs; it picks, per request, the one whose paths and
         // methods cover it (claims and deletes: the command queue's, reply posts: the reply queue's).
+        // A credentials command swaps them while the client is in use.
+        var credentials = binding.Auth.Mode == "presigned"
+            ? new GuestCredentials(binding.Auth.CommandQueueUrl!, binding.Auth.ReplyQueueUrl!)
+            : null;
         ZaqarAuth auth = binding.Auth.Mode switch
         {
             "keystone" => ZaqarAuth.Keystone.WithToken(binding.Auth.Token!, binding.Project),
-            "presigned" => new ZaqarAuth.PreSigned(binding.Auth.CommandQueueUrl!, binding.Auth.ReplyQueueUrl!),
+            "presigned" => new ZaqarAuth.PreSigned(credentials!.Zaqar),
             _ => new ZaqarAuth.None(binding.Project),
         };
         var zaqar = new ZaqarClient(new ZaqarClientOptions
@@ -39,13 +44,21 @@ public sealed class TenantSupervisor : ReceiveActor
         });
         var tenantSlots = new OperationSlots(binding.MaxOperations);
         var outbox = Context.ActorOf(ReplyOutbox.Props(binding, zaqar, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");
-        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, new ReplyFactory(settings.Name, time), runner, startedAt, time);
+        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, new ReplyFactory(settings.Name, time), runner, startedAt, time)
+        {
+            Zaqar = zaqar,
+            Credentials = credentials,
+        };
+        if (credentials is not null)
+        {
+            Context.ActorOf(CredentialsWatch.Props(binding, credentials, time), "credentials-watch");
+        }
         // A persistence failure stops the ledger (Akka cannot know whether the write landed);
         // the backoff supervisor starts it again and recovery takes it from the journal.
         var ledger = Context.ActorOf(BackoffSupervisor.Props(Backoff.OnStop(
             CommandLedger.Props(context, outbox), "ledger", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "ledger");
         Context.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
-            QueuePoller.Props(binding, settings.Poll, settings.CommandLimits, zaqar, ledger, lifetime, tenantSlots, time),
+            QueuePoller.Props(binding, settings.Poll, settings.CommandLimitsFor(binding), zaqar, ledger, lifetime, tenantSlots, time),
             "poller", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "poller");
     }
 

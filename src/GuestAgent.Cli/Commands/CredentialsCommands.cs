@@ -50,64 +50,113 @@ public static class CredentialsCommands
         }
         mint.SetAction(async (r, ct) =>
         {
-            var q = r.GetValue(queue)!;
-            var rq = r.GetValue(reply)!;
-            if (!TryParseDuration(r.GetValue(expiresIn)!, out var lifetime))
+            var minted = await MintAsync(r, queue, reply, expiresIn, secretFile, via, ct);
+            if (minted is not { } urls)
             {
-                Console.Error.WriteLine($"--expires-in: '{r.GetValue(expiresIn)}' is not a positive duration such as 7d, 12h, 30m or 90s");
                 return 2;
             }
-            foreach (var name in new[] { q, rq })
-            {
-                try
-                {
-                    ZaqarLimits.CheckQueueName(name);
-                }
-                catch (ArgumentException e)
-                {
-                    Console.Error.WriteLine(e.Message);
-                    return 2;
-                }
-            }
-            string? secret;
-            try
-            {
-                secret = r.GetValue(secretFile) is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable(SecretVariable);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"--secret-file: {e.Message}");
-                return 2;
-            }
-            var mode = r.GetValue(via)!;
-            if (mode == "auto")
-            {
-                mode = !string.IsNullOrEmpty(secret) ? "secret" : !string.IsNullOrEmpty(r.GetValue(Connection.Token)) ? "share" : "none";
-            }
-            var expires = DateTimeOffset.UtcNow + lifetime;
-            PreSignedUrl cmd, rep;
-            switch (mode)
-            {
-                case "secret" when !string.IsNullOrEmpty(secret):
-                    var project = r.GetValue(Connection.Project)!;
-                    cmd = PreSignedUrl.Mint(secret, q, project, expires, CommandPaths, CommandMethods);
-                    rep = PreSignedUrl.Mint(secret, rq, project, expires, ReplyPaths, ReplyMethods);
-                    break;
-                case "share" when !string.IsNullOrEmpty(r.GetValue(Connection.Token)):
-                    var client = Connection.Client(r);
-                    cmd = await client.ShareAsync(q, CommandPaths, CommandMethods, expires, ct);
-                    rep = await client.ShareAsync(rq, ReplyPaths, ReplyMethods, expires, ct);
-                    break;
-                default:
-                    Console.Error.WriteLine(
-                        $"no way to mint: give Zaqar's signing secret (env {SecretVariable} or --secret-file) or a keystone token (--token or OS_AUTH_TOKEN)");
-                    return 2;
-            }
-            Console.Write(Hocon(cmd, rep));
+            Console.Write(Hocon(urls.Command, urls.Reply));
             return 0;
         });
         credentials.Subcommands.Add(mint);
+
+        var renew = new Command("renew",
+            "Mint fresh pre-signed URLs for a running guest (as mint does) and hand them to it in a signed credentials " +
+            "command on its command queue; the agent tries them, keeps them across restarts and switches to them. The " +
+            "reply comes to the guest's reply queue (--reply-queue). Signing keys: env GUESTAGENT_SIGNING_KEYS. " +
+            "Run it well before the current URLs expire (the agent warns in its log a day ahead by default).");
+        var wait = new Option<double>("--wait") { Description = "Seconds to wait for the agent's answer (default 60)", DefaultValueFactory = _ => 60 };
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, wait })
+        {
+            renew.Options.Add(o);
+        }
+        renew.SetAction(async (r, ct) =>
+        {
+            var minted = await MintAsync(r, queue, reply, expiresIn, secretFile, via, ct);
+            if (minted is not { } urls)
+            {
+                return 2;
+            }
+            try
+            {
+                // The controller itself talks to Zaqar with the connection options (a keystone token).
+                await using var client = new GuestAgent.Client.GuestClient(Connection.Client(r), r.GetValue(queue)!, r.GetValue(reply)!,
+                    new GuestAgent.Client.GuestClientOptions { SigningKeys = GuestCommands.SigningKeysFromEnvironment() });
+                var result = await client.RenewCredentialsAsync(urls.Command, urls.Reply,
+                    new GuestAgent.Client.CallOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(wait)) }, ct);
+                Console.WriteLine($"renewed: the guest now uses URLs valid until {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.CommandQueueExpiresAt)} " +
+                                  $"(command queue) and {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.ReplyQueueExpiresAt)} (reply queue)");
+                return 0;
+            }
+            catch (GuestAgent.Client.GuestTimeoutException e)
+            {
+                Console.Error.WriteLine($"guestctl: {e.Message}");
+                return GuestCommands.ExitTimedOut;
+            }
+            catch (Exception e) when (e is GuestAgent.Client.GuestClientException or ZaqarException or ArgumentException)
+            {
+                Console.Error.WriteLine($"guestctl: {e.Message}");
+                return GuestCommands.ExitError;
+            }
+        });
+        credentials.Subcommands.Add(renew);
         return credentials;
+    }
+
+    /// <summary>The two URLs, minted offline or through the share API as the options say; null (after a message) when it cannot be done.</summary>
+    private static async Task<(PreSignedUrl Command, PreSignedUrl Reply)?> MintAsync(ParseResult r, Option<string> queue, Option<string> reply,
+        Option<string> expiresIn, Option<string?> secretFile, Option<string> via, CancellationToken ct)
+    {
+        var q = r.GetValue(queue)!;
+        var rq = r.GetValue(reply)!;
+        if (!TryParseDuration(r.GetValue(expiresIn)!, out var lifetime))
+        {
+            Console.Error.WriteLine($"--expires-in: '{r.GetValue(expiresIn)}' is not a positive duration such as 7d, 12h, 30m or 90s");
+            return null;
+        }
+        foreach (var name in new[] { q, rq })
+        {
+            try
+            {
+                ZaqarLimits.CheckQueueName(name);
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine(e.Message);
+                return null;
+            }
+        }
+        string? secret;
+        try
+        {
+            secret = r.GetValue(secretFile) is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable(SecretVariable);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"--secret-file: {e.Message}");
+            return null;
+        }
+        var mode = r.GetValue(via)!;
+        if (mode == "auto")
+        {
+            mode = !string.IsNullOrEmpty(secret) ? "secret" : !string.IsNullOrEmpty(r.GetValue(Connection.Token)) ? "share" : "none";
+        }
+        var expires = DateTimeOffset.UtcNow + lifetime;
+        switch (mode)
+        {
+            case "secret" when !string.IsNullOrEmpty(secret):
+                var project = r.GetValue(Connection.Project)!;
+                return (PreSignedUrl.Mint(secret, q, project, expires, CommandPaths, CommandMethods),
+                        PreSignedUrl.Mint(secret, rq, project, expires, ReplyPaths, ReplyMethods));
+            case "share" when !string.IsNullOrEmpty(r.GetValue(Connection.Token)):
+                var client = Connection.Client(r);
+                return (await client.ShareAsync(q, CommandPaths, CommandMethods, expires, ct),
+                        await client.ShareAsync(rq, ReplyPaths, ReplyMethods, expires, ct));
+            default:
+                Console.Error.WriteLine(
+                    $"no way to mint: give Zaqar's signing secret (env {SecretVariable} or --secret-file) or a keystone token (--token or OS_AUTH_TOKEN)");
+                return null;
+        }
     }
 
     /// <summary>The binding's auth block for these two URLs.</summary>

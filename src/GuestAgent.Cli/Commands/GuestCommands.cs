@@ -323,7 +323,7 @@ public static partial class GuestCommands
     /// GUESTAGENT_SIGNING_KEYS="kid=base64secret[,kid2=base64secret]": the first key signs, all verify.
     /// From the environment only, so secrets never show in the process list.
     /// </summary>
-    private static IReadOnlyList<SigningKey>? SigningKeysFromEnvironment()
+    internal static IReadOnlyList<SigningKey>? SigningKeysFromEnvironment()
     {
         var text = Environment.GetEnvironmentVariable("GUESTAGENT_SIGNING_KEYS");
         if (string.IsNullOrWhiteSpace(text))

@@ -19,9 +19,9 @@ public sealed class AgentSettingsPreSignedTests
     private static PreSignedUrl Rep(string queue = "rep-vm1", string[]? methods = null) =>
         PreSignedUrl.Mint(Secret, queue, "p1", Later, ["messages"], methods ?? ["POST"]);
 
-    private static string Config(string? command, string? reply, string extra = "") => $$"""
+    private static string Config(string? command, string? reply, string extra = "", string stateDir = "/tmp/ga-settings") => $$"""
         guest-agent {
-          state-dir = "/tmp/ga-settings"
+          state-dir = "{{stateDir}}"
           tenants.acme {
             endpoint = "http://127.0.0.1:8888", project = "p1", command-queue = "cmd-vm1", reply-queue = "rep-vm1"
             signing.keys = [{ id = "k1", secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" }]
@@ -76,5 +76,61 @@ public sealed class AgentSettingsPreSignedTests
         var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, config));
 
         Assert.Contains(expected, ex.Message);
+    }
+
+    private static string NewStateDir() => Directory.CreateTempSubdirectory("ga-settings-").FullName;
+
+    [Fact]
+    public void A_renewal_kept_in_the_state_directory_replaces_older_configured_urls_even_expired_ones()
+    {
+        var dir = NewStateDir();
+        var expired = Cmd(expires: DateTimeOffset.UtcNow.AddMinutes(-5));
+        var renewedCmd = Cmd(expires: DateTimeOffset.UtcNow.AddDays(30));
+        var renewedRep = Rep();
+        Credentials.CredentialsStore.Save(dir, "acme", renewedCmd, renewedRep, DateTimeOffset.UtcNow);
+
+        var t = Assert.Single(AgentSettings.Load(null, Config(Block(expired), Block(Rep()), stateDir: dir)).Tenants);
+
+        Assert.Equal(renewedCmd.Signature, t.Auth.CommandQueueUrl!.Signature);
+        Assert.Equal(renewedRep.Signature, t.Auth.ReplyQueueUrl!.Signature);
+        Assert.Contains("a renewal of", t.Auth.Source);
+    }
+
+    [Fact]
+    public void Configured_urls_that_expire_later_than_the_kept_renewal_win()
+    {
+        var dir = NewStateDir();
+        Credentials.CredentialsStore.Save(dir, "acme", Cmd(expires: DateTimeOffset.UtcNow.AddDays(1)), Rep(), DateTimeOffset.UtcNow);
+        var configured = Cmd(expires: DateTimeOffset.UtcNow.AddDays(60));
+
+        var t = Assert.Single(AgentSettings.Load(null, Config(Block(configured), Block(Rep()), stateDir: dir)).Tenants);
+
+        Assert.Equal(configured.Signature, t.Auth.CommandQueueUrl!.Signature);
+        Assert.Equal("the configuration", t.Auth.Source);
+    }
+
+    [Fact]
+    public void A_kept_renewal_for_another_queue_is_not_used_and_expired_configured_urls_still_stop_the_start()
+    {
+        var dir = NewStateDir();
+        Credentials.CredentialsStore.Save(dir, "acme", Cmd(queue: "old-queue", expires: DateTimeOffset.UtcNow.AddDays(30)), Rep(), DateTimeOffset.UtcNow);
+
+        var ex = Assert.Throws<ConfigException>(() =>
+            AgentSettings.Load(null, Config(Block(Cmd(expires: DateTimeOffset.UtcNow.AddMinutes(-5))), Block(Rep()), stateDir: dir)));
+
+        Assert.Contains("command-queue-signature expired", ex.Message);
+    }
+
+    [Fact]
+    public void A_damaged_renewal_file_stops_the_start_naming_the_file()
+    {
+        var dir = NewStateDir();
+        var file = Credentials.CredentialsStore.PathFor(dir, "acme");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "{ not json");
+
+        var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, Config(Block(Cmd()), Block(Rep()), stateDir: dir)));
+
+        Assert.Contains(file, ex.Message);
     }
 }

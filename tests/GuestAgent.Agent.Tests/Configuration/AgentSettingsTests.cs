@@ -30,7 +30,7 @@ public sealed class AgentSettingsTests
         Assert.Contains("/tmp/ga-settings/journal.db", s.Journal.ConnectionString);
         var t = Assert.Single(s.Tenants);
         Assert.Equal(("acme", "p1", "cmd-vm1", "rep-vm1", 16), (t.Name, t.Project, t.CommandQueue, t.ReplyQueue, t.MaxOperations));
-        Assert.Equal(["cancel", "exec", "file.get", "file.put", "http", "ping", "status"], t.AllowedOps.Order());
+        Assert.Equal(["cancel", "credentials", "exec", "file.get", "file.put", "http", "ping", "status"], t.AllowedOps.Order());
         Assert.Empty(t.FileRootList);
         Assert.Empty(t.HttpAllowList);
         Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
@@ -49,11 +49,42 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.max-operations = 0", "max-operations")]
     [InlineData("guest-agent.zaqar-connections = 0", "zaqar-connections")]
     [InlineData("guest-agent.file-transfer-idle-timeout = 0s", "file-transfer-idle-timeout")]
+    [InlineData("guest-agent.tenants.acme.exec.allowed-programs = [\"sh\"]", "exec.allowed-programs: 'sh' is not an absolute path")]
+    [InlineData("guest-agent.tenants.acme.exec.allowed-env = [LANG]", "only applies with exec.allowed-programs")]
+    [InlineData("guest-agent.tenants.acme.exec.run-as = \"a b\"", "not a user name")]
+    [InlineData("guest-agent.tenants.acme.max-command-bytes = 300000", "max-command-bytes must be 1024 .. 262144")]
+    [InlineData("guest-agent.tenants.acme.auth.expiry-warning = 1h", "only used with auth.mode = presigned")]
     public void Bad_values_are_refused_naming_the_key(string change, string expected)
     {
         var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + "\n" + change));
 
         Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void Exec_policy_and_size_caps_are_read_with_cautious_defaults()
+    {
+        var defaults = AgentSettings.Load(null, OneTenant).Tenants[0];
+        Assert.Null(defaults.ExecPolicy.RunAs);
+        Assert.Empty(defaults.ExecPolicy.AllowedRunAs);
+        Assert.False(defaults.ExecPolicy.RestrictsPrograms);
+        Assert.Equal(1L << 30, defaults.MaxFileBytes);
+
+        var s = AgentSettings.Load(null, OneTenant + """
+
+            guest-agent.tenants.acme {
+              max-file-bytes = 512M
+              max-command-bytes = 4096
+              exec { run-as = deploy, allowed-run-as = [www-data], allowed-programs = ["/usr/bin/systemctl"], allowed-env = [LANG] }
+            }
+            """);
+        var t = s.Tenants[0];
+        Assert.Equal(512L << 20, t.MaxFileBytes);
+        Assert.Equal(4096, s.CommandLimitsFor(t).MaxCommandBytes);
+        Assert.Equal("deploy", t.ExecPolicy.RunAs);
+        Assert.Equal(["www-data"], t.ExecPolicy.AllowedRunAs);
+        Assert.Equal(["/usr/bin/systemctl"], t.ExecPolicy.AllowedPrograms);
+        Assert.Equal(["LANG"], t.ExecPolicy.AllowedEnv);
     }
 
     [Fact]

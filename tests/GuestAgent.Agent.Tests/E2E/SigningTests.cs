@@ -11,60 +11,55 @@ namespace GuestAgent.Agent.Tests.E2E;
 /// <summary>
 /// Signed commands and replies against a real agent and a real Zaqar: every command that is not
 /// properly signed is refused before it runs, replays never run twice, and a client with keys
-/// takes only replies signed by its agent.
+/// takes only replies signed by its agent. The same scenarios run on the plain bed
+/// (<see cref="SigningTests"/>) and on the keystone bed with a guest that holds only pre-signed
+/// URLs and a controller with a tenant's keystone token (<see cref="KeystoneSigningTests"/>).
 /// </summary>
-public sealed class SigningTests : IDisposable
+public abstract class SigningScenarios
 {
-    private readonly E2EContext _e2e = new();
+    protected abstract RawController Controller { get; }
 
-    public void Dispose() => _e2e.Dispose();
+    protected abstract AgentProcess Agent { get; }
 
-    private string Mark(string name) => Path.Combine(_e2e.Dir, name);
+    /// <summary>Where commands leave their marks.</summary>
+    protected abstract string Dir { get; }
 
-    private Command Touch(string name, Guid? id = null, DateTimeOffset? issuedAt = null, TimeSpan? lifetime = null)
+    /// <summary>Someone with the project's Zaqar rights on the queues and no key: another guest or a project member.</summary>
+    protected abstract ZaqarClient Attacker { get; }
+
+    /// <summary>An SDK client holding the binding's key, on a reply queue the agent may answer to.</summary>
+    protected abstract GuestClient Sdk();
+
+    protected string Mark(string name) => Path.Combine(Dir, name);
+
+    protected string[] MarkLines(string name) => File.Exists(Mark(name)) ? File.ReadAllLines(Mark(name)) : [];
+
+    protected Command Touch(string name, Guid? id = null, DateTimeOffset? issuedAt = null, TimeSpan? lifetime = null)
     {
         var now = issuedAt ?? DateTimeOffset.UtcNow;
-        return Command.Call(new ExecArgs { Shell = $"echo run >> {Mark(name)}" }, _e2e.Controller.ReplyQueue, now,
+        return Command.Call(new ExecArgs { Shell = $"echo run >> {Mark(name)}" }, Controller.ReplyQueue, now,
             now + (lifetime ?? TimeSpan.FromMinutes(10)), id: id);
     }
 
-    private async Task<Reply> RejectedAsync(RawController sender, Command command, string code)
+    protected async Task<Reply> RejectedAsync(RawController sender, Command command, string code)
     {
         await sender.PostRawAsync(JsonNode.Parse(command.ToJson()));
-        var reply = await _e2e.Controller.FinalAsync(command.Id, E2EContext.Wait);
+        var reply = await Controller.FinalAsync(command.Id, E2EContext.Wait);
         Assert.Equal(ReplyStatus.Rejected, reply.Status);
         Assert.Equal(code, reply.Error!.Code);
         return reply;
     }
 
     [Fact]
-    public async Task Unsigned_command_is_rejected_never_runs_and_does_not_burn_its_id()
-    {
-        var command = Touch("unsigned");
-        var reply = await RejectedAsync(_e2e.Controller.WithKey(null), command, RejectCodes.Unsigned);
-
-        // The rejection is unsigned: it carries no authority, and a client with keys would drop it.
-        Assert.Equal(SignatureStatus.Unsigned, _e2e.Controller.SignatureOf(command.Id, reply.Seq));
-        Assert.False(File.Exists(Mark("unsigned")));
-        await _e2e.Agent.WaitForLogAsync("not recorded", E2EContext.Wait);
-
-        // The genuine command with the same id still runs: an unauthenticated message cannot squat ids.
-        var genuine = new RawController(_e2e.Controller.Zaqar, _e2e.Controller.CommandQueue, ZaqarBed.NewQueue("rep"), TestKeys.K1);
-        await genuine.SendAsync(command with { ReplyTo = genuine.ReplyQueue });
-        Assert.Equal(ReplyStatus.Succeeded, (await genuine.FinalAsync(command.Id, E2EContext.Wait)).Status);
-        Assert.Equal(["run"], _e2e.MarkLines("unsigned"));
-    }
-
-    [Fact]
     public async Task Wrong_secret_and_unknown_key_are_rejected_and_never_run()
     {
         var wrong = Touch("wrong");
-        await RejectedAsync(_e2e.Controller.WithKey(TestKeys.WrongSecret), wrong, RejectCodes.BadSignature);
+        await RejectedAsync(Controller.WithKey(TestKeys.WrongSecret), wrong, RejectCodes.BadSignature);
         var unknown = Touch("unknown");
-        await RejectedAsync(_e2e.Controller.WithKey(TestKeys.K2), unknown, RejectCodes.UnknownKey);
+        await RejectedAsync(Controller.WithKey(TestKeys.K2), unknown, RejectCodes.UnknownKey);
 
-        var good = await _e2e.Controller.SendAsync(Touch("good"));
-        Assert.Equal(ReplyStatus.Succeeded, (await _e2e.Controller.FinalAsync(good.Id, E2EContext.Wait)).Status);
+        var good = await Controller.SendAsync(Touch("good"));
+        Assert.Equal(ReplyStatus.Succeeded, (await Controller.FinalAsync(good.Id, E2EContext.Wait)).Status);
         Assert.False(File.Exists(Mark("wrong")));
         Assert.False(File.Exists(Mark("unknown")));
     }
@@ -73,11 +68,11 @@ public sealed class SigningTests : IDisposable
     public async Task Tampered_command_is_rejected_and_never_runs()
     {
         var command = Touch("tampered-original");
-        var signed = _e2e.Controller.Signed(JsonNode.Parse(command.ToJson()))!.AsObject();
+        var signed = Controller.Signed(JsonNode.Parse(command.ToJson()))!.AsObject();
         signed["args"]!["shell"] = $"echo evil >> {Mark("tampered")}";
-        await _e2e.Controller.PostExactAsync(signed);
+        await Controller.PostExactAsync(signed);
 
-        var reply = await _e2e.Controller.FinalAsync(command.Id, E2EContext.Wait);
+        var reply = await Controller.FinalAsync(command.Id, E2EContext.Wait);
         Assert.Equal(RejectCodes.BadSignature, reply.Error!.Code);
         Assert.False(File.Exists(Mark("tampered")));
         Assert.False(File.Exists(Mark("tampered-original")));
@@ -87,31 +82,31 @@ public sealed class SigningTests : IDisposable
     public async Task Replayed_signed_command_is_dropped_after_completion_and_never_runs_twice()
     {
         var command = Touch("replay");
-        var captured = _e2e.Controller.Signed(JsonNode.Parse(command.ToJson()))!;
-        await _e2e.Controller.PostExactAsync(captured.DeepClone());
-        var replies = await _e2e.Controller.RepliesAsync(command.Id, E2EContext.Wait);
+        var captured = Controller.Signed(JsonNode.Parse(command.ToJson()))!;
+        await Controller.PostExactAsync(captured.DeepClone());
+        var replies = await Controller.RepliesAsync(command.Id, E2EContext.Wait);
         Assert.Equal(ReplyStatus.Succeeded, replies[^1].Status);
-        Assert.All(replies, r => Assert.Equal(SignatureStatus.Valid, _e2e.Controller.SignatureOf(r.Id, r.Seq)));
+        Assert.All(replies, r => Assert.Equal(SignatureStatus.Valid, Controller.SignatureOf(r.Id, r.Seq)));
 
-        await _e2e.Controller.PostExactAsync(captured.DeepClone());
-        await _e2e.Agent.WaitForLogAsync("duplicate delivery", E2EContext.Wait);
-        var after = await _e2e.Controller.SendAsync(Touch("after"));
-        await _e2e.Controller.FinalAsync(after.Id, E2EContext.Wait);
+        await Controller.PostExactAsync(captured.DeepClone());
+        await Agent.WaitForLogAsync("duplicate delivery", E2EContext.Wait);
+        var after = await Controller.SendAsync(Touch("after"));
+        await Controller.FinalAsync(after.Id, E2EContext.Wait);
 
-        Assert.Equal(["run"], _e2e.MarkLines("replay"));
-        Assert.Equal(replies.Count, (await _e2e.Controller.SeenAsync(command.Id)).Count);
+        Assert.Equal(["run"], MarkLines("replay"));
+        Assert.Equal(replies.Count, (await Controller.SeenAsync(command.Id)).Count);
     }
 
     [Fact]
     public async Task Expired_and_too_long_lived_signed_commands_are_rejected_and_never_run()
     {
         var expired = Touch("expired", issuedAt: DateTimeOffset.UtcNow.AddHours(-2), lifetime: TimeSpan.FromMinutes(30));
-        var reply = await RejectedAsync(_e2e.Controller, expired, RejectCodes.Expired);
+        var reply = await RejectedAsync(Controller, expired, RejectCodes.Expired);
         // Authenticated before it was judged: recorded, and answered with a signed reply.
-        Assert.Equal(SignatureStatus.Valid, _e2e.Controller.SignatureOf(expired.Id, reply.Seq));
+        Assert.Equal(SignatureStatus.Valid, Controller.SignatureOf(expired.Id, reply.Seq));
 
         var eternal = Touch("eternal", lifetime: TimeSpan.FromHours(2));
-        var tooLong = await RejectedAsync(_e2e.Controller, eternal, RejectCodes.InvalidValue);
+        var tooLong = await RejectedAsync(Controller, eternal, RejectCodes.InvalidValue);
         Assert.Contains("expires_at", tooLong.Error!.Message);
 
         Assert.False(File.Exists(Mark("expired")));
@@ -121,14 +116,13 @@ public sealed class SigningTests : IDisposable
     [Fact]
     public async Task Client_drops_a_forged_reply_posted_to_its_reply_queue()
     {
-        var replyQueue = ZaqarBed.NewQueue("sdk");
-        await using var guest = new GuestClient(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, replyQueue,
-            new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
+        await using var guest = Sdk();
+        var replyQueue = guest.ReplyQueue;
         var id = Guid.NewGuid();
         var call = guest.CallAsync(new ExecArgs { Shell = "sleep 2; echo real" }, new CallOptions { CommandId = id });
 
         // Another guest of the project (same Zaqar rights, no key) answers first, claiming success.
-        var attacker = _e2e.Bed.Client(_e2e.Tenant.Project);
+        var attacker = Attacker;
         var forged = new Reply(id, 1, ReplyStatus.Succeeded, "test-agent", DateTimeOffset.UtcNow,
             ProtocolJson.ToElement(new { exit_code = 0, attempt = 1, duration_ms = 1 }));
         var bodies = new JsonNode?[]
@@ -148,6 +142,43 @@ public sealed class SigningTests : IDisposable
         Assert.Equal("real\n", result.StdoutText);
         Assert.True(guest.Stats.Unverified >= 2, $"stats {guest.Stats}");
     }
+}
+
+/// <summary><see cref="SigningScenarios"/> on the plain bed, plus what needs its own reply queues.</summary>
+public sealed class SigningTests : SigningScenarios, IDisposable
+{
+    private readonly E2EContext _e2e = new();
+
+    public void Dispose() => _e2e.Dispose();
+
+    protected override RawController Controller => _e2e.Controller;
+
+    protected override AgentProcess Agent => _e2e.Agent;
+
+    protected override string Dir => _e2e.Dir;
+
+    protected override ZaqarClient Attacker => _e2e.Bed.Client(_e2e.Tenant.Project);
+
+    protected override GuestClient Sdk() => new(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
+        new GuestClientOptions { SigningKeys = _e2e.Tenant.Keys });
+
+    [Fact]
+    public async Task Unsigned_command_is_rejected_never_runs_and_does_not_burn_its_id()
+    {
+        var command = Touch("unsigned");
+        var reply = await RejectedAsync(Controller.WithKey(null), command, RejectCodes.Unsigned);
+
+        // The rejection is unsigned: it carries no authority, and a client with keys would drop it.
+        Assert.Equal(SignatureStatus.Unsigned, Controller.SignatureOf(command.Id, reply.Seq));
+        Assert.False(File.Exists(Mark("unsigned")));
+        await Agent.WaitForLogAsync("not recorded", E2EContext.Wait);
+
+        // The genuine command with the same id still runs: an unauthenticated message cannot squat ids.
+        var genuine = new RawController(Controller.Zaqar, Controller.CommandQueue, ZaqarBed.NewQueue("rep"), TestKeys.K1);
+        await genuine.SendAsync(command with { ReplyTo = genuine.ReplyQueue });
+        Assert.Equal(ReplyStatus.Succeeded, (await genuine.FinalAsync(command.Id, E2EContext.Wait)).Status);
+        Assert.Equal(["run"], MarkLines("unsigned"));
+    }
 
     [Fact]
     public async Task Client_verifies_chunk_replies_too()
@@ -160,6 +191,65 @@ public sealed class SigningTests : IDisposable
         Assert.True(result.Replies.Count > 3, "expected chunk replies");
         Assert.Equal(300_000, result.Stdout.Length);
         Assert.Equal(0, guest.Stats.Unverified);
+    }
+}
+
+/// <summary>
+/// <see cref="SigningScenarios"/> on the keystone bed: the guest holds only pre-signed URLs for its
+/// two queues, the controller and the attacker hold tenant A's keystone token (the attacker has no
+/// signing key).
+/// </summary>
+public sealed class KeystoneSigningTests : SigningScenarios, IAsyncLifetime
+{
+    private readonly KeystoneBed _bed = KeystoneBed.Shared;
+    private readonly string _queue = ZaqarBed.NewQueue("ks-cmd");
+    private readonly string _reply = ZaqarBed.NewQueue("ks-rep");
+    private readonly string _dir = Directory.CreateTempSubdirectory("ga-ks-sign-").FullName;
+    private AgentProcess? _agent;
+    private RawController? _controller;
+
+    protected override RawController Controller => _controller!;
+
+    protected override AgentProcess Agent => _agent!;
+
+    protected override string Dir => _dir;
+
+    protected override ZaqarClient Attacker => _bed.Client(Tenant.A);
+
+    protected override GuestClient Sdk() => new(_bed.Client(Tenant.A), _queue, _reply, new GuestClientOptions { SigningKeys = [TestKeys.K1] });
+
+    public async Task InitializeAsync()
+    {
+        var a = _bed.Client(Tenant.A);
+        await a.CreateQueueAsync(_queue);
+        await a.CreateQueueAsync(_reply);
+        var expires = DateTimeOffset.UtcNow.AddDays(1);
+        var cmd = _bed.Mint(Tenant.A, _queue, expires, ["claims", "messages"], ["DELETE", "POST"]);
+        var rep = _bed.Mint(Tenant.A, _reply, expires, ["messages"], ["POST"]);
+        static string Block(string name, PreSignedUrl u) =>
+            $"{name} {{ paths = [{string.Join(", ", u.Paths.Select(p => $"\"{p}\""))}], methods = [{string.Join(", ", u.Methods)}], " +
+            $"expires = \"{u.Expires}\", signature = \"{u.Signature}\" }}";
+        _agent = AgentProcess.Start(_bed.ZaqarUrl, [new TestTenant("t1", _bed.TenantA.ProjectId, _queue, _reply,
+            ExtraConfig: $"auth {{ mode = presigned\n{Block("command-queue-signature", cmd)}\n{Block("reply-queue-signature", rep)} }}")]);
+        _controller = new RawController(a, _queue, _reply, TestKeys.K1, [TestKeys.K1]);
+    }
+
+    public Task DisposeAsync()
+    {
+        _agent?.Dispose();
+        Directory.Delete(_dir, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Unsigned_command_from_a_project_member_is_rejected_and_never_runs()
+    {
+        var command = Touch("unsigned");
+        await RejectedAsync(Controller.WithKey(null), command, RejectCodes.Unsigned);
+        var after = await Controller.SendAsync(Touch("after"));
+
+        Assert.Equal(ReplyStatus.Succeeded, (await Controller.FinalAsync(after.Id, E2EContext.Wait)).Status);
+        Assert.False(File.Exists(Mark("unsigned")));
     }
 }
 

@@ -9,12 +9,25 @@ namespace GuestAgent.Agent.Operations.Exec;
 /// <summary>One run of one exec command; stopping it kills the process tree.</summary>
 public sealed class ExecOperation(Guid commandId, ExecArgs args, ExecOptions options, int chunkBytes, ExecRunner runner)
     : OperationActor<ExecOutcome>(commandId, options.Attempt,
-        ct => runner.RunAsync(args, options, ct),
+        ct => RunAsync(args, options, runner, ct),
         ex => ExecOutcome.FailedToStart(options.Attempt, $"internal error: {ex.Message}"),
         (outcome, byCommand) => ToOutcome(outcome, chunkBytes, byCommand))
 {
     public static Props Props(Guid commandId, ExecArgs args, ExecOptions options, int chunkBytes, ExecRunner runner) =>
         Akka.Actor.Props.Create(() => new ExecOperation(commandId, args, options, chunkBytes, runner));
+
+    /// <summary>
+    /// The binding's exec policy once more, as the run starts: it was judged when the command was
+    /// accepted, but the guest's files may have changed since (a rerun after a restart, a
+    /// re-pointed symlink), and what runs must be what was checked.
+    /// </summary>
+    private static Task<ExecOutcome> RunAsync(ExecArgs args, ExecOptions options, ExecRunner runner, CancellationToken ct)
+    {
+        var (admitted, refusal) = ExecGate.Judge(args, options.Policy, options.Tenant, runner.ShellPath);
+        return admitted is null
+            ? Task.FromResult(ExecOutcome.FailedToStart(options.Attempt, $"not allowed: {refusal}"))
+            : runner.RunAsync(admitted, options, ct);
+    }
 
     internal static (CommandLedgerProtocol.FinishKind, OutcomeV1) ToOutcome(ExecOutcome o, int chunkBytes, bool cancelledByCommand)
     {

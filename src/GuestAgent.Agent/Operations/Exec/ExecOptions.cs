@@ -33,6 +33,12 @@ public sealed record ExecOptions
     /// </summary>
     public TimeSpan OutputDrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Who the command runs as and what it may start (the tenant binding's exec block).</summary>
+    public Configuration.ExecPolicy Policy { get; init; } = Configuration.ExecPolicy.Unrestricted;
+
+    /// <summary>The tenant binding, for messages.</summary>
+    public string Tenant { get; init; } = "";
+
     /// <summary>Clock for the timeout, the kill grace period and the reported duration.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -330,10 +330,10 @@ public sealed class ExecRunner
         }
     }
 
-    private sealed record ResolvedProgram(string? Path, string? Error);
+    internal sealed record ResolvedProgram(string? Path, string? Error);
 
     /// <summary>execvp-like lookup, done here so a missing program is a clear FailedToStart rather than exit code 127.</summary>
-    private static ResolvedProgram ResolveProgram(string program, string cwd, string? path)
+    internal static ResolvedProgram ResolveProgram(string program, string cwd, string? path)
     {
         if (program.Length == 0 || program.Contains('\0'))
         {

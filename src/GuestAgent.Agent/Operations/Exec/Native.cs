@@ -25,6 +25,30 @@ internal static class Native
     [DllImport("libc", EntryPoint = "lchown", SetLastError = true)]
     private static extern int SysLchown(byte[] path, uint owner, uint group);
 
+    [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
+    private static extern IntPtr SysRealpath(byte[] path, IntPtr resolved);
+
+    [DllImport("libc", EntryPoint = "free")]
+    private static extern void SysFree(IntPtr p);
+
+    /// <summary>The path with every symlink and ./.. resolved (realpath(3)); null when it does not exist.</summary>
+    public static string? RealPath(string path)
+    {
+        var p = SysRealpath(Encoding.UTF8.GetBytes(path + "\0"), IntPtr.Zero);
+        if (p == IntPtr.Zero)
+        {
+            return null;
+        }
+        try
+        {
+            return Marshal.PtrToStringUTF8(p);
+        }
+        finally
+        {
+            SysFree(p);
+        }
+    }
+
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int SysOpen(byte[] path, int flags);
 

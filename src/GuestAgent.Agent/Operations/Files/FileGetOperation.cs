@@ -45,6 +45,10 @@ public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attem
         }
         await using var source = new FileStream(check.ResolvedPath!, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
         var size = source.Length;
+        if (policy.TooLarge(args.Path, size) is { } tooLarge)
+        {
+            return Failed(FileErrorCodes.TooLarge, tooLarge);
+        }
         if (args.Offset > size)
         {
             return Failed(FileErrorCodes.InvalidOffset, $"offset {args.Offset} is past the end of {args.Path} ({size} bytes)");

@@ -42,6 +42,13 @@ public sealed class FilePolicy
     private readonly IReadOnlyList<string> _roots;
 
     /// <param name="allowedRoots">Absolute directories; resolved (symlinks followed) on every check, so a root may appear later.</param>
+    /// <summary>Largest file the file ops may read or write for this tenant (max-file-bytes).</summary>
+    public long MaxFileBytes { get; init; } = long.MaxValue;
+
+    /// <summary>A <see cref="FileErrorCodes.TooLarge"/> message when <paramref name="size"/> exceeds <see cref="MaxFileBytes"/>.</summary>
+    public string? TooLarge(string path, long size) =>
+        size > MaxFileBytes ? $"{path} has {size} bytes; this tenant's max-file-bytes is {MaxFileBytes}" : null;
+
     public FilePolicy(IReadOnlyList<string> allowedRoots)
     {
         ArgumentNullException.ThrowIfNull(allowedRoots);

@@ -38,6 +38,10 @@ public sealed class FileUploadOperation(FileGetArgs args, UrlTransferOptions opt
         }
         using var file = File.OpenHandle(check.ResolvedPath!, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
         var size = RandomAccess.GetLength(file);
+        if (options.Policy.TooLarge(args.Path, size) is { } tooLarge)
+        {
+            return Failed(FileErrorCodes.TooLarge, tooLarge);
+        }
         if (args.Offset > size)
         {
             return Failed(FileErrorCodes.InvalidOffset, $"offset {args.Offset} is past the end of {args.Path} ({size} bytes)");
