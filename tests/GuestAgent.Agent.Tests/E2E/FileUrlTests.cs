@@ -27,7 +27,9 @@ public sealed class FileUrlTests : IDisposable
 
     public FileUrlTests()
     {
-        _e2e = new E2EContext(httpDestinations: [$"127.0.0.1:{_store.Port}"], fileRoot: true);
+        // No size cap of the binding's own, so the disk's free space is what refuses a huge file.
+        _e2e = new E2EContext(httpDestinations: [$"127.0.0.1:{_store.Port}"], fileRoot: true,
+            tenant: t => t with { ExtraConfig = "max-file-bytes = 9223372036854775807" });
     }
 
     public void Dispose()
