@@ -41,14 +41,14 @@ if [[ "$MODE" == quick ]]; then
     FILE_MIB=16 FILE_RUNS=1
     PEER_CALLS=40 PEER_RUNS=3
 else
-    LAT_CALLS=200 LAT_RUNS=5
-    TP_SECONDS=10 TP_RUNS=3
+    LAT_CALLS=100 LAT_RUNS=5
+    TP_SECONDS=8 TP_RUNS=3
     IDLE_SETTLE=120 IDLE_SAMPLE=60     # 3 minutes idle before the first calls
-    FIRST_K=30
+    FIRST_K=20
     S200_SETTLE=30 S200_SAMPLE=60
     REC_RUNS=3 REC_CASTS=100
-    FILE_MIB=64 FILE_RUNS=3
-    PEER_CALLS=200 PEER_RUNS=5
+    FILE_MIB=64 FILE_RUNS=2
+    PEER_CALLS=100 PEER_RUNS=5
 fi
 LEVELS=1,8,32
 UWSGI_WORKERS=4
@@ -59,7 +59,9 @@ say() { printf '\n[%3dm%02ds] %s\n' $(( ($(date +%s) - T0) / 60 )) $(( ($(date +
 mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
 RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
 export BENCH_JSON="$OUT/raw.jsonl"
-: > "$BENCH_JSON"
+: > "$BENCH_JSON"; : > "$OUT/failures.txt"
+# A workload that fails is noted (failures.txt, the table's end) and the run goes on.
+failed() { echo "bench: FAILED: $*" >&2; echo "$*" >> "$OUT/failures.txt"; }
 
 # ---------------------------------------------------------------- cleanup: only what this run started
 AGENTS=()
@@ -206,7 +208,7 @@ bench first5s idle "$UWSGI" 8 idle-first-call ga-first5s- "$FIRST_K" "max-interv
 P2=$!
 bench first15s idle "$UWSGI" 8 idle-first-call ga-first15s- "$FIRST_K" "max-interval 15s" &
 P3=$!
-wait "$P1"; wait "$P2"; wait "$P3"
+wait "$P1" || failed "first call, max-interval 1s"; wait "$P2" || failed "first call, default"; wait "$P3" || failed "first call, max-interval 15s"
 for a in idle1 first1s first5s first15s scale100; do stop_agent "$a"; done
 
 # ---------------------------------------------------------------- 4. 200 agents' worth of pollers
@@ -227,34 +229,33 @@ start_agent uwsgi uwsgi 1 ga-uwsgi 16
 for pass in "main|$WSGIREF|1|1" "uwsgi|$UWSGI|8|$LEVELS"; do
     IFS='|' read -r name label conns levels <<<"$pass"
     say "5/8 latency of exec true on $label: $LAT_RUNS runs of $LAT_CALLS calls, floor in the same run"
-    bench "$name" "$name" "$label" "$conns" call-latency "$LAT_CALLS" "$LAT_RUNS" >>"$OUT/bench-output.txt"
+    bench "$name" "$name" "$label" "$conns" call-latency "$LAT_CALLS" "$LAT_RUNS" >>"$OUT/bench-output.txt" || failed "latency on $label"
     say "5/8 throughput on $label: $levels callers, ${TP_SECONDS}s each, $TP_RUNS runs, raw Zaqar in the same run"
-    bench "$name" "$name" "$label" "$conns" throughput "$TP_SECONDS" "$TP_RUNS" "$levels"
+    bench "$name" "$name" "$label" "$conns" throughput "$TP_SECONDS" "$TP_RUNS" "$levels" || failed "throughput on $label"
 done
 
 # ---------------------------------------------------------------- 6. recovery and file transfer
 for (( r = 1; r <= REC_RUNS; r++ )); do
     say "6/8 recovery $r/$REC_RUNS: kill -9 with $REC_CASTS casts in flight ($UWSGI)"
-    bench uwsgi uwsgi "$UWSGI" 8 recovery "$REC_CASTS"
+    bench uwsgi uwsgi "$UWSGI" 8 recovery "$REC_CASTS" || failed "recovery run $r"
 done
-for pass in "uwsgi|$UWSGI|8" "main|$WSGIREF|1"; do
-    IFS='|' read -r name label conns <<<"$pass"
-    say "6/8 file transfer of $FILE_MIB MiB on $label, $FILE_RUNS run(s), raw Zaqar payload rate in the same run"
-    bench "$name" "$name" "$label" "$conns" file-throughput "$FILE_MIB" "$FILE_RUNS" >>"$OUT/bench-output.txt"
-done
+# On uwsgi only: the put's 8 posts in flight over one connection to the single-process
+# zaqar-server is what docs/zaqar.md warns about (its older figures are in docs/performance.md).
+say "6/8 file transfer of $FILE_MIB MiB on $UWSGI, $FILE_RUNS run(s), raw Zaqar payload rate in the same run"
+bench uwsgi uwsgi "$UWSGI" 8 file-throughput "$FILE_MIB" "$FILE_RUNS" >>"$OUT/bench-output.txt" || failed "file transfer"
 stop_agent main; stop_agent uwsgi
 
 # ---------------------------------------------------------------- 7. peers under load
 say "7/8 murano-agent: true and echo plans ($PEER_RUNS runs of $PEER_CALLS), plans/s, RabbitMQ floor"
-"$PY" "$HERE/peers/drivers.py" murano-latency "$PEER_CALLS" "$PEER_RUNS"
+"$PY" "$HERE/peers/drivers.py" murano-latency "$PEER_CALLS" "$PEER_RUNS" || failed "murano-agent latency"
 "$PY" "$HERE/peers/drivers.py" murano-throughput "$TP_SECONDS" "$TP_RUNS" "$LEVELS" &
 MT=$!
 sleep 1
 "$PY" "$HERE/peers/drivers.py" sample "$(( TP_SECONDS > 2 ? TP_SECONDS - 1 : 1 ))" load "proc:murano-agent:under load (1 plan in flight):$MURANO_AGENT_PID"
-wait "$MT"
-"$PY" "$HERE/peers/drivers.py" rabbit-floor "$PEER_CALLS" "$PEER_RUNS" "$TP_SECONDS" "$LEVELS"
+wait "$MT" || failed "murano-agent throughput"
+"$PY" "$HERE/peers/drivers.py" rabbit-floor "$PEER_CALLS" "$PEER_RUNS" "$TP_SECONDS" "$LEVELS" || failed "RabbitMQ floor"
 say "7/8 qemu-ga: guest-exec /bin/true + guest-exec-status polling over its unix socket"
-"$PY" "$HERE/peers/drivers.py" qga-latency "$RUN/qga.sock" "$((PEER_CALLS * 4))" "$PEER_RUNS"
+"$PY" "$HERE/peers/drivers.py" qga-latency "$RUN/qga.sock" "$((PEER_CALLS * 4))" "$PEER_RUNS" || failed "qemu-ga latency"
 
 # ---------------------------------------------------------------- 8. report
 say "8/8 writing the report"

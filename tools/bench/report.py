@@ -35,6 +35,91 @@ NOT_MEASURED = {
 }
 
 
+U = "uwsgi, 4 processes"
+W = "zaqar-server, 1 process"
+R = "RabbitMQ 3.10.8"
+Q = "unix socket"
+COLS = ["guest-agent", "Zaqar floor", "murano-agent", "RabbitMQ floor", "qemu-ga", "os-collect-config"]
+# The side-by-side summary: per row, per column, the figures (workload, who, what, bed) joined by " / ".
+SUMMARY = [
+    ("1. exec true call, p50 / p95 (uwsgi Zaqar)", {
+        "guest-agent": [("latency", "guest-agent", "exec true p50", U), ("latency", "guest-agent", "exec true p95", U)],
+        "Zaqar floor": [("latency", "floor", "exec true p50", U), ("latency", "floor", "exec true p95", U)],
+        "murano-agent": [("latency", "murano-agent", "true plan p50", R), ("latency", "murano-agent", "true plan p95", R)],
+        "RabbitMQ floor": [("latency", "rabbitmq-floor", "2-hop round trip p50", R), ("latency", "rabbitmq-floor", "2-hop round trip p95", R)],
+        "qemu-ga": [("latency", "qemu-ga", "exec true p50", Q), ("latency", "qemu-ga", "exec true p95", Q)]}),
+    ("1. exec true call, p50 / p95 (zaqar-server)", {
+        "guest-agent": [("latency", "guest-agent", "exec true p50", W), ("latency", "guest-agent", "exec true p95", W)],
+        "Zaqar floor": [("latency", "floor", "exec true p50", W), ("latency", "floor", "exec true p95", W)]}),
+    ("1. echo plan, p50 / p95", {
+        "murano-agent": [("latency", "murano-agent", "echo plan p50", R), ("latency", "murano-agent", "echo plan p95", R)]}),
+    ("2. calls/s, 1 / 8 / 32 callers (uwsgi Zaqar)", {
+        "guest-agent": [("throughput", "guest-agent", f"calls/s, {n} callers", U) for n in (1, 8, 32)],
+        "Zaqar floor": [("throughput", "floor", f"raw Zaqar cycles/s, {n} workers", U) for n in (1, 8, 32)],
+        "murano-agent": [("throughput", "murano-agent", f"plans/s, {n} in flight", R) for n in (1, 8, 32)],
+        "RabbitMQ floor": [("throughput", "rabbitmq-floor", f"round trips/s, {n} in flight", R) for n in (1, 8, 32)],
+        "qemu-ga": [("throughput", "qemu-ga", "execs/s, 1 caller (serial channel)", Q)]}),
+    ("3. idle RSS", {
+        "guest-agent": [("idle", "guest-agent", "idle (1 binding) RSS", "")],
+        "murano-agent": [("idle", "murano-agent", "idle RSS", "")],
+        "RabbitMQ floor": [("idle", "rabbitmq", "idle broker (beam) RSS", "")],
+        "qemu-ga": [("idle", "qemu-ga", "idle RSS", "")],
+        "os-collect-config": [("idle", "os-collect-config", "idle RSS", "")]}),
+    ("3. idle CPU (% of one core)", {
+        "guest-agent": [("idle", "guest-agent", "idle (1 binding) CPU %", "")],
+        "murano-agent": [("idle", "murano-agent", "idle CPU %", "")],
+        "RabbitMQ floor": [("idle", "rabbitmq", "idle broker (beam) CPU %", "")],
+        "qemu-ga": [("idle", "qemu-ga", "idle CPU %", "")],
+        "os-collect-config": [("idle", "os-collect-config", "idle CPU %", "")]}),
+    ("3. idle Zaqar requests/s", {
+        "guest-agent": [("idle", "guest-agent", "idle (1 binding) Zaqar requests/s", U)],
+        "os-collect-config": [("idle", "os-collect-config", "idle Zaqar requests/s", "zaqar-server + keystone")]}),
+    ("3. CPU % / RSS under load, 1 caller", {
+        "guest-agent": [("load", "guest-agent", "CPU % under load, 1 callers", U), ("load", "guest-agent", "RSS under load, 1 callers", U)],
+        "murano-agent": [("load", "murano-agent", "under load (1 plan in flight) CPU %", ""), ("load", "murano-agent", "under load (1 plan in flight) RSS", "")]}),
+    ("4. kill -9, 100 casts: restart to all final", {
+        "guest-agent": [("recovery", "guest-agent", "restart to all 100 casts final", U)]}),
+    ("5. file through the queue, put / get", {
+        "guest-agent": [("file", "guest-agent", f"{{mib}} MiB: put through the queue (SDK, window 8)", U),
+                        ("file", "guest-agent", f"{{mib}} MiB: get through the queue (SDK)", U)],
+        "Zaqar floor": [("file", "floor", f"{{mib}} MiB: raw Zaqar post+claim+delete, window 8", U)]}),
+    ("6. 100 bindings idle: RSS / CPU / Zaqar req/s", {
+        "guest-agent": [("scale", "guest-agent", "100 bindings idle RSS", ""), ("scale", "guest-agent", "100 bindings idle CPU %", ""),
+                        ("scale", "guest-agent", "100 bindings idle Zaqar requests/s", U)]}),
+    ("6. 200 bindings' pollers: Zaqar req/s / Zaqar CPU", {
+        "guest-agent": [("scale", "guest-agent", "200 bindings idle Zaqar requests/s", U), ("scale", "zaqar-uwsgi", "serving 200 idle bindings CPU %", "")]}),
+    ("7. first call after idle p50 / p95: max-interval 1s", {
+        "guest-agent": [("idle-first", "guest-agent", "first call p50, max-interval 1s", U), ("idle-first", "guest-agent", "first call p95, max-interval 1s", U)]}),
+    ("7. ... 5s (default)", {
+        "guest-agent": [("idle-first", "guest-agent", "first call p50, max-interval 5s (default)", U), ("idle-first", "guest-agent", "first call p95, max-interval 5s (default)", U)]}),
+    ("7. ... 15s", {
+        "guest-agent": [("idle-first", "guest-agent", "first call p50, max-interval 15s", U), ("idle-first", "guest-agent", "first call p95, max-interval 15s", U)]}),
+    ("7. idle Zaqar requests/s per binding: 1s / 5s / 15s", {
+        "guest-agent": [("idle", "guest-agent", f"idle per binding, max-interval {m} Zaqar requests/s", U) for m in ("1s", "5s (default)", "15s")]}),
+]
+
+
+def summary(figures, meta):
+    by = {(x["workload"], x["who"], x["what"], x["bed"]): x for x in figures}
+    mib = next((x["what"].split(" ")[0] for x in figures if x["workload"] == "file"), "?")
+    md = ["| workload | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 1) + "|"]
+    for label, cols in SUMMARY:
+        cells = []
+        for c in COLS:
+            vals, units = [], []
+            for (w, who, what, bed) in cols.get(c, []):
+                x = by.get((w, who, what.replace("{mib}", mib), bed))
+                vals.append(fmt(x["median"], x["unit"]) if x else "–")
+                units.append(x["unit"] if x else "")
+            known = {u for u in units if u}
+            if len(known) <= 1:
+                cells.append(" / ".join(vals) + (f" {known.pop()}" if known else ""))
+            else:
+                cells.append(" / ".join(f"{v} {u}".strip() for v, u in zip(vals, units)))
+        md.append(f"| {label} | " + " | ".join(cells) + " |")
+    return md
+
+
 def fmt(v, unit):
     if unit in ("%",):
         return f"{v:.2f}"
@@ -42,6 +127,8 @@ def fmt(v, unit):
         return f"{v:.2f}"
     if unit == "":
         return f"{v:.0f}"
+    if abs(v) < 10:
+        return f"{v:.2f}"
     return f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}"
 
 
@@ -64,7 +151,9 @@ def main(out):
 
     order = {w: i for i, w in enumerate(WHO)}
     md = [f"Measured {meta.get('date', '?')} ({meta.get('mode', '?')} mode) on {meta.get('machine', '?')}, "
-          f"commit {meta.get('commit', '?')}. Median of the runs (min .. max); runs = how many.", ""]
+          f"commit {meta.get('commit', '?')}. Medians of the runs; the tables below give min .. max and which "
+          f"transport each figure used. An empty cell: that agent has no such figure (see the tables below).", ""]
+    md += summary(figures, meta) + [""]
     for w, title in WORKLOADS:
         fs = sorted((x for x in figures if x["workload"] == w), key=lambda x: (order.get(x["who"], 99), x["bed"]))
         if not fs and w not in NOT_MEASURED:
@@ -77,6 +166,10 @@ def main(out):
         for who, why in NOT_MEASURED.get(w, []):
             md.append(f"| {who} | {why} | | | | |")
         md.append("")
+    fail = os.path.join(out, "failures.txt")
+    if os.path.exists(fail) and os.path.getsize(fail):
+        with open(fail) as f:
+            md += ["Failed in this run (no figure): " + "; ".join(l.strip() for l in f if l.strip()) + ".", ""]
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write("\n".join(md))
 
