@@ -34,8 +34,8 @@ done
 if [[ "$MODE" == quick ]]; then
     LAT_CALLS=40 LAT_RUNS=3            # sequential calls per run, runs
     TP_SECONDS=2 TP_RUNS=3             # throughput window per level, runs
-    IDLE_SETTLE=25 IDLE_SAMPLE=20      # idle agents: ramp-down time, then the measured window
-    FIRST_K=8                          # first-call trials per polling setting (one per binding)
+    IDLE_SETTLE=20 IDLE_SAMPLE=15      # idle agents: ramp-down time, then the measured windows
+    FIRST_K=5                          # first-call trials per polling setting (one per binding)
     S200_SETTLE=15 S200_SAMPLE=15      # 200 pollers
     REC_RUNS=1 REC_CASTS=100
     FILE_MIB=16 FILE_RUNS=1
@@ -51,6 +51,7 @@ else
     PEER_CALLS=100 PEER_RUNS=5
 fi
 LEVELS=1,8,32
+export BENCH_WINDOWS=3                 # the idle and scale samples: 3 windows, one run each
 UWSGI_WORKERS=4
 
 T0=$(date +%s)
@@ -73,6 +74,8 @@ cleanup() {
     "$HERE/peers/occ.sh" stop "$RUN/occ" >/dev/null 2>&1
     for b in main uwsgi idle scale; do [[ -d "$RUN/bed-$b" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN/bed-$b" >/dev/null 2>&1; done
     rm -rf "$RUN/files"
+    # A run that stopped early still reports what it measured.
+    [[ -s "$OUT/table.md" || ! -s "$BENCH_JSON" ]] || { "$PY" "$HERE/report.py" "$OUT" && echo "bench: partial results in $OUT" >&2; }
     echo "bench: everything started by this run is stopped; its state is in $RUN" >&2
 }
 trap cleanup EXIT

@@ -11,6 +11,7 @@ Figures go as JSON lines to BENCH_JSON, the same records GuestAgent.Bench writes
   drivers.py rabbit-floor N RUNS SECONDS N,N..      RabbitMQ round trip through a trivial responder
   drivers.py qga-latency SOCK N RUNS                guest-exec /bin/true + guest-exec-status polling
   drivers.py sample SECONDS WORKLOAD SPEC..         CPU% and RSS of processes, Zaqar requests/s from logs
+                                                    (BENCH_WINDOWS: windows the time is cut into, one run each)
 """
 import json
 import os
@@ -301,43 +302,51 @@ def pids_of(spec):
     return [int(spec)]
 
 
-def sample(seconds, workload, specs):
+def sample(seconds, workload, specs, windows=1):
     """SPEC: proc:WHO:WHAT:PIDSPEC[+PIDSPEC..] or log:WHO:WHAT:FILE:SUBSTRING[:DIVISOR][:BED].
 
-    proc gives CPU % (of one core) and RSS MiB (summed over the pids) over the window; log gives
-    requests/s from a Zaqar access log (lines with SUBSTRING), divided by DIVISOR (per binding)."""
+    proc gives CPU % (of one core) and RSS MiB (summed over the pids); log gives requests/s from
+    a Zaqar request log (lines with SUBSTRING), divided by DIVISOR (per binding). The time is
+    cut into WINDOWS equal windows, each one run of every figure (median, min, max in the report)."""
     procs, logs = [], []
     for s in specs:
         kind, rest = s.split(":", 1)
         if kind == "proc":
             who, what, pidspec = rest.split(":", 2)
-            pids = [p for ps in pidspec.split("+") for p in pids_of(ps)]
-            procs.append((who, what, pids, {p: proc(p)[0] for p in pids}))
+            procs.append((who, what, [p for ps in pidspec.split("+") for p in pids_of(ps)]))
         else:
             parts = rest.split(":")
-            who, what, path, sub = parts[:4]
             div = float(parts[4]) if len(parts) > 4 and parts[4] else 1.0
-            bed = parts[5] if len(parts) > 5 else ""
-            logs.append((who, what, path, sub, div, bed, os.path.getsize(path)))
-    t0 = time.monotonic()
-    time.sleep(seconds)
-    elapsed = time.monotonic() - t0
-    for who, what, pids, cpu0 in procs:
-        cpu = rss = 0.0
+            logs.append((parts[0], parts[1], parts[2], parts[3], div, parts[5] if len(parts) > 5 else ""))
+
+    def cpu_of(pids):
+        total = {}
         for p in pids:
             try:
-                c, r = proc(p)
+                total[p] = proc(p)
             except (FileNotFoundError, ProcessLookupError):
-                continue
-            cpu += c - cpu0[p]
-            rss += r
-        emit(workload, who, f"{what} CPU %", "%", 100 * cpu / elapsed)
-        emit(workload, who, f"{what} RSS", "MiB", rss)
-    for who, what, path, sub, div, bed, offset in logs:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            n = sum(1 for line in f if sub.encode() in line and b"HTTP/1." in line)
-        emit(workload, who, f"{what} Zaqar requests/s", "/s", n / elapsed / div, bed)
+                pass
+        return total
+    cpu0 = [cpu_of(pids) for _, _, pids in procs]
+    off0 = [os.path.getsize(path) for _, _, path, _, _, _ in logs]
+    for _ in range(windows):
+        t0 = time.monotonic()
+        time.sleep(seconds / windows)
+        elapsed = time.monotonic() - t0
+        cpu1 = [cpu_of(pids) for _, _, pids in procs]
+        for (who, what, _), a, b in zip(procs, cpu0, cpu1):
+            cpu = sum(b[p][0] - a[p][0] for p in b if p in a)
+            emit(workload, who, f"{what} CPU %", "%", 100 * cpu / elapsed)
+            emit(workload, who, f"{what} RSS", "MiB", sum(v[1] for v in b.values()))
+        off1 = []
+        for (who, what, path, sub, div, bed), offset in zip(logs, off0):
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+            off1.append(offset + len(data))
+            n = sum(1 for line in data.splitlines() if sub.encode() in line and b"HTTP/1." in line)
+            emit(workload, who, f"{what} Zaqar requests/s", "/s", n / elapsed / div, bed)
+        cpu0, off0 = cpu1, off1
 
 
 if __name__ == "__main__":
@@ -358,7 +367,7 @@ if __name__ == "__main__":
     elif cmd == "qga-latency":
         qga_latency(a[1], int(a[2]), int(a[3]))
     elif cmd == "sample":
-        sample(float(a[1]), a[2], a[3:])
+        sample(float(a[1]), a[2], a[3:], int(os.environ.get("BENCH_WINDOWS", "1")))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
