@@ -3,7 +3,7 @@
 #
 # Usage: tools/zaqar/start.sh [--dir DIR] [--zaqar-port N] [--redis-port N]
 #                             [--server wsgiref|uwsgi] [--workers N]
-#                             [--gc-interval SECONDS] [--no-install]
+#                             [--gc-interval SECONDS] [--log-requests] [--no-install]
 #   --dir          run directory (config, logs, pid files); default
 #                  tools/zaqar/run/<zaqar-port>
 #   --zaqar-port   default: a free port        --redis-port  default: a free port
@@ -12,6 +12,8 @@
 #   --gc-interval  seconds between GC runs (default 5; 0 = off). zaqar-gc is
 #                  a no-op in 15.0.0, and without GC an expired claim makes
 #                  its queue's stats and the claim itself answer 503.
+#   --log-requests uwsgi: log every request to zaqar.log (zaqar-server always
+#                  does), so that tools/bench can count Zaqar requests per queue
 #
 # On success prints the run directory's env file, which holds
 #   ZAQAR_URL, ZAQAR_PORT, REDIS_PORT, ZAQAR_SECRET, ZAQAR_RUN_DIR
@@ -20,7 +22,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks zaqar's deps
-DIR="" ZPORT="" RPORT="" SERVER=wsgiref WORKERS=4 GC=5 INSTALL=1
+DIR="" ZPORT="" RPORT="" SERVER=wsgiref WORKERS=4 GC=5 INSTALL=1 REQLOG=--disable-logging
 while (( $# )); do
     case "$1" in
         --dir) DIR="$2"; shift 2;;
@@ -29,6 +31,7 @@ while (( $# )); do
         --server) SERVER="$2"; shift 2;;
         --workers) WORKERS="$2"; shift 2;;
         --gc-interval) GC="$2"; shift 2;;
+        --log-requests) REQLOG=""; shift;;
         --no-install) INSTALL=0; shift;;
         -h|--help) sed -n '2,20p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
@@ -78,7 +81,7 @@ else
     setsid uwsgi --plugin python3 --http-socket "127.0.0.1:$ZPORT" \
         --module zaqar.transport.wsgi.app:application --pyargv "--config-file $DIR/zaqar.conf" \
         --master --processes "$WORKERS" --threads 1 --lazy-apps --die-on-term --need-app \
-        --buffer-size 65535 --post-buffering 65536 --disable-logging \
+        --buffer-size 65535 --post-buffering 65536 $REQLOG \
         </dev/null >"$DIR/zaqar.log" 2>&1 &
 fi
 echo $! > "$DIR/zaqar.pid"

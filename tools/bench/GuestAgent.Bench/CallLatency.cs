@@ -9,57 +9,81 @@ namespace GuestAgent.Bench;
 /// <summary>
 /// Sequential `exec true` calls through a running agent, and in the same run the transport floor:
 /// the same Zaqar round trips with no agent (post command, claim it, delete it, post reply, claim
-/// reply, delete reply). Figures in milliseconds.
+/// reply, delete reply). Figures in milliseconds; each run gives p50/p95/p99 of both.
 /// </summary>
 public static class CallLatency
 {
-    public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, int calls)
+    public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, int calls, int runs = 1)
+    {
+        await using var guest = new GuestClient(zaqar, agentQueue, "bench-replies-" + Guid.NewGuid().ToString("N")[..8]);
+        for (var run = 1; run <= runs; run++)
+        {
+            Console.Error.WriteLine($"latency run {run}/{runs}: {calls} floor cycles, {calls} calls ...");
+            var floor = await FloorAsync(zaqar, calls);
+            var latency = new List<double>();
+            for (var i = 0; i < calls + 10; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                var result = await guest.CallAsync(new ExecArgs { Argv = ["true"] });
+                if (!result.Succeeded)
+                {
+                    throw new InvalidOperationException($"call failed: {result.Status} {result.Error?.Message}");
+                }
+                if (i >= 10)
+                {
+                    latency.Add(sw.Elapsed.TotalMilliseconds);
+                }
+            }
+            Console.WriteLine($"calls: {calls} sequential, after 10 warm-up");
+            Console.WriteLine($"transport floor (6 Zaqar requests)  {Stats(floor)} ms");
+            Console.WriteLine($"exec true call through the agent    {Stats(latency)} ms");
+            foreach (var (p, name) in new[] { (0.50, "p50"), (0.95, "p95"), (0.99, "p99") })
+            {
+                var f = Results.Percentile(floor, p);
+                var o = Results.Percentile(latency, p);
+                Results.Emit("latency", "floor", $"exec true {name}", "ms", f);
+                Results.Emit("latency", "guest-agent", $"exec true {name}", "ms", o);
+                Results.Emit("latency", "guest-agent", $"added over floor {name}", "ms", o - f);
+                Results.Emit("latency", "guest-agent", $"ratio to floor {name}", "x", o / f);
+            }
+        }
+    }
+
+    /// <summary>The six Zaqar requests of one call with no agent, <paramref name="calls"/> times after 10 warm-up; sorted ms.</summary>
+    public static async Task<List<double>> FloorAsync(ZaqarClient zaqar, int calls)
     {
         var floor = new List<double>();
         var floorQueue = "bench-floor-" + Guid.NewGuid().ToString("N")[..8];
-        var floorReplies = floorQueue + "-r";
-        var body = JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, floorReplies, DateTimeOffset.UtcNow).ToJson());
         for (var i = 0; i < calls + 10; i++)
         {
             var sw = Stopwatch.StartNew();
-            await zaqar.PostAsync(floorQueue, new OutgoingMessage(body, 300));
-            var c = await zaqar.ClaimAsync(floorQueue, 1, 60, 60);
-            await zaqar.DeleteAsync(floorQueue, c.Messages[0].Id, c.Id);
-            await zaqar.PostAsync(floorReplies, new OutgoingMessage(body, 300));
-            var r = await zaqar.ClaimAsync(floorReplies, 1, 60, 60);
-            await zaqar.DeleteAsync(floorReplies, r.Messages[0].Id, r.Id);
+            await FloorCycleAsync(zaqar, floorQueue);
             if (i >= 10)
             {
                 floor.Add(sw.Elapsed.TotalMilliseconds);
             }
         }
+        floor.Sort();
+        return floor;
+    }
 
-        await using var guest = new GuestClient(zaqar, agentQueue, "bench-replies-" + Guid.NewGuid().ToString("N")[..8]);
-        var latency = new List<double>();
-        for (var i = 0; i < calls + 10; i++)
+    private static readonly JsonNode FloorBody =
+        JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, "bench-floor-replies", DateTimeOffset.UtcNow).ToJson())!;
+
+    /// <summary>Post a command-sized message, claim it, delete it, then the same for the reply.</summary>
+    public static async Task FloorCycleAsync(ZaqarClient zaqar, string queue)
+    {
+        foreach (var q in new[] { queue, queue + "-r" })
         {
-            var sw = Stopwatch.StartNew();
-            var result = await guest.CallAsync(new ExecArgs { Argv = ["true"] });
-            if (!result.Succeeded)
-            {
-                throw new InvalidOperationException($"call failed: {result.Status} {result.Error?.Message}");
-            }
-            if (i >= 10)
-            {
-                latency.Add(sw.Elapsed.TotalMilliseconds);
-            }
+            await zaqar.PostAsync(q, new OutgoingMessage(FloorBody.DeepClone(), 300));
+            var c = await zaqar.ClaimAsync(q, 1, 60, 60);
+            await zaqar.DeleteAsync(q, c.Messages[0].Id, c.Id);
         }
-
-        Console.WriteLine($"calls: {calls} sequential, after 10 warm-up");
-        Console.WriteLine($"transport floor (6 Zaqar requests)  {Stats(floor)} ms");
-        Console.WriteLine($"exec true call through the agent    {Stats(latency)} ms");
-        Console.WriteLine($"zaqar requests sent by this process: {zaqar.RequestsSent}");
     }
 
     public static string Stats(List<double> v)
     {
         v.Sort();
-        double P(double p) => v[Math.Min(v.Count - 1, (int)Math.Ceiling(p * v.Count) - 1)];
-        return $"p50 {P(0.50),7:F1}  p95 {P(0.95),7:F1}  p99 {P(0.99),7:F1}  min {v[0],7:F1}  max {v[^1],7:F1}";
+        return $"p50 {Results.Percentile(v, 0.50),7:F1}  p95 {Results.Percentile(v, 0.95),7:F1}  p99 {Results.Percentile(v, 0.99),7:F1}  min {v[0],7:F1}  max {v[^1],7:F1}";
     }
 }

@@ -29,7 +29,11 @@ public static class FileThroughput
         await using var guest = new GuestClient(zaqar, agentQueue, "bench-file-replies-" + Guid.NewGuid().ToString("N")[..8]);
 
         var figures = new Dictionary<string, List<double>>();
-        void AddRate(string name, double mibPerSecond) => (figures.TryGetValue(name, out var l) ? l : figures[name] = []).Add(mibPerSecond);
+        void AddRate(string name, double mibPerSecond)
+        {
+            (figures.TryGetValue(name, out var l) ? l : figures[name] = []).Add(mibPerSecond);
+            Results.Emit("file", name.StartsWith("raw", StringComparison.Ordinal) ? "floor" : "guest-agent", $"{mib} MiB: {name}", "MiB/s", mibPerSecond);
+        }
         void Add(string name, double seconds) => AddRate(name, size / MiB / seconds);
 
         for (var run = 1; run <= runs; run++)

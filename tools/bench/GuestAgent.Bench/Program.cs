@@ -1,29 +1,48 @@
+using System.Globalization;
 using GuestAgent.Bench;
 using GuestAgent.Zaqar;
 
-// Benchmarks against a running Zaqar and agent; run by tools/bench/*.sh, which set the environment.
-//   GuestAgent.Bench call-latency CALLS
+// Benchmarks against a running Zaqar and agent; run by tools/bench/*.sh, which set the environment
+// (ZAQAR_URL, ZAQAR_PROJECT, GUESTAGENT_QUEUE; BENCH_JSON: figures as JSON lines; BENCH_BED: which
+// Zaqar; BENCH_ZAQAR_CONNECTIONS: 1 for the single-threaded zaqar-server, more for uwsgi).
+//   GuestAgent.Bench call-latency CALLS [RUNS]
+//   GuestAgent.Bench throughput SECONDS RUNS N[,N...]
+//   GuestAgent.Bench recovery CASTS            (BENCH_AGENT_RESTART: kill -9 and restart the agent)
+//   GuestAgent.Bench idle-first-call PREFIX BINDINGS LABEL
 //   GuestAgent.Bench file-throughput MIB RUNS
 var env = (string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set");
+var inv = CultureInfo.InvariantCulture;
 var zaqar = new ZaqarClient(new ZaqarClientOptions
 {
     Endpoint = env("ZAQAR_URL"),
     ClientId = Guid.NewGuid(),
     Auth = new ZaqarAuth.None(env("ZAQAR_PROJECT")),
     // The bed's zaqar-server is single-threaded: see ZaqarClientOptions.MaxConnections.
-    MaxConnections = 1,
+    MaxConnections = int.Parse(Environment.GetEnvironmentVariable("BENCH_ZAQAR_CONNECTIONS") ?? "1", inv),
 });
 switch (args.FirstOrDefault())
 {
     case "call-latency":
-        await CallLatency.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), args.Length > 1 ? int.Parse(args[1]) : 200);
+        await CallLatency.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), args.Length > 1 ? int.Parse(args[1], inv) : 200,
+            args.Length > 2 ? int.Parse(args[2], inv) : 1);
+        break;
+    case "throughput":
+        await Throughput.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), double.Parse(args[1], inv), int.Parse(args[2], inv),
+            [.. args[3].Split(',').Select(n => int.Parse(n, inv))]);
+        break;
+    case "recovery":
+        await Recovery.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), int.Parse(args[1], inv), env("BENCH_AGENT_RESTART"));
+        break;
+    case "idle-first-call":
+        await IdleFirstCall.RunAsync(zaqar, args[1], int.Parse(args[2], inv), args[3]);
         break;
     case "file-throughput":
-        await FileThroughput.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), env("BENCH_FILE_ROOT"), int.Parse(env("BENCH_HTTP_PORT")),
-            args.Length > 1 ? int.Parse(args[1]) : 64, args.Length > 2 ? int.Parse(args[2]) : 3);
+        await FileThroughput.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), env("BENCH_FILE_ROOT"), int.Parse(env("BENCH_HTTP_PORT"), inv),
+            args.Length > 1 ? int.Parse(args[1], inv) : 64, args.Length > 2 ? int.Parse(args[2], inv) : 3);
         break;
     default:
-        Console.Error.WriteLine("usage: GuestAgent.Bench call-latency CALLS | file-throughput MIB RUNS");
+        Console.Error.WriteLine("usage: GuestAgent.Bench call-latency CALLS [RUNS] | throughput SECONDS RUNS N[,N..] | recovery CASTS"
+            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS");
         return 2;
 }
 return 0;

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using GuestAgent.Client;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Bench;
+
+/// <summary>
+/// Latency of the first call to an idle agent. Zaqar 15 cannot push, so an idle binding polls at
+/// its longest interval and a command waits for the next poll. The agent under test holds K
+/// bindings (queues PREFIX0 .. PREFIX{K-1}), each polling on its own: after the idle time (spent
+/// by the caller before this runs) the bindings get one call each, one after the other, so K
+/// bindings give K independent trials in one idle period. Calls are not overlapped (one reply queue for
+/// all), so the bench's own polling of its reply queue stays one poller.
+/// </summary>
+public static class IdleFirstCall
+{
+    public static async Task RunAsync(ZaqarClient zaqar, string prefix, int bindings, string label)
+    {
+        var latencies = new List<double>();
+        var replies = $"bench-first-{Guid.NewGuid():N}"[..24];
+        for (var i = 0; i < bindings; i++)
+        {
+            // A client names its command queue, so one per binding; they share the reply queue.
+            await using var guest = new GuestClient(zaqar, prefix + i, replies);
+            var sw = Stopwatch.StartNew();
+            (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
+            latencies.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        latencies.Sort();
+        Console.WriteLine($"first call after idle ({label}), {bindings} trials: {CallLatency.Stats(latencies)} ms");
+        Results.Emit("idle-first", "guest-agent", $"first call p50, {label}", "ms", Results.Percentile(latencies, 0.50));
+        Results.Emit("idle-first", "guest-agent", $"first call p95, {label}", "ms", Results.Percentile(latencies, 0.95));
+    }
+}

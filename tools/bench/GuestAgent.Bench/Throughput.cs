@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using GuestAgent.Client;
+using GuestAgent.Protocol;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Bench;
+
+/// <summary>
+/// Calls per second of `exec true` with N concurrent callers sharing one client (one reply
+/// queue, as a controller does), and in the same run the raw Zaqar cycle rate with N workers
+/// (each the six requests of the floor on its own queue pair): when the two are close, Zaqar is
+/// the limit, not the agent. While the agent is loaded its CPU and RSS are read from /proc.
+/// </summary>
+public static class Throughput
+{
+    public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, double seconds, int runs, int[] concurrency)
+    {
+        await using var guest = new GuestClient(zaqar, agentQueue, "bench-tp-replies-" + Guid.NewGuid().ToString("N")[..8]);
+        for (var i = 0; i < 5; i++)
+        {
+            (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
+        }
+        for (var run = 1; run <= runs; run++)
+        {
+            foreach (var n in concurrency)
+            {
+                Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s raw Zaqar + {seconds:0.#} s calls ...");
+                var raw = await ForAsync(seconds, n, async (w, ct) =>
+                    await CallLatency.FloorCycleAsync(zaqar, $"bench-tp-raw-{w}"));
+                Results.Emit("throughput", "floor", $"raw Zaqar cycles/s, {n} workers", "/s", raw);
+
+                var pid = ProcSample.AgentPid();
+                var before = pid is { } p0 ? ProcSample.Read(p0) : null;
+                var ours = await ForAsync(seconds, n, async (w, ct) =>
+                    (await guest.CallAsync(new ExecArgs { Argv = ["true"] }, ct: ct)).EnsureSucceeded());
+                var after = pid is { } p1 ? ProcSample.Read(p1) : null;
+                Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
+                Results.Emit("throughput", "guest-agent", $"ratio to raw Zaqar, {n} callers", "x", ours / raw);
+                if (before is { } b && after is { } a)
+                {
+                    Results.Emit("load", "guest-agent", $"CPU % under load, {n} callers", "%",
+                        100 * (a.CpuSeconds - b.CpuSeconds) / (a.At - b.At).TotalSeconds);
+                    Results.Emit("load", "guest-agent", $"RSS under load, {n} callers", "MiB", a.RssMiB);
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="n"/> loops of <paramref name="op"/> for the given time; completed ops per second.</summary>
+    private static async Task<double> ForAsync(double seconds, int n, Func<int, CancellationToken, Task> op)
+    {
+        long done = 0;
+        var sw = Stopwatch.StartNew();
+        var until = TimeSpan.FromSeconds(seconds);
+        // A call still out at the deadline gets a generous bound to finish; it is not counted.
+        using var cts = new CancellationTokenSource(until + TimeSpan.FromSeconds(60));
+        var workers = Enumerable.Range(0, n).Select(w => Task.Run(async () =>
+        {
+            while (sw.Elapsed < until)
+            {
+                await op(w, cts.Token);
+                if (sw.Elapsed <= until)
+                {
+                    Interlocked.Increment(ref done);
+                }
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        return Interlocked.Read(ref done) / until.TotalSeconds;
+    }
+}

@@ -1,0 +1,279 @@
+#!/bin/bash
+# bench.sh [--quick|--full] [--out DIR] -- guest-agent side by side with the agents people use
+# instead, all on 127.0.0.1, in one run. Not part of the test suite.
+#
+#   --quick  (default) every workload with few repetitions: about 5 minutes after the build
+#   --full   the figures for docs/performance.md: more calls, longer windows, minutes of idle
+#   --out    results directory (default artifacts/bench/<UTC time>-<mode>)
+#
+# It installs what is missing (Debian packages, through tools/zaqar, tools/keystone and
+# tools/bench/peers install scripts), builds the agent and GuestAgent.Bench, starts
+#   Zaqar 15 four times on Redis: zaqar-server (one process, one request at a time) for the
+#     call workloads, uwsgi with 4 worker processes for the same, and two more zaqar-servers
+#     for the idle and scale workloads (their access logs give Zaqar requests/s per queue);
+#   murano-agent on its own RabbitMQ; qemu-ga on a unix socket; os-collect-config on the
+#     keystone bed,
+# runs every workload (docs/performance.md lists them), writes raw.jsonl (one line per
+# measurement), results.json and table.md into the results directory, and stops everything it
+# started, also on failure or Ctrl-C.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/tools/bench"
+PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks the OpenStack packages
+MODE=quick OUT=""
+while (( $# )); do
+    case "$1" in
+        --quick) MODE=quick; shift;;
+        --full) MODE=full; shift;;
+        --out) OUT="$2"; shift 2;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0;;
+        *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
+    esac
+done
+
+if [[ "$MODE" == quick ]]; then
+    LAT_CALLS=40 LAT_RUNS=3            # sequential calls per run, runs
+    TP_SECONDS=2 TP_RUNS=3             # throughput window per level, runs
+    IDLE_SETTLE=20 IDLE_SAMPLE=15      # idle agents: ramp-down time, then the measured windows
+    FIRST_K=5                          # first-call trials per polling setting (one per binding)
+    S200_SETTLE=15 S200_SAMPLE=15      # 200 pollers
+    REC_RUNS=1 REC_CASTS=100
+    FILE_MIB=16 FILE_RUNS=1
+    PEER_CALLS=40 PEER_RUNS=3
+else
+    LAT_CALLS=100 LAT_RUNS=5
+    TP_SECONDS=8 TP_RUNS=3
+    IDLE_SETTLE=120 IDLE_SAMPLE=60     # 3 minutes idle before the first calls
+    FIRST_K=20
+    S200_SETTLE=30 S200_SAMPLE=60
+    REC_RUNS=3 REC_CASTS=100
+    FILE_MIB=64 FILE_RUNS=2
+    PEER_CALLS=100 PEER_RUNS=5
+fi
+LEVELS=1,8,32
+export BENCH_WINDOWS=3                 # the idle and scale samples: 3 windows, one run each
+UWSGI_WORKERS=4
+
+T0=$(date +%s)
+say() { printf '\n[%3dm%02ds] %s\n' $(( ($(date +%s) - T0) / 60 )) $(( ($(date +%s) - T0) % 60 )) "$*" >&2; }
+[[ -n "$OUT" ]] || OUT="$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)-$MODE"
+mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
+RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
+export BENCH_JSON="$OUT/raw.jsonl"
+: > "$BENCH_JSON"; : > "$OUT/failures.txt"
+# A workload that fails is noted (failures.txt, the table's end) and the run goes on.
+failed() { echo "bench: FAILED: $*" >&2; echo "$*" >> "$OUT/failures.txt"; }
+
+# ---------------------------------------------------------------- cleanup: only what this run started
+AGENTS=()
+cleanup() {
+    set +e
+    for a in "${AGENTS[@]}"; do stop_agent "$a"; done
+    [[ -f "$RUN/qga.pid" ]] && kill "$(cat "$RUN/qga.pid")" 2>/dev/null
+    "$HERE/peers/murano.sh" stop "$RUN/murano" >/dev/null 2>&1
+    "$HERE/peers/occ.sh" stop "$RUN/occ" >/dev/null 2>&1
+    for b in main uwsgi idle scale; do [[ -d "$RUN/bed-$b" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN/bed-$b" >/dev/null 2>&1; done
+    rm -rf "$RUN/files"
+    # A run that stopped early still reports what it measured.
+    [[ -s "$OUT/table.md" || ! -s "$BENCH_JSON" ]] || { "$PY" "$HERE/report.py" "$OUT" && echo "bench: partial results in $OUT" >&2; }
+    echo "bench: everything started by this run is stopped; its state is in $RUN" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- agents
+# start_agent NAME BED BINDINGS PREFIX CONNECTIONS [EXTRA HOCON]: one guest-agent process with
+# BINDINGS tenant bindings on bed BED, command queues PREFIX0 .. PREFIX{N-1} (or PREFIX alone
+# when N is 1), default settings but for the log, the connection limit and EXTRA.
+start_agent() {
+    local name="$1" bed="$2" n="$3" prefix="$4" conns="$5" extra="${6:-}" d="$RUN/agent-$1" url i q
+    url="$(grep ^ZAQAR_URL= "$RUN/bed-$bed/env" | cut -d= -f2-)"
+    mkdir -p "$d" "$RUN/files/$name"
+    {
+        echo "guest-agent {"
+        echo "  state-dir = \"$d/state\""
+        echo "  log.file = false"
+        echo "  log.level = Warning"
+        [[ "$conns" == default ]] || echo "  zaqar-connections = $conns"
+        echo "  $extra"
+        echo "  tenants {"
+        for (( i = 0; i < n; i++ )); do
+            q="$prefix$i"; (( n == 1 )) && q="$prefix"
+            # The bench sends unsigned commands (a throw-away loopback bed): allowed explicitly.
+            echo "    b$i { endpoint = \"$url\", project = bench, command-queue = \"$q\", reply-queue = \"$q-r\","
+            echo "          signing.allow-unsigned = true, file-roots = [\"$RUN/files/$name\"], http-destinations = [\"127.0.0.1:$HTTP_PORT\"] }"
+        done
+        echo "  }"
+        echo "}"
+    } > "$d/agent.conf"
+    cat > "$d/start.sh" <<SH
+#!/bin/bash
+setsid "$RUN/agent-bin/guest-agent" --config "$d/agent.conf" </dev/null >>"$d/agent.log" 2>&1 &
+echo \$! > "$d/pid"
+SH
+    # Recovery: SIGKILL, then the same start at once.
+    cat > "$d/restart-kill9.sh" <<SH
+#!/bin/bash
+kill -KILL "\$(cat "$d/pid")"
+while kill -0 "\$(cat "$d/pid")" 2>/dev/null; do sleep 0.01; done
+exec "$d/start.sh"
+SH
+    chmod +x "$d/start.sh" "$d/restart-kill9.sh"
+    "$d/start.sh"
+    AGENTS+=("$name")
+}
+stop_agent() {
+    local d="$RUN/agent-$1" pid
+    [[ -f "$d/pid" ]] || return 0
+    pid="$(cat "$d/pid")"
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q guest-agent; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$d/pid"
+}
+# bench NAME BED LABEL CONNECTIONS ARGS..: GuestAgent.Bench against agent NAME on bed BED.
+bench() {
+    local name="$1" bed="$2" label="$3" conns="$4"; shift 4
+    ( set -a; source "$RUN/bed-$bed/env"; set +a
+      ZAQAR_PROJECT=bench GUESTAGENT_QUEUE="ga-$name" BENCH_BED="$label" BENCH_ZAQAR_CONNECTIONS="$conns" \
+      BENCH_AGENT_PIDFILE="$RUN/agent-$name/pid" BENCH_AGENT_RESTART="$RUN/agent-$name/restart-kill9.sh" \
+      BENCH_FILE_ROOT="$RUN/files/$name" BENCH_HTTP_PORT="$HTTP_PORT" \
+      "$RUN/bench-bin/GuestAgent.Bench" "$@" )
+}
+WSGIREF="zaqar-server, 1 process"
+UWSGI="uwsgi, $UWSGI_WORKERS processes"
+
+# ---------------------------------------------------------------- 1. install
+say "1/8 installing what is missing (Debian packages)"
+"$ROOT/tools/zaqar/install.sh" --uwsgi
+"$ROOT/tools/keystone/install.sh"
+"$HERE/peers/install.sh"
+
+# ---------------------------------------------------------------- 2. beds and peers, while building
+say "2/8 starting Zaqar ($WSGIREF; $UWSGI x3), murano-agent + RabbitMQ, qemu-ga, keystone + os-collect-config; building"
+"$HERE/peers/murano.sh" start "$RUN/murano" >"$RUN/murano-start.log" 2>&1 &
+MURANO_START=$!
+"$HERE/peers/occ.sh" start "$RUN/occ" >"$RUN/occ-start.log" 2>&1 &
+OCC_START=$!
+mkdir -p "$RUN/qga-state"
+setsid qemu-ga -m unix-listen -p "$RUN/qga.sock" -t "$RUN/qga-state" </dev/null >"$RUN/qga.log" 2>&1 &
+echo $! > "$RUN/qga.pid"
+# The idle and scale beds log every request: the log gives Zaqar requests/s per queue prefix.
+BEDS=()
+"$ROOT/tools/zaqar/start.sh" --no-install --dir "$RUN/bed-main" >"$RUN/bed-main.log" 2>&1 & BEDS+=($!)
+"$ROOT/tools/zaqar/start.sh" --no-install --server uwsgi --workers "$UWSGI_WORKERS" --dir "$RUN/bed-uwsgi" >"$RUN/bed-uwsgi.log" 2>&1 & BEDS+=($!)
+for b in idle scale; do
+    "$ROOT/tools/zaqar/start.sh" --no-install --server uwsgi --workers "$UWSGI_WORKERS" --log-requests --dir "$RUN/bed-$b" \
+        >"$RUN/bed-$b.log" 2>&1 & BEDS+=($!)
+done
+dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >"$RUN/build.log" 2>&1 \
+    || { tail -30 "$RUN/build.log"; exit 1; }
+dotnet build -nologo -v q -c Release "$HERE/GuestAgent.Bench" -o "$RUN/bench-bin" >>"$RUN/build.log" 2>&1 \
+    || { tail -30 "$RUN/build.log"; exit 1; }
+HTTP_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+for p in "${BEDS[@]}"; do wait "$p" || { cat "$RUN"/bed-*.log; exit 1; }; done
+wait "$MURANO_START" || { cat "$RUN/murano-start.log"; exit 1; }
+wait "$OCC_START" || { cat "$RUN/occ-start.log"; exit 1; }
+set -a; source "$RUN/murano/env"; source "$RUN/occ/env"; set +a
+
+# ---------------------------------------------------------------- 3. idle cost, idle to first command, 100 bindings
+say "3/8 idle: agents settle for ${IDLE_SETTLE}s, then ${IDLE_SAMPLE}s measured (RSS, CPU, Zaqar requests/s), then first calls"
+start_agent idle1 idle 1 ga-idle1 default
+start_agent first1s idle "$FIRST_K" ga-first1s- 16 'poll { max-interval = 1s }'
+start_agent first5s idle "$FIRST_K" ga-first5s- 16
+start_agent first15s idle "$FIRST_K" ga-first15s- 16 'poll { max-interval = 15s }'
+start_agent scale100 scale 100 ga-scale100- 16
+sleep "$IDLE_SETTLE"
+ILOG="$RUN/bed-idle/zaqar.log" SLOG="$RUN/bed-scale/zaqar.log"
+"$PY" "$HERE/peers/drivers.py" sample "$IDLE_SAMPLE" scale \
+    "proc:guest-agent:100 bindings idle:@$RUN/agent-scale100/pid" \
+    "log:guest-agent:100 bindings idle:$SLOG:/queues/ga-scale100-::$UWSGI" \
+    "proc:zaqar-uwsgi:serving 100 idle bindings:tree:$(cat "$RUN/bed-scale/zaqar.pid")" &
+SCALE_SAMPLE=$!
+"$PY" "$HERE/peers/drivers.py" sample "$IDLE_SAMPLE" idle \
+    "proc:guest-agent:idle (1 binding):@$RUN/agent-idle1/pid" \
+    "log:guest-agent:idle (1 binding):$ILOG:/queues/ga-idle1/::$UWSGI" \
+    "log:guest-agent:idle per binding, max-interval 1s:$ILOG:/queues/ga-first1s-:$FIRST_K:$UWSGI" \
+    "log:guest-agent:idle per binding, max-interval 5s (default):$ILOG:/queues/ga-first5s-:$FIRST_K:$UWSGI" \
+    "log:guest-agent:idle per binding, max-interval 15s:$ILOG:/queues/ga-first15s-:$FIRST_K:$UWSGI" \
+    "proc:murano-agent:idle:$MURANO_AGENT_PID" \
+    "proc:rabbitmq:idle broker (beam):$RABBITMQ_PID" \
+    "proc:qemu-ga:idle:@$RUN/qga.pid" \
+    "proc:os-collect-config:idle:$OCC_PID" \
+    "log:os-collect-config:idle:$OCC_KEYSTONE_DIR/zaqar-stdout.log:/queues/occ-bench/::zaqar-server + keystone"
+wait "$SCALE_SAMPLE"
+say "3/8 first call after $((IDLE_SETTLE + IDLE_SAMPLE))s idle, $FIRST_K trials per polling setting"
+bench first1s idle "$UWSGI" 8 idle-first-call ga-first1s- "$FIRST_K" "max-interval 1s" &
+P1=$!
+bench first5s idle "$UWSGI" 8 idle-first-call ga-first5s- "$FIRST_K" "max-interval 5s (default)" &
+P2=$!
+bench first15s idle "$UWSGI" 8 idle-first-call ga-first15s- "$FIRST_K" "max-interval 15s" &
+P3=$!
+wait "$P1" || failed "first call, max-interval 1s"; wait "$P2" || failed "first call, default"; wait "$P3" || failed "first call, max-interval 15s"
+for a in idle1 first1s first5s first15s scale100; do stop_agent "$a"; done
+
+# ---------------------------------------------------------------- 4. 200 agents' worth of pollers
+say "4/8 scale: 200 bindings polling one Zaqar ($UWSGI) (settle ${S200_SETTLE}s, measure ${S200_SAMPLE}s)"
+start_agent scale200 scale 200 ga-scale200- 16
+sleep "$S200_SETTLE"
+"$PY" "$HERE/peers/drivers.py" sample "$S200_SAMPLE" scale \
+    "proc:guest-agent:200 bindings idle:@$RUN/agent-scale200/pid" \
+    "log:guest-agent:200 bindings idle:$SLOG:/queues/ga-scale200-::$UWSGI" \
+    "proc:zaqar-uwsgi:serving 200 idle bindings:tree:$(cat "$RUN/bed-scale/zaqar.pid")"
+stop_agent scale200
+
+# ---------------------------------------------------------------- 5. call latency and throughput, both Zaqar servers
+start_agent main main 1 ga-main 1
+start_agent uwsgi uwsgi 1 ga-uwsgi 16
+# zaqar-server serves one connection at a time: concurrent callers only queue on it (and stall
+# it, docs/zaqar.md), so throughput there is measured with one caller; 8 and 32 run on uwsgi.
+for pass in "main|$WSGIREF|1|1" "uwsgi|$UWSGI|8|$LEVELS"; do
+    IFS='|' read -r name label conns levels <<<"$pass"
+    say "5/8 latency of exec true on $label: $LAT_RUNS runs of $LAT_CALLS calls, floor in the same run"
+    bench "$name" "$name" "$label" "$conns" call-latency "$LAT_CALLS" "$LAT_RUNS" >>"$OUT/bench-output.txt" || failed "latency on $label"
+    say "5/8 throughput on $label: $levels callers, ${TP_SECONDS}s each, $TP_RUNS runs, raw Zaqar in the same run"
+    bench "$name" "$name" "$label" "$conns" throughput "$TP_SECONDS" "$TP_RUNS" "$levels" || failed "throughput on $label"
+done
+
+# ---------------------------------------------------------------- 6. recovery and file transfer
+for (( r = 1; r <= REC_RUNS; r++ )); do
+    say "6/8 recovery $r/$REC_RUNS: kill -9 with $REC_CASTS casts in flight ($UWSGI)"
+    bench uwsgi uwsgi "$UWSGI" 8 recovery "$REC_CASTS" || failed "recovery run $r"
+done
+# On uwsgi only: the put's 8 posts in flight over one connection to the single-process
+# zaqar-server is what docs/zaqar.md warns about (its older figures are in docs/performance.md).
+say "6/8 file transfer of $FILE_MIB MiB on $UWSGI, $FILE_RUNS run(s), raw Zaqar payload rate in the same run"
+bench uwsgi uwsgi "$UWSGI" 8 file-throughput "$FILE_MIB" "$FILE_RUNS" >>"$OUT/bench-output.txt" || failed "file transfer"
+stop_agent main; stop_agent uwsgi
+
+# ---------------------------------------------------------------- 7. peers under load
+say "7/8 murano-agent: true and echo plans ($PEER_RUNS runs of $PEER_CALLS), plans/s, RabbitMQ floor"
+"$PY" "$HERE/peers/drivers.py" murano-latency "$PEER_CALLS" "$PEER_RUNS" || failed "murano-agent latency"
+"$PY" "$HERE/peers/drivers.py" murano-throughput "$TP_SECONDS" "$TP_RUNS" "$LEVELS" &
+MT=$!
+sleep 1
+"$PY" "$HERE/peers/drivers.py" sample "$(( TP_SECONDS > 2 ? TP_SECONDS - 1 : 1 ))" load "proc:murano-agent:under load (1 plan in flight):$MURANO_AGENT_PID"
+wait "$MT" || failed "murano-agent throughput"
+"$PY" "$HERE/peers/drivers.py" rabbit-floor "$PEER_CALLS" "$PEER_RUNS" "$TP_SECONDS" "$LEVELS" || failed "RabbitMQ floor"
+say "7/8 qemu-ga: guest-exec /bin/true + guest-exec-status polling over its unix socket"
+"$PY" "$HERE/peers/drivers.py" qga-latency "$RUN/qga.sock" "$((PEER_CALLS * 4))" "$PEER_RUNS" || failed "qemu-ga latency"
+
+# ---------------------------------------------------------------- 8. report
+say "8/8 writing the report"
+{
+    echo "mode=$MODE"
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo +changes)"
+    echo "machine=$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+    echo "load_before_report=$(cut -d' ' -f1-3 /proc/loadavg)"
+    for p in zaqar-server uwsgi-core redis-server murano-agent rabbitmq-server qemu-guest-agent python3-os-collect-config keystone python3-kombu; do
+        echo "pkg.$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
+    done
+    echo "dotnet=$(dotnet --version)"
+    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts; file $FILE_MIB MiB x $FILE_RUNS; peers $PEER_CALLS x $PEER_RUNS"
+} > "$OUT/meta.txt"
+"$PY" "$HERE/report.py" "$OUT"
+cat "$OUT/table.md"
+say "done in $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; results: $OUT (raw.jsonl, results.json, table.md)"

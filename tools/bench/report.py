@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""report.py RESULTS_DIR -- folds RESULTS_DIR/raw.jsonl (one line per measurement, written by
+GuestAgent.Bench and peers/drivers.py) into results.json and table.md: per figure the median of
+the runs, with min and max, and which Zaqar (or other transport) it used."""
+import json
+import os
+import statistics
+import sys
+
+WORKLOADS = [
+    ("latency", "1. Call latency, sequential (`exec true`; Murano: `true`/`echo` plans)"),
+    ("throughput", "2. Throughput"),
+    ("idle", "3a. Idle cost (after the settle time, measured window)"),
+    ("load", "3b. Cost under load"),
+    ("recovery", "4. Recovery after kill -9"),
+    ("file", "5. File transfer through the queue"),
+    ("scale", "6. Scale: many bindings, one Zaqar"),
+    ("idle-first", "7. Idle to first command"),
+]
+WHO = ["guest-agent", "floor", "zaqar-server", "murano-agent", "rabbitmq-floor", "rabbitmq", "qemu-ga", "os-collect-config"]
+WHO_NAME = {"floor": "Zaqar floor (no agent)", "rabbitmq-floor": "RabbitMQ floor (no agent)", "rabbitmq": "RabbitMQ broker"}
+# Peers without a figure for a workload, and why (the table says so instead of leaving a gap).
+NOT_MEASURED = {
+    "recovery": [("murano-agent", "not measured: acks a plan before running it and re-runs a spooled plan after a restart, no casts to count"),
+                 ("qemu-ga", "none: exec records live in memory; after a restart the pids are unknown"),
+                 ("os-collect-config", "n/a: runs no commands")],
+    "file": [("murano-agent", "not measured: files travel only inside a plan (Base64 in JSON)"),
+             ("qemu-ga", "not measured: guest-file-read/write, Base64 in JSON, up to 48 MiB a call"),
+             ("os-collect-config", "n/a")],
+    "scale": [("murano-agent", "one AMQP consumer per agent; RabbitMQ pushes, no polling"),
+              ("os-collect-config", "one process per guest")],
+    "idle-first": [("murano-agent", "no polling (RabbitMQ pushes): the first plan costs what any plan costs (table 1)"),
+                   ("qemu-ga", "no polling (a local socket)"),
+                   ("os-collect-config", "not measured: at idle it polls every 30 s (polling-interval)")],
+}
+
+
+U = "uwsgi, 4 processes"
+W = "zaqar-server, 1 process"
+R = "RabbitMQ 3.10.8"
+Q = "unix socket"
+COLS = ["guest-agent", "Zaqar floor", "murano-agent", "RabbitMQ floor", "qemu-ga", "os-collect-config"]
+# The side-by-side summary: per row, per column, the figures (workload, who, what, bed) joined by " / ".
+SUMMARY = [
+    ("1. exec true call, p50 / p95 (uwsgi Zaqar)", {
+        "guest-agent": [("latency", "guest-agent", "exec true p50", U), ("latency", "guest-agent", "exec true p95", U)],
+        "Zaqar floor": [("latency", "floor", "exec true p50", U), ("latency", "floor", "exec true p95", U)],
+        "murano-agent": [("latency", "murano-agent", "true plan p50", R), ("latency", "murano-agent", "true plan p95", R)],
+        "RabbitMQ floor": [("latency", "rabbitmq-floor", "2-hop round trip p50", R), ("latency", "rabbitmq-floor", "2-hop round trip p95", R)],
+        "qemu-ga": [("latency", "qemu-ga", "exec true p50", Q), ("latency", "qemu-ga", "exec true p95", Q)]}),
+    ("1. exec true call, p50 / p95 (zaqar-server)", {
+        "guest-agent": [("latency", "guest-agent", "exec true p50", W), ("latency", "guest-agent", "exec true p95", W)],
+        "Zaqar floor": [("latency", "floor", "exec true p50", W), ("latency", "floor", "exec true p95", W)]}),
+    ("1. echo plan, p50 / p95", {
+        "murano-agent": [("latency", "murano-agent", "echo plan p50", R), ("latency", "murano-agent", "echo plan p95", R)]}),
+    ("2. calls/s, 1 / 8 / 32 callers (uwsgi Zaqar)", {
+        "guest-agent": [("throughput", "guest-agent", f"calls/s, {n} callers", U) for n in (1, 8, 32)],
+        "Zaqar floor": [("throughput", "floor", f"raw Zaqar cycles/s, {n} workers", U) for n in (1, 8, 32)],
+        "murano-agent": [("throughput", "murano-agent", f"plans/s, {n} in flight", R) for n in (1, 8, 32)],
+        "RabbitMQ floor": [("throughput", "rabbitmq-floor", f"round trips/s, {n} in flight", R) for n in (1, 8, 32)],
+        "qemu-ga": [("throughput", "qemu-ga", "execs/s, 1 caller (serial channel)", Q)]}),
+    ("3. idle RSS", {
+        "guest-agent": [("idle", "guest-agent", "idle (1 binding) RSS", "")],
+        "murano-agent": [("idle", "murano-agent", "idle RSS", "")],
+        "RabbitMQ floor": [("idle", "rabbitmq", "idle broker (beam) RSS", "")],
+        "qemu-ga": [("idle", "qemu-ga", "idle RSS", "")],
+        "os-collect-config": [("idle", "os-collect-config", "idle RSS", "")]}),
+    ("3. idle CPU (% of one core)", {
+        "guest-agent": [("idle", "guest-agent", "idle (1 binding) CPU %", "")],
+        "murano-agent": [("idle", "murano-agent", "idle CPU %", "")],
+        "RabbitMQ floor": [("idle", "rabbitmq", "idle broker (beam) CPU %", "")],
+        "qemu-ga": [("idle", "qemu-ga", "idle CPU %", "")],
+        "os-collect-config": [("idle", "os-collect-config", "idle CPU %", "")]}),
+    ("3. idle Zaqar requests/s", {
+        "guest-agent": [("idle", "guest-agent", "idle (1 binding) Zaqar requests/s", U)],
+        "os-collect-config": [("idle", "os-collect-config", "idle Zaqar requests/s", "zaqar-server + keystone")]}),
+    ("3. CPU % / RSS under load, 1 caller", {
+        "guest-agent": [("load", "guest-agent", "CPU % under load, 1 callers", U), ("load", "guest-agent", "RSS under load, 1 callers", U)],
+        "murano-agent": [("load", "murano-agent", "under load (1 plan in flight) CPU %", ""), ("load", "murano-agent", "under load (1 plan in flight) RSS", "")]}),
+    ("4. kill -9, 100 casts: restart to all final", {
+        "guest-agent": [("recovery", "guest-agent", "restart to all 100 casts final", U)]}),
+    ("5. file through the queue, put / get", {
+        "guest-agent": [("file", "guest-agent", f"{{mib}} MiB: put through the queue (SDK, window 8)", U),
+                        ("file", "guest-agent", f"{{mib}} MiB: get through the queue (SDK)", U)],
+        "Zaqar floor": [("file", "floor", f"{{mib}} MiB: raw Zaqar post+claim+delete, window 8", U)]}),
+    ("6. 100 bindings idle: RSS / CPU / Zaqar req/s", {
+        "guest-agent": [("scale", "guest-agent", "100 bindings idle RSS", ""), ("scale", "guest-agent", "100 bindings idle CPU %", ""),
+                        ("scale", "guest-agent", "100 bindings idle Zaqar requests/s", U)]}),
+    ("6. 200 bindings' pollers: Zaqar req/s / Zaqar CPU", {
+        "guest-agent": [("scale", "guest-agent", "200 bindings idle Zaqar requests/s", U), ("scale", "zaqar-uwsgi", "serving 200 idle bindings CPU %", "")]}),
+    ("7. first call after idle p50 / p95: max-interval 1s", {
+        "guest-agent": [("idle-first", "guest-agent", "first call p50, max-interval 1s", U), ("idle-first", "guest-agent", "first call p95, max-interval 1s", U)]}),
+    ("7. ... 5s (default)", {
+        "guest-agent": [("idle-first", "guest-agent", "first call p50, max-interval 5s (default)", U), ("idle-first", "guest-agent", "first call p95, max-interval 5s (default)", U)]}),
+    ("7. ... 15s", {
+        "guest-agent": [("idle-first", "guest-agent", "first call p50, max-interval 15s", U), ("idle-first", "guest-agent", "first call p95, max-interval 15s", U)]}),
+    ("7. idle Zaqar requests/s per binding: 1s / 5s / 15s", {
+        "guest-agent": [("idle", "guest-agent", f"idle per binding, max-interval {m} Zaqar requests/s", U) for m in ("1s", "5s (default)", "15s")]}),
+]
+
+
+def summary(figures, meta):
+    by = {(x["workload"], x["who"], x["what"], x["bed"]): x for x in figures}
+    mib = next((x["what"].split(" ")[0] for x in figures if x["workload"] == "file"), "?")
+    md = ["| workload | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 1) + "|"]
+    for label, cols in SUMMARY:
+        cells = []
+        for c in COLS:
+            vals, units = [], []
+            for (w, who, what, bed) in cols.get(c, []):
+                x = by.get((w, who, what.replace("{mib}", mib), bed))
+                vals.append(fmt(x["median"], x["unit"]) if x else "–")
+                units.append(x["unit"] if x else "")
+            known = {u for u in units if u}
+            if len(known) <= 1:
+                cells.append(" / ".join(vals) + (f" {known.pop()}" if known else ""))
+            else:
+                cells.append(" / ".join(f"{v} {u}".strip() for v, u in zip(vals, units)))
+        md.append(f"| {label} | " + " | ".join(cells) + " |")
+    return md
+
+
+def fmt(v, unit):
+    if unit in ("%",):
+        return f"{v:.2f}"
+    if unit in ("x", "s"):
+        return f"{v:.2f}"
+    if unit == "":
+        return f"{v:.0f}"
+    if abs(v) < 10:
+        return f"{v:.2f}"
+    return f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def main(out):
+    rows = {}
+    with open(os.path.join(out, "raw.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            key = (r["workload"], r["who"], r["what"], r["unit"], r.get("bed", ""))
+            rows.setdefault(key, []).append(r["value"])
+    meta = {}
+    if os.path.exists(os.path.join(out, "meta.txt")):
+        with open(os.path.join(out, "meta.txt")) as f:
+            meta = dict(l.rstrip("\n").split("=", 1) for l in f if "=" in l)
+    figures = [{"workload": w, "who": who, "what": what, "unit": unit, "bed": bed,
+                "median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v), "values": v}
+               for (w, who, what, unit, bed), v in rows.items()]
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "figures": figures}, f, indent=1)
+
+    order = {w: i for i, w in enumerate(WHO)}
+    md = [f"Measured {meta.get('date', '?')} ({meta.get('mode', '?')} mode) on {meta.get('machine', '?')}, "
+          f"commit {meta.get('commit', '?')}. Medians of the runs; the tables below give min .. max and which "
+          f"transport each figure used. An empty cell: that agent has no such figure (see the tables below).", ""]
+    md += summary(figures, meta) + [""]
+    for w, title in WORKLOADS:
+        fs = sorted((x for x in figures if x["workload"] == w), key=lambda x: (order.get(x["who"], 99), x["bed"]))
+        if not fs and w not in NOT_MEASURED:
+            continue
+        md += [f"#### {title}", "", "| who | figure | transport | median | min .. max | runs |", "|---|---|---|---|---|---|"]
+        for x in fs:
+            u = x["unit"]
+            md.append(f"| {WHO_NAME.get(x['who'], x['who'])} | {x['what']} | {x['bed']} | {fmt(x['median'], u)} {u} | "
+                      f"{fmt(x['min'], u)} .. {fmt(x['max'], u)} | {x['runs']} |")
+        for who, why in NOT_MEASURED.get(w, []):
+            md.append(f"| {who} | {why} | | | | |")
+        md.append("")
+    fail = os.path.join(out, "failures.txt")
+    if os.path.exists(fail) and os.path.getsize(fail):
+        with open(fail) as f:
+            md += ["Failed in this run (no figure): " + "; ".join(l.strip() for l in f if l.strip()) + ".", ""]
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
