@@ -245,8 +245,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var before = StatusOf(target);
         if (_running.TryGetValue(target, out var op))
         {
-            op.Tell(new CancelOperation(entry.Command.Id));
-            FinishNow(entry, "succeeded", Json(before));
+            // Recorded first: if the agent dies before the run ends, recovery ends it cancelled
+            // rather than rerunning what the controller was told is being cancelled.
+            PersistEvent(new CommandCancelRequestedV1(target, entry.Command.Id, Now), _ =>
+            {
+                op.Tell(new CancelOperation(entry.Command.Id));
+                FinishNow(entry, "succeeded", Json(before));
+            });
         }
         else if (_state.Commands.TryGetValue(target, out var waiting) && waiting.Phase == CommandPhase.Accepted)
         {
@@ -424,6 +429,17 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                     break;
                 case CommandPhase.Started:
                     KillLeftovers(entry);
+                    if (entry.CancelRequestedBy is { } by)
+                    {
+                        var cancelled = new OutcomeV1("cancelled", null, "cancelled",
+                            $"cancelled by {by}; the agent stopped before attempt {entry.Attempt} ended", []);
+                        PersistEvent(new CommandCancelledV1(id, cancelled, now), _ =>
+                        {
+                            Logger(id).Warning("cancelled: the cancel by {By} was recorded before the agent stopped", by);
+                            SendFinal(entry);
+                        });
+                        break;
+                    }
                     if (entry.Command.OnInterrupt == InterruptPolicy.Rerun && entry.Attempt < _ctx.Settings.MaxAttempts)
                     {
                         Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);
