@@ -77,9 +77,10 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             var lost = _running.FirstOrDefault(kv => kv.Value.Equals(t.ActorRef));
             if (lost.Value is not null)
             {
-                // The operation actor died without reporting (a bug, not a process failure).
-                Self.Tell(new OperationFinished(lost.Key, _state.Commands.GetValueOrDefault(lost.Key)?.Attempt ?? 1,
-                    new OutcomeV1("failed", null, "internal_error", "the operation stopped without a result", []), FinishKind.Completed));
+                // The operation actor crashed or stopped without reporting (a bug, not a process failure).
+                var attempt = _state.Commands.GetValueOrDefault(lost.Key)?.Attempt ?? 1;
+                Self.Tell(new OperationFinished(lost.Key, attempt, new OutcomeV1("failed", null, "internal_error",
+                    $"attempt {attempt} crashed in the agent before it had a result (see the agent log); it is not run again", []), FinishKind.Completed));
             }
         });
         ReceiveTransfers();
@@ -98,6 +99,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     }
 
     public override string PersistenceId { get; }
+
+    /// <summary>
+    /// An operation that throws is stopped, never restarted: a restart would run its command again
+    /// under the same attempt number, behind the ledger's back, and forever if it throws every time.
+    /// Its death ends the command failed (Terminated above); the ledger and its other runs go on.
+    /// </summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
 
     protected override void PreStart()
     {

@@ -74,8 +74,8 @@ public sealed record SoakOptions
         Seed = seed,
         Duration = TimeSpan.FromSeconds(75),
         Faults = [FaultKind.AgentKill, FaultKind.ZaqarRestart, FaultKind.AgentKill],
-        FaultGapMin = TimeSpan.FromSeconds(12),
-        FaultGapMax = TimeSpan.FromSeconds(18),
+        FaultGapMin = TimeSpan.FromSeconds(10),
+        FaultGapMax = TimeSpan.FromSeconds(14),
         DrainTimeout = TimeSpan.FromSeconds(90),
         ShortSchedule = true,
     };

@@ -141,7 +141,12 @@ public static class SoakRunner
             {
                 await client.DisposeAsync();
             }
-            agent?.Dispose();
+            if (agent is not null)
+            {
+                // The agent's own account of the run, for whoever reads the accounting's problems.
+                await File.WriteAllTextAsync(Path.Combine(work, "agent.log"), agent.Process.Log);
+                agent.Dispose();
+            }
             bed?.Dispose();
             if (diskDir is not null)
             {
@@ -158,7 +163,8 @@ public static class SoakRunner
         while (true)
         {
             var open = all.Where(t => !Settled(t)).ToList();
-            if (open.Count == 0 || DateTime.UtcNow > deadline)
+            // The first round always runs to its end, however long: a command nobody asked about must not count as lost.
+            if (open.Count == 0 || (round > 0 && DateTime.UtcNow > deadline))
             {
                 return;
             }
@@ -167,7 +173,7 @@ public static class SoakRunner
                 log($"{open.Count} command(s) not final yet (e.g. {open[0].Kind} {open[0].Id}: {open[0].Ledger?.State.ToString() ?? "no answer"}); asking again");
                 await Task.Delay(TimeSpan.FromSeconds(3));
             }
-            using var gate = new SemaphoreSlim(8);
+            using var gate = new SemaphoreSlim(16);
             await Task.WhenAll(open.Select(async t =>
             {
                 await gate.WaitAsync();
@@ -191,6 +197,8 @@ public static class SoakRunner
         long journalMax, double loadSeconds, double totalSeconds, bool graceful, double stopSeconds)
     {
         var problems = new List<Problem>();
+        // The fault a command overlapped (sent before the fault was over plus 5 s, done after it began), if any.
+        FaultKind? DuringFault(Tracked t) => faults.FirstOrDefault(f => t.SentS < f.EndS + 5 && (t.DoneS ?? double.MaxValue) > f.StartS)?.Kind;
         var commands = all.Where(t => t.Kind != WorkKind.FileTransfer).ToList();
         var transfers = all.Where(t => t.Kind == WorkKind.FileTransfer).ToList();
         int lost = 0, hung = 0, failDup = 0, unexplained = 0, reruns = 0, rerunsMatching = 0, unexpected = 0;
@@ -257,7 +265,7 @@ public static class SoakRunner
             if (final is { } f && !Expected(t, f))
             {
                 unexpected++;
-                problems.Add(new Problem("unexpected outcome", t.Id, t.Kind, $"{f} (attempt {ledgerAttempts}, on_interrupt {t.OnInterrupt})"));
+                problems.Add(new Problem("unexpected outcome", t.Id, t.Kind, $"{f} (attempt {ledgerAttempts}, on_interrupt {t.OnInterrupt}){(t.FinalError is null ? "" : $": {t.FinalError}")}{(DuringFault(t) is { } fault ? $"; during {fault}" : "")}"));
             }
             if (!t.IsCast && t.ClientFinal is null && t.PostRetries == 0 && state is not (CommandState.Accepted or CommandState.Started))
             {
@@ -277,7 +285,7 @@ public static class SoakRunner
             problems.Add(new Problem("wrong output", t.Id, t.Kind, t.WrongOutput!));
         }
 
-        bool DuringFault(Tracked t) => faults.Any(f => t.SentS < f.EndS + 5 && (t.DoneS ?? double.MaxValue) > f.StartS);
+        bool InFault(Tracked t) => DuringFault(t) is not null;
         var quick = commands.Where(t => t.Kind == WorkKind.Quick && t.ClientFinal is not null && t.DoneS is not null).ToList();
         LatencyFigures Latency(IEnumerable<Tracked> ts)
         {
@@ -314,8 +322,8 @@ public static class SoakRunner
             UnexpectedOutcomes = unexpected,
             TransfersVerified = transfers.Count(t => t.TransferVerified),
             TransfersLost = transfersLost,
-            LatencyWithoutFaults = Latency(quick.Where(t => !DuringFault(t))),
-            LatencyDuringFaults = Latency(quick.Where(DuringFault)),
+            LatencyWithoutFaults = Latency(quick.Where(t => !InFault(t))),
+            LatencyDuringFaults = Latency(quick.Where(InFault)),
             FaultCounts = faults.GroupBy(f => f.Kind).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count()),
             AgentRestartsSurvived = agent.RecoveryMs.Count - 1,
             Journal = new JournalFigures(

@@ -59,6 +59,9 @@ public sealed class Tracked
     public ReplyStatus? ClientFinal { get; set; }
     public string? ClientError { get; set; }
 
+    /// <summary>The final reply's error (calls), to explain an unexpected outcome.</summary>
+    public string? FinalError { get; set; }
+
     /// <summary>The ledger's word at the end (status op).</summary>
     public StatusResult? Ledger { get; set; }
 
@@ -167,6 +170,7 @@ internal sealed class Workload(GuestClient client, string marksDir, string fileR
                 var result = await client.CallAsync(args, options, giveUp);
                 t.Posted = true;
                 t.ClientFinal = result.Status;
+                t.FinalError = result.Error is { } error ? $"{error.Code}: {error.Message}" : null;
                 t.DoneS = clock.Elapsed.TotalSeconds;
                 if (result.Succeeded)
                 {
@@ -231,12 +235,17 @@ internal sealed class Workload(GuestClient client, string marksDir, string fileR
 
     private async Task CancelAsync(Guid target, CancellationToken giveUp)
     {
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < 20; i++)
         {
             try
             {
-                await client.CancelAsync(target, new CallOptions { Timeout = TimeSpan.FromSeconds(90) }, giveUp);
-                return;
+                var answer = await client.CancelAsync(target, new CallOptions { Timeout = TimeSpan.FromSeconds(90) }, giveUp);
+                if (answer.Error?.Code != "unknown_command")
+                {
+                    return;
+                }
+                // The command is not in yet (its post was repeated while Zaqar was down): ask again, as a controller would.
+                await Task.Delay(TimeSpan.FromSeconds(1), giveUp);
             }
             catch (Exception e) when (e is ZaqarException or GuestTimeoutException && !giveUp.IsCancellationRequested)
             {
