@@ -82,6 +82,7 @@ internal sealed class FaultInjector(SoakOptions options, SoakBed bed, AgentUnder
                 FaultKind.RedisRestart => await RestartAsync("redis", 2, 6),
                 FaultKind.AgentPause => await PauseAgentAsync(),
                 FaultKind.DiskFull => await FillDiskAsync(),
+                FaultKind.AgentStop => await StopAgentAsync(),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind)),
             };
         }
@@ -114,6 +115,25 @@ internal sealed class FaultInjector(SoakOptions options, SoakBed bed, AgentUnder
         await Task.Delay(TimeSpan.FromSeconds(down));
         await Task.Run(() => bed.Restart(part));
         return $"{part} stopped, down {down:F1} s";
+    }
+
+    /// <summary>SIGTERMs that did not end the agent within its grace plus 10 s (it was then killed).</summary>
+    public int LateStops { get; private set; }
+
+    private async Task<string> StopAgentAsync()
+    {
+        var watch = Stopwatch.StartNew();
+        var exited = await Task.Run(() => agent.Process.Stop(options.ShutdownGrace + TimeSpan.FromSeconds(10)));
+        var took = watch.Elapsed.TotalSeconds;
+        if (!exited)
+        {
+            LateStops++;
+            agent.Kill();
+        }
+        await agent.StartAsync();
+        return exited
+            ? $"SIGTERM, exited in {took:F1} s (grace {options.ShutdownGrace.TotalSeconds:F0} s), ledger recovered in {agent.RecoveryMs[^1]:F0} ms"
+            : $"SIGTERM, NOT exited after {took:F1} s: killed";
     }
 
     private async Task<string> PauseAgentAsync()

@@ -30,7 +30,7 @@ try
             case "--json": json = Value(); break;
             case "-h" or "--help":
                 Console.WriteLine("usage: GuestAgent.Soak [--duration 30m] [--commands N] [--rate R] [--seed N] [--short] " +
-                    "[--faults agent-kill,zaqar-restart,redis-restart,agent-pause,disk-full|none] [--work DIR] [--json FILE]");
+                    "[--faults agent-kill,zaqar-restart,redis-restart,agent-pause,disk-full,agent-stop|none] [--work DIR] [--json FILE]");
                 return 0;
             default: throw new ArgumentException($"unknown argument {args[i]}");
         }

@@ -17,6 +17,9 @@ public enum FaultKind
 
     /// <summary>The state directory's filesystem (a small tmpfs) filled up for a while, then freed.</summary>
     DiskFull,
+
+    /// <summary>SIGTERM of the agent under load (it must exit within its shutdown-grace), then a restart.</summary>
+    AgentStop,
 }
 
 /// <summary>What one soak run does.</summary>
@@ -39,7 +42,7 @@ public sealed record SoakOptions
 
     /// <summary>Faults the injector picks from (empty: a soak without faults).</summary>
     public IReadOnlyList<FaultKind> Faults { get; init; } = [FaultKind.AgentKill, FaultKind.AgentKill, FaultKind.AgentKill,
-        FaultKind.ZaqarRestart, FaultKind.ZaqarRestart, FaultKind.RedisRestart, FaultKind.AgentPause, FaultKind.DiskFull];
+        FaultKind.ZaqarRestart, FaultKind.ZaqarRestart, FaultKind.RedisRestart, FaultKind.AgentPause, FaultKind.DiskFull, FaultKind.AgentStop];
 
     /// <summary>Quiet time between the end of one fault and the start of the next (uniform in the range).</summary>
     public TimeSpan FaultGapMin { get; init; } = TimeSpan.FromSeconds(20);
@@ -51,6 +54,9 @@ public sealed record SoakOptions
 
     /// <summary>The agent's claim TTL (Zaqar's minimum is 60 s); a pause lasts longer than this.</summary>
     public int ClaimTtlSeconds { get; init; } = 60;
+
+    /// <summary>The agent's shutdown-grace; a SIGTERM must end the agent within it (plus the process's own exit).</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The agent's snapshot-every: small, so that journal growth shows within one soak.</summary>
     public int SnapshotEvery { get; init; } = 100;

@@ -48,11 +48,15 @@ public sealed record SoakReport
     public required JournalFigures Journal { get; init; }
     public required bool GracefulStop { get; init; }
     public required double GracefulStopSeconds { get; init; }
+
+    /// <summary>SIGTERMs under load (fault agent-stop) that did not end the agent within its grace.</summary>
+    public required int LateStopsUnderLoad { get; init; }
     public required IReadOnlyList<FaultRecord> Faults { get; init; }
     public required IReadOnlyList<Problem> Problems { get; init; }
 
     /// <summary>No loss, no hung command, no unexplained duplicate, no wrong output, no lost transfer.</summary>
-    public bool Passed => Lost == 0 && Hung == 0 && UnexplainedDuplicates == 0 && WrongOutputs == 0 && TransfersLost == 0 && GracefulStop;
+    public bool Passed => Lost == 0 && Hung == 0 && UnexplainedDuplicates == 0 && WrongOutputs == 0 && TransfersLost == 0 && GracefulStop
+        && LateStopsUnderLoad == 0;
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -85,10 +89,11 @@ public sealed record SoakReport
         s.AppendLine($"latency, quick calls      without faults: {Lat(LatencyWithoutFaults)}");
         s.AppendLine($"                          during faults:  {Lat(LatencyDuringFaults)}");
         s.AppendLine($"faults                    {(FaultCounts.Count == 0 ? "none" : Dict(FaultCounts))}");
-        s.AppendLine($"agent restarts survived   {AgentRestartsSurvived}");
+        s.AppendLine($"agent restarts survived   {AgentRestartsSurvived} (after kill -9: {FaultCounts.GetValueOrDefault(nameof(FaultKind.AgentKill))}, after SIGTERM: {FaultCounts.GetValueOrDefault(nameof(FaultKind.AgentStop))})");
         s.AppendLine($"journal                   {Journal.EventsWritten} events written; {Journal.EventRowsAtEnd} event rows kept at the end (max seen {Journal.MaxEventRowsSeen}), {Journal.SnapshotRowsAtEnd} snapshot row(s); journal.db {Journal.DatabaseBytes / 1024.0:F0} KiB");
         s.AppendLine($"recovery                  {Journal.Recoveries} starts: ledger recovered p50 {Ms(Journal.RecoveryP50Ms)}, max {Ms(Journal.RecoveryMaxMs)} after process start");
-        s.AppendLine($"graceful stop (SIGTERM)   {(GracefulStop ? "exited" : "DID NOT EXIT")} in {GracefulStopSeconds:F1} s");
+        var underLoad = FaultCounts.GetValueOrDefault(nameof(FaultKind.AgentStop));
+        s.AppendLine($"graceful stop (SIGTERM)   at the end: {(GracefulStop ? "exited" : "DID NOT EXIT")} in {GracefulStopSeconds:F1} s; under load: {underLoad - LateStopsUnderLoad} of {underLoad} within the grace");
         foreach (var p in Problems.Take(40))
         {
             s.AppendLine($"  {p.What}: {p.Kind} {p.Id}: {p.Detail}");

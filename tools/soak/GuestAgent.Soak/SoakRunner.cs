@@ -46,7 +46,7 @@ public static class SoakRunner
                 zaqar-connections = 1
                 snapshot-every = {{o.SnapshotEvery}}
                 max-attempts = {{MaxAttempts}}
-                shutdown-grace = 10s
+                shutdown-grace = {{(int)o.ShutdownGrace.TotalSeconds}}s
                 poll { claim-ttl-seconds = {{o.ClaimTtlSeconds}}, claim-grace-seconds = 60 }
                 """;
             agent = new AgentUnderSoak(AgentProcess.Start(bed.Url, [tenant], "soak-agent", maxOperations: 16, extraConfig: extra), stateDir);
@@ -133,7 +133,7 @@ public static class SoakRunner
                     ? File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => int.TryParse(l, out var a) ? a : -1).ToArray()
                     : [];
             }
-            return Account(o, tracked, injector.Faults, agent, journalMax, loadSeconds, total.Elapsed.TotalSeconds, graceful, stopSeconds);
+            return Account(o, tracked, injector.Faults, agent, journalMax, loadSeconds, total.Elapsed.TotalSeconds, graceful, stopSeconds, injector.LateStops);
         }
         finally
         {
@@ -194,7 +194,7 @@ public static class SoakRunner
     }
 
     private static SoakReport Account(SoakOptions o, List<Tracked> all, IReadOnlyList<FaultRecord> faults, AgentUnderSoak agent,
-        long journalMax, double loadSeconds, double totalSeconds, bool graceful, double stopSeconds)
+        long journalMax, double loadSeconds, double totalSeconds, bool graceful, double stopSeconds, int lateStops)
     {
         var problems = new List<Problem>();
         // The fault a command overlapped (sent before the fault was over plus 5 s, done after it began), if any.
@@ -337,6 +337,7 @@ public static class SoakRunner
                 recoveries.Count == 0 ? null : recoveries.Max()),
             GracefulStop = graceful,
             GracefulStopSeconds = stopSeconds,
+            LateStopsUnderLoad = lateStops,
             Faults = faults,
             Problems = problems,
         };
