@@ -78,12 +78,12 @@ public sealed record SoakReport
         s.AppendLine($"commands sent             {CommandsSent} (calls {Calls}, casts {Casts}, file transfers {FileTransfers})");
         s.AppendLine($"  by kind                 {Dict(SentByKind)}");
         s.AppendLine($"  posts repeated          {PostRetries} (Zaqar or Redis down while posting; same command id)");
-        s.AppendLine($"replies final (calls)     {CallFinalRepliesReceived} of {Calls} through the reply queue; {CallsResolvedByStatus} settled by status (post failed and was repeated, see docs)");
+        s.AppendLine($"replies final (calls)     {CallFinalRepliesReceived} of {Calls} through the reply queue; {CallsResolvedByStatus} settled by status (posted, the controller had stopped waiting: listed below)");
         s.AppendLine($"final states (ledger)     {Dict(FinalStatuses)}");
         s.AppendLine($"effects per command       {Dict(CommandsByEffectCount)}");
         s.AppendLine($"reruns                    {Reruns} commands ran more than once, {RerunsMatchingLedger} of them exactly as often as the ledger's attempt count");
         s.AppendLine($"duplicates                on_interrupt=fail with >1 effect: {FailPolicyDuplicates}; unexplained: {UnexplainedDuplicates}");
-        s.AppendLine($"lost                      {Lost} (unknown to the agent at the end); hung (never final): {Hung}");
+        s.AppendLine($"lost                      {Lost} (posted, unknown to the agent at the end); hung: {Hung} (not final, or final reply not in Zaqar, at the end)");
         s.AppendLine($"wrong output              {WrongOutputs}; unexpected outcomes (listed below, not failures): {UnexpectedOutcomes}");
         s.AppendLine($"file transfers            {TransfersVerified} of {FileTransfers} put and read back, SHA-256 verified; lost {TransfersLost}");
         s.AppendLine($"latency, quick calls      without faults: {Lat(LatencyWithoutFaults)}");
