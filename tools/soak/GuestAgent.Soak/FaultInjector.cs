@@ -35,12 +35,15 @@ internal sealed class FaultInjector(SoakOptions options, SoakBed bed, AgentUnder
             return;
         }
         var next = 0;
-        while (!stop.IsCancellationRequested)
+        // A fixed schedule is carried out whole, even if the load ends first (a slow machine): the
+        // short soak's assertions count on every one of its faults.
+        var until = options.ShortSchedule ? CancellationToken.None : stop;
+        while (!until.IsCancellationRequested)
         {
             var gap = options.FaultGapMin + (options.FaultGapMax - options.FaultGapMin) * random.NextDouble();
             try
             {
-                await Task.Delay(gap, stop);
+                await Task.Delay(gap, until);
             }
             catch (OperationCanceledException)
             {
