@@ -198,8 +198,12 @@ public static class SoakRunner
         long journalMax, double loadSeconds, double totalSeconds, bool graceful, double stopSeconds, int lateStops)
     {
         var problems = new List<Problem>();
-        // The fault a command overlapped (sent before the fault was over plus 5 s, done after it began), if any.
-        FaultKind? DuringFault(Tracked t) => faults.FirstOrDefault(f => t.SentS < f.EndS + 5 && (t.DoneS ?? double.MaxValue) > f.StartS)?.Kind;
+        // The faults a command overlapped (sent before one was over plus 5 s, done after it began), if any.
+        string? DuringFault(Tracked t)
+        {
+            var kinds = faults.Where(f => t.SentS < f.EndS + 5 && (t.DoneS ?? double.MaxValue) > f.StartS).Select(f => f.Kind).Distinct().ToList();
+            return kinds.Count == 0 ? null : string.Join(", ", kinds);
+        }
         var commands = all.Where(t => t.Kind != WorkKind.FileTransfer).ToList();
         var transfers = all.Where(t => t.Kind == WorkKind.FileTransfer).ToList();
         int lost = 0, hung = 0, failDup = 0, unexplained = 0, reruns = 0, rerunsMatching = 0, unexpected = 0;
