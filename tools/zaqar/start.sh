@@ -3,7 +3,8 @@
 #
 # Usage: tools/zaqar/start.sh [--dir DIR] [--zaqar-port N] [--redis-port N]
 #                             [--server wsgiref|uwsgi] [--workers N]
-#                             [--gc-interval SECONDS] [--log-requests] [--no-install]
+#                             [--gc-interval SECONDS] [--log-requests] [--redis-aof]
+#                             [--no-install]
 #   --dir          run directory (config, logs, pid files); default
 #                  tools/zaqar/run/<zaqar-port>
 #   --zaqar-port   default: a free port        --redis-port  default: a free port
@@ -14,6 +15,9 @@
 #                  its queue's stats and the claim itself answer 503.
 #   --log-requests uwsgi: log every request to zaqar.log (zaqar-server always
 #                  does), so that tools/bench can count Zaqar requests per queue
+#   --redis-aof    Redis keeps its data in an append-only file fsynced on every
+#                  write, so a Redis restart (tools/zaqar/restart.sh) loses no
+#                  message (the soak needs it); default: no persistence.
 #
 # On success prints the run directory's env file, which holds
 #   ZAQAR_URL, ZAQAR_PORT, REDIS_PORT, ZAQAR_SECRET, ZAQAR_RUN_DIR
@@ -22,7 +26,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks zaqar's deps
-DIR="" ZPORT="" RPORT="" SERVER=wsgiref WORKERS=4 GC=5 INSTALL=1 REQLOG=--disable-logging
+DIR="" ZPORT="" RPORT="" SERVER=wsgiref WORKERS=4 GC=5 INSTALL=1 AOF=0 REQLOG=--disable-logging
 while (( $# )); do
     case "$1" in
         --dir) DIR="$2"; shift 2;;
@@ -32,8 +36,9 @@ while (( $# )); do
         --workers) WORKERS="$2"; shift 2;;
         --gc-interval) GC="$2"; shift 2;;
         --log-requests) REQLOG=""; shift;;
+        --redis-aof) AOF=1; shift;;
         --no-install) INSTALL=0; shift;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
@@ -55,10 +60,13 @@ if [[ -f "$DIR/zaqar.pid" ]] && kill -0 "$(cat "$DIR/zaqar.pid")" 2>/dev/null; t
     die "a bed already runs from $DIR (zaqar pid $(cat "$DIR/zaqar.pid")); stop it first"
 fi
 
-# 1. Redis: loopback only, no persistence (the bed is disposable).
+# 1. Redis: loopback only, no persistence unless --redis-aof (the bed is disposable).
+# Each launch command is kept in the run directory: restart.sh starts a part again exactly so.
 mkdir -p "$DIR/redis-data"
-setsid redis-server --bind 127.0.0.1 --port "$RPORT" --daemonize no --save '' --appendonly no \
-    --dir "$DIR/redis-data" --logfile "$DIR/redis.log" </dev/null >/dev/null 2>&1 &
+REDIS_CMD=(redis-server --bind 127.0.0.1 --port "$RPORT" --daemonize no --save '' --dir "$DIR/redis-data" --logfile "$DIR/redis.log")
+if (( AOF )); then REDIS_CMD+=(--appendonly yes --appendfsync always); else REDIS_CMD+=(--appendonly no); fi
+printf '%q ' "${REDIS_CMD[@]}" > "$DIR/redis.cmd"
+setsid "${REDIS_CMD[@]}" </dev/null >/dev/null 2>&1 &
 echo $! > "$DIR/redis.pid"
 for _ in $(seq 1 100); do
     redis-cli -h 127.0.0.1 -p "$RPORT" ping 2>/dev/null | grep -q PONG && break
@@ -74,16 +82,17 @@ sed -e "s/@ZAQAR_PORT@/$ZPORT/" -e "s/@REDIS_PORT@/$RPORT/" -e "s/@SECRET@/$SECR
 
 # 3. Zaqar.
 if [[ "$SERVER" == wsgiref ]]; then
-    setsid "$PY" /usr/bin/zaqar-server --config-file "$DIR/zaqar.conf" </dev/null >"$DIR/zaqar.log" 2>&1 &
+    ZAQAR_CMD=("$PY" /usr/bin/zaqar-server --config-file "$DIR/zaqar.conf")
 else
     # app.py builds the app at import time from sys.argv: --pyargv carries the
     # config file; --lazy-apps gives each worker its own Redis connections.
-    setsid uwsgi --plugin python3 --http-socket "127.0.0.1:$ZPORT" \
-        --module zaqar.transport.wsgi.app:application --pyargv "--config-file $DIR/zaqar.conf" \
-        --master --processes "$WORKERS" --threads 1 --lazy-apps --die-on-term --need-app \
-        --buffer-size 65535 --post-buffering 65536 $REQLOG \
-        </dev/null >"$DIR/zaqar.log" 2>&1 &
+    ZAQAR_CMD=(uwsgi --plugin python3 --http-socket "127.0.0.1:$ZPORT"
+        --module zaqar.transport.wsgi.app:application --pyargv "--config-file $DIR/zaqar.conf"
+        --master --processes "$WORKERS" --threads 1 --lazy-apps --die-on-term --need-app
+        --buffer-size 65535 --post-buffering 65536 $REQLOG)
 fi
+printf '%q ' "${ZAQAR_CMD[@]}" > "$DIR/zaqar.cmd"
+setsid "${ZAQAR_CMD[@]}" </dev/null >"$DIR/zaqar.log" 2>&1 &
 echo $! > "$DIR/zaqar.pid"
 echo "$SERVER" > "$DIR/server"
 

@@ -86,9 +86,10 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             var lost = _running.FirstOrDefault(kv => kv.Value.Equals(t.ActorRef));
             if (lost.Value is not null)
             {
-                // The operation actor died without reporting (a bug, not a process failure).
-                Self.Tell(new OperationFinished(lost.Key, _state.Commands.GetValueOrDefault(lost.Key)?.Attempt ?? 1,
-                    new OutcomeV1("failed", null, "internal_error", "the operation stopped without a result", []), FinishKind.Completed));
+                // The operation actor crashed or stopped without reporting (a bug, not a process failure).
+                var attempt = _state.Commands.GetValueOrDefault(lost.Key)?.Attempt ?? 1;
+                Self.Tell(new OperationFinished(lost.Key, attempt, new OutcomeV1("failed", null, "internal_error",
+                    $"attempt {attempt} crashed in the agent before it had a result (see the agent log); it is not run again", []), FinishKind.Completed));
             }
         });
         ReceiveTransfers();
@@ -107,6 +108,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     }
 
     public override string PersistenceId { get; }
+
+    /// <summary>
+    /// An operation that throws is stopped, never restarted: a restart would run its command again
+    /// under the same attempt number, behind the ledger's back, and forever if it throws every time.
+    /// Its death ends the command failed (Terminated above); the ledger and its other runs go on.
+    /// </summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
 
     protected override void PreStart()
     {
@@ -293,8 +301,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var before = StatusOf(target);
         if (_running.TryGetValue(target, out var op))
         {
-            op.Tell(new CancelOperation(entry.Command.Id));
-            FinishNow(entry, "succeeded", Json(before));
+            // Recorded first: if the agent dies before the run ends, recovery ends it cancelled
+            // rather than rerunning what the controller was told is being cancelled.
+            PersistEvent(new CommandCancelRequestedV1(target, entry.Command.Id, Now), _ =>
+            {
+                op.Tell(new CancelOperation(entry.Command.Id));
+                FinishNow(entry, "succeeded", Json(before));
+            });
         }
         else if (_state.Commands.TryGetValue(target, out var waiting) && waiting.Phase == CommandPhase.Accepted)
         {
@@ -480,6 +493,17 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                     break;
                 case CommandPhase.Started:
                     KillLeftovers(entry);
+                    if (entry.CancelRequestedBy is { } by)
+                    {
+                        var cancelled = new OutcomeV1("cancelled", null, "cancelled",
+                            $"cancelled by {by}; the agent stopped before attempt {entry.Attempt} ended", []);
+                        PersistEvent(new CommandCancelledV1(id, cancelled, now), _ =>
+                        {
+                            Logger(id).Warning("cancelled: the cancel by {By} was recorded before the agent stopped", by);
+                            SendFinal(entry);
+                        });
+                        break;
+                    }
                     if (entry.Command.OnInterrupt == InterruptPolicy.Rerun && entry.Attempt < _ctx.Settings.MaxAttempts)
                     {
                         Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);

@@ -21,7 +21,10 @@ public sealed class CommandEntry(Command command, string commandJson, DateTimeOf
     public int Attempt { get; set; }
     public OutcomeV1? Outcome { get; set; }
 
-    public CommandEntryV1 ToSnapshot() => new(Command.Id, CommandJson, Phase.ToString(), Attempt, Outcome, AcceptedAt);
+    /// <summary>The cancel command that asked for this run to stop, if one did.</summary>
+    public Guid? CancelRequestedBy { get; set; }
+
+    public CommandEntryV1 ToSnapshot() => new(Command.Id, CommandJson, Phase.ToString(), Attempt, Outcome, AcceptedAt, CancelRequestedBy);
 }
 
 /// <summary>
@@ -62,6 +65,9 @@ public sealed class LedgerState
             case CommandStartedV1 s when Commands.TryGetValue(s.CommandId, out var started):
                 started.Phase = CommandPhase.Started;
                 started.Attempt = s.Attempt;
+                break;
+            case CommandCancelRequestedV1 c when Commands.TryGetValue(c.CommandId, out var cancelled):
+                cancelled.CancelRequestedBy = c.By;
                 break;
             case IOutcomeEvent finished when Commands.TryGetValue(finished.CommandId, out var entry):
                 entry.Phase = CommandPhase.Finished;
@@ -105,6 +111,7 @@ public sealed class LedgerState
                 entry.Phase = Enum.Parse<CommandPhase>(c.Phase);
                 entry.Attempt = c.Attempt;
                 entry.Outcome = c.Outcome;
+                entry.CancelRequestedBy = c.CancelRequestedBy;
             }
         }
     }

@@ -36,6 +36,12 @@ public sealed record CommandCompletedV1(Guid CommandId, OutcomeV1 Outcome, DateT
 /// <summary>Stopped by a cancel command.</summary>
 public sealed record CommandCancelledV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : IOutcomeEvent;
 
+/// <summary>
+/// A cancel command asked for a running command to be stopped (recorded before the run is told, so
+/// that a crash before the run ends does not rerun a command whose cancel was acknowledged).
+/// </summary>
+public sealed record CommandCancelRequestedV1(Guid CommandId, Guid By, DateTimeOffset At) : ILedgerEvent;
+
 /// <summary>Killed at its timeout.</summary>
 public sealed record CommandTimedOutV1(Guid CommandId, OutcomeV1 Outcome, DateTimeOffset At) : IOutcomeEvent;
 
@@ -45,9 +51,10 @@ public sealed record CommandInterruptedV1(Guid CommandId, OutcomeV1 Outcome, Dat
 /// <summary>The final reply is in Zaqar.</summary>
 public sealed record CommandRepliedV1(Guid CommandId, DateTimeOffset At) : ILedgerEvent;
 
-/// <summary>One command in a snapshot.</summary>
+/// <summary>One command in a snapshot (<see cref="CancelRequestedBy"/> is null in snapshots older than it).</summary>
 public sealed record CommandEntryV1(
-    Guid CommandId, string CommandJson, string Phase, int Attempt, OutcomeV1? Outcome, DateTimeOffset AcceptedAt);
+    Guid CommandId, string CommandJson, string Phase, int Attempt, OutcomeV1? Outcome, DateTimeOffset AcceptedAt,
+    Guid? CancelRequestedBy = null);
 
 /// <summary>
 /// The ledger's whole state: commands not yet finished and replied, and the ids seen inside the

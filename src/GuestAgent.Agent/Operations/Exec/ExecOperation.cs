@@ -10,7 +10,7 @@ namespace GuestAgent.Agent.Operations.Exec;
 public sealed class ExecOperation(Guid commandId, ExecArgs args, ExecOptions options, int chunkBytes, ExecRunner runner)
     : OperationActor<ExecOutcome>(commandId, options.Attempt,
         ct => RunAsync(args, options, runner, ct),
-        ex => ExecOutcome.FailedToStart(options.Attempt, $"internal error: {ex.Message}"),
+        ex => ExecOutcome.Crashed(options.Attempt, ex),
         (outcome, byCommand) => ToOutcome(outcome, chunkBytes, byCommand))
 {
     public static Props Props(Guid commandId, ExecArgs args, ExecOptions options, int chunkBytes, ExecRunner runner) =>
@@ -31,6 +31,12 @@ public sealed class ExecOperation(Guid commandId, ExecArgs args, ExecOptions opt
 
     internal static (CommandLedgerProtocol.FinishKind, OutcomeV1) ToOutcome(ExecOutcome o, int chunkBytes, bool cancelledByCommand)
     {
+        if (o.MayHaveRun)
+        {
+            // A controller that read "failed_to_start" could send it again and run it twice.
+            return (CommandLedgerProtocol.FinishKind.Completed,
+                new OutcomeV1("failed", null, "internal_error", $"{o.Error}; the process may have run, its result is lost", []));
+        }
         if (!o.Started)
         {
             return (CommandLedgerProtocol.FinishKind.Completed,

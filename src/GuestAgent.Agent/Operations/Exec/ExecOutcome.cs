@@ -70,8 +70,16 @@ public sealed record ExecOutcome(
     TimeSpan Duration,
     CapturedStream Stdout,
     CapturedStream Stderr,
-    string? Error = null)
+    string? Error = null,
+    bool MayHaveRun = false)
 {
+    /// <summary>
+    /// The run threw (e.g. its output spool could not be written: disk full) instead of ending:
+    /// no result, and the process may well have run, so it must not be reported as never started.
+    /// </summary>
+    public static ExecOutcome Crashed(int attempt, Exception e) =>
+        FailedToStart(attempt, $"internal error: {e.Message}") with { MayHaveRun = true };
+
     public static ExecOutcome FailedToStart(int attempt, string error) =>
         new(ExecOutcomeKind.FailedToStart, attempt, null, null, TimeSpan.Zero, CapturedStream.Empty, CapturedStream.Empty, error);
 
