@@ -147,8 +147,12 @@ public sealed partial class ZaqarClient
         }
     }
 
-    /// <summary>Immediate repeats of a request that met a connection the server had closed.</summary>
-    private const int MaxStaleRetries = 16;
+    /// <summary>
+    /// Immediate repeats of a request that met a connection the server had closed: each one takes
+    /// another pooled connection, and the pool holds at most <see cref="ZaqarClientOptions.MaxConnections"/>
+    /// of them, so one more than that reaches a fresh connection even when every pooled one was stale.
+    /// </summary>
+    private int MaxStaleRetries => Options.MaxConnections + 1;
 
     private TimeSpan RetryDelay(int attempt)
     {

@@ -86,7 +86,7 @@ public sealed class CredentialsRenewalTests
     {
         var (queue, reply) = await QueuesAsync();
         // Old URLs that run out within the test; the guest has to be on the new ones by then.
-        var oldExpiry = DateTimeOffset.UtcNow.AddSeconds(40);
+        var oldExpiry = DateTimeOffset.UtcNow.AddSeconds(30);
         var old = Mint(queue, reply, oldExpiry);
         using var agent = AgentProcess.Start(_bed.ZaqarUrl,
             [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: AuthBlock(old.Command, old.Reply))]);
