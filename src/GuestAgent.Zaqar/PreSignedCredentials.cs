@@ -13,8 +13,5 @@ public sealed class PreSignedCredentials
 
     public IReadOnlyList<PreSignedUrl> Current => _current;
 
-    /// <summary>The earliest expiry of the URLs held; null when none are held.</summary>
-    public DateTimeOffset? EarliestExpiry => _current.Count == 0 ? null : _current.Min(u => u.ExpiresAt);
-
     public void Replace(IReadOnlyList<PreSignedUrl> urls) => _current = urls.ToArray();
 }

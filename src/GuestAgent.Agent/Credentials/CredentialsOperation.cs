@@ -51,20 +51,21 @@ public sealed class CredentialsOperation(Guid commandId, int attempt, Credential
         var now = time.GetUtcNow();
         var command = current.CommandQueue;
         var reply = current.ReplyQueue;
-        var checks = new List<(PreSignedUrl Url, string Queue, string Name, Func<ZaqarClient, Task> Probe)>();
+        var checks = new List<(PreSignedUrl Url, string Queue, string Name, IReadOnlyList<(string, string)> Needs, Func<ZaqarClient, Task> Probe)>();
         if (args.CommandQueueSignature is { } c)
         {
             command = ToUrl(c, binding.Project);
-            checks.Add((command, binding.CommandQueue, "command_queue_signature", z => z.ProbeDeleteAsync(binding.CommandQueue, ct)));
+            checks.Add((command, binding.CommandQueue, "command_queue_signature", TenantAuth.CommandQueueNeeds,
+                z => z.ProbeDeleteAsync(binding.CommandQueue, ct)));
         }
         if (args.ReplyQueueSignature is { } r)
         {
             reply = ToUrl(r, binding.Project);
-            checks.Add((reply, binding.ReplyQueue, "reply_queue_signature", z => z.ProbePostAsync(binding.ReplyQueue, ct)));
+            checks.Add((reply, binding.ReplyQueue, "reply_queue_signature", TenantAuth.ReplyQueueNeeds,
+                z => z.ProbePostAsync(binding.ReplyQueue, ct)));
         }
-        foreach (var (url, queue, name, _) in checks)
+        foreach (var (url, queue, name, needs, _) in checks)
         {
-            var needs = name == "command_queue_signature" ? TenantAuth.CommandQueueNeeds : TenantAuth.ReplyQueueNeeds;
             if (PreSignedFit.Problem(url, binding.Project, queue, needs) is { } problem)
             {
                 return new CredentialsOutcome(null, InvalidCredentials, $"{problem.At($"args.{name}")}; the current URLs stay in use");
@@ -75,7 +76,7 @@ public sealed class CredentialsOperation(Guid commandId, int attempt, Credential
                     $"args.{name} expired at {url.Expires} UTC; the current URLs stay in use");
             }
         }
-        foreach (var (url, queue, name, probe) in checks)
+        foreach (var (url, queue, name, _, probe) in checks)
         {
             try
             {

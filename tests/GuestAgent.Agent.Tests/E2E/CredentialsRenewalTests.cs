@@ -23,14 +23,6 @@ public sealed class CredentialsRenewalTests
     private (PreSignedUrl Command, PreSignedUrl Reply) Mint(string queue, string reply, DateTimeOffset expires, Tenant tenant = Tenant.A) =>
         (_bed.Mint(tenant, queue, expires, CommandPaths, CommandMethods), _bed.Mint(tenant, reply, expires, ReplyPaths, ReplyMethods));
 
-    private static string AuthBlock(PreSignedUrl command, PreSignedUrl reply)
-    {
-        static string Block(string name, PreSignedUrl u) =>
-            $"{name} {{ paths = [{string.Join(", ", u.Paths.Select(p => $"\"{p}\""))}], methods = [{string.Join(", ", u.Methods)}], " +
-            $"expires = \"{u.Expires}\", signature = \"{u.Signature}\" }}";
-        return $"auth {{ mode = presigned\n{Block("command-queue-signature", command)}\n{Block("reply-queue-signature", reply)} }}";
-    }
-
     private async Task<(string Queue, string Reply)> QueuesAsync()
     {
         var a = _bed.Client(Tenant.A);
@@ -57,30 +49,6 @@ public sealed class CredentialsRenewalTests
         return final.ResultAs<PingResult>()!;
     }
 
-    /// <summary>Runs the built guestctl with <paramref name="args"/> and the environment given; returns exit code and output.</summary>
-    private static async Task<(int Code, string Out, string Err)> GuestctlAsync(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> env)
-    {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var guestctl = Path.Combine(RepoPaths.Root, "src", "GuestAgent.Cli", "bin", configuration, "net10.0", "guestctl.dll");
-        var home = Directory.CreateTempSubdirectory("ga-renew-").FullName;
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", [guestctl, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["HOME"] = home;
-        foreach (var name in new[] { "OS_AUTH_TOKEN", "ZAQAR_SIGNED_URL_SECRET", "GUESTAGENT_SIGNING_KEYS", "ZAQAR_PROJECT", "ZAQAR_URL" })
-        {
-            psi.Environment.Remove(name);
-        }
-        foreach (var (name, value) in env)
-        {
-            psi.Environment[name] = value;
-        }
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-        Directory.Delete(home, recursive: true);
-        return (p.ExitCode, await stdout, await stderr);
-    }
-
     [Fact]
     public async Task Renewed_urls_keep_a_running_guest_working_past_the_old_expiry_and_across_a_restart()
     {
@@ -89,7 +57,7 @@ public sealed class CredentialsRenewalTests
         var oldExpiry = DateTimeOffset.UtcNow.AddSeconds(30);
         var old = Mint(queue, reply, oldExpiry);
         using var agent = AgentProcess.Start(_bed.ZaqarUrl,
-            [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: AuthBlock(old.Command, old.Reply))]);
+            [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: Guestctl.PreSignedAuthBlock(old.Command, old.Reply))]);
         var controller = new RawController(_bed.Client(Tenant.A), queue, reply, TestKeys.K1, [TestKeys.K1]);
         var before = await PingAsync(controller);
         Assert.Equal(old.Command.ExpiresAt, before.CredentialsExpireAt);
@@ -97,13 +65,16 @@ public sealed class CredentialsRenewalTests
         await agent.WaitForLogAsync("renew them with guestctl credentials renew", TimeSpan.FromSeconds(10));
 
         // guestctl mints through Zaqar's share API with tenant A's token and sends the signed command.
-        var (code, stdout, stderr) = await GuestctlAsync(
+        var home = Directory.CreateTempSubdirectory("ga-renew-").FullName;
+        var (code, stdout, stderr) = await Guestctl.RunAsync(
             ["credentials", "renew", "--queue", queue, "--reply-queue", reply, "--expires-in", "1d", "--endpoint", _bed.ZaqarUrl],
             new Dictionary<string, string>
             {
+                ["HOME"] = home,
                 ["OS_AUTH_TOKEN"] = await _bed.TokenAsync(Tenant.A),
                 ["GUESTAGENT_SIGNING_KEYS"] = $"{TestKeys.K1.Id}={Convert.ToBase64String(TestKeys.K1.Secret)}",
             });
+        Directory.Delete(home, recursive: true);
         Assert.True(code == 0, $"guestctl credentials renew exited {code}: {stderr}\n{agent.Log}");
         Assert.Contains("renewed", stdout);
 
@@ -137,7 +108,7 @@ public sealed class CredentialsRenewalTests
         var current = Mint(queue, reply, DateTimeOffset.UtcNow.AddHours(2));
         // Unsigned commands are accepted for this binding, to show that a credentials command never is.
         using var agent = AgentProcess.Start(_bed.ZaqarUrl,
-            [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, AllowUnsigned: true, ExtraConfig: AuthBlock(current.Command, current.Reply))]);
+            [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, AllowUnsigned: true, ExtraConfig: Guestctl.PreSignedAuthBlock(current.Command, current.Reply))]);
         var controller = new RawController(_bed.Client(Tenant.A), queue, reply, TestKeys.K1, [TestKeys.K1]);
         Assert.Equal(current.Command.ExpiresAt, (await PingAsync(controller)).CredentialsExpireAt);
 
@@ -179,7 +150,7 @@ public sealed class CredentialsRenewalTests
         var elsewhere = ZaqarBed.NewQueue("cr-elsewhere");
         var urls = Mint(queue, reply, DateTimeOffset.UtcNow.AddDays(1));
         using var agent = AgentProcess.Start(_bed.ZaqarUrl,
-            [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: AuthBlock(urls.Command, urls.Reply))]);
+            [new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: Guestctl.PreSignedAuthBlock(urls.Command, urls.Reply))]);
         var controller = new RawController(_bed.Client(Tenant.A), queue, reply, TestKeys.K1, [TestKeys.K1]);
         var marker = Path.Combine(Path.GetTempPath(), "ga-elsewhere-" + Guid.NewGuid().ToString("N"));
 

@@ -52,22 +52,15 @@ public sealed class E2EContext : IDisposable
     }
 
     /// <summary>Runs the built guestctl against this agent's queue (HOME in the scratch directory).</summary>
-    public async Task<(int ExitCode, string Stdout, string Stderr)> GuestctlAsync(params string[] args)
-    {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var guestctl = Path.Combine(RepoPaths.Root, "src", "GuestAgent.Cli", "bin", configuration, "net10.0", "guestctl.dll");
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", [guestctl, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["ZAQAR_URL"] = Bed.Url;
-        psi.Environment["ZAQAR_PROJECT"] = Tenant.Project;
-        psi.Environment["GUESTAGENT_QUEUE"] = Tenant.CommandQueue;
-        psi.Environment["HOME"] = Dir;
-        psi.Environment["GUESTAGENT_SIGNING_KEYS"] = string.Join(",", Tenant.Keys.Select(k => $"{k.Id}={Convert.ToBase64String(k.Secret)}"));
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    public Task<(int ExitCode, string Stdout, string Stderr)> GuestctlAsync(params string[] args) =>
+        Guestctl.RunAsync(args, new Dictionary<string, string>
+        {
+            ["ZAQAR_URL"] = Bed.Url,
+            ["ZAQAR_PROJECT"] = Tenant.Project,
+            ["GUESTAGENT_QUEUE"] = Tenant.CommandQueue,
+            ["HOME"] = Dir,
+            ["GUESTAGENT_SIGNING_KEYS"] = string.Join(",", Tenant.Keys.Select(k => $"{k.Id}={Convert.ToBase64String(k.Secret)}")),
+        });
 
     public string[] MarkLines(string name)
     {

@@ -19,34 +19,21 @@ public sealed class PreSignedGuestTests
     /// <summary>Runs the built guestctl credentials mint for tenant A's queues; returns the HOCON auth block.</summary>
     private async Task<string> MintAsync(string queue, string reply, bool viaShare)
     {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var guestctl = Path.Combine(RepoPaths.Root, "src", "GuestAgent.Cli", "bin", configuration, "net10.0", "guestctl.dll");
         var home = Directory.CreateTempSubdirectory("ga-mint-").FullName;
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet",
-            [guestctl, "credentials", "mint", "--queue", queue, "--reply-queue", reply, "--expires-in", "1d", "--endpoint", _bed.ZaqarUrl])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["HOME"] = home;
-        psi.Environment.Remove("OS_AUTH_TOKEN");
-        psi.Environment.Remove("ZAQAR_SIGNED_URL_SECRET");
+        var env = new Dictionary<string, string> { ["HOME"] = home };
         if (viaShare)
         {
-            psi.Environment["OS_AUTH_TOKEN"] = await _bed.TokenAsync(Tenant.A);
+            env["OS_AUTH_TOKEN"] = await _bed.TokenAsync(Tenant.A);
         }
         else
         {
-            psi.Environment["ZAQAR_SIGNED_URL_SECRET"] = _bed.Secret;
-            psi.Environment["ZAQAR_PROJECT"] = _bed.TenantA.ProjectId;
+            env["ZAQAR_SIGNED_URL_SECRET"] = _bed.Secret;
+            env["ZAQAR_PROJECT"] = _bed.TenantA.ProjectId;
         }
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        var (code, block, stderr) = await Guestctl.RunAsync(
+            ["credentials", "mint", "--queue", queue, "--reply-queue", reply, "--expires-in", "1d", "--endpoint", _bed.ZaqarUrl], env);
         Directory.Delete(home, recursive: true);
-        Assert.True(p.ExitCode == 0, $"guestctl credentials mint failed ({p.ExitCode}): {await stderr}");
-        var block = await stdout;
+        Assert.True(code == 0, $"guestctl credentials mint failed ({code}): {stderr}");
         Assert.DoesNotContain("token", block, StringComparison.OrdinalIgnoreCase);
         return block;
     }

@@ -226,11 +226,8 @@ public sealed class KeystoneSigningTests : SigningScenarios, IAsyncLifetime
         var expires = DateTimeOffset.UtcNow.AddDays(1);
         var cmd = _bed.Mint(Tenant.A, _queue, expires, ["claims", "messages"], ["DELETE", "POST"]);
         var rep = _bed.Mint(Tenant.A, _reply, expires, ["messages"], ["POST"]);
-        static string Block(string name, PreSignedUrl u) =>
-            $"{name} {{ paths = [{string.Join(", ", u.Paths.Select(p => $"\"{p}\""))}], methods = [{string.Join(", ", u.Methods)}], " +
-            $"expires = \"{u.Expires}\", signature = \"{u.Signature}\" }}";
         _agent = AgentProcess.Start(_bed.ZaqarUrl, [new TestTenant("t1", _bed.TenantA.ProjectId, _queue, _reply,
-            ExtraConfig: $"auth {{ mode = presigned\n{Block("command-queue-signature", cmd)}\n{Block("reply-queue-signature", rep)} }}")]);
+            ExtraConfig: Guestctl.PreSignedAuthBlock(cmd, rep))]);
         _controller = new RawController(a, _queue, _reply, TestKeys.K1, [TestKeys.K1]);
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GuestAgent.Testing;
 
 namespace GuestAgent.Soak;
@@ -22,9 +21,7 @@ public sealed class SoakBed : IDisposable
     public static SoakBed Start(string dir)
     {
         var output = Run(RepoPaths.Tool("zaqar", "start.sh"), "--dir", dir, "--redis-aof", "--no-install");
-        var env = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
-        return new SoakBed(dir, env);
+        return new SoakBed(dir, BedScripts.ReadEnv(output));
     }
 
     public void Stop(string part) => Run(RepoPaths.Tool("zaqar", "stop.sh"), Dir, part);
@@ -33,23 +30,5 @@ public sealed class SoakBed : IDisposable
 
     public void Dispose() => Run(RepoPaths.Tool("zaqar", "stop.sh"), Dir);
 
-    internal static string Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            p.Kill(true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
-        }
-        p.WaitForExit();
-        return p.ExitCode == 0 ? stdout.Result
-            : throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}{stdout.Result}");
-    }
+    internal static string Run(string file, params string[] args) => BedScripts.Run(file, args, TimeSpan.FromMinutes(3));
 }
