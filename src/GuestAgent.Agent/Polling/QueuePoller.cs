@@ -12,7 +12,8 @@ namespace GuestAgent.Agent.Polling;
 
 public static class QueuePollerProtocol
 {
-    internal sealed record Poll;
+    /// <summary>Claim now, unless a later wait or claim has replaced the wait this ends.</summary>
+    internal sealed record Poll(int Wait);
 
     internal sealed record Claimed(Claim Claim);
 
@@ -27,6 +28,9 @@ public static class QueuePollerProtocol
 /// (doubling, with jitter) to the idle maximum when the queue is empty and further on Zaqar
 /// faults. Each message is validated and handed to the ledger; it is deleted from Zaqar only
 /// when the ledger says its fate is recorded. Bad messages never stop the poller.
+/// The waits between claims use the runtime's timers, not the actor system's scheduler: they sit
+/// on the call path (a command posted during a wait waits for its end), so they need to be
+/// precise, while the scheduler ticks coarsely to keep an idle agent off the CPU (AgentHost).
 /// </summary>
 public sealed class QueuePoller : ReceiveActor, IWithTimers
 {
@@ -45,6 +49,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private DateTimeOffset _lastBusy = DateTimeOffset.MinValue;
     private TimeSpan _fault = TimeSpan.Zero;
     private int _round;
+    private int _wait;
+    private CancellationTokenSource? _waiting;
 
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, TimeProvider time)
@@ -61,7 +67,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         _idle = poll.MinInterval;
         _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "QueuePoller");
 
-        Receive<QueuePollerProtocol.Poll>(_ => ClaimNow());
+        Receive<QueuePollerProtocol.Poll>(p =>
+        {
+            if (p.Wait == _wait)
+            {
+                ClaimNow();
+            }
+        });
         Receive<QueuePollerProtocol.Claimed>(c => OnClaimed(c.Claim));
         Receive<QueuePollerProtocol.ClaimFailed>(f =>
         {
@@ -107,7 +119,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         AgentLifetime lifetime, OperationSlots tenant, TimeProvider time) =>
         Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, time));
 
-    protected override void PreStart() => Self.Tell(new QueuePollerProtocol.Poll());
+    protected override void PreStart() => Self.Tell(new QueuePollerProtocol.Poll(_wait));
+
+    protected override void PostStop() => EndWait();
 
     private void ClaimNow()
     {
@@ -115,7 +129,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         {
             return;
         }
-        Timers.Cancel("poll");
+        EndWait();
         if (_lifetime.Draining)
         {
             // Shutting down: claim nothing new; what is claimed but not offered comes back to the next start.
@@ -174,7 +188,28 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         Timers.StartSingleTimer("offers", new QueuePollerProtocol.OffersTimedOut(_round), TimeSpan.FromSeconds(_poll.ClaimTtlSeconds / 2.0));
     }
 
-    private void Schedule(TimeSpan delay) => Timers.StartSingleTimer("poll", new QueuePollerProtocol.Poll(), delay);
+    private void Schedule(TimeSpan delay)
+    {
+        EndWait();
+        var wait = _wait;
+        var self = Self;
+        _waiting = new CancellationTokenSource();
+        Task.Delay(delay, _time, _waiting.Token).ContinueWith(_ => self.Tell(new QueuePollerProtocol.Poll(wait)),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    /// <summary>Ends the current wait, if any: its Poll, should it already be in the mailbox, is ignored.</summary>
+    private void EndWait()
+    {
+        _wait++;
+        if (_waiting is { } waiting)
+        {
+            _waiting = null;
+            waiting.Cancel();
+            waiting.Dispose();
+        }
+    }
 
     private TimeSpan Jittered(TimeSpan d) =>
         TimeSpan.FromTicks((long)(d.Ticks * (1 - _poll.Jitter + Random.Shared.NextDouble() * 2 * _poll.Jitter)));
