@@ -20,6 +20,9 @@ public static class QueuePollerProtocol
     internal sealed record ClaimFailed(Exception Cause);
 
     internal sealed record OffersTimedOut(int Round);
+
+    /// <summary>The claims an earlier run left open were released (or tried: they expire anyway).</summary>
+    internal sealed record EarlierClaimsReleased(int Released, int Listed);
 }
 
 /// <summary>
@@ -41,6 +44,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private readonly IActorRef _ledger;
     private readonly OperationSlots _global;
     private readonly AgentLifetime _lifetime;
+    private readonly OpenClaims _openClaims;
     private readonly OperationSlots _tenant;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
@@ -53,9 +57,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private CancellationTokenSource? _waiting;
 
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
-        AgentLifetime lifetime, OperationSlots tenant, TimeProvider time)
+        AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, TimeProvider time)
     {
         _lifetime = lifetime;
+        _openClaims = openClaims;
         _limits = limits;
         _binding = binding;
         _poll = poll;
@@ -85,6 +90,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         {
             if (_outstanding.Remove(o.MessageId, out var claimId))
             {
+                if (claimId is not null)
+                {
+                    KeepListing(() => _openClaims.Answered(claimId));
+                }
                 var id = o.MessageId;
                 _zaqar.DeleteAsync(_binding.CommandQueue, id, claimId).ContinueWith(t =>
                 {
@@ -102,6 +111,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 }
             }
         });
+        Receive<QueuePollerProtocol.EarlierClaimsReleased>(r =>
+        {
+            _log.Information("released {Released} of {Listed} claim(s) an earlier run left open: their commands are claimable again",
+                r.Released, r.Listed);
+            KeepListing(_openClaims.Clear);
+            ClaimNow();
+        });
         Receive<QueuePollerProtocol.OffersTimedOut>(t =>
         {
             if (t.Round == _round && _outstanding.Count > 0)
@@ -116,10 +132,52 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
-        AgentLifetime lifetime, OperationSlots tenant, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, time));
+        AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, openClaims, time));
 
-    protected override void PreStart() => Self.Tell(new QueuePollerProtocol.Poll(_wait));
+    protected override void PreStart()
+    {
+        var earlier = _openClaims.LeftByEarlierRun();
+        if (earlier.Count == 0)
+        {
+            Self.Tell(new QueuePollerProtocol.Poll(_wait));
+            return;
+        }
+        // Killed between a claim and the recording of its commands, the last run left messages
+        // hidden until their claim expires: release them before the first claim.
+        ReleaseAsync(earlier).PipeTo(Self, success: released => new QueuePollerProtocol.EarlierClaimsReleased(released, earlier.Count));
+    }
+
+    private async Task<int> ReleaseAsync(IReadOnlyList<string> claims)
+    {
+        var released = 0;
+        foreach (var claim in claims)
+        {
+            try
+            {
+                await _zaqar.ReleaseClaimAsync(_binding.CommandQueue, claim).ConfigureAwait(false);
+                released++;
+            }
+            catch (Exception e)
+            {
+                _log.Warning("releasing claim {Claim} failed ({Error}); its messages come back when it expires", claim, e.Message);
+            }
+        }
+        return released;
+    }
+
+    /// <summary>The open-claims list is a shortcut for recovery, not a record: failing to write it stops nothing.</summary>
+    private void KeepListing(Action change)
+    {
+        try
+        {
+            change();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.Warning("could not update the list of open claims ({Error}); after a crash its messages wait for the claim to expire", e.Message);
+        }
+    }
 
     protected override void PostStop() => EndWait();
 
@@ -162,6 +220,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         _idle = _poll.MinInterval;
         _lastBusy = _time.GetUtcNow();
         _round++;
+        if (claim.Id is { } claimId)
+        {
+            KeepListing(() => _openClaims.Opened(claimId, claim.Messages.Count, TimeSpan.FromSeconds(_poll.ClaimTtlSeconds)));
+        }
         var now = _time.GetUtcNow();
         foreach (var message in claim.Messages)
         {

@@ -59,6 +59,29 @@ public sealed class CrashRecoveryTests
     }
 
     [Fact]
+    public async Task Commands_claimed_by_a_killed_run_run_at_the_next_start_without_waiting_for_the_claim_to_expire()
+    {
+        using var e2e = new E2EContext();
+        e2e.Agent.Kill();
+        // What a run killed between a claim and the recording of its commands leaves behind: the
+        // messages hidden under its claim (here for 10 minutes) and the claim in its open-claims list.
+        var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo ran >> {e2e.Dir}/mark" }));
+        var claim = await e2e.Controller.Zaqar.ClaimAsync(e2e.Controller.CommandQueue, 10, ttlSeconds: 600, graceSeconds: 60);
+        Assert.Single(claim.Messages);
+        var list = GuestAgent.Agent.Polling.OpenClaims.PathFor(Path.Combine(e2e.Agent.StateDir, "state"), e2e.Tenant.Name);
+        Directory.CreateDirectory(Path.GetDirectoryName(list)!);
+        File.WriteAllText(list, $"{claim.Id} {DateTimeOffset.UtcNow.AddSeconds(600).ToUnixTimeSeconds()}\n");
+
+        e2e.Agent.Start();
+
+        var final = await e2e.Controller.FinalAsync(cmd.Id, E2EContext.Wait);
+        Assert.Equal(ReplyStatus.Succeeded, final.Status);
+        Assert.Equal(["ran"], e2e.MarkLines("mark"));
+        Assert.Contains("released 1 of 1 claim(s) an earlier run left open", e2e.Agent.Log);
+        await E2EContext.WaitForAsync(() => !File.Exists(list), "the open-claims list emptied");
+    }
+
+    [Fact]
     public async Task Zaqar_outage_is_ridden_out_and_nothing_is_lost()
     {
         using var bed = ZaqarBed.StartPrivate();
