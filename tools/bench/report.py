@@ -23,7 +23,10 @@ WHO_NAME = {"floor": "Zaqar floor (no agent)", "rabbitmq-floor": "RabbitMQ floor
 # leaving a gap).
 NOT_MEASURED = {
     "recovery": [("murano-agent", "at least once: it acks a plan when it has spooled it and runs a spooled plan again after a restart; "
-                                  "plans queued in RabbitMQ wait there (`true` plans, one line each into an effects file to count reruns)"),
+                                  "plans queued in RabbitMQ wait there (`true` plans, one line each into an effects file to count reruns). "
+                                  "A kill while it writes a result leaves an empty result.json that the restarted agent fails to parse "
+                                  "every 5 s, taking no other plan: that run's remaining plans count as lost (the bench then empties "
+                                  "its spool and queue and restarts it)"),
                  ("qemu-ga", "exec records live in memory: after the restart guest-exec-status knows none of the old pids "
                              "(the processes themselves ran on, orphaned)"),
                  ("os-collect-config", "n/a: runs no commands")],

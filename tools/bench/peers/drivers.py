@@ -22,6 +22,7 @@ import collections
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -212,7 +213,7 @@ def murano_recovery(mdir, n, timeout=180):
     t0 = time.monotonic()
     subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "murano.sh"), "start-agent", mdir], check=True)
     last_progress, seen, elapsed = time.monotonic(), 0, None
-    while time.monotonic() - last_progress < 60 and time.monotonic() - t0 < timeout:
+    while time.monotonic() - last_progress < 20 and time.monotonic() - t0 < timeout:
         c.drain(0.2)
         now_seen = sum(1 for i in ids if c.count[i])
         if now_seen != seen:
@@ -239,7 +240,30 @@ def murano_recovery(mdir, n, timeout=180):
     emit("recovery", "murano-agent", f"plans run more than once (of {n})", "", sum(1 for i in ids if runs[i] > 1), BED)
     emit("recovery", "murano-agent", f"plans failed (of {n})", "", failed, BED)
     if elapsed is None:
-        raise TimeoutError(f"murano recovery: {arrived} of {n} results after {time.monotonic() - t0:.0f} s")
+        spool = os.path.join(mdir, "agent", "storage", "plans")
+        empty = [os.path.relpath(os.path.join(d, f), spool) for d, _, fs in os.walk(spool) for f in fs
+                 if os.path.getsize(os.path.join(d, f)) == 0]
+        print(f"murano recovery: {arrived} of {n} results, none for 20 s; empty files in the agent's spool: {empty or 'none'}"
+              + (" (killed while writing it: the restarted agent fails to parse it every 5 s and takes no"
+                 " other plan, see its log)" if empty else ""), file=sys.stderr, flush=True)
+        murano_repair(mdir, c)
+        raise TimeoutError(f"murano recovery: {arrived} of {n} results, the rest lost")
+
+
+def murano_repair(mdir, c):
+    """What an operator would do to a stuck agent, so that the next run starts clean: stop it,
+    empty its spool and its input queue, start it again, one plan through."""
+    kill9(murano_agent_pid(mdir))
+    spool = os.path.join(mdir, "agent", "storage", "plans")
+    for name in os.listdir(spool):
+        if os.path.isdir(os.path.join(spool, name)):
+            shutil.rmtree(os.path.join(spool, name))
+    purged = c.conn.channel().queue_purge(INPUT)
+    print(f"murano recovery: agent stopped, spool emptied, {purged} plans purged from {INPUT}; restarting it",
+          file=sys.stderr, flush=True)
+    subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "murano.sh"), "start-agent", mdir], check=True)
+    c.wait([c.send("true")])
+    c.done.clear()
 
 
 def ascii_bytes(size):
