@@ -2,8 +2,11 @@
 # bench.sh [--quick|--full] [--out DIR] -- guest-agent side by side with the agents people use
 # instead, all on 127.0.0.1, in one run. Not part of the test suite.
 #
-#   --quick  (default) every workload with few repetitions: about 5 minutes after the build
-#   --full   the figures for docs/performance.md: more calls, longer windows, minutes of idle
+#   --quick  (default) every workload with few repetitions, in under 5 minutes with the packages
+#            installed: workloads that do not share a bed or a process run at the same time
+#            (the peers' load during guest-agent's idle window, recovery during the first calls)
+#   --full   the figures for docs/performance.md: more calls, longer windows, minutes of idle;
+#            each load runs alone
 #   --out    results directory (default artifacts/bench/<UTC time>-<mode>)
 #
 # It installs what is missing (Debian packages, through tools/zaqar, tools/keystone and
@@ -40,6 +43,9 @@ if [[ "$MODE" == quick ]]; then
     REC_RUNS=1 REC_CASTS=100
     FILE_MIB=16 FILE_RUNS=1
     PEER_CALLS=40 PEER_RUNS=3
+    PEER_REC_RUNS=2                    # murano-agent and qemu-ga recovery runs
+    OVERLAP=1                          # loads beside idle windows (see the header)
+    MAIN_TP=""                         # no throughput on the single-process zaqar-server
 else
     LAT_CALLS=100 LAT_RUNS=5
     TP_SECONDS=8 TP_RUNS=3
@@ -49,8 +55,12 @@ else
     REC_RUNS=3 REC_CASTS=100
     FILE_MIB=64 FILE_RUNS=2
     PEER_CALLS=100 PEER_RUNS=5
+    PEER_REC_RUNS=3
+    OVERLAP=0
+    MAIN_TP=1
 fi
 LEVELS=1,8,32
+QGA_CHUNK_MIB=1                        # qemu-ga file transfer: MiB per guest-file-write/read call
 export BENCH_WINDOWS=3                 # the idle and scale samples: 3 windows, one run each
 UWSGI_WORKERS=4
 
@@ -66,17 +76,23 @@ failed() { echo "bench: FAILED: $*" >&2; echo "$*" >> "$OUT/failures.txt"; }
 
 # ---------------------------------------------------------------- cleanup: only what this run started
 AGENTS=()
+kill_tree() { local c; for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$c"; done; kill "$1" 2>/dev/null; }
 cleanup() {
     set +e
-    for a in "${AGENTS[@]}"; do stop_agent "$a"; done
+    # Workloads still running in the background (a failure or Ctrl-C), with their children.
+    for j in $(jobs -p); do kill_tree "$j"; done
+    for a in "${AGENTS[@]}"; do stop_agent "$a" & done
     [[ -f "$RUN/qga.pid" ]] && kill "$(cat "$RUN/qga.pid")" 2>/dev/null
-    "$HERE/peers/murano.sh" stop "$RUN/murano" >/dev/null 2>&1
-    "$HERE/peers/occ.sh" stop "$RUN/occ" >/dev/null 2>&1
-    for b in main uwsgi idle scale; do [[ -d "$RUN/bed-$b" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN/bed-$b" >/dev/null 2>&1; done
-    rm -rf "$RUN/files"
+    # Each stop waits for its processes to go (seconds each, with init reaping them): all at once.
+    "$HERE/peers/murano.sh" stop "$RUN/murano" >/dev/null 2>&1 &
+    "$HERE/peers/occ.sh" stop "$RUN/occ" >/dev/null 2>&1 &
+    for b in main uwsgi idle scale; do [[ -d "$RUN/bed-$b" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN/bed-$b" >/dev/null 2>&1 & done
+    wait
+    rm -rf "$RUN/files" "$RUN/qga-files"
     # A run that stopped early still reports what it measured.
     [[ -s "$OUT/table.md" || ! -s "$BENCH_JSON" ]] || { "$PY" "$HERE/report.py" "$OUT" && echo "bench: partial results in $OUT" >&2; }
     echo "bench: everything started by this run is stopped; its state is in $RUN" >&2
+    say "total $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s, stopping everything included"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -134,14 +150,21 @@ stop_agent() {
     rm -f "$d/pid"
 }
 # bench NAME BED LABEL CONNECTIONS ARGS..: GuestAgent.Bench against agent NAME on bed BED.
+# Its figures go to a file of its own, appended to raw.jsonl (O_APPEND) when it ends: several
+# run at the same time.
 bench() {
-    local name="$1" bed="$2" label="$3" conns="$4"; shift 4
+    local name="$1" bed="$2" label="$3" conns="$4" part rc=0; shift 4
+    part="$(mktemp "$RUN/part.XXXXXX")"
     ( set -a; source "$RUN/bed-$bed/env"; set +a
       ZAQAR_PROJECT=bench GUESTAGENT_QUEUE="ga-$name" BENCH_BED="$label" BENCH_ZAQAR_CONNECTIONS="$conns" \
       BENCH_AGENT_PIDFILE="$RUN/agent-$name/pid" BENCH_AGENT_RESTART="$RUN/agent-$name/restart-kill9.sh" \
-      BENCH_FILE_ROOT="$RUN/files/$name" BENCH_HTTP_PORT="$HTTP_PORT" \
-      "$RUN/bench-bin/GuestAgent.Bench" "$@" )
+      BENCH_FILE_ROOT="$RUN/files/$name" BENCH_HTTP_PORT="$HTTP_PORT" BENCH_JSON="$part" \
+      "$RUN/bench-bin/GuestAgent.Bench" "$@" ) || rc=$?
+    cat "$part" >> "$BENCH_JSON"; rm -f "$part"
+    return $rc
 }
+drivers() { "$PY" "$HERE/peers/drivers.py" "$@"; }
+
 WSGIREF="zaqar-server, 1 process"
 UWSGI="uwsgi, $UWSGI_WORKERS processes"
 
@@ -158,8 +181,14 @@ MURANO_START=$!
 "$HERE/peers/occ.sh" start "$RUN/occ" >"$RUN/occ-start.log" 2>&1 &
 OCC_START=$!
 mkdir -p "$RUN/qga-state"
-setsid qemu-ga -m unix-listen -p "$RUN/qga.sock" -t "$RUN/qga-state" </dev/null >"$RUN/qga.log" 2>&1 &
-echo $! > "$RUN/qga.pid"
+# qemu-ga's start, also its restart after kill -9 (the recovery workload).
+cat > "$RUN/qga-start.sh" <<SH
+#!/bin/bash
+setsid qemu-ga -m unix-listen -p "$RUN/qga.sock" -t "$RUN/qga-state" </dev/null >>"$RUN/qga.log" 2>&1 &
+echo \$! > "$RUN/qga.pid"
+SH
+chmod +x "$RUN/qga-start.sh"
+"$RUN/qga-start.sh"
 # The idle and scale beds log every request: the log gives Zaqar requests/s per queue prefix.
 BEDS=()
 "$ROOT/tools/zaqar/start.sh" --no-install --dir "$RUN/bed-main" >"$RUN/bed-main.log" 2>&1 & BEDS+=($!)
@@ -170,13 +199,58 @@ for b in idle scale; do
 done
 dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >"$RUN/build.log" 2>&1 \
     || { tail -30 "$RUN/build.log"; exit 1; }
-dotnet build -nologo -v q -c Release "$HERE/GuestAgent.Bench" -o "$RUN/bench-bin" >>"$RUN/build.log" 2>&1 \
-    || { tail -30 "$RUN/build.log"; exit 1; }
+# The bench tool is first needed for the first calls: it builds while the idle agents settle.
+dotnet build -nologo -v q -c Release "$HERE/GuestAgent.Bench" -o "$RUN/bench-bin" >"$RUN/build-bench.log" 2>&1 &
+BENCH_BUILD=$!
+say "2/8 agent built; waiting for the beds"
 HTTP_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 for p in "${BEDS[@]}"; do wait "$p" || { cat "$RUN"/bed-*.log; exit 1; }; done
 wait "$MURANO_START" || { cat "$RUN/murano-start.log"; exit 1; }
 wait "$OCC_START" || { cat "$RUN/occ-start.log"; exit 1; }
 set -a; source "$RUN/murano/env"; source "$RUN/occ/env"; set +a
+
+# ---------------------------------------------------------------- the peers' parts, run where the mode puts them
+# Idle peers: the agent processes (the pid files: recovery restarts murano-agent and qemu-ga), the broker.
+peers_idle() {
+    drivers sample "$1" idle \
+        "proc:murano-agent:idle:@$RUN/murano/agent.pid" \
+        "proc:rabbitmq:idle broker (beam):$RABBITMQ_PID" \
+        "proc:qemu-ga:idle:@$RUN/qga.pid" \
+        "proc:os-collect-config:idle:$OCC_PID" \
+        "log:os-collect-config:idle:$OCC_KEYSTONE_DIR/zaqar-stdout.log:/queues/occ-bench/::zaqar-server + keystone"
+}
+# The peers under load: calls, throughput, file transfer, then recovery (kill -9 last: the
+# restarted processes are fresh ones).
+peers_load() {
+    say "7/8 murano-agent: true and echo plans ($PEER_RUNS runs of $PEER_CALLS), plans/s, RabbitMQ floor"
+    drivers murano-latency "$PEER_CALLS" "$PEER_RUNS" || failed "murano-agent latency"
+    drivers murano-throughput "$TP_SECONDS" "$TP_RUNS" "$LEVELS" &
+    local mt=$!
+    sleep 1
+    drivers sample "$(( TP_SECONDS > 2 ? TP_SECONDS - 1 : 1 ))" load "proc:murano-agent:under load (1 plan in flight):@$RUN/murano/agent.pid" \
+        || failed "murano-agent under load"
+    wait "$mt" || failed "murano-agent throughput"
+    drivers rabbit-floor "$PEER_CALLS" "$PEER_RUNS" "$TP_SECONDS" "$LEVELS" || failed "RabbitMQ floor"
+    say "7/8 qemu-ga: guest-exec /bin/true + guest-exec-status polling over its unix socket; $FILE_MIB MiB file both ways"
+    drivers qga-latency "$RUN/qga.sock" "$((PEER_CALLS * 4))" "$PEER_RUNS" || failed "qemu-ga latency"
+    drivers qga-file "$RUN/qga.sock" "$RUN/qga-files" "$FILE_MIB" "$FILE_RUNS" "$QGA_CHUNK_MIB" || failed "qemu-ga file transfer"
+    say "7/8 murano-agent: $FILE_MIB MiB file into a plan and out as a script's stdout"
+    drivers murano-file "$MURANO_DIR" "$FILE_MIB" "$FILE_RUNS" || failed "murano-agent file transfer ($FILE_MIB MiB)"
+    local r
+    for (( r = 1; r <= PEER_REC_RUNS; r++ )); do
+        say "7/8 recovery $r/$PEER_REC_RUNS: murano-agent, kill -9 with $REC_CASTS plans queued; qemu-ga, kill -9 with $REC_CASTS execs running"
+        drivers murano-recovery "$MURANO_DIR" "$REC_CASTS" || failed "murano-agent recovery run $r"
+        drivers qga-recovery "$RUN/qga.sock" "$RUN/qga-start.sh" "$RUN/qga.pid" "$REC_CASTS" || failed "qemu-ga recovery run $r"
+    done
+}
+# guest-agent's recovery, on an agent of its own (rec) on a uwsgi bed: BED.
+ga_recovery() {
+    local r
+    for (( r = 1; r <= REC_RUNS; r++ )); do
+        say "6/8 recovery $r/$REC_RUNS: kill -9 with $REC_CASTS casts in flight ($UWSGI, $1 bed)"
+        bench rec "$1" "$UWSGI" 8 recovery "$REC_CASTS" || failed "recovery run $r"
+    done
+}
 
 # ---------------------------------------------------------------- 3. idle cost, idle to first command, 100 bindings
 say "3/8 idle: agents settle for ${IDLE_SETTLE}s, then ${IDLE_SAMPLE}s measured (RSS, CPU, Zaqar requests/s), then first calls"
@@ -185,80 +259,110 @@ start_agent first1s idle "$FIRST_K" ga-first1s- 16 'poll { max-interval = 1s }'
 start_agent first5s idle "$FIRST_K" ga-first5s- 16
 start_agent first15s idle "$FIRST_K" ga-first15s- 16 'poll { max-interval = 15s }'
 start_agent scale100 scale 100 ga-scale100- 16
+PEERS_IDLE=""
+if (( OVERLAP )); then
+    # The peers have been idle since the build; measured while guest-agent's agents settle, so
+    # their load can run during guest-agent's measured idle window.
+    peers_idle "$IDLE_SAMPLE" & PEERS_IDLE=$!
+fi
 sleep "$IDLE_SETTLE"
+[[ -z "$PEERS_IDLE" ]] || wait "$PEERS_IDLE" || failed "idle sample of the peers"
+PEERS_LOAD=""
+if (( OVERLAP )); then
+    peers_load & PEERS_LOAD=$!
+else
+    peers_idle "$IDLE_SAMPLE" & PEERS_IDLE=$!
+fi
 ILOG="$RUN/bed-idle/zaqar.log" SLOG="$RUN/bed-scale/zaqar.log"
-"$PY" "$HERE/peers/drivers.py" sample "$IDLE_SAMPLE" scale \
+drivers sample "$IDLE_SAMPLE" scale \
     "proc:guest-agent:100 bindings idle:@$RUN/agent-scale100/pid" \
     "log:guest-agent:100 bindings idle:$SLOG:/queues/ga-scale100-::$UWSGI" \
     "proc:zaqar-uwsgi:serving 100 idle bindings:tree:$(cat "$RUN/bed-scale/zaqar.pid")" &
 SCALE_SAMPLE=$!
-"$PY" "$HERE/peers/drivers.py" sample "$IDLE_SAMPLE" idle \
+drivers sample "$IDLE_SAMPLE" idle \
     "proc:guest-agent:idle (1 binding):@$RUN/agent-idle1/pid" \
     "log:guest-agent:idle (1 binding):$ILOG:/queues/ga-idle1/::$UWSGI" \
     "log:guest-agent:idle per binding, max-interval 1s:$ILOG:/queues/ga-first1s-:$FIRST_K:$UWSGI" \
     "log:guest-agent:idle per binding, max-interval 5s (default):$ILOG:/queues/ga-first5s-:$FIRST_K:$UWSGI" \
-    "log:guest-agent:idle per binding, max-interval 15s:$ILOG:/queues/ga-first15s-:$FIRST_K:$UWSGI" \
-    "proc:murano-agent:idle:$MURANO_AGENT_PID" \
-    "proc:rabbitmq:idle broker (beam):$RABBITMQ_PID" \
-    "proc:qemu-ga:idle:@$RUN/qga.pid" \
-    "proc:os-collect-config:idle:$OCC_PID" \
-    "log:os-collect-config:idle:$OCC_KEYSTONE_DIR/zaqar-stdout.log:/queues/occ-bench/::zaqar-server + keystone"
+    "log:guest-agent:idle per binding, max-interval 15s:$ILOG:/queues/ga-first15s-:$FIRST_K:$UWSGI"
 wait "$SCALE_SAMPLE"
-say "3/8 first call after $((IDLE_SETTLE + IDLE_SAMPLE))s idle, $FIRST_K trials per polling setting"
+(( OVERLAP )) || wait "$PEERS_IDLE" || failed "idle sample of the peers"
+stop_agent idle1; stop_agent scale100
+
+wait "$BENCH_BUILD" || { tail -30 "$RUN/build-bench.log"; exit 1; }
+
+# ---------------------------------------------------------------- 4. 200 agents' worth of pollers, beside the first calls
+# The first calls go to the idle bed, the 200 pollers to the scale bed: neither bed sees the other.
+# Quick: guest-agent's recovery too, on the idle bed (uwsgi like the uwsgi bed; its idle
+# windows are over), and it may go on beside step 5 (a cast claimed but not yet journaled at
+# the kill waits for its claim to expire, 2 minutes). The agents start first, out of the calls' way.
+say "4/8 scale: 200 bindings polling one Zaqar ($UWSGI) (settle ${S200_SETTLE}s, measure ${S200_SAMPLE}s)"
+start_agent scale200 scale 200 ga-scale200- 16
+(( OVERLAP )) && start_agent rec idle 1 ga-rec 16
+sleep 3
+say "4/8 first call after $((IDLE_SETTLE + IDLE_SAMPLE + 3))s idle, $FIRST_K trials per polling setting"
 bench first1s idle "$UWSGI" 8 idle-first-call ga-first1s- "$FIRST_K" "max-interval 1s" &
 P1=$!
 bench first5s idle "$UWSGI" 8 idle-first-call ga-first5s- "$FIRST_K" "max-interval 5s (default)" &
 P2=$!
 bench first15s idle "$UWSGI" 8 idle-first-call ga-first15s- "$FIRST_K" "max-interval 15s" &
 P3=$!
-wait "$P1" || failed "first call, max-interval 1s"; wait "$P2" || failed "first call, default"; wait "$P3" || failed "first call, max-interval 15s"
-for a in idle1 first1s first5s first15s scale100; do stop_agent "$a"; done
-
-# ---------------------------------------------------------------- 4. 200 agents' worth of pollers
-say "4/8 scale: 200 bindings polling one Zaqar ($UWSGI) (settle ${S200_SETTLE}s, measure ${S200_SAMPLE}s)"
-start_agent scale200 scale 200 ga-scale200- 16
-sleep "$S200_SETTLE"
-"$PY" "$HERE/peers/drivers.py" sample "$S200_SAMPLE" scale \
+REC=""
+if (( OVERLAP )); then
+    ga_recovery idle & REC=$!
+fi
+sleep "$(( S200_SETTLE > 3 ? S200_SETTLE - 3 : 0 ))"
+drivers sample "$S200_SAMPLE" scale \
     "proc:guest-agent:200 bindings idle:@$RUN/agent-scale200/pid" \
     "log:guest-agent:200 bindings idle:$SLOG:/queues/ga-scale200-::$UWSGI" \
     "proc:zaqar-uwsgi:serving 200 idle bindings:tree:$(cat "$RUN/bed-scale/zaqar.pid")"
 stop_agent scale200
+wait "$P1" || failed "first call, max-interval 1s"; wait "$P2" || failed "first call, default"
+stop_agent first1s; stop_agent first5s
+first15s_done() { wait "$P3" || failed "first call, max-interval 15s"; stop_agent first15s; }
+# Quick: the first calls at max-interval 15 s (up to 5 x 15 s) may go on beside step 5; they only wait.
+(( OVERLAP )) || first15s_done
+if [[ -n "$PEERS_LOAD" ]]; then
+    say "4/8 waiting for the peers' load to end"
+    wait "$PEERS_LOAD" || failed "peers' load"
+fi
 
 # ---------------------------------------------------------------- 5. call latency and throughput, both Zaqar servers
 start_agent main main 1 ga-main 1
 start_agent uwsgi uwsgi 1 ga-uwsgi 16
 # zaqar-server serves one connection at a time: concurrent callers only queue on it (and stall
 # it, docs/zaqar.md), so throughput there is measured with one caller; 8 and 32 run on uwsgi.
-for pass in "main|$WSGIREF|1|1" "uwsgi|$UWSGI|8|$LEVELS"; do
+# The quick mode leaves that one-caller throughput out: its sequential latency just before is
+# the same measure (and the table's throughput row is uwsgi's).
+for pass in "main|$WSGIREF|1|$MAIN_TP" "uwsgi|$UWSGI|8|$LEVELS"; do
     IFS='|' read -r name label conns levels <<<"$pass"
     say "5/8 latency of exec true on $label: $LAT_RUNS runs of $LAT_CALLS calls, floor in the same run"
     bench "$name" "$name" "$label" "$conns" call-latency "$LAT_CALLS" "$LAT_RUNS" >>"$OUT/bench-output.txt" || failed "latency on $label"
+    [[ -n "$levels" ]] || continue
     say "5/8 throughput on $label: $levels callers, ${TP_SECONDS}s each, $TP_RUNS runs, raw Zaqar in the same run"
     bench "$name" "$name" "$label" "$conns" throughput "$TP_SECONDS" "$TP_RUNS" "$levels" || failed "throughput on $label"
 done
 
 # ---------------------------------------------------------------- 6. recovery and file transfer
-for (( r = 1; r <= REC_RUNS; r++ )); do
-    say "6/8 recovery $r/$REC_RUNS: kill -9 with $REC_CASTS casts in flight ($UWSGI)"
-    bench uwsgi uwsgi "$UWSGI" 8 recovery "$REC_CASTS" || failed "recovery run $r"
-done
+if (( ! OVERLAP )); then
+    start_agent rec uwsgi 1 ga-rec 16
+    ga_recovery uwsgi
+    stop_agent rec
+fi
 # On uwsgi only: the put's 8 posts in flight over one connection to the single-process
 # zaqar-server is what docs/zaqar.md warns about (its older figures are in docs/performance.md).
 say "6/8 file transfer of $FILE_MIB MiB on $UWSGI, $FILE_RUNS run(s), raw Zaqar payload rate in the same run"
 bench uwsgi uwsgi "$UWSGI" 8 file-throughput "$FILE_MIB" "$FILE_RUNS" >>"$OUT/bench-output.txt" || failed "file transfer"
 stop_agent main; stop_agent uwsgi
 
-# ---------------------------------------------------------------- 7. peers under load
-say "7/8 murano-agent: true and echo plans ($PEER_RUNS runs of $PEER_CALLS), plans/s, RabbitMQ floor"
-"$PY" "$HERE/peers/drivers.py" murano-latency "$PEER_CALLS" "$PEER_RUNS" || failed "murano-agent latency"
-"$PY" "$HERE/peers/drivers.py" murano-throughput "$TP_SECONDS" "$TP_RUNS" "$LEVELS" &
-MT=$!
-sleep 1
-"$PY" "$HERE/peers/drivers.py" sample "$(( TP_SECONDS > 2 ? TP_SECONDS - 1 : 1 ))" load "proc:murano-agent:under load (1 plan in flight):$MURANO_AGENT_PID"
-wait "$MT" || failed "murano-agent throughput"
-"$PY" "$HERE/peers/drivers.py" rabbit-floor "$PEER_CALLS" "$PEER_RUNS" "$TP_SECONDS" "$LEVELS" || failed "RabbitMQ floor"
-say "7/8 qemu-ga: guest-exec /bin/true + guest-exec-status polling over its unix socket"
-"$PY" "$HERE/peers/drivers.py" qga-latency "$RUN/qga.sock" "$((PEER_CALLS * 4))" "$PEER_RUNS" || failed "qemu-ga latency"
+# ---------------------------------------------------------------- 7. peers under load (quick: done beside step 3)
+(( OVERLAP )) || peers_load
+if (( OVERLAP )); then
+    say "6/8 waiting for the first calls at 15 s and the recovery run(s) started with them"
+    first15s_done
+    wait "$REC" || failed "recovery"
+    stop_agent rec
+fi
 
 # ---------------------------------------------------------------- 8. report
 say "8/8 writing the report"
@@ -272,7 +376,7 @@ say "8/8 writing the report"
         echo "pkg.$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
     done
     echo "dotnet=$(dotnet --version)"
-    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts; file $FILE_MIB MiB x $FILE_RUNS; peers $PEER_CALLS x $PEER_RUNS"
+    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP"
 } > "$OUT/meta.txt"
 "$PY" "$HERE/report.py" "$OUT"
 cat "$OUT/table.md"

@@ -13,19 +13,27 @@ WORKLOADS = [
     ("idle", "3a. Idle cost (after the settle time, measured window)"),
     ("load", "3b. Cost under load"),
     ("recovery", "4. Recovery after kill -9"),
-    ("file", "5. File transfer through the queue"),
+    ("file", "5. File transfer (guest-agent: through the queue; peers: their own way, see the notes)"),
     ("scale", "6. Scale: many bindings, one Zaqar"),
     ("idle-first", "7. Idle to first command"),
 ]
 WHO = ["guest-agent", "floor", "zaqar-server", "murano-agent", "rabbitmq-floor", "rabbitmq", "qemu-ga", "os-collect-config"]
 WHO_NAME = {"floor": "Zaqar floor (no agent)", "rabbitmq-floor": "RabbitMQ floor (no agent)", "rabbitmq": "RabbitMQ broker"}
-# Peers without a figure for a workload, and why (the table says so instead of leaving a gap).
+# Per workload, what a peer's figures mean or why a peer has none (the table says so instead of
+# leaving a gap).
 NOT_MEASURED = {
-    "recovery": [("murano-agent", "not measured: acks a plan before running it and re-runs a spooled plan after a restart, no casts to count"),
-                 ("qemu-ga", "none: exec records live in memory; after a restart the pids are unknown"),
+    "recovery": [("murano-agent", "at least once: it acks a plan when it has spooled it and runs a spooled plan again after a restart; "
+                                  "plans queued in RabbitMQ wait there (`true` plans, one line each into an effects file to count reruns). "
+                                  "A kill while it writes a result leaves an empty result.json that the restarted agent fails to parse "
+                                  "every 5 s, taking no other plan: that run's remaining plans count as lost (the bench then empties "
+                                  "its spool and queue and restarts it)"),
+                 ("qemu-ga", "exec records live in memory: after the restart guest-exec-status knows none of the old pids "
+                             "(the processes themselves ran on, orphaned)"),
                  ("os-collect-config", "n/a: runs no commands")],
-    "file": [("murano-agent", "not measured: files travel only inside a plan (Base64 in JSON)"),
-             ("qemu-ga", "not measured: guest-file-read/write, Base64 in JSON, up to 48 MiB a call"),
+    "file": [("murano-agent", "put: the file inside the plan (Files, BodyType Base64); 10.0.0 decodes a Base64 body to text, so a binary "
+                              "file fails (UnicodeDecodeError): measured with random 7-bit bytes. get: no such op; a script's stdout "
+                              "(`base64 -w0 FILE`) in the result. Timed publish to result, sha256 checked"),
+             ("qemu-ga", "guest-file-open/write/read/close on the socket, Base64 in JSON; timed open to close, sha256 checked"),
              ("os-collect-config", "n/a")],
     "scale": [("murano-agent", "one AMQP consumer per agent; RabbitMQ pushes, no polling"),
               ("os-collect-config", "one process per guest")],
@@ -77,12 +85,21 @@ SUMMARY = [
     ("3. CPU % / RSS under load, 1 caller", {
         "guest-agent": [("load", "guest-agent", "CPU % under load, 1 callers", U), ("load", "guest-agent", "RSS under load, 1 callers", U)],
         "murano-agent": [("load", "murano-agent", "under load (1 plan in flight) CPU %", ""), ("load", "murano-agent", "under load (1 plan in flight) RSS", "")]}),
-    ("4. kill -9, 100 casts: restart to all final", {
-        "guest-agent": [("recovery", "guest-agent", "restart to all 100 casts final", U)]}),
-    ("5. file through the queue, put / get", {
-        "guest-agent": [("file", "guest-agent", f"{{mib}} MiB: put through the queue (SDK, window 8)", U),
-                        ("file", "guest-agent", f"{{mib}} MiB: get through the queue (SDK)", U)],
-        "Zaqar floor": [("file", "floor", f"{{mib}} MiB: raw Zaqar post+claim+delete, window 8", U)]}),
+    ("4. kill -9 with 100 in flight: restart to all final", {
+        "guest-agent": [("recovery", "guest-agent", "restart to all 100 casts final", U)],
+        "murano-agent": [("recovery", "murano-agent", "restart to all 100 plans' results", R, "{v} {u}"),
+                         ("recovery", "murano-agent", "results lost (of 100)", R, "worst of {runs} runs: {max} lost"),
+                         ("recovery", "murano-agent", "results duplicated (of 100)", R, "{max} results twice"),
+                         ("recovery", "murano-agent", "plans run more than once (of 100)", R, "{max} plans run twice")],
+        "qemu-ga": [("recovery", "qemu-ga", "execs known after restart (of 100)", Q, "execs known after restart: {max} of 100")]}),
+    ("5. file put / get (guest-agent, floor: through the queue)", {
+        "guest-agent": [("file", "guest-agent", "{mib} MiB: put through the queue (SDK, window 8)", U),
+                        ("file", "guest-agent", "{mib} MiB: get through the queue (SDK)", U)],
+        "Zaqar floor": [("file", "floor", "{mib} MiB: raw Zaqar post+claim+delete, window 8", U)],
+        "murano-agent": [("file", "murano-agent", "{mib} MiB: put inside a plan (Base64 file in the plan's JSON)", R),
+                         ("file", "murano-agent", "{mib} MiB: get as a script's stdout (base64 in the result's JSON)", R)],
+        "qemu-ga": [("file", "qemu-ga", "{mib} MiB: put, guest-file-write ({chunk} MiB Base64 a call)", Q),
+                    ("file", "qemu-ga", "{mib} MiB: get, guest-file-read ({chunk} MiB a call)", Q)]}),
     ("6. 100 bindings idle: RSS / CPU / Zaqar req/s", {
         "guest-agent": [("scale", "guest-agent", "100 bindings idle RSS", ""), ("scale", "guest-agent", "100 bindings idle CPU %", ""),
                         ("scale", "guest-agent", "100 bindings idle Zaqar requests/s", U)]}),
@@ -101,21 +118,41 @@ SUMMARY = [
 
 def summary(figures, meta):
     by = {(x["workload"], x["who"], x["what"], x["bed"]): x for x in figures}
-    mib = next((x["what"].split(" ")[0] for x in figures if x["workload"] == "file"), "?")
+
+    def file_size(who):
+        # The file size of who's transfer figures (a peer that failed at the size asked for
+        # reports the largest that worked), and qemu-ga's bytes a call.
+        sizes = [x["what"].split(" ")[0] for x in figures if x["workload"] == "file" and x["who"] == who and x["what"][0].isdigit()]
+        return sizes[0] if sizes else "?"
+    base_mib = file_size("guest-agent")
+    chunk = next((x["what"].split("(")[1].split(" ")[0] for x in figures
+                  if x["workload"] == "file" and x["who"] == "qemu-ga" and "guest-file-write (" in x["what"]), "?")
     md = ["| workload | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 1) + "|"]
     for label, cols in SUMMARY:
         cells = []
         for c in COLS:
-            vals, units = [], []
-            for (w, who, what, bed) in cols.get(c, []):
-                x = by.get((w, who, what.replace("{mib}", mib), bed))
+            vals, units, templates, fields = [], [], [], []
+            mib = "?"
+            for (w, who, what, bed, *template) in cols.get(c, []):
+                # A template's fields: v (the median), u (the unit), min, max, runs.
+                mib = file_size(who)
+                x = by.get((w, who, what.replace("{mib}", mib).replace("{chunk}", chunk), bed))
                 vals.append(fmt(x["median"], x["unit"]) if x else "–")
                 units.append(x["unit"] if x else "")
+                templates.append(template[0] if template else None)
+                fields.append({"min": fmt(x["min"], x["unit"]), "max": fmt(x["max"], x["unit"]), "runs": x["runs"]}
+                              if x else {"min": "–", "max": "–", "runs": 0})
             known = {u for u in units if u}
-            if len(known) <= 1:
-                cells.append(" / ".join(vals) + (f" {known.pop()}" if known else ""))
+            if any(templates):
+                cell = "; ".join((t or "{v} {u}").format(v=v, u=u, **f).strip()
+                                 for v, u, t, f in zip(vals, units, templates, fields))
+            elif len(known) <= 1:
+                cell = " / ".join(vals) + (f" {known.pop()}" if known else "")
             else:
-                cells.append(" / ".join(f"{v} {u}".strip() for v, u in zip(vals, units)))
+                cell = " / ".join(f"{v} {u}".strip() for v, u in zip(vals, units))
+            if vals and w == "file" and mib not in ("?", base_mib):
+                cell += f" ({mib} MiB)"
+            cells.append(cell)
         md.append(f"| {label} | " + " | ".join(cells) + " |")
     return md
 

@@ -1,8 +1,10 @@
 #!/bin/bash
-# murano.sh start DIR | stop DIR -- Murano's agent (Debian murano-agent 10.0.0) on its own
-# RabbitMQ (Debian rabbitmq-server), everything on private 127.0.0.1 ports, state under DIR.
+# murano.sh start DIR | start-agent DIR | stop DIR -- Murano's agent (Debian murano-agent 10.0.0)
+# on its own RabbitMQ (Debian rabbitmq-server), everything on private 127.0.0.1 ports, state under DIR.
 #   start: epmd, RabbitMQ, the agent's queues declared as murano-engine declares them, the agent;
 #          writes DIR/env (AMQP_PORT, MURANO_INPUT_QUEUE, MURANO_RESULT_QUEUE, pids).
+#   start-agent: the agent alone, exactly as start starts it (same config, storage, cwd), and
+#          returns at once: the recovery workload's restart after kill -9 (DIR/agent.pid is new).
 #   stop:  stops exactly the processes started here (pid files in DIR).
 # Settings (all recorded in docs/performance.md):
 #   RabbitMQ 3.10.8 run as root from its versioned sbin/ (the /usr/sbin wrapper would su to the
@@ -13,7 +15,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3
-CMD="${1:?usage: murano.sh start|stop DIR}"; DIR="${2:?usage: murano.sh start|stop DIR}"
+CMD="${1:?usage: murano.sh start|start-agent|stop DIR}"; DIR="${2:?usage: murano.sh start|start-agent|stop DIR}"
 RMQ_SBIN="$(ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin | sort -V | tail -1)"
 NODE=murano_bench@localhost
 
@@ -26,16 +28,25 @@ rmq_env() {
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
         RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 }
+# Gone: no such process, or a zombie (setsid'ed processes are reaped by init, which may take seconds).
+gone() { ! kill -0 "$1" 2>/dev/null || [[ "$(sed -E 's/^.*\) ([A-Z]).*$/\1/' "/proc/$1/stat" 2>/dev/null)" == Z ]]; }
 stop_pid() { # pidfile cmdline-substring
     local pid
     [[ -f "$1" ]] || return 0
     pid="$(cat "$1")"
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$2"; then
+    if ! gone "$pid" && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$2"; then
         kill -TERM "$pid" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do gone "$pid" && break; sleep 0.1; done
+        gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$1"
+}
+
+# The agent: in the background, its cwd the agent directory (the plans' scripts run there).
+start_agent() {
+    (cd "$DIR/agent" && exec setsid "$PY" "$HERE/muranoagent-py3fix.py" --config-file "$DIR/agent/muranoagent.conf" \
+        </dev/null >>"$DIR/agent/stdout.log" 2>&1) &
+    echo $! > "$DIR/agent.pid"
 }
 
 case "$CMD" in
@@ -90,10 +101,7 @@ input_queue = e-bench-h-agent1
 result_exchange =
 result_routing_key = -execution-results-bench
 CONF
-    # The plans' scripts run in the agent's cwd.
-    (cd "$DIR/agent" && exec setsid "$PY" "$HERE/muranoagent-py3fix.py" --config-file "$DIR/agent/muranoagent.conf" \
-        </dev/null >"$DIR/agent/stdout.log" 2>&1) &
-    echo $! > "$DIR/agent.pid"
+    start_agent
     for _ in $(seq 1 300); do
         "$RMQ_SBIN/rabbitmqctl" -n $NODE list_queues -q name consumers 2>/dev/null \
             | awk '$1=="e-bench-h-agent1" && $2>0 {ok=1} END {exit !ok}' && break
@@ -103,6 +111,10 @@ CONF
     echo "MURANO_AGENT_PID=$(cat "$DIR/agent.pid")" >> "$DIR/env"
     echo "RABBITMQ_PID=$(cat "$DIR/rabbitmq/rabbitmq.pid")" >> "$DIR/env"
     cat "$DIR/env"
+    ;;
+start-agent)
+    DIR="$(cd "$DIR" && pwd)"
+    start_agent
     ;;
 stop)
     [[ -d "$DIR" ]] || exit 0
@@ -116,5 +128,5 @@ stop)
     stop_pid "$DIR/rabbitmq-wrapper.pid" rabbitmq
     stop_pid "$DIR/epmd.pid" epmd
     ;;
-*) echo "usage: murano.sh start|stop DIR" >&2; exit 2;;
+*) echo "usage: murano.sh start|start-agent|stop DIR" >&2; exit 2;;
 esac
