@@ -86,10 +86,14 @@ if [[ "$SERVER" == wsgiref ]]; then
 else
     # app.py builds the app at import time from sys.argv: --pyargv carries the
     # config file; --lazy-apps gives each worker its own Redis connections.
+    # --http-socket closes each connection after its answer without saying so: a
+    # pooling client then sends its next request on a dead socket (reset, or a
+    # response that ends before it starts), and with many callers it meets one
+    # again on every repeat. "Connection: close" says it, so no client reuses one.
     ZAQAR_CMD=(uwsgi --plugin python3 --http-socket "127.0.0.1:$ZPORT"
         --module zaqar.transport.wsgi.app:application --pyargv "--config-file $DIR/zaqar.conf"
         --master --processes "$WORKERS" --threads 1 --lazy-apps --die-on-term --need-app
-        --buffer-size 65535 --post-buffering 65536 $REQLOG)
+        --buffer-size 65535 --post-buffering 65536 --add-header 'Connection: close' $REQLOG)
 fi
 printf '%q ' "${ZAQAR_CMD[@]}" > "$DIR/zaqar.cmd"
 setsid "${ZAQAR_CMD[@]}" </dev/null >"$DIR/zaqar.log" 2>&1 &
