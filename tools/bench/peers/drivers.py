@@ -114,18 +114,18 @@ class MuranoCaller:
             pass
 
     def wait(self, ids, timeout=120):
+        """The results of IDS (taken out of done), once all arrived; an error if a plan failed."""
         deadline = time.monotonic() + timeout
         while not all(i in self.done for i in ids):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"murano: no result for {[i for i in ids if i not in self.done]}")
-            try:
-                self.conn.drain_events(timeout=1)
-            except socket.timeout:
-                pass
-        for i in ids:
-            r = self.done.pop(i)
+                raise TimeoutError(f"murano: no result for {[i for i in ids if i not in self.done]} in {timeout} s")
+            self.drain(1)
+        results = [self.done.pop(i) for i in ids]
+        for r in results:
             if r.get("ErrorCode") != 0:
-                raise RuntimeError(f"murano plan failed: {r}")
+                # A file transfer's result carries megabytes: the start says enough.
+                raise RuntimeError(f"murano plan failed: {json.dumps(r)[:500]}")
+        return results
 
 
 def murano_latency(n, runs):
@@ -172,6 +172,10 @@ def murano_agent_pid(mdir):
         return int(f.read().strip())
 
 
+def start_murano_agent(mdir):
+    subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "murano.sh"), "start-agent", mdir], check=True)
+
+
 def kill9(pid):
     os.kill(pid, signal.SIGKILL)
     while True:
@@ -211,7 +215,7 @@ def murano_recovery(mdir, n, timeout=180):
           file=sys.stderr, flush=True)
     kill9(murano_agent_pid(mdir))
     t0 = time.monotonic()
-    subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "murano.sh"), "start-agent", mdir], check=True)
+    start_murano_agent(mdir)
     last_progress, seen, elapsed = time.monotonic(), 0, None
     while time.monotonic() - last_progress < 20 and time.monotonic() - t0 < timeout:
         c.drain(0.2)
@@ -261,7 +265,7 @@ def murano_repair(mdir, c):
     purged = c.conn.channel().queue_purge(INPUT)
     print(f"murano recovery: agent stopped, spool emptied, {purged} plans purged from {INPUT}; restarting it",
           file=sys.stderr, flush=True)
-    subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "murano.sh"), "start-agent", mdir], check=True)
+    start_murano_agent(mdir)
     c.wait([c.send("true")])
     c.done.clear()
 
@@ -310,7 +314,7 @@ def _murano_file_runs(c, mdir, mib, runs):
         t = time.perf_counter()
         i = c.send("sha256sum data.bin", files=files)
         del files
-        r = _murano_result(c, i)
+        r = c.wait([i], timeout=600)[0]
         put_s = time.perf_counter() - t
         got = (r["Body"].get("stdout") or "").split()[0:1]
         if got != [want]:
@@ -322,7 +326,7 @@ def _murano_file_runs(c, mdir, mib, runs):
         try:
             t = time.perf_counter()
             i = c.send(f"base64 -w0 {path}")
-            r = _murano_result(c, i)
+            r = c.wait([i], timeout=600)[0]
             out = base64.b64decode(r["Body"]["stdout"])
             get_s = time.perf_counter() - t
         finally:
@@ -331,18 +335,6 @@ def _murano_file_runs(c, mdir, mib, runs):
             raise RuntimeError("murano get: sha256 mismatch")
         emit("file", "murano-agent", f"{mib} MiB: put inside a plan (Base64 file in the plan's JSON)", "MiB/s", mib / put_s, BED)
         emit("file", "murano-agent", f"{mib} MiB: get as a script's stdout (base64 in the result's JSON)", "MiB/s", mib / get_s, BED)
-
-
-def _murano_result(c, plan_id, timeout=600):
-    deadline = time.monotonic() + timeout
-    while plan_id not in c.done:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"murano: no result for {plan_id} in {timeout} s")
-        c.drain(1)
-    r = c.done.pop(plan_id)
-    if r.get("ErrorCode") != 0:
-        raise RuntimeError(f"murano plan failed: {json.dumps(r)[:500]}")
-    return r
 
 
 def rabbit_responder(inq, outq):
