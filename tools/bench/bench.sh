@@ -294,8 +294,8 @@ wait "$BENCH_BUILD" || { tail -30 "$RUN/build-bench.log"; exit 1; }
 # ---------------------------------------------------------------- 4. 200 agents' worth of pollers, beside the first calls
 # The first calls go to the idle bed, the 200 pollers to the scale bed: neither bed sees the other.
 # Quick: guest-agent's recovery too, on the idle bed (uwsgi like the uwsgi bed; its idle
-# windows are over), and it may go on beside step 5 (a cast claimed but not yet journaled at
-# the kill waits for its claim to expire, 2 minutes). The agents start first, out of the calls' way.
+# windows are over), and it may go on beside step 5 should it take longer than the first calls.
+# The agents start first, out of the calls' way.
 say "4/8 scale: 200 bindings polling one Zaqar ($UWSGI) (settle ${S200_SETTLE}s, measure ${S200_SAMPLE}s)"
 start_agent scale200 scale 200 ga-scale200- 16
 (( OVERLAP )) && start_agent rec idle 1 ga-rec 16
