@@ -141,7 +141,9 @@ public sealed class FileTransferSdkTests : IDisposable
         var put = await second.PutFileAsync(local, guestPath, new FilePutOptions { TransferId = transferId, ChunkBytes = 100_000 });
 
         Assert.True(put.Resumed);
-        Assert.True(put.ChunksSkipped >= heldBefore, $"skipped {put.ChunksSkipped}, the agent held {heldBefore}");
+        // The probe (the last chunk) is always sent, and the first call, given a transfer id too, began with
+        // it: so one chunk the agent held is sent again. Chunks still in flight at the cancel may add to the held.
+        Assert.True(put.ChunksSkipped >= heldBefore - 1, $"skipped {put.ChunksSkipped}, the agent held {heldBefore}");
         Assert.Equal(put.ChunkCount, put.ChunksSkipped + put.ChunksSent);
         Assert.Equal(content, await File.ReadAllBytesAsync(guestPath));
     }
