@@ -149,7 +149,8 @@ public sealed record HttpDestination(string Host, int Port)
 
 public sealed record PollSettings(
     TimeSpan MinInterval, TimeSpan MaxInterval, double Jitter, TimeSpan MaxFaultBackoff,
-    int ClaimTtlSeconds, int ClaimGraceSeconds, TimeSpan BusyPeriod = default);
+    int ClaimTtlSeconds, int ClaimGraceSeconds, TimeSpan BusyPeriod = default,
+    TimeSpan FullScanInterval = default, int FullScanDepth = 20);
 
 public sealed record JournalSettings(string Provider, string ConnectionString);
 
@@ -221,10 +222,15 @@ public sealed record AgentSettings(
             poll.GetTimeSpan("min-interval"), poll.GetTimeSpan("max-interval"), poll.GetDouble("jitter"),
             poll.GetTimeSpan("max-fault-backoff"),
             Range(poll, "claim-ttl-seconds", 60, 43200, "poll."), Range(poll, "claim-grace-seconds", 60, 43200, "poll."),
-            poll.GetTimeSpan("busy-period", TimeSpan.Zero));
+            poll.GetTimeSpan("busy-period", TimeSpan.Zero),
+            poll.GetTimeSpan("full-scan-interval", TimeSpan.Zero), Range(poll, "full-scan-depth", 1, 1000, "poll."));
         if (pollSettings.MinInterval <= TimeSpan.Zero || pollSettings.MaxInterval < pollSettings.MinInterval)
         {
             throw new ConfigException("guest-agent.poll: need 0 < min-interval <= max-interval");
+        }
+        if (pollSettings.FullScanInterval < TimeSpan.Zero)
+        {
+            throw new ConfigException("guest-agent.poll.full-scan-interval must not be negative (0s turns the scan off)");
         }
         var chunk = c.GetInt("exec.chunk-bytes", 0);
         var maxChunk = ProtocolLimits.MaxChunkDataBytes();

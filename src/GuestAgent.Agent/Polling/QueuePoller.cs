@@ -23,6 +23,11 @@ public static class QueuePollerProtocol
 
     /// <summary>The claims an earlier run left open were released (or tried: they expire anyway).</summary>
     internal sealed record EarlierClaimsReleased(int Released, int Listed);
+
+    /// <summary>The waiting messages a scan read, every slot being busy (unclaimed, oldest first).</summary>
+    internal sealed record Scanned(IReadOnlyList<QueueMessage> Messages);
+
+    internal sealed record ScanFailed(Exception Cause);
 }
 
 /// <summary>
@@ -31,6 +36,11 @@ public static class QueuePollerProtocol
 /// (doubling, with jitter) to the idle maximum when the queue is empty and further on Zaqar
 /// faults. Each message is validated and handed to the ledger; it is deleted from Zaqar only
 /// when the ledger says its fate is recorded. Bad messages never stop the poller.
+/// With every slot busy it claims nothing, but every <c>poll.full-scan-interval</c> it reads the
+/// first waiting messages without claiming them (a claim would count towards the queue's
+/// <c>_max_claim_count</c> and dead-letter commands that merely wait) and hands the ledger the
+/// queries among them (status, cancel, ping), which need no slot: a runaway command that holds
+/// every slot can still be cancelled.
 /// The waits between claims use the runtime's timers, not the actor system's scheduler: they sit
 /// on the call path (a command posted during a wait waits for its end), so they need to be
 /// precise, while the scheduler ticks coarsely to keep an idle agent off the CPU (AgentHost).
@@ -55,6 +65,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private int _round;
     private int _wait;
     private CancellationTokenSource? _waiting;
+    private bool _scanning;
+    private DateTimeOffset _scanPausedUntil = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastScan = DateTimeOffset.MinValue;
 
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, TimeProvider time)
@@ -117,6 +130,25 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 r.Released, r.Listed);
             KeepListing(_openClaims.Clear);
             ClaimNow();
+        });
+        Receive<QueuePollerProtocol.Scanned>(s => OnScanned(s.Messages));
+        Receive<QueuePollerProtocol.ScanFailed>(f =>
+        {
+            _scanning = false;
+            if (f.Cause is ZaqarException { StatusCode: 401 or 403 or 404 } denied)
+            {
+                // A pre-signed URL minted without GET on messages (Zaqar says 404): queries wait for a slot like
+                // everything else. Not for good: renewed credentials may allow it.
+                _scanPausedUntil = _time.GetUtcNow() + ScanRefusedPause;
+                _log.Warning("reading {Queue} without claiming was refused (HTTP {Status}); for {Pause}, while every slot is busy, " +
+                             "status, cancel and ping wait for a free slot (allow GET on the queue's messages to take them out of turn)",
+                    _binding.CommandQueue, denied.StatusCode, ScanRefusedPause);
+            }
+            else
+            {
+                _log.Debug("reading {Queue} for queries while every slot is busy failed ({Error})", _binding.CommandQueue, f.Cause.Message);
+            }
+            Schedule(_poll.MinInterval);
         });
         Receive<QueuePollerProtocol.OffersTimedOut>(t =>
         {
@@ -183,7 +215,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     private void ClaimNow()
     {
-        if (_outstanding.Count > 0)
+        if (_outstanding.Count > 0 || _scanning)
         {
             return;
         }
@@ -196,7 +228,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
         if (limit == 0)
         {
-            // Every slot is busy: look again shortly rather than claim what cannot run.
+            // Every slot is busy: look again shortly rather than claim what cannot run; queries need no slot.
+            if (ScanDue())
+            {
+                Scan();
+                return;
+            }
             Schedule(_poll.MinInterval);
             return;
         }
@@ -228,13 +265,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         foreach (var message in claim.Messages)
         {
             _outstanding[message.Id] = claim.Id;
-            var raw = Encoding.UTF8.GetBytes(message.Body.ValueKind switch
-            {
-                System.Text.Json.JsonValueKind.Undefined => "",
-                // A command posted as JSON text inside a string (json.dumps(cmd) as the body) is read as that text.
-                System.Text.Json.JsonValueKind.String => message.Body.GetString() ?? "",
-                _ => message.Body.GetRawText(),
-            });
+            var raw = RawBody(message);
             // Authenticated here, before the ledger records anything or anything runs.
             var parsed = CommandParser.Parse(raw, now, _limits, _binding.SigningPolicy);
             if (parsed.Command is { } command)
@@ -246,8 +277,90 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 _ledger.Tell(new OfferRejected(parsed.Rejection!, message.Id));
             }
         }
+        AwaitOffers();
+    }
+
+    private static byte[] RawBody(QueueMessage message) => Encoding.UTF8.GetBytes(message.Body.ValueKind switch
+    {
+        System.Text.Json.JsonValueKind.Undefined => "",
+        // A command posted as JSON text inside a string (json.dumps(cmd) as the body) is read as that text.
+        System.Text.Json.JsonValueKind.String => message.Body.GetString() ?? "",
+        _ => message.Body.GetRawText(),
+    });
+
+    private void AwaitOffers()
+    {
         // If the ledger is down (restarting after a journal fault) the messages simply come back.
         Timers.StartSingleTimer("offers", new QueuePollerProtocol.OffersTimedOut(_round), TimeSpan.FromSeconds(_poll.ClaimTtlSeconds / 2.0));
+    }
+
+    private static readonly TimeSpan ScanRefusedPause = TimeSpan.FromMinutes(10);
+
+    private bool ScanDue()
+    {
+        var now = _time.GetUtcNow();
+        return _poll.FullScanInterval > TimeSpan.Zero && now >= _scanPausedUntil && now - _lastScan >= _poll.FullScanInterval;
+    }
+
+    private void Scan()
+    {
+        _scanning = true;
+        _lastScan = _time.GetUtcNow();
+        ReadWaitingAsync().PipeTo(Self,
+            success: m => new QueuePollerProtocol.Scanned(m),
+            failure: ex => new QueuePollerProtocol.ScanFailed(ex));
+    }
+
+    /// <summary>The first <c>full-scan-depth</c> unclaimed messages, oldest first (a peek: nothing is claimed).</summary>
+    private async Task<IReadOnlyList<QueueMessage>> ReadWaitingAsync()
+    {
+        var found = new List<QueueMessage>();
+        var seen = new HashSet<string>();
+        string? marker = null;
+        while (found.Count < _poll.FullScanDepth)
+        {
+            var limit = Math.Min(ZaqarLimits.MaxPageSize, _poll.FullScanDepth - found.Count);
+            var page = await _zaqar.ListAsync(_binding.CommandQueue, new ListOptions { Limit = limit, Marker = marker, Echo = true })
+                .ConfigureAwait(false);
+            var fresh = page.Messages.Where(m => seen.Add(m.Id)).ToList();
+            found.AddRange(fresh);
+            if (page.NextMarker is null || fresh.Count == 0)
+            {
+                break;
+            }
+            marker = page.NextMarker;
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Hands the ledger the queries among messages read while every slot is busy. The rest stay in
+    /// the queue, unclaimed, for their turn; so do messages that do not parse (a claim deals with them).
+    /// </summary>
+    private void OnScanned(IReadOnlyList<QueueMessage> messages)
+    {
+        _scanning = false;
+        _fault = TimeSpan.Zero;
+        var now = _time.GetUtcNow();
+        var offered = 0;
+        foreach (var message in messages)
+        {
+            var raw = RawBody(message);
+            if (CommandParser.Parse(raw, now, _limits, _binding.SigningPolicy).Command is { Op: Ops.Status or Ops.Cancel or Ops.Ping } query
+                && _outstanding.TryAdd(message.Id, null))
+            {
+                offered++;
+                _ledger.Tell(new Offer(query, Encoding.UTF8.GetString(raw), message.Id));
+            }
+        }
+        if (offered == 0)
+        {
+            Schedule(_poll.MinInterval);
+            return;
+        }
+        _log.Information("every slot is busy: took {Count} quer(ies) out of turn from {Queue}", offered, _binding.CommandQueue);
+        _round++;
+        AwaitOffers();
     }
 
     private void Schedule(TimeSpan delay)

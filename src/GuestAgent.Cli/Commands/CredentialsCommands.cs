@@ -15,9 +15,12 @@ public static class CredentialsCommands
 {
     public const string SecretVariable = "ZAQAR_SIGNED_URL_SECRET";
 
-    /// <summary>What the agent does on its command queue: claim (POST claims) and delete claimed messages (DELETE messages/{id}).</summary>
+    /// <summary>
+    /// What the agent does on its command queue: claim (POST claims), delete claimed messages
+    /// (DELETE messages/{id}), and, with every slot busy, read waiting messages for queries (GET messages).
+    /// </summary>
     public static readonly string[] CommandPaths = ["messages", "claims"];
-    public static readonly string[] CommandMethods = ["POST", "DELETE"];
+    public static readonly string[] CommandMethods = ["GET", "POST", "DELETE"];
 
     /// <summary>What the agent does on its reply queue: post replies.</summary>
     public static readonly string[] ReplyPaths = ["messages"];

@@ -33,6 +33,35 @@ public sealed class ConcurrencyTests
     }
 
     [Fact]
+    public async Task Status_ping_and_cancel_reach_an_agent_whose_every_slot_is_busy_and_jump_the_waiting_commands()
+    {
+        using var e2e = new E2EContext(maxOperations: 1);
+        var c = e2e.Controller;
+        var runaway = await c.SendAsync(c.Exec(new ExecArgs { Shell = "sleep 300" }));
+        await c.WaitForAsync(runaway.Id, ReplyStatus.Accepted, E2EContext.Wait);
+        // Waits in the queue for the only slot; the queries posted after it must not wait with it.
+        var behind = await c.SendAsync(c.Exec(new ExecArgs { Shell = $"echo ran > {e2e.Dir}/behind" }));
+
+        var ping = await c.SendAsync(c.Call(new PingArgs()));
+        Assert.Equal(ReplyStatus.Succeeded, (await c.FinalAsync(ping.Id, E2EContext.Wait)).Status);
+        var status = await c.SendAsync(c.Call(new StatusArgs(runaway.Id)));
+        var statusReply = await c.FinalAsync(status.Id, E2EContext.Wait);
+        Assert.Equal(ReplyStatus.Succeeded, statusReply.Status);
+        Assert.Equal(CommandState.Started, statusReply.ResultAs<StatusResult>()!.State);
+        // Still waiting: nothing took it out of turn.
+        Assert.Empty(await c.SeenAsync(behind.Id));
+        Assert.False(File.Exists(Path.Combine(e2e.Dir, "behind")));
+
+        var cancel = await c.SendAsync(c.Call(new CancelArgs(runaway.Id)));
+        Assert.Equal(ReplyStatus.Succeeded, (await c.FinalAsync(cancel.Id, E2EContext.Wait)).Status);
+        Assert.Equal(ReplyStatus.Cancelled, (await c.FinalAsync(runaway.Id, E2EContext.Wait)).Status);
+        // The freed slot goes to the command that waited.
+        Assert.Equal(ReplyStatus.Succeeded, (await c.FinalAsync(behind.Id, E2EContext.Wait)).Status);
+        Assert.Equal("ran", File.ReadAllText(Path.Combine(e2e.Dir, "behind")).Trim());
+        Assert.Contains("took 1 quer(ies) out of turn", e2e.Agent.Log);
+    }
+
+    [Fact]
     public async Task Two_tenants_are_isolated_and_a_stalled_tenant_does_not_delay_the_other()
     {
         var bed = ZaqarBed.Shared;

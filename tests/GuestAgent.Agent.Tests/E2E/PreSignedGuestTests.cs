@@ -105,7 +105,7 @@ public sealed class PreSignedGuestTests
         var guest = _bed.PreSignedClient(cmdUrl, repUrl);
         var guestAsB = _bed.PreSignedClient(cmdUrl with { Project = _bed.TenantB.ProjectId }, repUrl with { Project = _bed.TenantB.ProjectId });
 
-        Assert.Equal(["DELETE", "POST"], cmdUrl.Methods);
+        Assert.Equal(["DELETE", "GET", "POST"], cmdUrl.Methods);
         Assert.Equal(["POST"], repUrl.Methods);
         var refused = new List<(string What, Func<Task> Call)>();
         foreach (var (who, client) in new[] { ("as project B", guestAsB), ("as project A", guest) })
@@ -122,20 +122,22 @@ public sealed class PreSignedGuestTests
             refused.Add(($"as project B: list {q}", () => guestAsB.ListAsync(q, Everything)));
             refused.Add(($"as project B: post {q}", () => guestAsB.PostAsync(q, OutgoingMessage.Of("intruder"))));
             refused.Add(($"as project B: claim {q}", () => guestAsB.ClaimAsync(q, limit: 20, ttlSeconds: 60, graceSeconds: 60)));
-            // Even on its own queues the guest may not read, inspect or manage them.
-            refused.Add(($"list {q}", () => guest.ListAsync(q, Everything)));
+            // Even on its own queues the guest may not inspect or manage them.
             refused.Add(($"stats {q}", () => guest.GetQueueStatsAsync(q)));
             refused.Add(($"delete queue {q}", () => guest.DeleteQueueAsync(q)));
             refused.Add(($"share {q}", () => guest.ShareAsync(q, ["messages"], ["GET"])));
         }
         refused.Add(("claim the reply queue", () => guest.ClaimAsync(reply, limit: 20, ttlSeconds: 60, graceSeconds: 60)));
+        refused.Add(("read the reply queue", () => guest.ListAsync(reply, Everything)));
         foreach (var (what, call) in refused)
         {
             var ex = await Assert.ThrowsAsync<ZaqarException>(call);
             Assert.True(ex.StatusCode == 404, $"{what}: expected 404, got {ex.StatusCode}");
         }
 
-        // What the agent needs does work: claim and delete on the command queue, post to the reply queue.
+        // What the agent needs does work: read (with every slot busy), claim and delete on the command queue,
+        // post to the reply queue.
+        Assert.Equal(["a-" + queue], (await guest.ListAsync(queue, Everything)).Messages.Select(m => m.Body.GetString()));
         var claim = await guest.ClaimAsync(queue, limit: 20, ttlSeconds: 60, graceSeconds: 60);
         Assert.Equal(["a-" + queue], claim.Messages.Select(m => m.Body.GetString()));
         await guest.DeleteAsync(queue, claim.Messages[0].Id, claim.Id);
@@ -147,6 +149,44 @@ public sealed class PreSignedGuestTests
         foreach (var q in new[] { queue, reply, onlyB })
         {
             Assert.Equal(new QueueStats(0, 1, 1), await b.GetQueueStatsAsync(q));
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_busy_presigned_guest_answers_a_ping_out_of_turn_only_if_its_url_allows_reading_the_queue(bool urlAllowsGet)
+    {
+        var a = _bed.Client(Tenant.A);
+        var queue = ZaqarBed.NewQueue("ps-cmd");
+        var reply = ZaqarBed.NewQueue("ps-rep");
+        await a.CreateQueueAsync(queue);
+        await a.CreateQueueAsync(reply);
+        var tomorrow = DateTimeOffset.UtcNow.AddDays(1);
+        var commandUrl = _bed.Mint(Tenant.A, queue, tomorrow, ["messages", "claims"], urlAllowsGet ? ["GET", "POST", "DELETE"] : ["POST", "DELETE"]);
+        var replyUrl = _bed.Mint(Tenant.A, reply, tomorrow, ["messages"], ["POST"]);
+        var tenant = new TestTenant("t1", _bed.TenantA.ProjectId, queue, reply, MaxOperations: 1,
+            ExtraConfig: Guestctl.PreSignedAuthBlock(commandUrl, replyUrl));
+        using var agent = AgentProcess.Start(_bed.ZaqarUrl, [tenant]);
+        var controller = new RawController(a, queue, reply, TestKeys.K1, [TestKeys.K1]);
+
+        // The only slot is busy for 8 s.
+        var busy = await controller.SendAsync(controller.Exec(new ExecArgs { Shell = "sleep 8" }));
+        await controller.WaitForAsync(busy.Id, ReplyStatus.Accepted, E2EContext.Wait);
+        var ping = await controller.SendAsync(controller.Call(new PingArgs()));
+
+        if (urlAllowsGet)
+        {
+            Assert.Equal(ReplyStatus.Succeeded, (await controller.FinalAsync(ping.Id, E2EContext.Wait)).Status);
+            Assert.DoesNotContain(await controller.SeenAsync(busy.Id), r => r.Final);
+        }
+        else
+        {
+            // Zaqar refuses the GET (404 for a URL not signed for it); the ping waits its turn, and nothing else breaks.
+            await agent.WaitForLogAsync("without claiming was refused (HTTP 404)", E2EContext.Wait);
+            Assert.Empty(await controller.SeenAsync(ping.Id));
+            Assert.Equal(ReplyStatus.Succeeded, (await controller.FinalAsync(busy.Id, E2EContext.Wait)).Status);
+            Assert.Equal(ReplyStatus.Succeeded, (await controller.FinalAsync(ping.Id, E2EContext.Wait)).Status);
         }
     }
 }
