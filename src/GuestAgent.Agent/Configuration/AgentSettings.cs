@@ -228,10 +228,6 @@ public sealed record AgentSettings(
         {
             throw new ConfigException("guest-agent.poll: need 0 < min-interval <= max-interval");
         }
-        if (pollSettings.FullScanInterval < TimeSpan.Zero)
-        {
-            throw new ConfigException("guest-agent.poll.full-scan-interval must not be negative (0s turns the scan off)");
-        }
         var chunk = c.GetInt("exec.chunk-bytes", 0);
         var maxChunk = ProtocolLimits.MaxChunkDataBytes();
         if (chunk <= 0 || chunk > maxChunk)

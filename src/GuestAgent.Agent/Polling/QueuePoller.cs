@@ -47,6 +47,9 @@ public static class QueuePollerProtocol
 /// </summary>
 public sealed class QueuePoller : ReceiveActor, IWithTimers
 {
+    /// <summary>How long scans pause after Zaqar refuses one (renewed credentials may allow it later).</summary>
+    private static readonly TimeSpan ScanRefusedPause = TimeSpan.FromMinutes(10);
+
     private readonly TenantBinding _binding;
     private readonly PollSettings _poll;
     private readonly ProtocolLimits _limits;
@@ -294,8 +297,6 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         Timers.StartSingleTimer("offers", new QueuePollerProtocol.OffersTimedOut(_round), TimeSpan.FromSeconds(_poll.ClaimTtlSeconds / 2.0));
     }
 
-    private static readonly TimeSpan ScanRefusedPause = TimeSpan.FromMinutes(10);
-
     private bool ScanDue()
     {
         var now = _time.GetUtcNow();
@@ -341,6 +342,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     {
         _scanning = false;
         _fault = TimeSpan.Zero;
+        if (_lifetime.Draining)
+        {
+            return;
+        }
         var now = _time.GetUtcNow();
         var offered = 0;
         foreach (var message in messages)

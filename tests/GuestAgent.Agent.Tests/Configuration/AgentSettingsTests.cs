@@ -34,6 +34,7 @@ public sealed class AgentSettingsTests
         Assert.Empty(t.FileRootList);
         Assert.Empty(t.HttpAllowList);
         Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
+        Assert.Equal((TimeSpan.FromSeconds(1), 20), (s.Poll.FullScanInterval, s.Poll.FullScanDepth));
     }
 
     [Theory]
@@ -47,6 +48,8 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.journal.provider = postgresql", "connection-string is required")]
     [InlineData("guest-agent.poll.claim-ttl-seconds = 30", "claim-ttl-seconds")]
     [InlineData("guest-agent.max-operations = 0", "max-operations")]
+    [InlineData("guest-agent.poll.full-scan-depth = 0", "poll.full-scan-depth must be 1 .. 1000")]
+    [InlineData("guest-agent.poll.full-scan-depth = 5000", "poll.full-scan-depth must be 1 .. 1000")]
     [InlineData("guest-agent.zaqar-connections = 0", "zaqar-connections")]
     [InlineData("guest-agent.file-transfer-idle-timeout = 0s", "file-transfer-idle-timeout")]
     [InlineData("guest-agent.tenants.acme.exec.allowed-programs = [\"sh\"]", "exec.allowed-programs: 'sh' is not an absolute path")]
