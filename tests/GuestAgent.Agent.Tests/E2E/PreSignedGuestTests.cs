@@ -53,16 +53,23 @@ public sealed class PreSignedGuestTests
         }
         """).Tenants).Auth;
 
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Guest_with_only_presigned_urls_runs_a_signed_call_from_a_keystone_controller(bool viaShare)
+    /// <summary>A new command queue and reply queue of tenant A, and A's client.</summary>
+    private async Task<(ZaqarClient A, string Queue, string Reply)> QueuesOfAAsync()
     {
         var a = _bed.Client(Tenant.A);
         var queue = ZaqarBed.NewQueue("ps-cmd");
         var reply = ZaqarBed.NewQueue("ps-rep");
         await a.CreateQueueAsync(queue);
         await a.CreateQueueAsync(reply);
+        return (a, queue, reply);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Guest_with_only_presigned_urls_runs_a_signed_call_from_a_keystone_controller(bool viaShare)
+    {
+        var (a, queue, reply) = await QueuesOfAAsync();
         var block = await MintAsync(queue, reply, viaShare);
         var tenant = GuestTenant(queue, reply, block);
         using var agent = AgentProcess.Start(_bed.ZaqarUrl, [tenant]);
@@ -157,11 +164,7 @@ public sealed class PreSignedGuestTests
     [InlineData(false)]
     public async Task A_busy_presigned_guest_answers_a_ping_out_of_turn_only_if_its_url_allows_reading_the_queue(bool urlAllowsGet)
     {
-        var a = _bed.Client(Tenant.A);
-        var queue = ZaqarBed.NewQueue("ps-cmd");
-        var reply = ZaqarBed.NewQueue("ps-rep");
-        await a.CreateQueueAsync(queue);
-        await a.CreateQueueAsync(reply);
+        var (a, queue, reply) = await QueuesOfAAsync();
         var tomorrow = DateTimeOffset.UtcNow.AddDays(1);
         var commandUrl = _bed.Mint(Tenant.A, queue, tomorrow, ["messages", "claims"], urlAllowsGet ? ["GET", "POST", "DELETE"] : ["POST", "DELETE"]);
         var replyUrl = _bed.Mint(Tenant.A, reply, tomorrow, ["messages"], ["POST"]);
