@@ -167,9 +167,19 @@ def murano_throughput(seconds, runs, levels):
             c.wait(list(pending), timeout=300)  # drain, so the next level starts from an empty queue
 
 
-def murano_agent_pid(mdir):
-    with open(os.path.join(mdir, "agent.pid")) as f:
+def read_pid(path):
+    with open(path) as f:
         return int(f.read().strip())
+
+
+def stat_fields(pid):
+    """/proc/PID/stat after the command name (which may hold spaces): state, ppid, ..."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def murano_agent_pid(mdir):
+    return read_pid(os.path.join(mdir, "agent.pid"))
 
 
 def start_murano_agent(mdir):
@@ -184,9 +194,8 @@ def kill9(pid):
         except ProcessLookupError:
             return
         # A killed child of a shell that is gone is reaped by init; until then it is a zombie.
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return
+        if stat_fields(pid)[0] == "Z":
+            return
         time.sleep(0.01)
 
 
@@ -524,8 +533,7 @@ def qga_recovery(sock, start_script, pidfile, n):
     pids = [q.call("guest-exec", path="/bin/sleep", arg=["5"], **{"capture-output": True})["pid"] for _ in range(n)]
     running = sum(1 for p in pids if not q.call("guest-exec-status", pid=p)["exited"])
     q.s.close()
-    with open(pidfile) as f:
-        kill9(int(f.read().strip()))
+    kill9(read_pid(pidfile))
     t0 = time.monotonic()
     subprocess.run([start_script], check=True)
     while True:
@@ -561,8 +569,7 @@ def qga_recovery(sock, start_script, pidfile, n):
 # ---------------------------------------------------------------- /proc sampler
 
 def proc(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
@@ -572,8 +579,7 @@ def proc(pid):
 def pids_of(spec):
     """'123' | '@pidfile' | 'tree:123' (the process and its children: uwsgi workers)."""
     if spec.startswith("@"):
-        with open(spec[1:]) as f:
-            return [int(f.read().strip())]
+        return [read_pid(spec[1:])]
     if spec.startswith("tree:"):
         root = int(spec[5:])
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(root)], capture_output=True, text=True).stdout.split()
