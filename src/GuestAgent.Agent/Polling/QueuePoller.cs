@@ -316,20 +316,14 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private async Task<IReadOnlyList<QueueMessage>> ReadWaitingAsync()
     {
         var found = new List<QueueMessage>();
-        var seen = new HashSet<string>();
-        string? marker = null;
-        while (found.Count < _poll.FullScanDepth)
+        var pages = new ListOptions { Limit = Math.Min(ZaqarLimits.MaxPageSize, _poll.FullScanDepth), Echo = true };
+        await foreach (var message in _zaqar.ListAllAsync(_binding.CommandQueue, pages).ConfigureAwait(false))
         {
-            var limit = Math.Min(ZaqarLimits.MaxPageSize, _poll.FullScanDepth - found.Count);
-            var page = await _zaqar.ListAsync(_binding.CommandQueue, new ListOptions { Limit = limit, Marker = marker, Echo = true })
-                .ConfigureAwait(false);
-            var fresh = page.Messages.Where(m => seen.Add(m.Id)).ToList();
-            found.AddRange(fresh);
-            if (page.NextMarker is null || fresh.Count == 0)
+            found.Add(message);
+            if (found.Count == _poll.FullScanDepth)
             {
                 break;
             }
-            marker = page.NextMarker;
         }
         return found;
     }
