@@ -33,56 +33,73 @@ public static partial class CommandParser
     /// </summary>
     public static CommandParseResult Parse(ReadOnlySpan<byte> utf8Json, DateTimeOffset now, ProtocolLimits? limits, SigningPolicy? signing)
     {
-        limits ??= ProtocolLimits.Default;
+        // Declared out here so that even an unforeseen exception is answered under the command's id.
+        Guid? salvagedId = null;
+        string? salvagedReplyTo = null;
+        string? keyId = null;
         JsonDocument? document = null;
         try
         {
+            limits ??= ProtocolLimits.Default;
             // JsonDocument checks UTF-8 only when a string is read; checking up front keeps
             // invalid bytes a malformed_json rejection instead of an exception deep inside.
-            var malformed = !Utf8.IsValid(utf8Json) ? "The body is not valid UTF-8." : TryParseDocument(utf8Json, out document);
+            var validUtf8 = Utf8.IsValid(utf8Json);
+            var malformed = validUtf8 ? TryParseDocument(utf8Json, out document) : "The body is not valid UTF-8.";
+            if (document is not null)
+            {
+                if (document.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    (salvagedId, salvagedReplyTo) = Salvage(document.RootElement);
+                }
+            }
+            else if (validUtf8)
+            {
+                (salvagedId, salvagedReplyTo) = SalvageTolerant(utf8Json);
+            }
             if (utf8Json.Length > limits.MaxCommandBytes)
             {
                 // Parsed anyway (the bytes are already in memory, parsing is linear) so the issuer gets a reply.
-                var (id, replyTo) = document is { RootElement.ValueKind: JsonValueKind.Object } d ? Salvage(d.RootElement) : (null, null);
                 return Reject(RejectCodes.Oversize, null,
-                    $"The body is {utf8Json.Length} bytes; at most {limits.MaxCommandBytes} are accepted.", id, replyTo);
+                    $"The body is {utf8Json.Length} bytes; at most {limits.MaxCommandBytes} are accepted.", salvagedId, salvagedReplyTo);
             }
             if (malformed is not null || document is null)
             {
-                return Reject(RejectCodes.MalformedJson, null, malformed ?? "The body is not valid JSON.", null, null);
+                return Reject(RejectCodes.MalformedJson, null, malformed ?? "The body is not valid JSON.", salvagedId, salvagedReplyTo);
             }
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
                 return Reject(RejectCodes.NotAnObject, null, $"The body must be a JSON object, not {Describe(root)}.", null, null);
             }
-            var (salvagedId, salvagedReplyTo) = Salvage(root);
-            string? keyId = null;
-            try
+            if (signing is not null)
             {
-                if (signing is not null)
-                {
-                    CheckVersion(root);
-                    keyId = Authenticate(root, signing);
-                }
-                var command = ReadCommand(root, now, limits);
-                if (signing is not null && keyId is null && command.Op == Ops.Credentials)
-                {
-                    // New credentials let whoever sent them take over the guest's queues: never from
-                    // an unsigned command, whatever allow-unsigned says.
-                    throw new RejectException(RejectCodes.Unsigned, "sig",
-                        "A credentials command must be signed, even where the tenant accepts unsigned commands.");
-                }
-                if (keyId is not null)
-                {
-                    CheckLifetime(command, signing!.MaxLifetime);
-                }
-                return CommandParseResult.Accepted(command);
+                CheckVersion(root);
+                keyId = Authenticate(root, signing);
             }
-            catch (RejectException e)
+            var command = ReadCommand(root, now, limits);
+            if (signing is not null && keyId is null && command.Op == Ops.Credentials)
             {
-                return Reject(e.Code, e.Field, e.Message, salvagedId, salvagedReplyTo, keyId);
+                // New credentials let whoever sent them take over the guest's queues: never from
+                // an unsigned command, whatever allow-unsigned says.
+                throw new RejectException(RejectCodes.Unsigned, "sig",
+                    "A credentials command must be signed, even where the tenant accepts unsigned commands.");
             }
+            if (keyId is not null)
+            {
+                CheckLifetime(command, signing!.MaxLifetime);
+            }
+            return CommandParseResult.Accepted(command);
+        }
+        catch (RejectException e)
+        {
+            return Reject(e.Code, e.Field, e.Message, salvagedId, salvagedReplyTo, keyId);
+        }
+        catch (Exception e)
+        {
+            // A bug here must cost one command, not the poller that called us: an exception escaping
+            // would be retried on the same message forever and stop the whole tenant.
+            return Reject(RejectCodes.InternalError, null,
+                $"The agent could not judge this command ({e.GetType().Name}: {e.Message}); nothing ran.", salvagedId, salvagedReplyTo, keyId);
         }
         finally
         {
@@ -92,6 +109,12 @@ public static partial class CommandParser
 
     private static string? TryParseDocument(ReadOnlySpan<byte> utf8Json, out JsonDocument? document)
     {
+        document = null;
+        // First: JsonDocument's duplicate check throws (not JsonException) on such a property name.
+        if (FindUnpairedSurrogate(utf8Json) is { } unpaired)
+        {
+            return unpaired;
+        }
         try
         {
             document = JsonDocument.Parse(utf8Json.ToArray(), ProtocolJson.DocumentOptions);
@@ -99,9 +122,40 @@ public static partial class CommandParser
         }
         catch (JsonException e)
         {
-            document = null;
             return $"The body is not valid JSON: {e.Message}";
         }
+    }
+
+    /// <summary>
+    /// JSON lets a string escape half a surrogate pair (<c>"\ud800"</c>), which is no Unicode text:
+    /// .NET throws when such a string or name is read, and it has no canonical form to sign. Such a
+    /// body is refused whole, as invalid UTF-8 is, rather than failing wherever the string is read
+    /// (or, in an unknown field, only when the accepted command is written back out).
+    /// </summary>
+    private static string? FindUnpairedSurrogate(ReadOnlySpan<byte> utf8Json)
+    {
+        if (utf8Json.IndexOf("\\u"u8) < 0)
+        {
+            // Most bodies escape nothing with \u: one quick scan spares them the reader pass.
+            return null;
+        }
+        var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = ProtocolJson.DocumentOptions.MaxDepth });
+        try
+        {
+            while (reader.Read())
+            {
+                if ((reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName) && reader.ValueIsEscaped
+                    && TryGetString(ref reader) is null)
+                {
+                    return $"The body holds a string (at byte {reader.TokenStartIndex}) that escapes an unpaired UTF-16 surrogate, which is no Unicode text.";
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON at all: parsing the document says where and why.
+        }
+        return null;
     }
 
     private static CommandParseResult Reject(string code, string? field, string message, Guid? id, string? replyTo, string? keyId = null) =>
@@ -133,6 +187,7 @@ public static partial class CommandParser
         {
             throw new RejectException(RejectCodes.MissingField, "expires_at", "A signed command must carry expires_at.");
         }
+        // No overflow: any two timestamps are less than TimeSpan.MaxValue apart.
         if (expires - command.IssuedAt > max)
         {
             throw Invalid("expires_at",
@@ -150,7 +205,11 @@ public static partial class CommandParser
         }
     }
 
-    /// <summary>The id and reply queue, if they are individually well-formed, whatever else is wrong.</summary>
+    /// <summary>
+    /// The id and reply queue of a body that parsed as an object, each if it is individually
+    /// well-formed, whatever else is wrong. The same rule as <see cref="SalvageTolerant"/>, which
+    /// gives the same answer for such a body.
+    /// </summary>
     private static (Guid? Id, string? ReplyTo) Salvage(JsonElement root)
     {
         Guid? id = root.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String
@@ -158,6 +217,106 @@ public static partial class CommandParser
         var replyTo = root.TryGetProperty("reply_to", out var r) && r.ValueKind == JsonValueKind.String
             && QueueNames.IsValid(r.GetString()) ? r.GetString() : null;
         return (id, replyTo);
+    }
+
+    /// <summary>Nesting the tolerant salvage reads through; far beyond what a command may have, still bounded.</summary>
+    internal const int SalvageMaxDepth = 4096;
+
+    /// <summary>
+    /// The id and reply queue of a body that is not a well-formed JSON document (malformed or
+    /// oversize), so that its rejection still reaches the issuer whenever they can be read. The rule:
+    /// <list type="number">
+    /// <item>The body must be valid UTF-8 (the caller checks) and its first token must open an object; otherwise nothing is salvaged.</item>
+    /// <item>The members of that top-level object are read in order by a strict forward-only reader
+    /// (no comments, no trailing commas, no NaN or Infinity, nesting up to <see cref="SalvageMaxDepth"/>)
+    /// until the reader fails or the object ends; nested values are skipped, and nothing after the object is read.</item>
+    /// <item><c>id</c> is taken when its value is a string holding a UUID in "D" form (any case),
+    /// <c>reply_to</c> when its value is a string that <see cref="QueueNames.IsValid"/> accepts.</item>
+    /// <item>Either is taken only if its name (compared after unescaping) appeared exactly once among
+    /// the top-level member names read: with two <c>id</c> members no id is salvaged, whatever their values.</item>
+    /// </list>
+    /// </summary>
+    private static (Guid? Id, string? ReplyTo) SalvageTolerant(ReadOnlySpan<byte> utf8Json)
+    {
+        var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions
+        {
+            CommentHandling = JsonCommentHandling.Disallow,
+            AllowTrailingCommas = false,
+            MaxDepth = SalvageMaxDepth,
+        });
+        Guid? id = null;
+        string? replyTo = null;
+        int ids = 0, replyTos = 0;
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return (null, null);
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isId = NameIs(ref reader, "id"u8);
+                var isReplyTo = !isId && NameIs(ref reader, "reply_to"u8);
+                ids += isId ? 1 : 0;
+                replyTos += isReplyTo ? 1 : 0;
+                if (!reader.Read())
+                {
+                    break;
+                }
+                if (reader.TokenType == JsonTokenType.String && (isId || isReplyTo) && TryGetString(ref reader) is { } value)
+                {
+                    if (isId)
+                    {
+                        id = Guid.TryParseExact(value, "D", out var g) ? g : null;
+                    }
+                    else
+                    {
+                        replyTo = QueueNames.IsValid(value) ? value : null;
+                    }
+                }
+                else if (isId)
+                {
+                    id = null;
+                }
+                else if (isReplyTo)
+                {
+                    replyTo = null;
+                }
+                // Skips a nested object or array whole; a no-op for anything else.
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            // The reader failed here: what was read before stands.
+        }
+        return (ids == 1 ? id : null, replyTos == 1 ? replyTo : null);
+    }
+
+    private static bool NameIs(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
+    {
+        try
+        {
+            return reader.ValueTextEquals(name);
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate: no name the salvage looks for.
+            return false;
+        }
+    }
+
+    private static string? TryGetString(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate.
+            return null;
+        }
     }
 
     private static Command ReadCommand(JsonElement root, DateTimeOffset now, ProtocolLimits limits)
@@ -256,18 +415,31 @@ public static partial class CommandParser
             throw new RejectException(RejectCodes.Expired, "expires_at",
                 $"expires_at ({ProtocolJson.FormatTimestamp(expiresAt.Value)}) is not after issued_at ({ProtocolJson.FormatTimestamp(issuedAt)}).");
         }
-        if (issuedAt > now + skew)
+        // Timestamps may be anything from year 1 to 9999; saturating keeps the comparisons exact
+        // where plain addition would throw. A difference of two timestamps always fits a TimeSpan.
+        if (issuedAt > AddSaturating(now, skew))
         {
             throw new RejectException(RejectCodes.Expired, "issued_at",
                 $"issued_at ({ProtocolJson.FormatTimestamp(issuedAt)}) is {(issuedAt - now).TotalSeconds:0} s in the future " +
                 $"(agent clock {ProtocolJson.FormatTimestamp(now)}, allowed skew {skew.TotalSeconds:0} s).");
         }
-        if (expiresAt is { } expiry && now > expiry + skew)
+        if (expiresAt is { } expiry && now > AddSaturating(expiry, skew))
         {
             throw new RejectException(RejectCodes.Expired, "expires_at",
                 $"The command expired at {ProtocolJson.FormatTimestamp(expiry)} " +
                 $"(agent clock {ProtocolJson.FormatTimestamp(now)}, allowed skew {skew.TotalSeconds:0} s).");
         }
+    }
+
+    /// <summary><paramref name="t"/> + <paramref name="span"/> in UTC, clamped to the range of <see cref="DateTimeOffset"/> instead of throwing.</summary>
+    private static DateTimeOffset AddSaturating(DateTimeOffset t, TimeSpan span)
+    {
+        var ticks = t.UtcTicks;
+        var max = DateTimeOffset.MaxValue.UtcTicks;
+        var sum = span.Ticks >= 0
+            ? (span.Ticks > max - ticks ? max : ticks + span.Ticks)
+            : (span.Ticks < -ticks ? 0 : ticks + span.Ticks);
+        return new DateTimeOffset(sum, TimeSpan.Zero);
     }
 
     private static ExecArgs ReadExecArgs(JsonElement args, ProtocolLimits limits)

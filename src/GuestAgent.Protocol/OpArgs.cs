@@ -57,7 +57,7 @@ public sealed record ExecArgs : OpArgs
 
     /// <summary>
     /// How many bytes of each stream go inline in the final reply; the rest follows in chunk
-    /// replies. Null leaves it to the agent (as much as fits in one message).
+    /// replies. Null leaves it to the agent (its exec.inline-output-bytes, which also caps a larger value).
     /// </summary>
     public int? OutputCapBytes { get; init; }
 

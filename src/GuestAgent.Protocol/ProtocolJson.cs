@@ -29,7 +29,7 @@ public static partial class ProtocolJson
 
     // The default encoder escapes '+' (six bytes for one) and all non-ASCII; that would break the
     // base64 size arithmetic of chunks. Nothing here is embedded in HTML, so the relaxed one is safe.
-    private static JavaScriptEncoder Encoder => JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+    internal static JavaScriptEncoder Encoder => JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
     private static JsonSerializerOptions CreateOptions()
     {

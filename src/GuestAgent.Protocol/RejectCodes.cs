@@ -6,7 +6,10 @@ namespace GuestAgent.Protocol;
 /// </summary>
 public static class RejectCodes
 {
-    /// <summary>The body is not JSON (syntax, invalid UTF-8, duplicate property names).</summary>
+    /// <summary>
+    /// The body is not JSON (syntax, invalid UTF-8, duplicate property names, nesting deeper than 64,
+    /// NaN or Infinity, an escaped unpaired surrogate).
+    /// </summary>
     public const string MalformedJson = "malformed_json";
 
     /// <summary>The body is JSON but not an object.</summary>
@@ -45,7 +48,13 @@ public static class RejectCodes
     /// <summary><c>sig.mac</c> does not match the command under the named key (tampered, or another secret).</summary>
     public const string BadSignature = "bad_signature";
 
+    /// <summary>
+    /// The agent failed while judging the command (a defect of the agent, not of the body as far as
+    /// it can tell); nothing ran. Sending the same command again will most likely fail the same way.
+    /// </summary>
+    public const string InternalError = "internal_error";
+
     public static IReadOnlyList<string> All { get; } =
         [MalformedJson, NotAnObject, UnsupportedVersion, MissingField, WrongType, UnknownOp, InvalidValue, Oversize, Expired, Forbidden,
-         Unsigned, UnknownKey, BadSignature];
+         Unsigned, UnknownKey, BadSignature, InternalError];
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Unicode;
 using GuestAgent.Protocol.Chunking;
@@ -35,8 +36,11 @@ public sealed record StreamOutput(
         ArgumentOutOfRangeException.ThrowIfGreaterThan(inlineBytes, stream.Length);
         ArgumentOutOfRangeException.ThrowIfNegative(chunks);
         var inline = stream[..inlineBytes];
-        // A cut inside a multi-byte character makes the inline part invalid UTF-8, so it goes as base64.
-        return Utf8.IsValid(inline)
+        // A cut inside a multi-byte character makes the inline part invalid UTF-8, so it goes as base64;
+        // so does text that JSON escaping would make longer than base64 (control characters take six
+        // bytes each): the inline part's size on the wire stays within 4/3 of its bytes, and the
+        // final reply within one Zaqar message.
+        return Utf8.IsValid(inline) && JsonEncodedText.Encode(inline, ProtocolJson.Encoder).EncodedUtf8Bytes.Length <= (inlineBytes + 2) / 3 * 4
             ? new StreamOutput(stream.Length, inlineBytes, chunks, Chunker.Sha256Hex(stream), Data: Encoding.UTF8.GetString(inline))
             : new StreamOutput(stream.Length, inlineBytes, chunks, Chunker.Sha256Hex(stream), DataB64: Convert.ToBase64String(inline));
     }
@@ -49,8 +53,9 @@ public sealed record StreamOutput(
 }
 
 /// <summary>
-/// Result of <c>exec</c>. <see cref="ExitCode"/> is null when the process was killed by a signal
-/// (then <see cref="Signal"/> names it, e.g. "SIGKILL").
+/// Result of <c>exec</c>. A process that died of signal n shows <see cref="ExitCode"/> 128+n; only when
+/// the agent's own timeout or cancel signal ended it is <see cref="ExitCode"/> null and <see cref="Signal"/>
+/// set (e.g. "SIGKILL").
 /// </summary>
 /// <param name="Attempt">1 for the first run; higher when the agent reran it after an interruption.</param>
 public sealed record ExecResult(

@@ -10,10 +10,30 @@ public sealed record OutgoingMessage(JsonNode? Body, int? TtlSeconds = null)
         new(JsonSerializer.SerializeToNode(body), ttlSeconds);
 }
 
-/// <summary>A message as Zaqar returns it. <see cref="ClaimId"/> is set when it came from (or is held by) a claim.</summary>
+/// <summary>
+/// A message as Zaqar returns it. <see cref="ClaimId"/> is set when it came from (or is held by) a claim.
+/// A body that is not JSON this client reads (it holds NaN or Infinity, which Zaqar stores) has
+/// <see cref="BodyError"/> set and an undefined <see cref="Body"/>; <see cref="RawBody"/> always has its
+/// text, so one such message never makes the others of a claim or a page unreadable.
+/// </summary>
 public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, int AgeSeconds, string? ClaimId, string Href)
 {
-    internal static QueueMessage FromJson(JsonElement e)
+    private readonly string? _raw;
+
+    /// <summary>Why <see cref="Body"/> could not be read; null when it could.</summary>
+    public string? BodyError { get; init; }
+
+    /// <summary>The body's JSON text as Zaqar sent it.</summary>
+    public string RawBody => _raw ?? (Body.ValueKind == JsonValueKind.Undefined ? "" : Body.GetRawText());
+
+    /// <summary>Kept only for a body that did not parse: a good body's text is its element's.</summary>
+    internal string? UnreadBody
+    {
+        init => _raw = value;
+    }
+
+    /// <summary>A message of a response read by <see cref="MessageEnvelope.Parse"/>.</summary>
+    internal static QueueMessage FromJson(JsonElement e, IReadOnlyList<string> bodies)
     {
         var href = e.TryGetProperty("href", out var h) ? h.GetString() ?? "" : "";
         string? claimId = null;
@@ -26,13 +46,24 @@ public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, i
         {
             claimId = c.GetString();
         }
+        JsonElement body = default;
+        string? raw = null, error = null;
+        if (e.TryGetProperty("body", out var b) && b.TryGetInt32(out var index) && index >= 0 && index < bodies.Count)
+        {
+            raw = bodies[index];
+            (body, error) = MessageEnvelope.ReadBody(raw);
+        }
         return new QueueMessage(
             e.GetProperty("id").GetString()!,
-            e.TryGetProperty("body", out var b) ? b.Clone() : default,
+            body,
             e.TryGetProperty("ttl", out var t) ? t.GetInt32() : 0,
             e.TryGetProperty("age", out var a) ? a.GetInt32() : 0,
             claimId,
-            href);
+            href)
+        {
+            UnreadBody = error is null ? null : raw,
+            BodyError = error,
+        };
     }
 }
 

@@ -19,7 +19,8 @@ public sealed partial class ZaqarClient
         {
             return Claim.Empty;
         }
-        var messages = r.Json().GetProperty("messages").EnumerateArray().Select(QueueMessage.FromJson).ToList();
+        var (json, bodies) = r.Messages();
+        var messages = json.GetProperty("messages").EnumerateArray().Select(m => QueueMessage.FromJson(m, bodies)).ToList();
         var id = r.Location?.Split('/')[^1] ?? messages.Select(m => m.ClaimId).FirstOrDefault(c => c is not null);
         return new Claim(id, messages);
     }
@@ -33,9 +34,9 @@ public sealed partial class ZaqarClient
         {
             return null;
         }
-        var j = r.Json();
+        var (j, bodies) = r.Messages();
         return new ClaimInfo(claimId, j.GetProperty("age").GetInt32(), j.GetProperty("ttl").GetInt32(),
-            j.GetProperty("messages").EnumerateArray().Select(QueueMessage.FromJson).ToList());
+            j.GetProperty("messages").EnumerateArray().Select(m => QueueMessage.FromJson(m, bodies)).ToList());
     }
 
     /// <summary>Renews a claim: it now expires <paramref name="ttlSeconds"/> from now. A lost claim raises a 404.</summary>

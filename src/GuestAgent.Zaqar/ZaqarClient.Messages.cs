@@ -77,8 +77,8 @@ public sealed partial class ZaqarClient
             query.Add(("marker", marker));
         }
         var r = await SendAsync(HttpMethod.Get, QueuePath(queue) + "/messages", ct, query).ConfigureAwait(false);
-        var json = r.Json();
-        var messages = json.GetProperty("messages").EnumerateArray().Select(QueueMessage.FromJson).ToList();
+        var (json, bodies) = r.Messages();
+        var messages = json.GetProperty("messages").EnumerateArray().Select(m => QueueMessage.FromJson(m, bodies)).ToList();
         string? next = null;
         if (messages.Count > 0 && json.TryGetProperty("links", out var links))
         {
@@ -124,7 +124,12 @@ public sealed partial class ZaqarClient
     {
         var r = await SendAsync(HttpMethod.Get, $"{QueuePath(queue)}/messages/{Uri.EscapeDataString(messageId)}", ct,
             expectedErrors: [404]).ConfigureAwait(false);
-        return r.Status == 404 ? null : QueueMessage.FromJson(r.Json());
+        if (r.Status == 404)
+        {
+            return null;
+        }
+        var (json, bodies) = r.Messages();
+        return QueueMessage.FromJson(json, bodies);
     }
 
     /// <summary>Several messages by id (at most 20); unknown ids are left out.</summary>
@@ -133,7 +138,12 @@ public sealed partial class ZaqarClient
         ZaqarLimits.CheckRange("ids", ids.Count, 1, ZaqarLimits.MaxPageSize);
         var r = await SendAsync(HttpMethod.Get, QueuePath(queue) + "/messages", ct, [("ids", string.Join(',', ids))],
             expectedErrors: [404]).ConfigureAwait(false);
-        return r.Status == 404 ? [] : r.Json().GetProperty("messages").EnumerateArray().Select(QueueMessage.FromJson).ToList();
+        if (r.Status == 404)
+        {
+            return [];
+        }
+        var (json, bodies) = r.Messages();
+        return json.GetProperty("messages").EnumerateArray().Select(m => QueueMessage.FromJson(m, bodies)).ToList();
     }
 
     /// <summary>

@@ -56,11 +56,14 @@ public sealed partial class ZaqarClient
 
     private readonly record struct Reply(int Status, string Body, string? Location)
     {
-        public JsonElement Json()
-        {
-            using var doc = JsonDocument.Parse(Body);
-            return doc.RootElement.Clone();
-        }
+        /// <summary>
+        /// The response's JSON. Message bodies anywhere in it (queue stats show the oldest and newest
+        /// message) are left out, so that a body Zaqar stored but a strict reader refuses cannot fail it.
+        /// </summary>
+        public JsonElement Json() => MessageEnvelope.Parse(Body).Envelope;
+
+        /// <summary>A response carrying messages: the envelope and each body's text (see <see cref="MessageEnvelope"/>).</summary>
+        public (JsonElement Envelope, IReadOnlyList<string> Bodies) Messages() => MessageEnvelope.Parse(Body);
     }
 
     // The default encoder escapes '+', '<', '&' ... as \uXXXX (6 bytes for 1), which would make

@@ -81,3 +81,6 @@ public class ZaqarException : Exception
 
 /// <summary>A request refused by the client before sending because it breaks one of Zaqar's limits.</summary>
 public sealed class ZaqarLimitException(string message) : ArgumentException(message);
+
+/// <summary>Zaqar answered, but with a response this client cannot read (not its JSON, cut short).</summary>
+public sealed class ZaqarProtocolException(string message) : Exception(message);

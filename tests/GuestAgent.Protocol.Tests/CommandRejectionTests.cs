@@ -292,6 +292,83 @@ public sealed class CommandRejectionTests
         Assert.Equal("expires_at", r.Field);
     }
 
+    [Theory]
+    [InlineData("9999-12-31T23:59:59Z")]
+    [InlineData("9999-12-31T23:59:59.9999999Z")]
+    [InlineData("9999-12-31T23:59:59.999999999Z")]
+    [InlineData("9999-12-31T09:59:59-14:00")]
+    [InlineData("9999-12-31T23:58:00Z")]
+    public void Far_future_expiry_is_judged_not_thrown(string expiresAt)
+    {
+        var body = Bodies.Exec();
+        body["expires_at"] = expiresAt;
+        var c = Bodies.Accepted(body);
+        Assert.Equal(9999, c.ExpiresAt!.Value.Year);
+    }
+
+    public static TheoryData<string, string, string?> ExtremeTimestamps => new()
+    {
+        // field, value, expected code (null: accepted)
+        { "issued_at", "0001-01-01T00:00:00Z", null },
+        { "issued_at", "0001-01-01T14:00:00+14:00", null },
+        { "issued_at", "9999-12-31T23:59:59Z", RejectCodes.Expired },
+        { "issued_at", "9999-12-31T23:59:59.999999999Z", RejectCodes.Expired },
+        { "expires_at", "0001-01-01T00:00:00Z", RejectCodes.Expired },
+        // Beyond what a DateTimeOffset holds once converted to UTC.
+        { "issued_at", "0001-01-01T00:00:00+14:00", RejectCodes.InvalidValue },
+        { "issued_at", "0001-01-01T00:00:00+00:01", RejectCodes.InvalidValue },
+        { "expires_at", "9999-12-31T23:59:59-12:00", RejectCodes.InvalidValue },
+        { "expires_at", "9999-12-31T23:59:59-00:01", RejectCodes.InvalidValue },
+        { "expires_at", "0000-12-31T23:59:59Z", RejectCodes.InvalidValue },
+    };
+
+    [Theory]
+    [MemberData(nameof(ExtremeTimestamps))]
+    public void Timestamps_at_the_ends_of_time_are_judged_not_thrown(string field, string value, string? code)
+    {
+        var body = Bodies.Exec();
+        body[field] = value;
+        var result = Bodies.Parse(body);
+        Assert.Equal(code, result.Rejection?.Code);
+        if (code is not null)
+        {
+            Assert.Equal(SalvagedId, result.Rejection!.CommandId);
+        }
+    }
+
+    [Fact]
+    public void Command_issued_at_the_end_of_time_without_expiry_is_expired_as_from_the_future()
+    {
+        var body = Bodies.Exec();
+        body["issued_at"] = "9999-12-31T23:59:59Z";
+        body.Remove("expires_at");
+        var r = Bodies.Rejected(body);
+        Assert.Equal((RejectCodes.Expired, "issued_at"), (r.Code, r.Field));
+        Assert.Contains("future", r.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Agent_clock_at_the_ends_of_time_is_judged_not_thrown()
+    {
+        var body = Bodies.Exec();
+        body["expires_at"] = "9999-12-31T23:59:59Z";
+        Bodies.Accepted(body, now: DateTimeOffset.MaxValue);
+        Assert.Equal(RejectCodes.Expired, Bodies.Rejected(Bodies.Exec(), now: DateTimeOffset.MaxValue).Code);
+        Assert.Equal(RejectCodes.Expired, Bodies.Rejected(Bodies.Exec(), now: DateTimeOffset.MinValue).Code);
+        var extremeSkew = ProtocolLimits.Default with { ClockSkew = TimeSpan.MaxValue };
+        Bodies.Accepted(body, now: DateTimeOffset.MinValue, limits: extremeSkew);
+        Bodies.Accepted(Bodies.Exec(), now: DateTimeOffset.MaxValue, limits: extremeSkew);
+        Assert.Equal(RejectCodes.Expired, Bodies.Rejected(Bodies.Exec(), limits: ProtocolLimits.Default with { ClockSkew = TimeSpan.MinValue }).Code);
+    }
+
+    [Fact]
+    public void Internal_error_is_a_stable_code_listed_with_the_others()
+    {
+        Assert.Equal("internal_error", RejectCodes.InternalError);
+        Assert.Contains(RejectCodes.InternalError, RejectCodes.All);
+        Assert.Equal(RejectCodes.All.Count, RejectCodes.All.Distinct().Count());
+    }
+
     [Fact]
     public void Body_over_the_limit_is_rejected_as_oversize_with_id_and_reply_to_salvaged()
     {

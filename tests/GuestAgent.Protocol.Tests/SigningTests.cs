@@ -253,6 +253,53 @@ public sealed class SigningTests
         Assert.True(Parse(Signed(longLived)).IsAccepted);
     }
 
+    [Theory]
+    [InlineData("9999-12-31T23:59:59Z")]
+    [InlineData("9999-12-31T23:59:59.9999999Z")]
+    [InlineData("9999-12-31T23:58:00Z")]
+    public void Signed_command_expiring_at_the_end_of_time_is_refused_for_its_lifetime_not_thrown(string expiresAt)
+    {
+        var body = Bodies.Exec();
+        body["expires_at"] = expiresAt;
+        var r = Rejected(Signed(body));
+        Assert.Equal((RejectCodes.InvalidValue, "expires_at", "k1"), (r.Code, r.Field, r.KeyId));
+        Assert.Equal(Guid.Parse(Bodies.Id), r.CommandId);
+    }
+
+    [Fact]
+    public void Signed_command_issued_at_the_start_of_time_is_refused_for_its_lifetime_not_thrown()
+    {
+        var body = Bodies.Exec();
+        body["issued_at"] = "0001-01-01T00:00:00Z";
+        var r = Rejected(Signed(body));
+        Assert.Equal((RejectCodes.InvalidValue, "expires_at", "k1"), (r.Code, r.Field, r.KeyId));
+    }
+
+    [Fact]
+    public void An_exception_inside_the_parser_becomes_an_internal_error_with_id_and_reply_to()
+    {
+        var broken = Strict with { Keys = new BrokenKeys() };
+        var r = Rejected(Signed(Bodies.Exec()), broken);
+        Assert.Equal(RejectCodes.InternalError, r.Code);
+        Assert.Null(r.Field);
+        Assert.Equal(Guid.Parse(Bodies.Id), r.CommandId);
+        Assert.Equal(Bodies.ReplyTo, r.ReplyTo);
+        Assert.Null(r.KeyId);
+        Assert.Equal("The agent could not judge this command (InvalidOperationException: key store unavailable); nothing ran.", r.Message);
+    }
+
+    /// <summary>A key source that fails when read, as a defect or a lost store would.</summary>
+    private sealed class BrokenKeys : IReadOnlyList<SigningKey>
+    {
+        public SigningKey this[int index] => throw new InvalidOperationException("key store unavailable");
+
+        public int Count => throw new InvalidOperationException("key store unavailable");
+
+        public IEnumerator<SigningKey> GetEnumerator() => throw new InvalidOperationException("key store unavailable");
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
     [Fact]
     public void Signed_command_past_expiry_or_from_the_future_beyond_the_skew_is_expired()
     {

@@ -59,6 +59,34 @@ public sealed class ZaqarBed : IDisposable
         RequestTimeout = TimeSpan.FromSeconds(20),
     });
 
+    /// <summary>
+    /// Posts message bodies given as raw JSON text, exactly as written, past any client-side check:
+    /// Zaqar's own reader takes what a strict one refuses (NaN, Infinity, deep nesting). Returns the new ids.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> PostRawBodiesAsync(string project, string queue, params string[] bodies)
+    {
+        using var http = new HttpClient();
+        var text = "{\"messages\":[" + string.Join(",", bodies.Select(b => "{\"ttl\":600,\"body\":" + b + "}")) + "]}";
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{Url.TrimEnd('/')}/v2/queues/{queue}/messages")
+        {
+            Content = new StringContent(text, System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Client-ID", Guid.NewGuid().ToString());
+        request.Headers.Add("X-Project-Id", project);
+        using var response = await http.SendAsync(request);
+        var answer = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"Zaqar refused the raw post ({(int)response.StatusCode}): {answer}");
+        }
+        using var doc = System.Text.Json.JsonDocument.Parse(answer);
+        return doc.RootElement.GetProperty("resources").EnumerateArray().Select(r => r.GetString()!.Split('/')[^1]).ToList();
+    }
+
+    /// <summary>A JSON object nested <paramref name="depth"/> levels deep (the top level counts), with <paramref name="inner"/> innermost.</summary>
+    public static string Nested(int depth, string inner = "1") =>
+        string.Concat(Enumerable.Repeat("{\"a\":", depth - 1)) + "{\"a\":" + inner + "}" + new string('}', depth - 1);
+
     /// <summary>Stops parts of the bed: "zaqar", "redis", "gc".</summary>
     public void Stop(params string[] parts) => Run(RepoPaths.Tool("zaqar", "stop.sh"), [RunDir, .. parts]);
 

@@ -274,11 +274,18 @@ public sealed record AgentSettings(
             name, stateDir, maxOps, c.GetTimeSpan("dedup-window"), Positive(c, "snapshot-every"),
             Positive(c, "max-attempts"), Range(c, "reply-ttl-seconds", 60, 1_209_600, ""),
             c.GetTimeSpan("shutdown-grace"), pollSettings,
-            Positive(c, "exec.inline-output-bytes"), chunk,
+            Range(c, "exec.inline-output-bytes", 1, MaxInlineOutputBytes, ""), chunk,
             new JournalSettings(provider, cs), c.GetString("log.level", "Information"), c.GetBoolean("log.file", true),
             tenants, Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, ""),
             PositiveSpan(c, "file-transfer-idle-timeout"), Range(c, "zaqar-connections", 1, 1024, ""));
     }
+
+    /// <summary>
+    /// The most exec.inline-output-bytes may be: stdout and stderr inline, as base64 at worst (4/3),
+    /// with the reply's envelope and signature, must still fit one Zaqar message, or the final reply
+    /// could never be posted.
+    /// </summary>
+    public const int MaxInlineOutputBytes = 94_208;
 
     /// <summary>The parser's limits under this configuration.</summary>
     public ProtocolLimits CommandLimits => ProtocolLimits.Default with { MaxCommandBytes = MaxCommandBytes };

@@ -159,22 +159,22 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             sender.Tell(new Offered(offer.MessageId, OfferOutcome.Duplicate));
             return;
         }
-        if (!_ctx.Binding.AllowedOps.Contains(cmd.Op))
+        (string Code, string Message, string ReplyTo)? refusal;
+        try
         {
-            Reject(cmd.Id, Answerable(cmd.ReplyTo), RejectCodes.Forbidden,
-                $"op '{cmd.Op}' is not allowed for tenant {_ctx.Binding.Name}", offer.MessageId, sender, cmd.Signature?.KeyId);
-            return;
+            refusal = Refusal(cmd);
         }
-        if (PolicyRefusal(cmd) is { } refusal)
+        catch (Exception e)
         {
-            Reject(cmd.Id, Answerable(cmd.ReplyTo), RejectCodes.Forbidden, refusal, offer.MessageId, sender, cmd.Signature?.KeyId);
-            return;
+            // A defect in a policy must cost this command, not the ledger: a restart would drop the
+            // offer, the message would come back, and the same exception would stop the tenant again.
+            _log.Error(e, "judging command {CommandId} ({Op}) failed", cmd.Id, cmd.Op);
+            refusal = (RejectCodes.InternalError,
+                $"the agent failed while judging this command ({e.GetType().Name}: {e.Message}); nothing ran", Answerable(cmd.ReplyTo));
         }
-        if (_ctx.Credentials is not null && cmd.ReplyTo is { } replyTo && replyTo != _ctx.Binding.ReplyQueue)
+        if (refusal is { } r)
         {
-            Reject(cmd.Id, _ctx.Binding.ReplyQueue, RejectCodes.Forbidden,
-                $"this guest can post replies to queue {_ctx.Binding.ReplyQueue} only (its pre-signed URL covers no other); " +
-                $"reply_to {replyTo} cannot be answered", offer.MessageId, sender, cmd.Signature?.KeyId);
+            Reject(cmd.Id, r.ReplyTo, r.Code, r.Message, offer.MessageId, sender, cmd.Signature?.KeyId);
             return;
         }
         _ctx.TenantSlots.ForceAcquire();
@@ -185,6 +185,26 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             Send(cmd, [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
             Dispatch(_state.Commands[cmd.Id]);
         });
+    }
+
+    /// <summary>Why the binding refuses <paramref name="cmd"/> (code, message, where to answer), or null when it may run.</summary>
+    private (string Code, string Message, string ReplyTo)? Refusal(Command cmd)
+    {
+        if (!_ctx.Binding.AllowedOps.Contains(cmd.Op))
+        {
+            return (RejectCodes.Forbidden, $"op '{cmd.Op}' is not allowed for tenant {_ctx.Binding.Name}", Answerable(cmd.ReplyTo));
+        }
+        if (PolicyRefusal(cmd) is { } refusal)
+        {
+            return (RejectCodes.Forbidden, refusal, Answerable(cmd.ReplyTo));
+        }
+        if (_ctx.Credentials is not null && cmd.ReplyTo is { } replyTo && replyTo != _ctx.Binding.ReplyQueue)
+        {
+            return (RejectCodes.Forbidden,
+                $"this guest can post replies to queue {_ctx.Binding.ReplyQueue} only (its pre-signed URL covers no other); " +
+                $"reply_to {replyTo} cannot be answered", _ctx.Binding.ReplyQueue);
+        }
+        return null;
     }
 
     /// <summary>What the binding's policy (exec block, max-file-bytes) says against <paramref name="cmd"/>, before it is accepted.</summary>

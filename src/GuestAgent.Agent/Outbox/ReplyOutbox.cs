@@ -53,9 +53,26 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             var key = d.KeyId is null ? null : binding.SigningPolicy.Find(d.KeyId) ?? binding.SigningPolicy.Current;
             for (var i = 0; i < d.Replies.Count; i++)
             {
-                JsonNode? body = key is null ? JsonNode.Parse(d.Replies[i].ToUtf8Bytes()) : Signatures.SignReply(d.Replies[i], key);
-                _pending.AddLast(new Item(d.CommandId, d.Queue, new OutgoingMessage(body, replyTtlSeconds),
-                    d.HasFinal && i == d.Replies.Count - 1, Sender));
+                var message = Encode(d.Replies[i], key, replyTtlSeconds);
+                if (ZaqarClient.PostBodySize([message]) > ZaqarLimits.MaxPostBodyBytes)
+                {
+                    // Zaqar would refuse it every time, and every later reply of the tenant would wait behind it.
+                    var size = ZaqarClient.PostBodySize([message]);
+                    var reply = d.Replies[i];
+                    _log.ForContext("CommandId", d.CommandId).Error(
+                        "reply seq {Seq} ({Status}) is {Size} bytes, more than one Zaqar message takes; posting a failed reply in its place",
+                        reply.Seq, reply.Status, size);
+                    message = Encode(reply with
+                    {
+                        Status = reply.Status.IsFinal() ? ReplyStatus.Failed : ReplyStatus.Progress,
+                        Result = null,
+                        Chunk = null,
+                        Error = new ReplyError("internal_error",
+                            $"the agent's {reply.Status.ToString().ToLowerInvariant()} reply was {size} bytes, more than Zaqar takes " +
+                            $"({ZaqarLimits.MaxPostBodyBytes}); it could not be posted (see the agent log)"),
+                    }, key, replyTtlSeconds);
+                }
+                _pending.AddLast(new Item(d.CommandId, d.Queue, message, d.HasFinal && i == d.Replies.Count - 1, Sender));
             }
             Pump();
         });
@@ -78,16 +95,17 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         {
             var batch = _inFlight;
             _inFlight = 0;
-            if (f.Cause is ZaqarException { IsTransient: false } z && z.StatusCode is >= 400 and < 500)
+            if (f.Cause is ZaqarException { IsTransient: false, StatusCode: >= 400 and < 500 } or ZaqarLimitException)
             {
+                var why = f.Cause is ZaqarException z ? $"refused by Zaqar ({z.StatusCode})" : "larger than Zaqar takes";
                 // Zaqar will never take it (queue name refused, no right to post there): retrying
                 // would stop every later reply. Say so loudly and move on.
                 for (var i = 0; i < batch; i++)
                 {
                     var item = _pending.First!.Value;
                     _pending.RemoveFirst();
-                    _log.ForContext("CommandId", item.CommandId).Error("reply to queue {Queue} refused by Zaqar ({Status}): {Error}; dropped",
-                        item.Queue, z.StatusCode, z.Message);
+                    _log.ForContext("CommandId", item.CommandId).Error("reply to queue {Queue} {Why}: {Error}; dropped",
+                        item.Queue, why, f.Cause.Message);
                     if (item.IsFinal)
                     {
                         item.Notify.Tell(new CommandLedgerProtocol.FinalReplyDelivered(item.CommandId));
@@ -104,6 +122,9 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    private static OutgoingMessage Encode(Reply reply, SigningKey? key, int ttlSeconds) =>
+        new(key is null ? JsonNode.Parse(reply.ToUtf8Bytes()) : Signatures.SignReply(reply, key), ttlSeconds);
 
     public static Props Props(TenantBinding binding, ZaqarClient zaqar, int replyTtlSeconds, TimeSpan maxBackoff) =>
         Akka.Actor.Props.Create(() => new ReplyOutbox(binding, zaqar, replyTtlSeconds, maxBackoff));

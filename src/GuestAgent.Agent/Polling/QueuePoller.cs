@@ -52,12 +52,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     private readonly TenantBinding _binding;
     private readonly PollSettings _poll;
-    private readonly ProtocolLimits _limits;
     private readonly ZaqarClient _zaqar;
     private readonly IActorRef _ledger;
     private readonly OperationSlots _global;
     private readonly AgentLifetime _lifetime;
     private readonly OpenClaims _openClaims;
+    private readonly PoisonWatch _watch;
+    private readonly Func<byte[], DateTimeOffset, CommandParseResult> _parse;
     private readonly OperationSlots _tenant;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
@@ -72,12 +73,15 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private DateTimeOffset _scanPausedUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _lastScan = DateTimeOffset.MinValue;
 
+    /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
-        AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, TimeProvider time)
+        AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null)
     {
+        _watch = watch;
+        _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy));
         _lifetime = lifetime;
         _openClaims = openClaims;
-        _limits = limits;
         _binding = binding;
         _poll = poll;
         _zaqar = zaqar;
@@ -167,11 +171,17 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
-        AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, openClaims, time));
+        AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null) =>
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, openClaims, watch, time, parse));
 
     protected override void PreStart()
     {
+        if (_watch.Restarted() is { } died)
+        {
+            _log.Error("the poller of {Queue} failed while judging message {MessageId} ({Strikes} time(s)); " +
+                       "at {Limit} it is dead-lettered instead of judged again", _binding.CommandQueue, died.MessageId, died.Strikes, _watch.Limit);
+        }
         var earlier = _openClaims.LeftByEarlierRun();
         if (earlier.Count == 0)
         {
@@ -267,25 +277,85 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         var now = _time.GetUtcNow();
         foreach (var message in claim.Messages)
         {
+            if (_watch.IsPoison(message.Id, out var strikes))
+            {
+                DeadLetter(message, claim.Id, strikes);
+                continue;
+            }
             _outstanding[message.Id] = claim.Id;
-            var raw = RawBody(message);
             // Authenticated here, before the ledger records anything or anything runs.
-            var parsed = CommandParser.Parse(raw, now, _limits, _binding.SigningPolicy);
+            var (parsed, text) = Judge(message, now);
             if (parsed.Command is { } command)
             {
-                _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), message.Id));
+                _ledger.Tell(new Offer(command, text, message.Id));
             }
             else
             {
                 _ledger.Tell(new OfferRejected(parsed.Rejection!, message.Id));
             }
         }
+        if (_outstanding.Count == 0)
+        {
+            ClaimNow();
+            return;
+        }
         AwaitOffers();
+    }
+
+    /// <summary>
+    /// A message's verdict, never an exception: one message's fault must cost that message alone,
+    /// never the poller (a restart would release the claim and take the same message first again).
+    /// Only what leaves the process in doubt (out of memory) escapes; <see cref="PoisonWatch"/> ends that.
+    /// </summary>
+    private (CommandParseResult Result, string Text) Judge(QueueMessage message, DateTimeOffset now)
+    {
+        _watch.Judging(message.Id);
+        (CommandParseResult, string) verdict;
+        try
+        {
+            var raw = RawBody(message);
+            verdict = (_parse(raw, now), Encoding.UTF8.GetString(raw));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", message.Id, _binding.CommandQueue);
+            verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
+                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), "");
+        }
+        _watch.Judged();
+        return verdict;
+    }
+
+    /// <summary>
+    /// Ends a message that made the poller fail <see cref="PoisonWatch.Limit"/> times: logged with the
+    /// start of its body, and deleted, without judging it again (judging it is what fails).
+    /// </summary>
+    private void DeadLetter(QueueMessage message, string? claimId, int strikes)
+    {
+        var text = message.RawBody;
+        const int preview = 512;
+        _log.Error("dead-lettered message {MessageId} of {Queue}: the poller failed {Strikes} time(s) while judging it; " +
+                   "it is deleted unjudged. Its body ({Length} chars) begins: {Preview}",
+            message.Id, _binding.CommandQueue, strikes, text.Length, text.Length > preview ? text[..preview] : text);
+        _watch.Forget(message.Id);
+        if (claimId is not null)
+        {
+            KeepListing(() => _openClaims.Answered(claimId));
+        }
+        var id = message.Id;
+        _zaqar.DeleteAsync(_binding.CommandQueue, id, claimId).ContinueWith(t =>
+        {
+            if (t.IsFaulted)
+            {
+                _log.Warning("deleting dead-lettered message {MessageId} failed ({Error})", id, t.Exception?.GetBaseException().Message);
+            }
+        }, TaskScheduler.Default);
     }
 
     private static byte[] RawBody(QueueMessage message) => Encoding.UTF8.GetBytes(message.Body.ValueKind switch
     {
-        System.Text.Json.JsonValueKind.Undefined => "",
+        // Not JSON this client reads (NaN, Infinity): judged as the text Zaqar holds, so the parser says why.
+        System.Text.Json.JsonValueKind.Undefined => message.RawBody,
         // A command posted as JSON text inside a string (json.dumps(cmd) as the body) is read as that text.
         System.Text.Json.JsonValueKind.String => message.Body.GetString() ?? "",
         _ => message.Body.GetRawText(),
@@ -344,12 +414,16 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         var offered = 0;
         foreach (var message in messages)
         {
-            var raw = RawBody(message);
-            if (CommandParser.Parse(raw, now, _limits, _binding.SigningPolicy).Command is { Op: Ops.Status or Ops.Cancel or Ops.Ping } query
-                && _outstanding.TryAdd(message.Id, null))
+            if (_watch.IsPoison(message.Id, out _) || _outstanding.ContainsKey(message.Id))
             {
+                continue;
+            }
+            var (parsed, text) = Judge(message, now);
+            if (parsed.Command is { Op: Ops.Status or Ops.Cancel or Ops.Ping } query)
+            {
+                _outstanding[message.Id] = null;
                 offered++;
-                _ledger.Tell(new Offer(query, Encoding.UTF8.GetString(raw), message.Id));
+                _ledger.Tell(new Offer(query, text, message.Id));
             }
         }
         if (offered == 0)

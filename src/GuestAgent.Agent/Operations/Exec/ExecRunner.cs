@@ -68,7 +68,8 @@ public sealed class ExecRunner
         {
             return Fail("stdin_b64 is not valid base64");
         }
-        var cap = Math.Max(0, args.OutputCapBytes ?? options.DefaultInlineCapBytes);
+        // At most the agent's inline cap, as for http and file.get: a final reply must fit one Zaqar message.
+        var cap = Math.Clamp(args.OutputCapBytes ?? options.DefaultInlineCapBytes, 0, options.DefaultInlineCapBytes);
 
         var baseDir = options.WorkingDirectory ?? Environment.CurrentDirectory;
         string cwd;
