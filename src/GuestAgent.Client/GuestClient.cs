@@ -128,7 +128,7 @@ public sealed partial class GuestClient : IAsyncDisposable
                 var final = waiter.Final;
                 throw new GuestTimeoutException(command.Id, command.Op, CommandQueue, ReplyQueue,
                     Options.TimeProvider.GetElapsedTime(started), waiter.AcceptedSeen, waiter.Count, final,
-                    final is null ? [] : waiter.MissingSeqs);
+                    final is null ? [] : waiter.MissingSeqs, waiter.Unverified, waiter.LastUnverified);
             }
             var replies = await waiter.Completed.Task.ConfigureAwait(false);
             return CallResult.Create(command.Id, command.Op, replies);
@@ -177,7 +177,8 @@ public sealed partial class GuestClient : IAsyncDisposable
             catch (TimeoutException)
             {
                 throw new GuestTimeoutException(command.Id, command.Op, CommandQueue, ReplyQueue,
-                    Options.TimeProvider.GetElapsedTime(started), acceptedSeen: false, waiter.Count, null, []);
+                    Options.TimeProvider.GetElapsedTime(started), acceptedSeen: false, waiter.Count, null, [],
+                    waiter.Unverified, waiter.LastUnverified);
             }
             // Any reply but a rejection means the agent took it (the accepted one may just be slower).
             return first.Status == ReplyStatus.Rejected

@@ -64,6 +64,14 @@ public sealed record GuestClientOptions
     /// <summary>Told about every error of the reply listener (it carries on after each; see <see cref="GuestClient.Stats"/>).</summary>
     public Action<Exception>? OnListenerError { get; init; }
 
+    /// <summary>
+    /// Told about each message the reply listener deletes as not a reply or as an unverified one
+    /// (see <see cref="DroppedMessage"/>), on the listener's thread; its exceptions are swallowed.
+    /// Not told about an unverified rejection that ends a call with <see cref="GuestSigningMismatchException"/>:
+    /// that call reports it. <see cref="ReplyListenerStats"/> counts them all.
+    /// </summary>
+    public Action<DroppedMessage>? OnDroppedMessage { get; init; }
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>
@@ -154,7 +162,11 @@ public sealed record CastOptions
     /// <summary>Overrides <see cref="GuestClientOptions.CommandTimeToLive"/> for this command.</summary>
     public TimeSpan? TimeToLive { get; init; }
 
-    public InterruptPolicy OnInterrupt { get; init; } = InterruptPolicy.Rerun;
+    /// <summary>
+    /// What the agent does with the cast when it restarts while running it: run it again (the
+    /// protocol's default for casts) or end it <c>interrupted</c> so that it never runs twice.
+    /// </summary>
+    public InterruptPolicy OnInterrupt { get; init; } = Command.DefaultInterruptPolicy(CommandMode.Cast);
 
     public Guid? CommandId { get; init; }
 }

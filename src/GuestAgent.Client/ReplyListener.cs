@@ -196,7 +196,20 @@ internal sealed class ReplyListener : IAsyncDisposable
         var deletes = new List<Task>();
         foreach (var message in claim.Messages)
         {
-            if (Route(message))
+            bool delete;
+            try
+            {
+                delete = Route(message);
+            }
+            catch (Exception e)
+            {
+                // A bug met by one message must not keep the others of the claim from their waiters,
+                // nor bring this one back again and again: it goes, and says why.
+                Report(e);
+                Drop(message, $"cannot be handled ({e.GetType().Name}: {e.Message})", null);
+                delete = true;
+            }
+            if (delete)
             {
                 deletes.Add(DeleteAsync(message, claim.Id, stop));
             }
@@ -208,13 +221,15 @@ internal sealed class ReplyListener : IAsyncDisposable
     /// <summary>Hands a message to its waiter; true when it is to be deleted.</summary>
     private bool Route(QueueMessage message)
     {
-        string? error = null;
-        Reply? reply = null;
-        var ok = message.Body.ValueKind != JsonValueKind.Undefined && ReplyParser.TryParse(message.Body, out reply, out error);
-        if (!ok || reply is null)
+        if (message.Body.ValueKind == JsonValueKind.Undefined)
         {
-            Interlocked.Increment(ref _invalid);
-            Volatile.Write(ref _lastInvalid, $"message {message.Id}: {error ?? "no body"}");
+            // Zaqar stored a body that is not JSON (NaN, Infinity): the Zaqar client says why.
+            Drop(message, message.BodyError ?? "no body", null);
+            return true;
+        }
+        if (!ReplyParser.TryParse(message.Body, out var reply, out var error))
+        {
+            Drop(message, error, NamedCommandId(message.Body));
             return true;
         }
         if (_waiters.TryGetValue(reply.Id, out var waiter))
@@ -223,9 +238,7 @@ internal sealed class ReplyListener : IAsyncDisposable
             // to other clients, signed with keys this one does not hold.
             if (_options.Signs && Signatures.Verify(message.Body, Signatures.ReplyDomain, _options.SigningKeys!) is { IsValid: false } check)
             {
-                Interlocked.Increment(ref _unverified);
-                var what = reply.Error is { } e ? $" ({reply.Status} {e.Code}: {e.Message})" : $" ({reply.Status})";
-                Volatile.Write(ref _lastInvalid, $"message {message.Id}: reply {reply.Id} seq {reply.Seq}{what} dropped: {check.Status}: {check.Message}");
+                Unverified(message, reply, check, waiter);
                 return true;
             }
             switch (waiter.Add(reply))
@@ -260,6 +273,56 @@ internal sealed class ReplyListener : IAsyncDisposable
         Interlocked.Increment(ref _unknown);
         return true;
     }
+
+    /// <summary>A message that is no reply: counted, kept as the last reason, and told to <see cref="GuestClientOptions.OnDroppedMessage"/>.</summary>
+    private void Drop(QueueMessage message, string reason, Guid? commandId)
+    {
+        Interlocked.Increment(ref _invalid);
+        var dropped = new DroppedMessage(message.Id, reason, commandId);
+        Volatile.Write(ref _lastInvalid, dropped.ToString());
+        Tell(dropped);
+    }
+
+    /// <summary>
+    /// A reply to a waiting command that did not verify: never handed on. When it is a rejection
+    /// of the command's signature and nothing verified has come for the command, the waiter fails
+    /// at once with a diagnosis rather than sitting out its timeout. A forger could end a call
+    /// early this way, but anyone who can post to the reply queue can also delete its replies;
+    /// what a forger cannot do is make a call return a result of their choosing.
+    /// </summary>
+    private void Unverified(QueueMessage message, Reply reply, SignatureCheck check, ReplyWaiter waiter)
+    {
+        Interlocked.Increment(ref _unverified);
+        var what = reply.Error is { } e ? $" ({reply.Status} {e.Code}: {e.Message})" : $" ({reply.Status})";
+        var dropped = new DroppedMessage(message.Id, $"reply {reply.Id} seq {reply.Seq}{what} dropped: {check.Status}: {check.Message}",
+            reply.Id, Unverified: true);
+        Volatile.Write(ref _lastInvalid, dropped.ToString());
+        waiter.NoteUnverified(dropped.ToString());
+        // After a verified reply the agent has plainly taken the signature: a later claim otherwise is forged.
+        if (reply.Status == ReplyStatus.Rejected && GuestSigningMismatchException.IsSigningCode(reply.Error?.Code) && waiter.Count == 0)
+        {
+            waiter.Fail(new GuestSigningMismatchException(waiter.CommandId, waiter.Op, _options.SigningKeys![0].Id, reply, check));
+            return;
+        }
+        Tell(dropped);
+    }
+
+    private void Tell(DroppedMessage dropped)
+    {
+        try
+        {
+            _options.OnDroppedMessage?.Invoke(dropped);
+        }
+        catch (Exception)
+        {
+            // A faulty handler must not stop the listener.
+        }
+    }
+
+    /// <summary>The command id a message that is no valid reply names, if it names one.</summary>
+    private static Guid? NamedCommandId(JsonElement body) =>
+        body.ValueKind == JsonValueKind.Object && body.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
+        && Guid.TryParse(id.GetString(), out var guid) ? guid : null;
 
     private async Task DeleteAsync(QueueMessage message, string? claimId, CancellationToken stop)
     {

@@ -27,6 +27,8 @@ internal sealed class ReplyWaiter(Guid commandId, string op, Action<Reply>? onAd
     private readonly Lock _lock = new();
     private readonly SortedDictionary<long, Reply> _replies = [];
     private long? _finalSeq;
+    private int _unverified;
+    private string? _lastUnverified;
 
     public Guid CommandId { get; } = commandId;
     public string Op { get; } = op;
@@ -41,6 +43,12 @@ internal sealed class ReplyWaiter(Guid commandId, string op, Action<Reply>? onAd
     public TaskCompletionSource<Reply> FirstReply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public bool AcceptedSeen { get; private set; }
+
+    /// <summary>Replies for this command that did not verify and were dropped (see <see cref="NoteUnverified"/>).</summary>
+    public int Unverified => Volatile.Read(ref _unverified);
+
+    /// <summary>Why the last of them was dropped.</summary>
+    public string? LastUnverified => Volatile.Read(ref _lastUnverified);
 
     public int Count
     {
@@ -140,6 +148,13 @@ internal sealed class ReplyWaiter(Guid commandId, string op, Action<Reply>? onAd
             Completed.TrySetResult(complete);
         }
         return AddOutcome.Added;
+    }
+
+    /// <summary>Records a reply for this command that was dropped unverified, so that a timeout can say so.</summary>
+    public void NoteUnverified(string reason)
+    {
+        Volatile.Write(ref _lastUnverified, reason);
+        Interlocked.Increment(ref _unverified);
     }
 
     public void Fail(Exception error)

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
+using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client.Tests;
@@ -55,6 +56,16 @@ internal sealed partial class FakeAgent(ZaqarClient zaqar, string commandQueue, 
         foreach (var reply in replies)
         {
             await Repeat(() => zaqar.PostAsync(command.ReplyTo!, new OutgoingMessage(JsonNode.Parse(reply.ToUtf8Bytes()), 600)));
+        }
+    }
+
+    /// <summary>Posts the replies signed with <paramref name="key"/>, as an agent holding that key answers.</summary>
+    public async Task SendSignedAsync(Command command, SigningKey key, params Reply[] replies)
+    {
+        Assert.NotNull(command.ReplyTo);
+        foreach (var reply in replies)
+        {
+            await Repeat(() => zaqar.PostAsync(command.ReplyTo!, new OutgoingMessage(Signatures.SignReply(reply, key), 600)));
         }
     }
 

@@ -67,7 +67,7 @@ public static class CredentialsCommands
             "Mint fresh pre-signed URLs for a running guest (as mint does) and hand them to it in a signed credentials " +
             "command on its command queue; the agent tries them, keeps them across restarts and switches to them. The " +
             "reply comes to the guest's reply queue (--reply-queue). Signing keys: env GUESTAGENT_SIGNING_KEYS. " +
-            "Run it well before the current URLs expire (the agent warns in its log a day ahead by default).");
+            "Run it well before the current URLs expire (the agent warns in its log a day ahead by default). " + GuestCommands.SigningHelp);
         var wait = new Option<double>("--wait") { Description = "Seconds to wait for the agent's answer (default 60)", DefaultValueFactory = _ => 60 };
         foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, wait })
         {
@@ -83,8 +83,13 @@ public static class CredentialsCommands
             try
             {
                 // The controller itself talks to Zaqar with the connection options (a keystone token).
-                await using var client = new GuestAgent.Client.GuestClient(Connection.Client(r), r.GetValue(queue)!, r.GetValue(reply)!,
-                    new GuestAgent.Client.GuestClientOptions { SigningKeys = GuestCommands.SigningKeysFromEnvironment() });
+                var replyQueue = r.GetValue(reply)!;
+                await using var client = new GuestAgent.Client.GuestClient(Connection.Client(r), r.GetValue(queue)!, replyQueue,
+                    new GuestAgent.Client.GuestClientOptions
+                    {
+                        SigningKeys = GuestCommands.SigningKeysFromEnvironment(),
+                        OnDroppedMessage = m => GuestCommands.WarnDropped(replyQueue, m),
+                    });
                 var result = await client.RenewCredentialsAsync(urls.Command, urls.Reply,
                     new GuestAgent.Client.CallOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(wait)) }, ct);
                 Console.WriteLine($"renewed: the guest now uses URLs valid until {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.CommandQueueExpiresAt)} " +
@@ -96,7 +101,12 @@ public static class CredentialsCommands
                 Console.Error.WriteLine($"guestctl: {e.Message}");
                 return GuestCommands.ExitTimedOut;
             }
-            catch (Exception e) when (e is GuestAgent.Client.GuestClientException or ZaqarException or ArgumentException)
+            catch (GuestAgent.Client.GuestSigningMismatchException e)
+            {
+                Console.Error.WriteLine($"guestctl: {e.Message} {GuestCommands.SigningMismatchHint}");
+                return GuestCommands.ExitError;
+            }
+            catch (Exception e) when (e is GuestAgent.Client.GuestClientException or ZaqarException or ZaqarProtocolException or ArgumentException)
             {
                 Console.Error.WriteLine($"guestctl: {e.Message}");
                 return GuestCommands.ExitError;

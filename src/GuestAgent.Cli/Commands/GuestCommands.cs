@@ -29,7 +29,18 @@ public static partial class GuestCommands
     private const string ExitCodesHelp =
         "Exit status: the remote program's exit code; 128+N if it was killed by signal N; " +
         "124 if it hit --timeout (or no final reply came within --wait); 125 if the command was rejected, " +
-        "interrupted, or guestctl/Zaqar failed; 126 if the program could not be started; 130 if it was cancelled.";
+        "interrupted, or guestctl/Zaqar failed; 126 if the program could not be started; 130 if it was cancelled. " +
+        SigningHelp;
+
+    /// <summary>Why a wrong key ends a command at once (exit 125) rather than after --wait.</summary>
+    internal const string SigningHelp =
+        "An agent that refuses the command's signature (bad_signature, unknown_key, unsigned) answers unsigned; " +
+        "guestctl cannot trust that answer, but reports it at once, with exit status 125, as a sign that " +
+        "GUESTAGENT_SIGNING_KEYS does not match the agent's binding.";
+
+    /// <summary>Added to that report: where guestctl's keys come from.</summary>
+    internal const string SigningMismatchHint =
+        "Check GUESTAGENT_SIGNING_KEYS (kid=base64secret; the first key signs) against the guest's tenant binding.";
 
     private static readonly ZaqarConnection Connection = new(recursive: false);
 
@@ -90,11 +101,18 @@ public static partial class GuestCommands
     {
         var cmd = new Command("cast",
             "Start a program on the guest without waiting for it and print the command id: " +
-            "guestctl cast [--ack] [--timeout S] [--shell \"line\" | -- argv...]. Exit status 125 if it was rejected or could not be sent, " +
-            "124 if --ack got no answer in time.");
+            "guestctl cast [--ack] [--on-interrupt rerun|fail] [--timeout S] [--shell \"line\" | -- argv...]. " +
+            "Exit status 125 if it was rejected or could not be sent, or on bad usage; 124 if --ack got no answer in time. With --ack: " + SigningHelp);
         var run = new RunOptions(cmd);
         var ack = new Option<bool>("--ack") { Description = "Wait until the agent has accepted the command (rejection: exit 125)" };
+        var onInterrupt = new Option<string>("--on-interrupt")
+        {
+            Description = "If the agent restarts while the program runs: rerun (run it again) or fail (end it 'interrupted'; it never runs twice)",
+            HelpName = "rerun|fail",
+            DefaultValueFactory = _ => WireName(GuestAgent.Protocol.Command.DefaultInterruptPolicy(CommandMode.Cast)),
+        };
         cmd.Options.Add(ack);
+        cmd.Options.Add(onInterrupt);
         AddCommon(cmd);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
         {
@@ -102,9 +120,19 @@ public static partial class GuestCommands
             {
                 return ExitError;
             }
+            if (!TryParseInterruptPolicy(r.GetValue(onInterrupt), out var policy))
+            {
+                Error($"--on-interrupt wants rerun or fail, got '{r.GetValue(onInterrupt)}'");
+                return ExitError;
+            }
             return await WithClient(r, async client =>
             {
-                var id = await client.CastAsync(args, new CastOptions { WaitForAcceptance = r.GetValue(ack), AcceptanceTimeout = WaitTime(r) }, ct);
+                var id = await client.CastAsync(args, new CastOptions
+                {
+                    WaitForAcceptance = r.GetValue(ack),
+                    AcceptanceTimeout = WaitTime(r),
+                    OnInterrupt = policy,
+                }, ct);
                 Console.WriteLine(id.ToString("D"));
                 return 0;
             });
@@ -166,7 +194,7 @@ public static partial class GuestCommands
         "Exit status: 0 if the request was carried out, whatever the HTTP status; 1 if the destination is not allowed " +
         "(forbidden_destination); 2 if the request failed (http_error: connection, TLS, too many redirects); " +
         "124 if it hit --timeout (or no final reply came within --wait); 125 if the command was rejected, interrupted, " +
-        "or guestctl/Zaqar failed; 130 if it was cancelled.";
+        "or guestctl/Zaqar failed; 130 if it was cancelled. " + SigningHelp;
 
     /// <summary>The destination is not in the tenant's http-destinations.</summary>
     public const int ExitHttpForbidden = 1;
@@ -296,7 +324,8 @@ public static partial class GuestCommands
         }
         try
         {
-            await using var client = new GuestClient(Connection.Client(r), queue, r.GetValue(ReplyQueue) ?? ZaqarConnection.DefaultReplyQueue(),
+            var replyQueue = r.GetValue(ReplyQueue) ?? ZaqarConnection.DefaultReplyQueue();
+            await using var client = new GuestClient(Connection.Client(r), queue, replyQueue,
                 new GuestClientOptions
                 {
                     DefaultCallTimeout = TimeSpan.FromSeconds(60),
@@ -304,6 +333,7 @@ public static partial class GuestCommands
                     // Other guestctl runs of this user share the reply queue: leave their fresh replies to them.
                     ForeignReplyGrace = TimeSpan.FromMinutes(10),
                     SigningKeys = SigningKeysFromEnvironment(),
+                    OnDroppedMessage = m => WarnDropped(replyQueue, m),
                 });
             return await body(client);
         }
@@ -312,7 +342,12 @@ public static partial class GuestCommands
             Error(e.Message);
             return ExitTimedOut;
         }
-        catch (Exception e) when (e is GuestClientException or ZaqarException or ArgumentException or IOException)
+        catch (GuestSigningMismatchException e)
+        {
+            Error($"{e.Message} {SigningMismatchHint}");
+            return ExitError;
+        }
+        catch (Exception e) when (e is GuestClientException or ZaqarException or ZaqarProtocolException or ArgumentException or IOException)
         {
             Error(e.Message);
             return ExitError;
@@ -395,6 +430,31 @@ public static partial class GuestCommands
         "SIGTERM" => 15,
         _ => null,
     };
+
+    /// <summary>
+    /// One line per message the reply listener deleted unread, so that garbage or forged replies on
+    /// the reply queue are seen rather than silently waited past.
+    /// </summary>
+    internal static void WarnDropped(string replyQueue, DroppedMessage message) =>
+        Error($"warning: reply queue '{replyQueue}': {Printable(message.ToString())}");
+
+    /// <summary>Text that came off a queue, without control characters that could rewrite the terminal.</summary>
+    internal static string Printable(string text) =>
+        new(text.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+
+    /// <summary>The policy as on_interrupt spells it on the wire.</summary>
+    private static string WireName(InterruptPolicy policy) => policy == InterruptPolicy.Rerun ? "rerun" : "fail";
+
+    private static bool TryParseInterruptPolicy(string? text, out InterruptPolicy policy)
+    {
+        (var ok, policy) = text?.Trim().ToLowerInvariant() switch
+        {
+            "rerun" => (true, InterruptPolicy.Rerun),
+            "fail" => (true, InterruptPolicy.Fail),
+            _ => (false, default),
+        };
+        return ok;
+    }
 
     private static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, ProtocolJson.Options));
 

@@ -19,12 +19,12 @@ public static class QueueCommands
         Connection.AddTo(queue);
 
         var ping = new Command("ping", "Check that Zaqar and its storage answer.");
-        ping.SetAction(async (r, ct) =>
+        ping.SetAction(Guarded(async (r, ct) =>
         {
             var ok = await Client(r).PingAsync(ct);
             Console.WriteLine(ok ? "zaqar is up" : "zaqar is not answering");
             return ok ? 0 : 1;
-        });
+        }));
 
         var name = new Argument<string>("queue") { Description = "Queue name" };
 
@@ -36,7 +36,7 @@ public static class QueueCommands
         create.Options.Add(maxClaims);
         create.Options.Add(dlq);
         create.Options.Add(ttl);
-        create.SetAction(async (r, ct) =>
+        create.SetAction(Guarded(async (r, ct) =>
         {
             var created = await Client(r).CreateQueueAsync(r.GetValue(name)!, new QueueOptions
             {
@@ -46,18 +46,18 @@ public static class QueueCommands
             }, ct);
             Console.WriteLine(created ? $"created {r.GetValue(name)}" : $"{r.GetValue(name)} already exists");
             return 0;
-        });
+        }));
 
         var post = new Command("post", "Post one message (JSON body).");
         var body = new Argument<string>("json") { Description = "Message body as JSON" };
         post.Arguments.Add(name);
         post.Arguments.Add(body);
-        post.SetAction(async (r, ct) =>
+        post.SetAction(Guarded(async (r, ct) =>
         {
             var id = await Client(r).PostAsync(r.GetValue(name)!, new OutgoingMessage(JsonNode.Parse(r.GetValue(body)!)), ct);
             Console.WriteLine(id);
             return 0;
-        });
+        }));
 
         var claim = new Command("claim", "Claim messages, print them and delete them (consume).");
         var limit = new Option<int>("--limit") { DefaultValueFactory = _ => 10, Description = "At most this many (1..20)" };
@@ -65,14 +65,19 @@ public static class QueueCommands
         claim.Arguments.Add(name);
         claim.Options.Add(limit);
         claim.Options.Add(keep);
-        claim.SetAction(async (r, ct) =>
+        claim.SetAction(Guarded(async (r, ct) =>
         {
             var zaqar = Client(r);
             var q = r.GetValue(name)!;
             var c = await zaqar.ClaimAsync(q, r.GetValue(limit), ct: ct);
             foreach (var m in c.Messages)
             {
-                Console.WriteLine($"{m.Id} {m.Body.GetRawText()}");
+                // Printed as Zaqar holds it even when it is not JSON (NaN, Infinity): the operator sees it and may delete it.
+                Console.WriteLine($"{m.Id} {m.RawBody}");
+                if (m.BodyError is { } error)
+                {
+                    Console.Error.WriteLine($"message {m.Id}: {error}");
+                }
                 if (!r.GetValue(keep))
                 {
                     await zaqar.DeleteAsync(q, m.Id, c.Id, ct);
@@ -84,16 +89,16 @@ public static class QueueCommands
             }
             Console.Error.WriteLine($"{c.Messages.Count} message(s)");
             return 0;
-        });
+        }));
 
         var stats = new Command("stats", "Show a queue's message counts.");
         stats.Arguments.Add(name);
-        stats.SetAction(async (r, ct) =>
+        stats.SetAction(Guarded(async (r, ct) =>
         {
             var s = await Client(r).GetQueueStatsAsync(r.GetValue(name)!, ct);
             Console.WriteLine($"free {s.Free}, claimed {s.Claimed}, total {s.Total}");
             return 0;
-        });
+        }));
 
         var share = new Command("share", "Get a pre-signed URL for a queue (prints its JSON).");
         var paths = new Option<string[]>("--path") { DefaultValueFactory = _ => ["messages"], Description = "messages, claims (repeat)", AllowMultipleArgumentsPerToken = true };
@@ -103,13 +108,13 @@ public static class QueueCommands
         share.Options.Add(paths);
         share.Options.Add(methods);
         share.Options.Add(hours);
-        share.SetAction(async (r, ct) =>
+        share.SetAction(Guarded(async (r, ct) =>
         {
             var url = await Client(r).ShareAsync(r.GetValue(name)!, r.GetValue(paths)!, r.GetValue(methods)!,
                 DateTimeOffset.UtcNow.AddHours(r.GetValue(hours)), ct);
             Console.WriteLine(JsonSerializer.Serialize(JsonNode.Parse(url.ToJson()), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
-        });
+        }));
 
         foreach (var c in new[] { ping, create, post, claim, stats, share })
         {
@@ -119,4 +124,19 @@ public static class QueueCommands
     }
 
     private static ZaqarClient Client(ParseResult r) => Connection.Client(r);
+
+    /// <summary>Zaqar's refusals, its unreadable answers and bad input as one line and exit 125, not a stack trace.</summary>
+    private static Func<ParseResult, CancellationToken, Task<int>> Guarded(Func<ParseResult, CancellationToken, Task<int>> action) =>
+        async (r, ct) =>
+        {
+            try
+            {
+                return await action(r, ct);
+            }
+            catch (Exception e) when (e is ZaqarException or ZaqarProtocolException or JsonException or ArgumentException)
+            {
+                Console.Error.WriteLine($"guestctl: {e.Message}");
+                return GuestCommands.ExitError;
+            }
+        };
 }

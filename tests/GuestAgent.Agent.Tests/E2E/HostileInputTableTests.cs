@@ -104,16 +104,20 @@ public sealed class HostileInputTableTests : IDisposable
 
     private static JsonObject Http(Env e, Guid id, JsonObject args) => Base(e, id, "http", args);
 
-    /// <summary>A JSON-text string body (Zaqar stores only JSON, so broken JSON can only arrive like this).</summary>
+    /// <summary>
+    /// A JSON-text string body: apart from NaN, Infinity and deep nesting (QueueWedgeTests), Zaqar
+    /// stores only JSON, so broken JSON arrives like this. Its id and reply_to, when they can be read
+    /// before the text breaks, still get the rejection.
+    /// </summary>
     private static JsonNode Text(string json) => JsonValue.Create(json);
 
     public static IReadOnlyList<Row> Rows { get; } =
     [
         // The body as a whole.
-        new("malformed JSON in a string body", "logged:malformed_json", (e, id) => Text(Exec(e, id).ToJsonString()[..^5]), Post.Exact),
-        new("duplicate property name (string body)", "logged:malformed_json",
+        new("malformed JSON in a string body", "rejected:malformed_json", (e, id) => Text(Exec(e, id).ToJsonString()[..^5]), Post.Exact),
+        new("duplicate property name (string body)", "rejected:malformed_json",
             (e, id) => Text(Exec(e, id).ToJsonString().Replace("\"op\":\"exec\"", "\"op\":\"ping\",\"op\":\"exec\"", StringComparison.Ordinal)), Post.Exact),
-        new("nesting 100 levels deep (string body)", "logged:malformed_json",
+        new("nesting 100 levels deep (string body)", "rejected:malformed_json",
             (e, id) => Text(Exec(e, id).ToJsonString()[..^2] + ",\"deep\":" + new string('[', 100) + new string(']', 100) + "}}"), Post.Exact),
         new("a string of words", "logged:malformed_json", (_, _) => Text("rm -rf / please"), Post.Exact),
         new("an array, not an object", "logged:not_an_object", (e, id) => new JsonArray(Exec(e, id)), Post.Exact),
