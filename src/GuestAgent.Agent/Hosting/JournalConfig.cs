@@ -13,6 +13,22 @@ public static class JournalConfig
         // SQLite has a single writer: one journal connection at a time avoids SQLITE_BUSY.
         var parallelism = journal.Provider == "sqlite" ? 1 : 3;
         return $$"""
+            # The ledger's events and snapshots under stable manifests (LedgerSerializer); "json"
+            # (Akka's serializer id 1) also reads the rows written before them, whatever their
+            # types are called now (LegacyJournalJsonSerializer).
+            akka.actor {
+              serializers {
+                json = "GuestAgent.Agent.Ledger.Journal.LegacyJournalJsonSerializer, guest-agent"
+                ledger = "GuestAgent.Agent.Ledger.Journal.LedgerSerializer, guest-agent"
+              }
+              serialization-bindings {
+                "GuestAgent.Agent.Ledger.Events.ILedgerEvent, guest-agent" = ledger
+                "GuestAgent.Agent.Ledger.Events.LedgerSnapshotV1, guest-agent" = ledger
+              }
+              serialization-identifiers {
+                "GuestAgent.Agent.Ledger.Journal.LegacyJournalJsonSerializer, guest-agent" = 1
+              }
+            }
             akka.persistence {
               journal {
                 plugin = "akka.persistence.journal.sql"
