@@ -3,6 +3,7 @@ using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 
@@ -18,9 +19,9 @@ public sealed record CredentialsOutcome(CredentialsResult? Result, string? Code,
 /// refused renewal never cuts the guest off.
 /// </summary>
 public sealed class CredentialsOperation(Guid commandId, int attempt, CredentialsArgs args, TenantBinding binding,
-    GuestCredentials? current, ZaqarClient zaqar, string stateDir, TimeProvider time)
+    GuestCredentials? current, ZaqarClient zaqar, IFileSystem files, string stateDir, TimeProvider time)
     : OperationActor<CredentialsOutcome>(commandId, attempt,
-        ct => RenewAsync(args, binding, current, zaqar, stateDir, time, ct),
+        ct => RenewAsync(args, binding, current, zaqar, files, stateDir, time, ct),
         ex => new CredentialsOutcome(null, "internal_error", $"internal error: {ex.Message}"),
         (o, _) => ToOutcome(o))
 {
@@ -37,11 +38,11 @@ public sealed class CredentialsOperation(Guid commandId, int attempt, Credential
     public const string ZaqarUnavailable = "zaqar_unavailable";
 
     public static Props Props(Guid commandId, int attempt, CredentialsArgs args, TenantBinding binding, GuestCredentials? current,
-        ZaqarClient zaqar, string stateDir, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new CredentialsOperation(commandId, attempt, args, binding, current, zaqar, stateDir, time));
+        ZaqarClient zaqar, IFileSystem files, string stateDir, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new CredentialsOperation(commandId, attempt, args, binding, current, zaqar, files, stateDir, time));
 
     internal static async Task<CredentialsOutcome> RenewAsync(CredentialsArgs args, TenantBinding binding, GuestCredentials? current,
-        ZaqarClient zaqar, string stateDir, TimeProvider time, CancellationToken ct)
+        ZaqarClient zaqar, IFileSystem files, string stateDir, TimeProvider time, CancellationToken ct)
     {
         if (current is null)
         {
@@ -95,7 +96,7 @@ public sealed class CredentialsOperation(Guid commandId, int attempt, Credential
             }
         }
         // Kept before use: a restart after the switch must not fall back to URLs that may be expiring.
-        CredentialsStore.Save(stateDir, binding.Name, command, reply, now);
+        CredentialsStore.Save(files, stateDir, binding.Name, command, reply, now);
         current.Replace(command, reply);
         return new CredentialsOutcome(new CredentialsResult(command.ExpiresAt, reply.ExpiresAt), null, null);
     }

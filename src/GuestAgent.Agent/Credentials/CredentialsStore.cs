@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Agent.Credentials;
@@ -38,7 +39,7 @@ public static class CredentialsStore
     }
 
     /// <summary>Writes the URLs in use: a temp file (0600), fsync, rename over the old one, fsync of the directory.</summary>
-    public static void Save(string stateDir, string tenant, PreSignedUrl command, PreSignedUrl reply, DateTimeOffset renewedAt)
+    public static void Save(IFileSystem files, string stateDir, string tenant, PreSignedUrl command, PreSignedUrl reply, DateTimeOffset renewedAt)
     {
         var file = PathFor(stateDir, tenant);
         var dir = Path.GetDirectoryName(file)!;
@@ -46,18 +47,13 @@ public static class CredentialsStore
         var temp = file + ".tmp";
         var json = JsonSerializer.SerializeToUtf8Bytes(new FileV1(1, command.ToJson(), reply.ToJson(), renewedAt));
         File.Delete(temp);
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            // The URLs let whoever holds them claim the guest's commands: for the agent's eyes only.
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        using (var s = new FileStream(temp, options))
+        // The URLs let whoever holds them claim the guest's commands: for the agent's eyes only.
+        using (var s = files.OpenOwnerOnly(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write }))
         {
             s.Write(json);
             s.Flush(flushToDisk: true);
         }
         File.Move(temp, file, overwrite: true);
-        Operations.Exec.Native.FsyncDirectory(dir);
+        files.FsyncDirectory(dir);
     }
 }

@@ -1,6 +1,9 @@
+using System.Runtime.InteropServices;
 using Akka.Hosting;
 using Akka.Logger.Serilog;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Platform;
+using GuestAgent.Agent.Platform.Linux;
 using GuestAgent.Agent.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -35,6 +38,13 @@ public static class AgentHost
                     Console.Error.WriteLine($"guest-agent: unknown argument '{args[i]}'\n{Usage}");
                     return 2;
             }
+        }
+
+        if (PlatformOfThisMachine() is not { } platform)
+        {
+            Console.Error.WriteLine($"guest-agent: this agent build supports Linux guests only, and this is {RuntimeInformation.OSDescription}; " +
+                                    "Windows support is the platform seam's next implementation (docs/architecture.md, Platforms)");
+            return 69; // EX_UNAVAILABLE
         }
 
         AgentSettings settings;
@@ -78,7 +88,7 @@ public static class AgentHost
                     })
                     .WithActors((system, registry) =>
                     {
-                        var agent = system.ActorOf(AgentSupervisor.Props(settings, lifetime, TimeProvider.System), "agent");
+                        var agent = system.ActorOf(AgentSupervisor.Props(settings, lifetime, platform, TimeProvider.System), "agent");
                         registry.Register<AgentSupervisor>(agent);
                         // SIGTERM: claim nothing new and give running operations the grace to finish
                         // (their final replies go out); what is still running after it is interrupted.
@@ -112,6 +122,9 @@ public static class AgentHost
             await Log.CloseAndFlushAsync();
         }
     }
+
+    /// <summary>The one platform the agent uses, chosen here and passed down; null on an OS it has no implementation for.</summary>
+    private static GuestPlatform? PlatformOfThisMachine() => OperatingSystem.IsLinux() ? LinuxPlatform.Create() : null;
 
     private static Serilog.ILogger BuildLogger(AgentSettings settings)
     {

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Persistence;
@@ -9,6 +8,7 @@ using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Operations.Files;
 using GuestAgent.Agent.Operations.Http;
 using GuestAgent.Agent.Outbox;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 using Serilog;
@@ -17,13 +17,14 @@ using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 namespace GuestAgent.Agent.Ledger;
 
 /// <summary>What a ledger needs from its surroundings.</summary>
+/// <param name="Platform">The guest's OS, for the operations' processes, files and accounts.</param>
 public sealed record LedgerContext(
     AgentSettings Settings,
     TenantBinding Binding,
     OperationSlots GlobalSlots,
     OperationSlots TenantSlots,
     ReplyFactory Replies,
-    ExecRunner Runner,
+    GuestPlatform Platform,
     DateTimeOffset StartedAt,
     TimeProvider Time)
 {
@@ -43,6 +44,7 @@ public sealed record LedgerContext(
 public sealed partial class CommandLedger : ReceivePersistentActor
 {
     private readonly LedgerContext _ctx;
+    private readonly ExecRunner _runner;
     private readonly LedgerState _state = new();
     private readonly Queue<Guid> _waiting = new();
     private readonly Dictionary<Guid, IActorRef> _running = [];
@@ -53,6 +55,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     public CommandLedger(LedgerContext ctx, IActorRef outbox)
     {
         _ctx = ctx;
+        _runner = new ExecRunner(ctx.Platform);
         _outbox = outbox;
         _log = Serilog.Log.ForContext("Tenant", ctx.Binding.Name).ForContext("SourceContext", "CommandLedger");
         PersistenceId = $"ledger-{ctx.Binding.Name}";
@@ -219,7 +222,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         };
         return cmd.Args switch
         {
-            ExecArgs exec => ExecGate.Judge(exec, binding.ExecPolicy, binding.Name).Refusal,
+            ExecArgs exec => ExecGate.Judge(exec, binding.ExecPolicy, binding.Name, _ctx.Platform).Refusal,
             _ when fileSize > binding.MaxFileBytes =>
                 $"{cmd.Op} of {fileSize} bytes is larger than max-file-bytes ({binding.MaxFileBytes}) of tenant {binding.Name}",
             _ => null,
@@ -280,7 +283,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             case PingArgs:
                 FinishNow(entry, "succeeded", Json(new PingResult(AgentInfo.Version, (long)(Now - _ctx.StartedAt).TotalSeconds,
-                    _ctx.Binding.AllowedOps.Order().ToList(), RuntimeInformation.OSDescription, Environment.MachineName, _ctx.Settings.Name,
+                    _ctx.Binding.AllowedOps.Order().ToList(), _ctx.Platform.Os.Description, _ctx.Platform.Os.HostName, _ctx.Settings.Name,
                     _ctx.Credentials?.ExpiresAt)));
                 break;
             case StatusArgs s:
@@ -403,25 +406,26 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 TimeProvider = _ctx.Time,
                 Policy = _ctx.Binding.ExecPolicy,
                 Tenant = _ctx.Binding.Name,
-            }, _ctx.Settings.ChunkBytes, _ctx.Runner),
+            }, _ctx.Settings.ChunkBytes, _runner),
             HttpArgs http => HttpOperation.Props(id, http, new HttpOptions
             {
                 CommandId = id,
                 Attempt = attempt,
                 SpoolDirectory = spoolDirectory,
+                Files = _ctx.Platform.Files,
                 DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
                 AllowList = _ctx.Binding.HttpAllowList,
                 TimeProvider = _ctx.Time,
             }, _ctx.Settings.ChunkBytes),
-            FilePutArgs put => FilePutOperation.Props(id, put, attempt, Files),
+            FilePutArgs put => FilePutOperation.Props(id, put, attempt, Files, _ctx.Platform),
             FilePutUrlArgs download => FilePutUrlOperation.Props(download,
-                new UrlTransferOptions(id, attempt, Files, _ctx.Binding.HttpAllowList, _ctx.Time)),
+                new UrlTransferOptions(id, attempt, Files, _ctx.Platform, _ctx.Binding.HttpAllowList, _ctx.Time)),
             FileGetArgs { UploadUrl: not null } upload => FileUploadOperation.Props(upload,
-                new UrlTransferOptions(id, attempt, Files, _ctx.Binding.HttpAllowList, _ctx.Time)),
+                new UrlTransferOptions(id, attempt, Files, _ctx.Platform, _ctx.Binding.HttpAllowList, _ctx.Time)),
             CredentialsArgs credentials => CredentialsOperation.Props(id, attempt, credentials, _ctx.Binding, _ctx.Credentials,
                 _ctx.Zaqar ?? throw new InvalidOperationException("the ledger has no Zaqar client for the credentials op"),
-                _ctx.Settings.StateDir, _ctx.Time),
-            FileGetArgs get => FileGetOperation.Props(id, get, attempt, Files, spoolDirectory,
+                _ctx.Platform.Files, _ctx.Settings.StateDir, _ctx.Time),
+            FileGetArgs get => FileGetOperation.Props(id, get, attempt, Files, _ctx.Platform.Files, spoolDirectory,
                 _ctx.Settings.InlineOutputBytes, _ctx.Settings.ChunkBytes),
             var other => throw new InvalidOperationException($"op '{other.Op}' has no operation actor"),
         };
@@ -465,7 +469,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     }
 
     /// <summary>The binding's file roots and size cap, for the file ops.</summary>
-    private FilePolicy Files => new(_ctx.Binding.FileRootList) { MaxFileBytes = _ctx.Binding.MaxFileBytes };
+    private FilePolicy Files => new(_ctx.Binding.FileRootList, _ctx.Platform.Files) { MaxFileBytes = _ctx.Binding.MaxFileBytes };
 
     private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
 
@@ -564,7 +568,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
         if (entry.Command.Args is ExecArgs)
         {
-            var pids = LeftoverProcesses.Kill(entry.Command.Id);
+            // ExecRunner puts the command id in every run's environment, and children inherit it.
+            var pids = _ctx.Platform.Processes.KillTagged(ExecOptions.CommandIdVariable, entry.Command.Id.ToString("D"));
             if (pids.Count > 0)
             {
                 Logger(entry.Command.Id).Warning("killed {Count} process(es) left from interrupted attempt {Attempt}: {Pids}",

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Platform;
 
 namespace GuestAgent.Agent.Operations;
 
@@ -16,21 +17,13 @@ internal sealed class OutputSpool(FileStream file, string path, int cap) : IAsyn
     private readonly MemoryStream _inline = new();
     private long _total;
 
-    public static FileStream OpenFile(string path)
+    public static FileStream OpenFile(IFileSystem files, string path) => files.OpenOwnerOnly(path, new FileStreamOptions
     {
-        var options = new FileStreamOptions
-        {
-            Mode = FileMode.Create,
-            Access = FileAccess.Write,
-            Share = FileShare.Read,
-            Options = FileOptions.Asynchronous,
-        };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        return new FileStream(path, options);
-    }
+        Mode = FileMode.Create,
+        Access = FileAccess.Write,
+        Share = FileShare.Read,
+        Options = FileOptions.Asynchronous,
+    });
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> chunk)
     {

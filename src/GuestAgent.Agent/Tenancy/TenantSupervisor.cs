@@ -3,8 +3,8 @@ using Akka.Pattern;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Credentials;
 using GuestAgent.Agent.Ledger;
-using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Outbox;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Polling;
 using GuestAgent.Zaqar;
 
@@ -17,7 +17,7 @@ namespace GuestAgent.Agent.Tenancy;
 public sealed class TenantSupervisor : ReceiveActor
 {
     public TenantSupervisor(AgentSettings settings, TenantBinding binding, AgentLifetime lifetime, Guid clientId,
-        ExecRunner runner, DateTimeOffset startedAt, TimeProvider time)
+        GuestPlatform platform, DateTimeOffset startedAt, TimeProvider time)
     {
         var globalSlots = lifetime.GlobalSlots;
         // Pre-signed: one client holds both URLs; it picks, per request, the one whose paths and
@@ -44,7 +44,7 @@ public sealed class TenantSupervisor : ReceiveActor
         });
         var tenantSlots = new OperationSlots(binding.MaxOperations);
         var outbox = Context.ActorOf(ReplyOutbox.Props(binding, zaqar, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");
-        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, new ReplyFactory(settings.Name, time), runner, startedAt, time)
+        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, new ReplyFactory(settings.Name, time), platform, startedAt, time)
         {
             Zaqar = zaqar,
             Credentials = credentials,
@@ -64,6 +64,6 @@ public sealed class TenantSupervisor : ReceiveActor
     }
 
     public static Props Props(AgentSettings settings, TenantBinding binding, AgentLifetime lifetime, Guid clientId,
-        ExecRunner runner, DateTimeOffset startedAt, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new TenantSupervisor(settings, binding, lifetime, clientId, runner, startedAt, time));
+        GuestPlatform platform, DateTimeOffset startedAt, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new TenantSupervisor(settings, binding, lifetime, clientId, platform, startedAt, time));
 }

@@ -1,12 +1,16 @@
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Platform;
+using GuestAgent.Agent.Platform.Linux;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Agent.Tests.Configuration;
 
 /// <summary>auth.mode = presigned: the binding's two pre-signed URL blocks and their checks.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class AgentSettingsPreSignedTests
 {
     private const string Secret = "not-a-real-secret";
+    private static readonly IFileSystem Files = new LinuxFileSystem();
     private static readonly DateTimeOffset Later = DateTimeOffset.UtcNow.AddDays(7);
 
     private static string Block(PreSignedUrl u, bool withProject = true) =>
@@ -87,7 +91,7 @@ public sealed class AgentSettingsPreSignedTests
         var expired = Cmd(expires: DateTimeOffset.UtcNow.AddMinutes(-5));
         var renewedCmd = Cmd(expires: DateTimeOffset.UtcNow.AddDays(30));
         var renewedRep = Rep();
-        Credentials.CredentialsStore.Save(dir, "acme", renewedCmd, renewedRep, DateTimeOffset.UtcNow);
+        Credentials.CredentialsStore.Save(Files, dir, "acme", renewedCmd, renewedRep, DateTimeOffset.UtcNow);
 
         var t = Assert.Single(AgentSettings.Load(null, Config(Block(expired), Block(Rep()), stateDir: dir)).Tenants);
 
@@ -100,7 +104,7 @@ public sealed class AgentSettingsPreSignedTests
     public void Configured_urls_that_expire_later_than_the_kept_renewal_win()
     {
         var dir = NewStateDir();
-        Credentials.CredentialsStore.Save(dir, "acme", Cmd(expires: DateTimeOffset.UtcNow.AddDays(1)), Rep(), DateTimeOffset.UtcNow);
+        Credentials.CredentialsStore.Save(Files, dir, "acme", Cmd(expires: DateTimeOffset.UtcNow.AddDays(1)), Rep(), DateTimeOffset.UtcNow);
         var configured = Cmd(expires: DateTimeOffset.UtcNow.AddDays(60));
 
         var t = Assert.Single(AgentSettings.Load(null, Config(Block(configured), Block(Rep()), stateDir: dir)).Tenants);
@@ -113,7 +117,7 @@ public sealed class AgentSettingsPreSignedTests
     public void A_kept_renewal_for_another_queue_is_not_used_and_expired_configured_urls_still_stop_the_start()
     {
         var dir = NewStateDir();
-        Credentials.CredentialsStore.Save(dir, "acme", Cmd(queue: "old-queue", expires: DateTimeOffset.UtcNow.AddDays(30)), Rep(), DateTimeOffset.UtcNow);
+        Credentials.CredentialsStore.Save(Files, dir, "acme", Cmd(queue: "old-queue", expires: DateTimeOffset.UtcNow.AddDays(30)), Rep(), DateTimeOffset.UtcNow);
 
         var ex = Assert.Throws<ConfigException>(() =>
             AgentSettings.Load(null, Config(Block(Cmd(expires: DateTimeOffset.UtcNow.AddMinutes(-5))), Block(Rep()), stateDir: dir)));

@@ -23,7 +23,7 @@ public sealed class ExecOperation(Guid commandId, ExecArgs args, ExecOptions opt
     /// </summary>
     private static Task<ExecOutcome> RunAsync(ExecArgs args, ExecOptions options, ExecRunner runner, CancellationToken ct)
     {
-        var (admitted, refusal) = ExecGate.Judge(args, options.Policy, options.Tenant, runner.ShellPath);
+        var (admitted, refusal) = ExecGate.Judge(args, options.Policy, options.Tenant, runner.Platform);
         return admitted is null
             ? Task.FromResult(ExecOutcome.FailedToStart(options.Attempt, $"not allowed: {refusal}"))
             : runner.RunAsync(admitted, options, ct);

@@ -1,19 +1,19 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Operations.Exec;
 
 /// <summary>
-/// Runs one <see cref="ExecArgs"/> as a Linux process and reports how it ended. No actors here:
-/// the caller awaits (or pipes) <see cref="RunAsync"/>.
+/// Runs one <see cref="ExecArgs"/> as a process of the guest and reports how it ended. No actors
+/// here: the caller awaits (or pipes) <see cref="RunAsync"/>.
 /// <para>
-/// The child is started through <c>setsid</c>, so it leads a new session and process group
-/// whose id is its pid; timeout and cancellation signal that whole group (SIGTERM, then SIGKILL
-/// after <see cref="ExecArgs.KillGraceSeconds"/>), which reaches everything the child started
-/// unless it moved itself to another group. With <see cref="ExecArgs.RunAs"/> the agent (when
-/// root) switches user with <c>setpriv</c> inside the new session, setting HOME, USER and LOGNAME
-/// for the target user.
+/// The platform (<see cref="GuestPlatform.Processes"/>) starts the child as the root of a process
+/// tree of its own; timeout and cancellation terminate that whole tree (then kill it after
+/// <see cref="ExecArgs.KillGraceSeconds"/>), which reaches everything the child started. With
+/// <see cref="ExecArgs.RunAs"/> the platform switches to the target user and sets its identity
+/// variables.
 /// </para>
 /// <para>
 /// stdout and stderr are read as raw bytes, concurrently, into spool files under
@@ -21,22 +21,15 @@ namespace GuestAgent.Agent.Operations.Exec;
 /// the whole stream is counted and hashed.
 /// </para>
 /// </summary>
-public sealed class ExecRunner
+public sealed class ExecRunner(GuestPlatform platform)
 {
-    public const string DefaultSetsidPath = "/usr/bin/setsid";
-    public const string DefaultSetprivPath = "/usr/bin/setpriv";
-    public const string DefaultShellPath = "/bin/sh";
-
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
-
-    public string SetsidPath { get; init; } = DefaultSetsidPath;
-    public string SetprivPath { get; init; } = DefaultSetprivPath;
-    public string ShellPath { get; init; } = DefaultShellPath;
+    /// <summary>The platform the runner starts processes on; the exec gate judges with the same one.</summary>
+    public GuestPlatform Platform { get; } = platform;
 
     /// <summary>
     /// Runs <paramref name="args"/> to completion. Never throws for a failure of the command
     /// itself: a run that cannot start gives <see cref="ExecOutcomeKind.FailedToStart"/>.
-    /// <paramref name="cancel"/> stops the process group like a timeout does (<see cref="ExecOutcomeKind.Cancelled"/>).
+    /// <paramref name="cancel"/> stops the process tree like a timeout does (<see cref="ExecOutcomeKind.Cancelled"/>).
     /// </summary>
     public async Task<ExecOutcome> RunAsync(ExecArgs args, ExecOptions options, CancellationToken cancel)
     {
@@ -86,7 +79,8 @@ public sealed class ExecRunner
             return Fail($"working directory '{cwd}' does not exist");
         }
 
-        var psi = new ProcessStartInfo(SetsidPath)
+        var processes = Platform.Processes;
+        var psi = new ProcessStartInfo
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -96,29 +90,17 @@ public sealed class ExecRunner
         };
 
         // Environment: the agent's own, then the target user's identity, then args.Env, then ours.
-        var userPrefix = new List<string>();
+        UserSwitch? asUser = null;
         if (args.RunAs is not null)
         {
-            var user = Native.LookUpUser(args.RunAs);
-            if (user is null)
+            (asUser, var refusal) = processes.SwitchTo(args.RunAs);
+            if (refusal is not null)
             {
-                return Fail($"run_as: no such user '{args.RunAs}'");
+                return Fail(refusal);
             }
-            var euid = Native.EffectiveUserId;
-            if (user.Uid != euid)
+            foreach (var (name, value) in asUser?.Environment ?? new Dictionary<string, string>())
             {
-                if (euid != 0)
-                {
-                    return Fail($"run_as '{args.RunAs}' needs the agent to run as root; it runs as uid {euid}");
-                }
-                if (!File.Exists(SetprivPath))
-                {
-                    return Fail($"run_as needs {SetprivPath}, which is missing");
-                }
-                userPrefix.AddRange([SetprivPath, $"--reuid={user.Uid}", $"--regid={user.Gid}", "--init-groups", "--"]);
-                psi.Environment["HOME"] = user.Home;
-                psi.Environment["USER"] = user.Name;
-                psi.Environment["LOGNAME"] = user.Name;
+                psi.Environment[name] = value;
             }
         }
         if (args.Env is not null)
@@ -138,7 +120,7 @@ public sealed class ExecRunner
         IReadOnlyList<string> command;
         if (hasArgv)
         {
-            var resolved = ResolveProgram(args.Argv![0], cwd, psi.Environment.TryGetValue("PATH", out var path) ? path : null);
+            var resolved = processes.ResolveProgram(args.Argv![0], cwd, psi.Environment.TryGetValue("PATH", out var path) ? path : null);
             if (resolved.Error is not null)
             {
                 return Fail(resolved.Error);
@@ -147,21 +129,11 @@ public sealed class ExecRunner
         }
         else
         {
-            command = [ShellPath, "-c", args.Shell!];
+            command = processes.ShellCommand(args.Shell!);
         }
-        if (!File.Exists(SetsidPath))
+        if (processes.PrepareStart(psi, command, asUser) is { } cannotStart)
         {
-            return Fail($"cannot start processes: {SetsidPath} is missing");
-        }
-        // setsid: the child (not a group leader, so setsid does not fork) becomes leader of a new session and group.
-        psi.ArgumentList.Add("--");
-        foreach (var a in userPrefix)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        foreach (var a in command)
-        {
-            psi.ArgumentList.Add(a);
+            return Fail(cannotStart);
         }
 
         // ---- Spool files.
@@ -173,10 +145,10 @@ public sealed class ExecRunner
             var stem = Path.Combine(options.SpoolDirectory, $"{options.CommandId:N}-{attempt}");
             stdoutPath = stem + ".stdout";
             stderrPath = stem + ".stderr";
-            stdoutSpool = OutputSpool.OpenFile(stdoutPath);
+            stdoutSpool = OutputSpool.OpenFile(Platform.Files, stdoutPath);
             try
             {
-                stderrSpool = OutputSpool.OpenFile(stderrPath);
+                stderrSpool = OutputSpool.OpenFile(Platform.Files, stderrPath);
             }
             catch
             {
@@ -215,7 +187,7 @@ public sealed class ExecRunner
             return Fail($"cannot start '{command[0]}': {e.Message}");
         }
 
-        var group = new ProcessGroup(process);
+        var tree = processes.TreeOf(process);
         using var pumpStop = new CancellationTokenSource();
         var stdoutPump = PumpAsync(process.StandardOutput.BaseStream, stdoutSpool, stdoutPath, cap, pumpStop.Token);
         var stderrPump = PumpAsync(process.StandardError.BaseStream, stderrSpool, stderrPath, cap, pumpStop.Token);
@@ -233,7 +205,7 @@ public sealed class ExecRunner
             catch (OperationCanceledException)
             {
                 kind = cancel.IsCancellationRequested ? ExecOutcomeKind.Cancelled : ExecOutcomeKind.TimedOut;
-                await group.TerminateAsync(TimeSpan.FromSeconds(args.KillGraceSeconds), clock).ConfigureAwait(false);
+                await tree.TerminateAsync(TimeSpan.FromSeconds(args.KillGraceSeconds), clock).ConfigureAwait(false);
             }
 
             // The pipes close when the last holder exits; a background process may hold them longer.
@@ -253,7 +225,7 @@ public sealed class ExecRunner
             if (!process.HasExited)
             {
                 // Only reached on an unexpected exception: leave nothing running.
-                group.Signal(Native.SIGKILL);
+                tree.Kill();
             }
             if (!pumpStop.IsCancellationRequested)
             {
@@ -263,10 +235,9 @@ public sealed class ExecRunner
 
         var duration = clock.GetElapsedTime(started);
         int? exitCode = process.ExitCode;
-        string? signal = null;
-        if (group.SignalsSent.Contains(exitCode.Value - 128))
+        var signal = tree.SignalThatEnded(exitCode.Value);
+        if (signal is not null)
         {
-            signal = Native.SignalName(exitCode.Value - 128);
             exitCode = null;
         }
         return new ExecOutcome(kind, attempt, exitCode, signal, duration,
@@ -328,92 +299,6 @@ public sealed class ExecRunner
             {
                 // broken pipe on the final flush
             }
-        }
-    }
-
-    internal sealed record ResolvedProgram(string? Path, string? Error);
-
-    /// <summary>execvp-like lookup, done here so a missing program is a clear FailedToStart rather than exit code 127.</summary>
-    internal static ResolvedProgram ResolveProgram(string program, string cwd, string? path)
-    {
-        if (program.Length == 0 || program.Contains('\0'))
-        {
-            return new(null, "argv[0] is empty or invalid");
-        }
-        if (program.Contains('/'))
-        {
-            var full = Path.GetFullPath(program, cwd);
-            return IsExecutableFile(full)
-                ? new(full, null)
-                : new(null, File.Exists(full) || Directory.Exists(full)
-                    ? $"program '{program}' is not an executable file"
-                    : $"program '{program}' not found");
-        }
-        foreach (var dir in (path ?? "/usr/local/bin:/usr/bin:/bin").Split(':'))
-        {
-            var candidate = Path.Combine(dir.Length == 0 ? cwd : Path.GetFullPath(dir, cwd), program);
-            if (IsExecutableFile(candidate))
-            {
-                return new(candidate, null);
-            }
-        }
-        return new(null, $"program '{program}' not found in PATH");
-    }
-
-    private static bool IsExecutableFile(string path)
-    {
-        try
-        {
-            var info = new FileInfo(path);
-            if (info.LinkTarget is not null)
-            {
-                info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
-            }
-            const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
-            return info.Exists && (info.UnixFileMode & anyExecute) != 0;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>The process group led by the started child (its pgid is its pid, thanks to setsid).</summary>
-    private sealed class ProcessGroup(Process leader)
-    {
-        private const int ESRCH = 3;
-        private readonly int _pgid = leader.Id > 1 ? leader.Id : throw new InvalidOperationException($"implausible child pid {leader.Id}");
-
-        public HashSet<int> SignalsSent { get; } = [];
-
-        public void Signal(int sig)
-        {
-            SignalsSent.Add(sig);
-            // ESRCH: setsid has not run yet (the child is still in the agent's group) or the group is gone; signal the child alone.
-            if (Native.Kill(-_pgid, sig) == ESRCH && !leader.HasExited)
-            {
-                Native.Kill(_pgid, sig);
-            }
-        }
-
-        private bool Alive => !leader.HasExited || Native.Kill(-_pgid, 0) == 0;
-
-        /// <summary>SIGTERM to the group; SIGKILL after <paramref name="grace"/> if anything of it is left; waits for the leader.</summary>
-        public async Task TerminateAsync(TimeSpan grace, TimeProvider clock)
-        {
-            Signal(Native.SIGTERM);
-            var since = clock.GetTimestamp();
-            while (Alive)
-            {
-                var left = grace - clock.GetElapsedTime(since);
-                if (left <= TimeSpan.Zero)
-                {
-                    Signal(Native.SIGKILL);
-                    break;
-                }
-                await Task.Delay(left < PollInterval ? left : PollInterval, clock).ConfigureAwait(false);
-            }
-            await leader.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

@@ -4,6 +4,7 @@ using Akka.Actor;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
 
@@ -14,17 +15,19 @@ namespace GuestAgent.Agent.Operations.Files;
 /// roots, then copies the file (from the asked offset) to the spool while hashing it, so the bytes
 /// sent are a snapshot that matches the reported SHA-256 even if the file changes afterwards.
 /// </summary>
-public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes)
+public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files,
+    string spoolDirectory, int inlineCap, int chunkBytes)
     : OperationActor<FileGetOperation.Done>(commandId, attempt,
-        ct => Task.Run(() => RunAsync(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes, ct), ct),
+        ct => Task.Run(() => RunAsync(commandId, args, attempt, policy, files, spoolDirectory, inlineCap, chunkBytes, ct), ct),
         ex => new Done(CommandLedgerProtocol.FinishKind.Completed, null, ex),
         Finish)
 {
     /// <summary>How the run ended: an outcome, or the exception that stopped it (I/O error or cancel).</summary>
     public sealed record Done(CommandLedgerProtocol.FinishKind Kind, OutcomeV1? Outcome, Exception? Crash = null);
 
-    public static Props Props(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory, int inlineCap, int chunkBytes) =>
-        Akka.Actor.Props.Create(() => new FileGetOperation(commandId, args, attempt, policy, spoolDirectory, inlineCap, chunkBytes));
+    public static Props Props(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files,
+        string spoolDirectory, int inlineCap, int chunkBytes) =>
+        Akka.Actor.Props.Create(() => new FileGetOperation(commandId, args, attempt, policy, files, spoolDirectory, inlineCap, chunkBytes));
 
     private static (CommandLedgerProtocol.FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
         done.Outcome is { } outcome ? (done.Kind, outcome)
@@ -32,7 +35,7 @@ public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attem
             ? (CommandLedgerProtocol.FinishKind.Cancelled, new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []))
             : (CommandLedgerProtocol.FinishKind.Completed, new OutcomeV1("failed", null, "io_error", done.Crash?.GetBaseException().Message ?? "unknown error", []));
 
-    private static async Task<Done> RunAsync(Guid id, FileGetArgs args, int attempt, FilePolicy policy, string spoolDirectory,
+    private static async Task<Done> RunAsync(Guid id, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files, string spoolDirectory,
         int inlineCap, int chunkBytes, CancellationToken ct)
     {
         static Done Failed(string code, string message) =>
@@ -59,7 +62,7 @@ public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attem
         var buffer = new byte[OutputSpool.ReadBufferBytes];
         long position = 0;
         CapturedStream captured;
-        await using (var spool = new OutputSpool(OutputSpool.OpenFile(spoolPath), spoolPath, cap))
+        await using (var spool = new OutputSpool(OutputSpool.OpenFile(files, spoolPath), spoolPath, cap))
         {
             while (true)
             {
@@ -79,7 +82,7 @@ public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attem
             }
             captured = await spool.CompleteAsync().ConfigureAwait(false);
         }
-        var mode = FilePolicy.ModeText(source.SafeFileHandle);
+        var mode = FilePolicy.ModeText(files.ModeOf(source.SafeFileHandle));
         var result = new FileGetResult(args.Path, position, args.Offset, captured.TotalBytes, mode,
             Convert.ToHexStringLower(whole.GetHashAndReset()), captured.ToStreamOutput(captured.ChunkCount(chunkBytes)));
         var spools = new List<SpooledStreamV1>();

@@ -1,7 +1,7 @@
 using GuestAgent.Protocol;
 using System.Security.Cryptography;
 using System.Text;
-using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Platform;
 
 namespace GuestAgent.Agent.Operations.Files;
 
@@ -22,9 +22,6 @@ public static class FileInstaller
     /// <summary>Mode of a new file when the command names none.</summary>
     public const UnixFileMode DefaultMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
-    /// <summary>Temp files are created readable by the agent's user only, until they are complete.</summary>
-    private const UnixFileMode PartMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-
     /// <summary>Longest part of the target's name kept in the temp file's name (file names are at most 255 bytes).</summary>
     private const int MaxNameBytesInPart = 150;
 
@@ -44,7 +41,7 @@ public static class FileInstaller
     }
 
     /// <summary>The uid and gid a command asks for, or why they cannot be used. Null when it asks for neither.</summary>
-    public static FileFailure? ResolveOwnership(string? owner, string? group, out Ownership? ids)
+    public static FileFailure? ResolveOwnership(IAccounts accounts, string? owner, string? group, out Ownership? ids)
     {
         ids = null;
         if (owner is null && group is null)
@@ -55,7 +52,7 @@ public static class FileInstaller
         var gid = uint.MaxValue;
         if (owner is not null)
         {
-            var user = Native.LookUpUser(owner);
+            var user = accounts.FindUser(owner);
             if (user is null)
             {
                 return new FileFailure("unknown_owner", $"there is no user '{owner}' in the guest");
@@ -65,7 +62,7 @@ public static class FileInstaller
         }
         if (group is not null)
         {
-            gid = Native.LookUpGroup(group) ?? uint.MaxValue;
+            gid = accounts.FindGroup(group) ?? uint.MaxValue;
             if (gid == uint.MaxValue)
             {
                 return new FileFailure("unknown_group", $"there is no group '{group}' in the guest");
@@ -76,32 +73,25 @@ public static class FileInstaller
     }
 
     /// <summary>A temp file path is only ever a regular file the agent made: anything else there (a planted symlink) is refused.</summary>
-    public static FileFailure? CheckPart(string partPath)
+    public static FileFailure? CheckPart(IFileSystem files, string partPath)
     {
-        var errno = FileStat.Lstat(partPath, out var type);
-        if (errno == FileStat.ENOENT || (errno == 0 && type == FileType.Regular))
+        var entry = files.LinkStat(partPath);
+        if (entry.Lookup == PathLookup.NoEntry || (entry.Exists && entry.Type == FileType.Regular))
         {
             return null;
         }
         return new FileFailure(FileErrorCodes.ForbiddenPath,
-            errno == 0 ? $"{partPath} (the transfer's temp file) exists and is not a regular file" : $"{partPath} cannot be examined (errno {errno})");
+            entry.Exists ? $"{partPath} (the transfer's temp file) exists and is not a regular file" : $"{partPath} cannot be examined (errno {entry.Error})");
     }
 
-    /// <summary>Opens (creating, owner-only) the temp file for writing at any offset.</summary>
-    public static FileStream OpenPart(string partPath)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite, BufferSize = 0 };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = PartMode;
-        }
-        return new FileStream(partPath, options);
-    }
+    /// <summary>Opens the temp file for writing at any offset, creating it readable by the agent's user only until it is complete.</summary>
+    public static FileStream OpenPart(IFileSystem files, string partPath) =>
+        files.OpenOwnerOnly(partPath, new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite, BufferSize = 0 });
 
     /// <summary>Writes one chunk at its offset and forces it to disk, so a recorded chunk is a kept chunk.</summary>
-    public static void WriteChunk(string partPath, long offset, ReadOnlySpan<byte> data)
+    public static void WriteChunk(IFileSystem files, string partPath, long offset, ReadOnlySpan<byte> data)
     {
-        using var part = OpenPart(partPath);
+        using var part = OpenPart(files, partPath);
         RandomAccess.Write(part.SafeFileHandle, data, offset);
         part.Flush(flushToDisk: true);
     }
@@ -131,7 +121,7 @@ public static class FileInstaller
     /// temp file is gone but the target already holds exactly these bytes, an earlier attempt got
     /// as far as the rename: that is success.
     /// </summary>
-    public static FileFailure? Install(string partPath, string target, long size, string sha256,
+    public static FileFailure? Install(IFileSystem files, string partPath, string target, long size, string sha256,
         UnixFileMode? mode, Ownership? owner, bool overwrite, CancellationToken ct)
     {
         if (!File.Exists(partPath))
@@ -151,8 +141,9 @@ public static class FileInstaller
                 : $"the received data has SHA-256 {actual}, not the announced {sha256}; the chunks were discarded, send the file again");
         }
 
-        var errno = FileStat.Lstat(target, out var existing);
-        var exists = errno == 0;
+        var entry = files.LinkStat(target);
+        var exists = entry.Exists;
+        var existing = entry.Type;
         if (exists && existing == FileType.Directory)
         {
             return new FileFailure(FileErrorCodes.IsDirectory, $"{target} is a directory");
@@ -168,17 +159,14 @@ public static class FileInstaller
         }
         if (owner is not null)
         {
-            var rc = Native.Lchown(partPath, owner.Uid, owner.Gid);
+            var rc = files.SetOwner(partPath, owner.Uid, owner.Gid);
             if (rc != 0)
             {
                 return new FileFailure("chown_failed", $"cannot give {target} owner {owner.Uid}:{owner.Gid} (errno {rc}; the agent must run as root to set owners)");
             }
         }
         // chmod after chown: chown clears set-user-id bits.
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(partPath, mode ?? (exists ? File.GetUnixFileMode(target) : DefaultMode));
-        }
+        files.SetMode(partPath, mode ?? (exists ? files.ModeOf(target) : DefaultMode));
         try
         {
             // overwrite: false moves with link+unlink, which fails instead of replacing a file created meanwhile.
@@ -189,7 +177,7 @@ public static class FileInstaller
             TryDelete(partPath);
             return new FileFailure(FileErrorCodes.Exists, $"{target} exists and overwrite is false");
         }
-        Native.FsyncDirectory(Path.GetDirectoryName(target) ?? "/");
+        files.FsyncDirectory(Path.GetDirectoryName(target) ?? "/");
         return null;
     }
 

@@ -1,5 +1,4 @@
-using System.Runtime.InteropServices;
-using System.Text;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Operations.Files;
@@ -40,8 +39,8 @@ public sealed class FilePolicy
     public const int MaxSymlinks = 40;
 
     private readonly IReadOnlyList<string> _roots;
+    private readonly IFileSystem _files;
 
-    /// <param name="allowedRoots">Absolute directories; resolved (symlinks followed) on every check, so a root may appear later.</param>
     /// <summary>Largest file the file ops may read or write for this tenant (max-file-bytes).</summary>
     public long MaxFileBytes { get; init; } = long.MaxValue;
 
@@ -49,9 +48,12 @@ public sealed class FilePolicy
     public string? TooLarge(string path, long size) =>
         size > MaxFileBytes ? $"{path} has {size} bytes; this tenant's max-file-bytes is {MaxFileBytes}" : null;
 
-    public FilePolicy(IReadOnlyList<string> allowedRoots)
+    /// <param name="allowedRoots">Absolute directories; resolved (symlinks followed) on every check, so a root may appear later.</param>
+    /// <param name="files">The guest's file system, which tells what each path component is.</param>
+    public FilePolicy(IReadOnlyList<string> allowedRoots, IFileSystem files)
     {
         ArgumentNullException.ThrowIfNull(allowedRoots);
+        ArgumentNullException.ThrowIfNull(files);
         foreach (var root in allowedRoots)
         {
             if (string.IsNullOrEmpty(root) || root[0] != '/' || root.Contains('\0'))
@@ -60,6 +62,7 @@ public sealed class FilePolicy
             }
         }
         _roots = [.. allowedRoots];
+        _files = files;
     }
 
     public IReadOnlyList<string> AllowedRoots => _roots;
@@ -123,12 +126,8 @@ public sealed class FilePolicy
             : new FileFailure(FileErrorCodes.ForbiddenPath, $"{path} now resolves to {now.ResolvedPath}, not {target}; nothing was installed");
     }
 
-    /// <summary>An open file's permission bits as the protocol writes them ("0644").</summary>
-    public static string ModeText(Microsoft.Win32.SafeHandles.SafeFileHandle file)
-    {
-        var bits = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(file) & 0xFFF;
-        return "0" + Convert.ToString(bits, 8).PadLeft(3, '0');
-    }
+    /// <summary>Permission bits as the protocol writes them ("0644").</summary>
+    public static string ModeText(UnixFileMode mode) => "0" + Convert.ToString((int)mode & 0xFFF, 8).PadLeft(3, '0');
 
     /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it, by whole components. Both must be normalised.</summary>
     public static bool IsInside(string path, string root) =>
@@ -162,7 +161,7 @@ public sealed class FilePolicy
     /// up from the link's target). When a component does not exist, the rest is applied lexically
     /// and <see cref="Resolution.Missing"/> is set; the path is then still good for the inside-a-root test.
     /// </summary>
-    private static Resolution Resolve(string path)
+    private Resolution Resolve(string path)
     {
         var pending = new Stack<string>(Split(path).Reverse());
         var resolved = "/";
@@ -182,15 +181,16 @@ public sealed class FilePolicy
                 continue;
             }
             var next = Join(resolved, component);
-            var errno = FileStat.Lstat(next, out var nextType);
-            if (errno is FileStat.ENOENT or FileStat.ENOTDIR)
+            var entry = _files.LinkStat(next);
+            if (entry.Lookup is PathLookup.NoEntry or PathLookup.NotADirectory)
             {
                 return MissingFrom(next, pending, leaf: pending.All(c => c == "."));
             }
-            if (errno != 0)
+            if (!entry.Exists)
             {
-                return new Resolution(next, FileType.Other, false, false, $"{next} cannot be examined (errno {errno}).");
+                return new Resolution(next, FileType.Other, false, false, $"{next} cannot be examined (errno {entry.Error}).");
             }
+            var nextType = entry.Type;
             if (nextType == FileType.Symlink)
             {
                 if (++links > MaxSymlinks)
@@ -244,61 +244,4 @@ public sealed class FilePolicy
     }
 
     private sealed record Resolution(string Path, FileType Type, bool Missing, bool MissingIsLeaf, string? Error);
-}
-
-/// <summary>The file types lstat tells apart.</summary>
-internal enum FileType
-{
-    Regular,
-    Directory,
-    Symlink,
-    CharacterDevice,
-    BlockDevice,
-    Fifo,
-    Socket,
-    Other,
-}
-
-/// <summary>
-/// lstat through statx(2), whose buffer layout is the same on every Linux architecture (struct
-/// stat's is not). .NET's own FileAttributes cannot tell a device or FIFO from a regular file.
-/// </summary>
-internal static class FileStat
-{
-    public const int ENOENT = 2;
-    public const int ENOTDIR = 20;
-
-    private const int AtFdCwd = -100;
-    private const int AtSymlinkNoFollow = 0x100;
-    private const uint StatxType = 0x1;
-    private const int StatxBufferBytes = 256;
-    private const int StxModeOffset = 28;
-
-    [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
-    private static extern int SysStatx(int dirfd, byte[] path, int flags, uint mask, [Out] byte[] buffer);
-
-    /// <summary>The type of <paramref name="path"/> itself (a symlink is not followed); returns 0 or the errno.</summary>
-    public static int Lstat(string path, out FileType type)
-    {
-        var buffer = new byte[StatxBufferBytes];
-        var name = Encoding.UTF8.GetBytes(path + "\0");
-        if (SysStatx(AtFdCwd, name, AtSymlinkNoFollow, StatxType, buffer) != 0)
-        {
-            type = FileType.Other;
-            return Marshal.GetLastPInvokeError();
-        }
-        var mode = BitConverter.ToUInt16(buffer, StxModeOffset);
-        type = (mode & 0xF000) switch
-        {
-            0x8000 => FileType.Regular,
-            0x4000 => FileType.Directory,
-            0xA000 => FileType.Symlink,
-            0x2000 => FileType.CharacterDevice,
-            0x6000 => FileType.BlockDevice,
-            0x1000 => FileType.Fifo,
-            0xC000 => FileType.Socket,
-            _ => FileType.Other,
-        };
-        return 0;
-    }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Akka.Actor;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
@@ -14,12 +15,12 @@ namespace GuestAgent.Agent.Operations.Files;
 /// decides because it alone sees every chunk of a transfer, and records each stored chunk, so the
 /// transfer survives an agent restart.
 /// </summary>
-public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy)
+public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy, GuestPlatform platform)
     : OperationActor<FilePutOperation.Done>(commandId, attempt,
         ct =>
         {
             var ledger = Context.Parent;
-            return Task.Run(() => RunAsync(commandId, args, policy, ledger, ct), ct);
+            return Task.Run(() => RunAsync(commandId, args, policy, platform, ledger, ct), ct);
         },
         ex => new Done(null, ex),
         Finish)
@@ -30,8 +31,8 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
     /// <summary>How the run ended: an outcome, or the exception that stopped it.</summary>
     public sealed record Done(OutcomeV1? Outcome, Exception? Crash = null);
 
-    public static Props Props(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy) =>
-        Akka.Actor.Props.Create(() => new FilePutOperation(commandId, args, attempt, policy));
+    public static Props Props(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy, GuestPlatform platform) =>
+        Akka.Actor.Props.Create(() => new FilePutOperation(commandId, args, attempt, policy, platform));
 
     private static (FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
         done.Outcome is { } outcome ? (FinishKind.Completed, outcome)
@@ -44,7 +45,7 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
     private static Done Succeeded(FilePutResult progress) =>
         new(new OutcomeV1("succeeded", JsonSerializer.Serialize(progress, ProtocolJson.Options), null, null, []));
 
-    private static async Task<Done> RunAsync(Guid id, FilePutArgs args, FilePolicy policy, IActorRef ledger, CancellationToken ct)
+    private static async Task<Done> RunAsync(Guid id, FilePutArgs args, FilePolicy policy, GuestPlatform platform, IActorRef ledger, CancellationToken ct)
     {
         var check = policy.Check(args.Path, FileAccessKind.Write);
         if (!check.IsOk)
@@ -52,12 +53,12 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
             return Failed(check.ErrorCode!, check.Message!);
         }
         var target = check.ResolvedPath!;
-        if (FileInstaller.ResolveOwnership(args.Owner, args.Group, out var ownership) is { } badOwner)
+        if (FileInstaller.ResolveOwnership(platform.Accounts, args.Owner, args.Group, out var ownership) is { } badOwner)
         {
             return Failed(badOwner.Code, badOwner.Message);
         }
         var part = FileInstaller.PartPathFor(target, args.TransferId);
-        if (FileInstaller.CheckPart(part) is { } badPart)
+        if (FileInstaller.CheckPart(platform.Files, part) is { } badPart)
         {
             return Failed(badPart.Code, badPart.Message);
         }
@@ -65,7 +66,7 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
         var verdict = await AskAsync(ledger, new ChunkArriving(id, args, target, part, File.Exists(target)), ct).ConfigureAwait(false);
         if (verdict.Action == ChunkAction.Write)
         {
-            FileInstaller.WriteChunk(part, (long)args.Index * args.ChunkBytes, args.DecodeData());
+            FileInstaller.WriteChunk(platform.Files, part, (long)args.Index * args.ChunkBytes, args.DecodeData());
             verdict = await AskAsync(ledger, new ChunkStored(id, args.TransferId, args.Index), ct).ConfigureAwait(false);
         }
         switch (verdict.Action)
@@ -75,7 +76,7 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
             case ChunkAction.Install:
                 // The tree may have changed since the first chunk: the file goes where the path leads now, or nowhere.
                 var failure = policy.StillLeadsTo(args.Path, target)
-                    ?? FileInstaller.Install(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct);
+                    ?? FileInstaller.Install(platform.Files, part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct);
                 if (failure is not null)
                 {
                     await AskAsync(ledger, new TransferFailed(id, args.TransferId, failure.Code, failure.Message), ct).ConfigureAwait(false);

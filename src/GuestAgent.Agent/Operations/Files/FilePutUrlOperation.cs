@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Akka.Actor;
 using GuestAgent.Agent.Operations.Http;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using static GuestAgent.Agent.Operations.Files.UrlTransfer;
 
@@ -34,11 +35,11 @@ public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions 
         var target = check.ResolvedPath!;
         var part = FileInstaller.PartPathFor(target, options.CommandId);
         // Everything that can be known before a byte is fetched is checked first: a refusal costs nothing.
-        var refusal = FileInstaller.ResolveOwnership(args.Owner, args.Group, out var ownership)
+        var refusal = FileInstaller.ResolveOwnership(options.Platform.Accounts, args.Owner, args.Group, out var ownership)
             ?? (!args.Overwrite && File.Exists(target)
                 ? new FileFailure(FileErrorCodes.Exists, $"{args.Path} exists and overwrite is false; nothing was downloaded")
                 : null)
-            ?? FileInstaller.CheckPart(part)
+            ?? FileInstaller.CheckPart(options.Platform.Files, part)
             ?? RoomFor(target, args.Size);
         if (refusal is not null)
         {
@@ -69,14 +70,14 @@ public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions 
                 }
 
                 await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-                var (sha256, failure) = await ReceiveAsync(body, part, args.Size, source, ct).ConfigureAwait(false);
+                var (sha256, failure) = await ReceiveAsync(options.Platform.Files, body, part, args.Size, source, ct).ConfigureAwait(false);
                 failure ??= sha256 != args.Sha256
                     ? new FileFailure(FileErrorCodes.ChecksumMismatch,
                         $"the {args.Size} bytes from {source} have SHA-256 {sha256}, not the announced {args.Sha256}; nothing was installed")
                     : null;
                 // A download can take an hour: the file goes where the path leads now, or nowhere.
                 failure ??= options.Policy.StillLeadsTo(args.Path, target)
-                    ?? FileInstaller.Install(part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct);
+                    ?? FileInstaller.Install(options.Platform.Files, part, target, args.Size, args.Sha256, args.DecodeMode(), ownership, args.Overwrite, ct);
                 return failure is not null
                     ? Failed(failure)
                     : Succeeded(new FileDownloadResult(args.Path, args.Size, args.Sha256, Complete: true, (int)response.StatusCode, source,
@@ -95,9 +96,9 @@ public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions 
     /// as more than <paramref name="size"/> bytes arrive; forces the bytes to disk before they can
     /// be renamed into place. Returns the SHA-256, or why the body is not the file.
     /// </summary>
-    private static async Task<(string? Sha256, FileFailure? Failure)> ReceiveAsync(Stream body, string part, long size, string source, CancellationToken ct)
+    private static async Task<(string? Sha256, FileFailure? Failure)> ReceiveAsync(IFileSystem files, Stream body, string part, long size, string source, CancellationToken ct)
     {
-        await using var file = FileInstaller.OpenPart(part);
+        await using var file = FileInstaller.OpenPart(files, part);
         file.SetLength(0);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[BufferBytes];

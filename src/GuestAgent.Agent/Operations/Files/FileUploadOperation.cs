@@ -72,7 +72,7 @@ public sealed class FileUploadOperation(FileGetArgs args, UrlTransferOptions opt
             return Failed(UrlTransferErrorCodes.UploadFailed,
                 $"{method} {HttpHops.Redact(sent.Url)} answered {(int)response.StatusCode} before the body was sent; the upload did not happen");
         }
-        return Succeeded(new FileUploadResult(args.Path, size, args.Offset, size - args.Offset, FilePolicy.ModeText(file), sha256,
+        return Succeeded(new FileUploadResult(args.Path, size, args.Offset, size - args.Offset, FilePolicy.ModeText(options.Platform.Files.ModeOf(file)), sha256,
             (int)response.StatusCode, HttpHops.Redact(sent.Url), sent.Redirects, (long)options.Time.GetElapsedTime(started).TotalMilliseconds,
             options.Attempt));
     }

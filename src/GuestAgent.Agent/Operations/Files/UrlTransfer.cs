@@ -4,6 +4,7 @@ using System.Text.Json;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Http;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using Microsoft.Win32.SafeHandles;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
@@ -37,8 +38,10 @@ public static class UrlTransferErrorCodes
 
 /// <summary>What a URL transfer needs besides its arguments.</summary>
 /// <param name="Policy">The tenant's file roots.</param>
+/// <param name="Platform">The guest's accounts and file system (owners, modes, the temp file).</param>
 /// <param name="AllowList">The tenant's http-destinations: every hop must be one of them.</param>
-public sealed record UrlTransferOptions(Guid CommandId, int Attempt, FilePolicy Policy, IReadOnlyList<HttpDestination> AllowList, TimeProvider Time);
+public sealed record UrlTransferOptions(Guid CommandId, int Attempt, FilePolicy Policy, GuestPlatform Platform,
+    IReadOnlyList<HttpDestination> AllowList, TimeProvider Time);
 
 /// <summary>
 /// What the download (<see cref="FilePutUrlOperation"/>) and the upload

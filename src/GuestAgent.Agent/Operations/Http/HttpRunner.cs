@@ -1,5 +1,6 @@
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Operations.Http;
@@ -14,6 +15,9 @@ public sealed record HttpOptions
 
     /// <summary>Directory where the whole response body is written; created when missing.</summary>
     public required string SpoolDirectory { get; init; }
+
+    /// <summary>The guest's file system, which creates the spool file for the agent's eyes only.</summary>
+    public required IFileSystem Files { get; init; }
 
     /// <summary>Bytes of the body kept inline; also the most a command's <c>output_cap_bytes</c> may ask for.</summary>
     public int DefaultInlineCapBytes { get; init; } = ExecOptions.DefaultInlineCap;
@@ -102,7 +106,7 @@ public static class HttpRunner
             spoolPath = Path.Combine(options.SpoolDirectory, $"{options.CommandId:N}-{attempt}.body");
             var cap = Math.Min(args.OutputCapBytes ?? options.DefaultInlineCapBytes, options.DefaultInlineCapBytes);
             await using var source = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
-            var captured = await PumpAsync(source, spoolPath, Math.Max(0, cap), token).ConfigureAwait(false);
+            var captured = await PumpAsync(options.Files, source, spoolPath, Math.Max(0, cap), token).ConfigureAwait(false);
             return new HttpOutcome(HttpOutcomeKind.Completed, attempt, clock.GetElapsedTime(started),
                 Status: (int)response.StatusCode, Reason: response.ReasonPhrase, Headers: HeadersOf(response), Body: captured,
                 FinalUrl: sent.Url.ToString(), Redirects: redirects);
@@ -132,10 +136,10 @@ public static class HttpRunner
         return headers;
     }
 
-    private static async Task<CapturedStream> PumpAsync(Stream source, string spoolPath, int cap, CancellationToken token)
+    private static async Task<CapturedStream> PumpAsync(IFileSystem files, Stream source, string spoolPath, int cap, CancellationToken token)
     {
         var buffer = new byte[OutputSpool.ReadBufferBytes];
-        await using var spool = new OutputSpool(OutputSpool.OpenFile(spoolPath), spoolPath, cap);
+        await using var spool = new OutputSpool(OutputSpool.OpenFile(files, spoolPath), spoolPath, cap);
         while (true)
         {
             var n = await source.ReadAsync(buffer, token).ConfigureAwait(false);

@@ -2,14 +2,16 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Platform.Linux;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Tests.Operations.Exec;
 
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ExecRunnerTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("exec-runner-tests-").FullName;
-    private readonly ExecRunner _runner = new();
+    private readonly ExecRunner _runner = new(LinuxPlatform.Create());
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 

@@ -1,12 +1,16 @@
 using GuestAgent.Protocol;
 using System.Diagnostics;
 using GuestAgent.Agent.Operations.Files;
+using GuestAgent.Agent.Platform;
+using GuestAgent.Agent.Platform.Linux;
 
 namespace GuestAgent.Agent.Tests.Operations.Files;
 
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class FilePolicyTests : IDisposable
 {
     // <tmp>/root (allowed), <tmp>/rootX (a prefix trick), <tmp>/outside.
+    private static readonly IFileSystem Files = new LinuxFileSystem();
     private readonly string _dir = Directory.CreateTempSubdirectory("file-policy-tests-").FullName;
     private readonly string _root;
     private readonly FilePolicy _policy;
@@ -21,7 +25,7 @@ public sealed class FilePolicyTests : IDisposable
         File.WriteAllText(Path.Combine(_root, "sub", "b.txt"), "b");
         File.WriteAllText(Path.Combine(_dir, "rootX", "x.txt"), "x");
         File.WriteAllText(Path.Combine(_dir, "outside", "secret.txt"), "s");
-        _policy = new FilePolicy([_root]);
+        _policy = new FilePolicy([_root], Files);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -139,7 +143,7 @@ public sealed class FilePolicyTests : IDisposable
     {
         var linkedRoot = Path.Combine(_dir, "root-link");
         Directory.CreateSymbolicLink(linkedRoot, _root);
-        var policy = new FilePolicy([linkedRoot]);
+        var policy = new FilePolicy([linkedRoot], Files);
 
         AssertOk(policy.Check(Path.Combine(linkedRoot, "a.txt"), FileAccessKind.Read), In("a.txt"));
         AssertOk(policy.Check(In("a.txt"), FileAccessKind.Read), In("a.txt"));
@@ -180,7 +184,7 @@ public sealed class FilePolicyTests : IDisposable
     [Fact]
     public void Device_files_are_not_regular_files()
     {
-        var policy = new FilePolicy(["/dev"]);
+        var policy = new FilePolicy(["/dev"], Files);
 
         AssertRefused(policy.Check("/dev/null", FileAccessKind.Read), FileErrorCodes.NotARegularFile);
         AssertRefused(policy.Check("/dev/zero", FileAccessKind.Write), FileErrorCodes.NotARegularFile);
@@ -192,7 +196,7 @@ public sealed class FilePolicyTests : IDisposable
         File.CreateSymbolicLink(In("null"), "/dev/null");
 
         AssertRefused(_policy.Check(In("null"), FileAccessKind.Read), FileErrorCodes.ForbiddenPath);
-        AssertRefused(new FilePolicy([_root, "/dev"]).Check(In("null"), FileAccessKind.Read), FileErrorCodes.NotARegularFile);
+        AssertRefused(new FilePolicy([_root, "/dev"], Files).Check(In("null"), FileAccessKind.Read), FileErrorCodes.NotARegularFile);
     }
 
     [Theory]
@@ -214,7 +218,7 @@ public sealed class FilePolicyTests : IDisposable
     [Fact]
     public void No_roots_refuse_everything()
     {
-        var policy = new FilePolicy([]);
+        var policy = new FilePolicy([], Files);
 
         AssertRefused(policy.Check(In("a.txt"), FileAccessKind.Read), FileErrorCodes.ForbiddenPath);
         AssertRefused(policy.Check("/tmp/x", FileAccessKind.Write), FileErrorCodes.ForbiddenPath);
@@ -223,7 +227,7 @@ public sealed class FilePolicyTests : IDisposable
     [Fact]
     public void A_root_that_does_not_exist_allows_nothing()
     {
-        var policy = new FilePolicy([Path.Combine(_dir, "missing-root")]);
+        var policy = new FilePolicy([Path.Combine(_dir, "missing-root")], Files);
 
         AssertRefused(policy.Check(Path.Combine(_dir, "missing-root", "a.txt"), FileAccessKind.Write), FileErrorCodes.ForbiddenPath);
     }
@@ -231,13 +235,13 @@ public sealed class FilePolicyTests : IDisposable
     [Fact]
     public void Relative_roots_are_a_programming_error()
     {
-        Assert.Throws<ArgumentException>(() => new FilePolicy(["data"]));
+        Assert.Throws<ArgumentException>(() => new FilePolicy(["data"], Files));
     }
 
     [Fact]
     public void The_slash_root_allows_every_regular_file()
     {
-        var policy = new FilePolicy(["/"]);
+        var policy = new FilePolicy(["/"], Files);
 
         AssertOk(policy.Check(Path.Combine(_dir, "outside", "secret.txt"), FileAccessKind.Read), Path.Combine(_dir, "outside", "secret.txt"));
     }

@@ -1,13 +1,16 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace GuestAgent.Agent.Operations.Exec;
+namespace GuestAgent.Agent.Platform.Linux;
 
-/// <summary>The few libc calls the runner needs (Linux).</summary>
+/// <summary>The few libc calls the Linux platform needs.</summary>
 internal static class Native
 {
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
+    public const int ENOENT = 2;
+    public const int ESRCH = 3;
+    public const int ENOTDIR = 20;
     private const int ERANGE = 34;
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -92,7 +95,7 @@ internal static class Native
     };
 
     /// <summary>The passwd entry of <paramref name="name"/>, or null when there is no such user.</summary>
-    public static UserEntry? LookUpUser(string name)
+    public static GuestUser? LookUpUser(string name)
     {
         if (name.Length == 0 || name.Contains('\0'))
         {
@@ -113,7 +116,7 @@ internal static class Native
                 {
                     return null;
                 }
-                return new UserEntry(name, pwd.Uid, pwd.Gid, Marshal.PtrToStringUTF8(pwd.Dir) ?? "/");
+                return new GuestUser(name, pwd.Uid, pwd.Gid, Marshal.PtrToStringUTF8(pwd.Dir) ?? "/");
             }
             finally
             {
@@ -171,5 +174,41 @@ internal static class Native
         return rc;
     }
 
-    public sealed record UserEntry(string Name, uint Uid, uint Gid, string Home);
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxType = 0x1;
+    private const int StatxBufferBytes = 256;
+    private const int StxModeOffset = 28;
+
+    [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static extern int SysStatx(int dirfd, byte[] path, int flags, uint mask, [Out] byte[] buffer);
+
+    /// <summary>
+    /// The type of <paramref name="path"/> itself (a symlink is not followed); returns 0 or the errno.
+    /// Through statx(2), whose buffer layout is the same on every Linux architecture (struct
+    /// stat's is not); .NET's own FileAttributes cannot tell a device or FIFO from a regular file.
+    /// </summary>
+    public static int Lstat(string path, out FileType type)
+    {
+        var buffer = new byte[StatxBufferBytes];
+        var name = Encoding.UTF8.GetBytes(path + "\0");
+        if (SysStatx(AtFdCwd, name, AtSymlinkNoFollow, StatxType, buffer) != 0)
+        {
+            type = FileType.Other;
+            return Marshal.GetLastPInvokeError();
+        }
+        var mode = BitConverter.ToUInt16(buffer, StxModeOffset);
+        type = (mode & 0xF000) switch
+        {
+            0x8000 => FileType.Regular,
+            0x4000 => FileType.Directory,
+            0xA000 => FileType.Symlink,
+            0x2000 => FileType.CharacterDevice,
+            0x6000 => FileType.BlockDevice,
+            0x1000 => FileType.Fifo,
+            0xC000 => FileType.Socket,
+            _ => FileType.Other,
+        };
+        return 0;
+    }
 }

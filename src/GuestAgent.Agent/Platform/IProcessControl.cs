@@ -1,0 +1,73 @@
+using System.Diagnostics;
+
+namespace GuestAgent.Agent.Platform;
+
+/// <summary>
+/// How exec runs become processes. Every run is started as the root of a process tree of its own,
+/// which can be stopped as a whole (terminate, then kill after a grace period) and reaches
+/// everything the run started; every process of a run carries the run's tag variables in its
+/// environment, so that a restarted agent can find and kill what an interrupted run left.
+/// </summary>
+public interface IProcessControl
+{
+    /// <summary>The shell that runs an exec's <c>shell</c> line; a binding with an allow-list must list it.</summary>
+    string ShellPath { get; }
+
+    /// <summary>The program and arguments that run <paramref name="line"/> in <see cref="ShellPath"/>.</summary>
+    IReadOnlyList<string> ShellCommand(string line);
+
+    /// <summary>
+    /// The file argv[0] names, looked up as the OS's own launcher would (in <paramref name="searchPath"/>,
+    /// the run's PATH, relative to <paramref name="cwd"/>), or why it cannot be run: a missing program
+    /// is then a clear failure to start rather than an exit code.
+    /// </summary>
+    ResolvedProgram ResolveProgram(string program, string cwd, string? searchPath);
+
+    /// <summary>
+    /// How a run becomes user <paramref name="user"/> (run_as): a null switch when the agent is that
+    /// user already; a refusal (the <c>failed_to_start</c> message) when it cannot be done.
+    /// </summary>
+    (UserSwitch? Switch, string? Refusal) SwitchTo(string user);
+
+    /// <summary>
+    /// Makes <paramref name="start"/> (environment, directory and pipes already set) start
+    /// <paramref name="command"/> as the root of a new process tree, as <paramref name="user"/> when
+    /// given. Returns why processes cannot be started at all, or null.
+    /// </summary>
+    string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user);
+
+    /// <summary>The process tree of <paramref name="root"/>, just started from a <see cref="PrepareStart"/>d start.</summary>
+    IProcessTree TreeOf(Process root);
+
+    /// <summary>
+    /// Kills every process but the agent whose environment holds <paramref name="variable"/>=<paramref name="value"/>
+    /// (what an interrupted run left behind); returns their process ids.
+    /// </summary>
+    IReadOnlyList<int> KillTagged(string variable, string value);
+}
+
+/// <summary>The processes of one run: its root and everything started below it.</summary>
+public interface IProcessTree
+{
+    /// <summary>
+    /// Asks the whole tree to terminate, kills whatever of it is left after <paramref name="grace"/>,
+    /// and returns once the root has exited.
+    /// </summary>
+    Task TerminateAsync(TimeSpan grace, TimeProvider clock);
+
+    /// <summary>Kills the whole tree at once, without waiting.</summary>
+    void Kill();
+
+    /// <summary>
+    /// The signal that ended the root when it exited with <paramref name="exitCode"/> because of a
+    /// terminate or kill this tree sent (the result's <c>signal</c>, e.g. "SIGTERM"); null when the
+    /// exit code is the process's own.
+    /// </summary>
+    string? SignalThatEnded(int exitCode);
+}
+
+/// <summary>A program that can be started (<see cref="Path"/>, absolute) or why not (<see cref="Error"/>).</summary>
+public sealed record ResolvedProgram(string? Path, string? Error);
+
+/// <summary>What a run as another user needs: the user, and the identity variables its environment gets (before the command's own env).</summary>
+public sealed record UserSwitch(GuestUser User, IReadOnlyDictionary<string, string> Environment);
