@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using GuestAgent.Agent.Platform;
+using GuestAgent.Agent.Platform.Linux;
+
+namespace GuestAgent.Agent.Tests.Platform;
+
+/// <summary>The Linux platform against real processes, users and files.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class LinuxPlatformTests : IDisposable
+{
+    private const string Tag = "GUESTAGENT_COMMAND_ID";
+
+    private readonly GuestPlatform _linux = LinuxPlatform.Create();
+    private readonly string _dir = Directory.CreateTempSubdirectory("linux-platform-tests-").FullName;
+    private readonly List<Process> _started = [];
+
+    public void Dispose()
+    {
+        foreach (var p in _started)
+        {
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+            }
+            p.Dispose();
+        }
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>Starts <paramref name="shell"/> under sh with <see cref="Tag"/> set to <paramref name="tag"/>, as a run's processes have it.</summary>
+    private Process StartTagged(string shell, string tag)
+    {
+        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, ArgumentList = { "-c", shell } };
+        psi.Environment[Tag] = tag;
+        return Track(Process.Start(psi)!);
+    }
+
+    private Process Track(Process p)
+    {
+        _started.Add(p);
+        return p;
+    }
+
+    /// <summary>True once /proc/pid is gone or a zombie (the container's init may not reap orphans).</summary>
+    private static async Task<bool> GoneAsync(int pid, TimeSpan within)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            string? stat = null;
+            try
+            {
+                stat = await File.ReadAllTextAsync($"/proc/{pid}/stat");
+            }
+            catch (IOException)
+            {
+            }
+            if (stat is null || stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z'))
+            {
+                return true;
+            }
+            if (sw.Elapsed > within)
+            {
+                return false;
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Leftovers_of_a_command_are_found_by_their_tag_and_killed_children_included_and_nothing_else()
+    {
+        var id = Guid.NewGuid().ToString("D");
+        var leftover = StartTagged("sleep 100 & echo $!; wait", id);
+        var child = int.Parse((await leftover.StandardOutput.ReadLineAsync())!);
+        var other = StartTagged("sleep 100", Guid.NewGuid().ToString("D"));
+
+        var killed = _linux.Processes.KillTagged(Tag, id);
+
+        Assert.Equal(new[] { child, leftover.Id }.Order(), killed.Order());
+        await leftover.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(await GoneAsync(child, TimeSpan.FromSeconds(5)), "the leftover's child still runs");
+        Assert.False(other.HasExited, "a process of another command was killed");
+        Assert.Empty(_linux.Processes.KillTagged(Tag, id));
+    }
+
+    [Fact]
+    public async Task Terminating_a_tree_reaches_a_grandchild_and_names_the_signal_that_ended_it()
+    {
+        var psi = new ProcessStartInfo { RedirectStandardOutput = true };
+        Assert.Null(_linux.Processes.PrepareStart(psi, _linux.Processes.ShellCommand("sleep 100 & echo $!; wait"), user: null));
+        var root = Track(Process.Start(psi)!);
+        var tree = _linux.Processes.TreeOf(root);
+        var grandchild = int.Parse((await root.StandardOutput.ReadLineAsync())!);
+
+        await tree.TerminateAsync(TimeSpan.FromSeconds(2), TimeProvider.System);
+
+        Assert.True(root.HasExited);
+        Assert.Equal("SIGTERM", tree.SignalThatEnded(root.ExitCode));
+        Assert.True(await GoneAsync(grandchild, TimeSpan.FromSeconds(2)), "the grandchild still runs");
+    }
+
+    [Fact]
+    public async Task A_tree_that_ignores_terminate_is_killed_after_the_grace_and_an_exit_code_it_chose_is_its_own()
+    {
+        var stubborn = new ProcessStartInfo { RedirectStandardOutput = true };
+        _linux.Processes.PrepareStart(stubborn, _linux.Processes.ShellCommand("trap '' TERM; echo ready; sleep 100"), user: null);
+        var root = Track(Process.Start(stubborn)!);
+        var tree = _linux.Processes.TreeOf(root);
+        Assert.Equal("ready", await root.StandardOutput.ReadLineAsync()); // the trap is set
+
+        var sw = Stopwatch.StartNew();
+        await tree.TerminateAsync(TimeSpan.FromMilliseconds(500), TimeProvider.System);
+
+        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(5));
+        Assert.Equal("SIGKILL", tree.SignalThatEnded(root.ExitCode));
+
+        var plain = new ProcessStartInfo();
+        _linux.Processes.PrepareStart(plain, _linux.Processes.ShellCommand("exit 143"), user: null);
+        var exits = Track(Process.Start(plain)!);
+        await exits.WaitForExitAsync();
+        Assert.Equal(143, exits.ExitCode);
+        Assert.Null(_linux.Processes.TreeOf(exits).SignalThatEnded(exits.ExitCode));
+    }
+
+    [Fact]
+    public void Without_setsid_no_process_can_be_started_and_the_message_says_why()
+    {
+        var processes = new LinuxProcessControl(new LinuxAccounts()) { SetsidPath = Path.Combine(_dir, "setsid") };
+
+        var refusal = processes.PrepareStart(new ProcessStartInfo(), ["/bin/true"], user: null);
+
+        Assert.Equal($"cannot start processes: {Path.Combine(_dir, "setsid")} is missing", refusal);
+    }
+
+    [Fact]
+    public void Root_and_its_group_are_looked_up_and_unknown_names_are_null()
+    {
+        var root = _linux.Accounts.FindUser("root");
+
+        Assert.Equal(new GuestUser("root", 0, 0, "/root"), root);
+        Assert.Equal(0u, _linux.Accounts.FindGroup("root"));
+        Assert.Null(_linux.Accounts.FindUser("no-such-user-xyz"));
+        Assert.Null(_linux.Accounts.FindGroup("no-such-group-xyz"));
+        Assert.Null(_linux.Accounts.FindUser("bad\0name"));
+    }
+
+    [Fact]
+    public void Running_as_the_agents_own_user_needs_no_switch_and_an_unknown_user_is_refused()
+    {
+        var self = Environment.UserName;
+        Assert.Equal(_linux.Accounts.FindUser(self)!.Uid, _linux.Accounts.EffectiveUserId);
+
+        var (toSelf, selfRefusal) = _linux.Processes.SwitchTo(self);
+        Assert.Null(toSelf);
+        Assert.Null(selfRefusal);
+        var (toNobody, unknown) = _linux.Processes.SwitchTo("no-such-user-xyz");
+        Assert.Null(toNobody);
+        Assert.Equal("run_as: no such user 'no-such-user-xyz'", unknown);
+        if (self == "root")
+        {
+            var (to, refusal) = _linux.Processes.SwitchTo("nobody");
+            Assert.Null(refusal);
+            Assert.Equal("nobody", to!.Environment["USER"]);
+            Assert.Equal(to.User.Home, to.Environment["HOME"]);
+        }
+    }
+
+    [Fact]
+    public void Owner_only_files_are_created_0600_and_modes_owners_and_types_are_read_and_set()
+    {
+        var path = Path.Combine(_dir, "secret");
+        using (var s = _linux.Files.OpenOwnerOnly(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write }))
+        {
+            s.WriteByte(1);
+        }
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+
+        _linux.Files.SetMode(path, (UnixFileMode)Convert.ToInt32("0750", 8));
+        Assert.Equal("0750", Convert.ToString((int)_linux.Files.ModeOf(path), 8).PadLeft(4, '0'));
+        using (var handle = File.OpenHandle(path))
+        {
+            Assert.Equal(_linux.Files.ModeOf(path), _linux.Files.ModeOf(handle));
+        }
+        // uint.MaxValue leaves both ids as they are: allowed to anyone, changes nothing.
+        Assert.Equal(0, _linux.Files.SetOwner(path, uint.MaxValue, uint.MaxValue));
+
+        var link = Path.Combine(_dir, "link");
+        File.CreateSymbolicLink(link, path);
+        Assert.Equal(new PathEntry(PathLookup.Found, FileType.Regular, 0), _linux.Files.LinkStat(path));
+        Assert.Equal(FileType.Symlink, _linux.Files.LinkStat(link).Type);
+        Assert.Equal(FileType.CharacterDevice, _linux.Files.LinkStat("/dev/null").Type);
+        Assert.Equal(PathLookup.NoEntry, _linux.Files.LinkStat(Path.Combine(_dir, "missing")).Lookup);
+        Assert.Equal(PathLookup.NotADirectory, _linux.Files.LinkStat(Path.Combine(path, "below")).Lookup);
+        Assert.Equal(path, _linux.Files.RealPath(link));
+        Assert.Null(_linux.Files.RealPath(Path.Combine(_dir, "missing")));
+        Assert.Equal(0, _linux.Files.FsyncDirectory(_dir));
+    }
+
+    [Fact]
+    public void Programs_are_found_in_path_and_a_file_without_execute_bits_is_not_one()
+    {
+        var notExecutable = Path.Combine(_dir, "script");
+        File.WriteAllText(notExecutable, "#!/bin/sh\n");
+
+        var sh = _linux.Processes.ResolveProgram("sh", _dir, "/nonexistent:/bin");
+
+        Assert.Equal(new ResolvedProgram("/bin/sh", null), sh);
+        Assert.Equal(new ResolvedProgram(null, "program './script' is not an executable file"), _linux.Processes.ResolveProgram("./script", _dir, null));
+        Assert.Equal(new ResolvedProgram(null, "program 'no-such-program-xyz' not found in PATH"), _linux.Processes.ResolveProgram("no-such-program-xyz", _dir, "/bin"));
+    }
+}
