@@ -462,35 +462,52 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         });
     }
 
-    private void SendFinal(CommandEntry entry)
-    {
-        var replies = _ctx.Replies.Finished(entry.Command.Id, entry.Outcome!, _ctx.Settings.ChunkBytes).ToList();
-        Send(entry.Command, replies, hasFinal: true);
-    }
+    /// <summary>
+    /// The outbox reads the chunk replies from the spool itself, a few at a time: output of any size
+    /// is never built in memory, and the ledger does no file IO for it.
+    /// </summary>
+    private void SendFinal(CommandEntry entry) =>
+        _outbox.Tell(new OutboxProtocol.DeliverFinished(entry.Command.Id, ReplyQueue(entry.Command), entry.Outcome!,
+            _ctx.Settings.ChunkBytes, entry.Command.Signature?.KeyId), Self);
 
     /// <summary>The binding's file roots and size cap, for the file ops.</summary>
     private FilePolicy Files => new(_ctx.Binding.FileRootList, _ctx.Platform.Files) { MaxFileBytes = _ctx.Binding.MaxFileBytes };
 
     private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
 
-    /// <summary>Once the final reply is in Zaqar, the command's spooled output (every attempt) has served its purpose.</summary>
+    /// <summary>
+    /// Once the final reply is in Zaqar, the command's spooled output (every attempt) has served its
+    /// purpose. Deleted on the thread pool: unlinking gigabytes can take a while, and nothing waits for it.
+    /// </summary>
     private void DeleteSpool(Guid id)
     {
-        if (!Directory.Exists(SpoolDirectory))
-        {
-            return;
-        }
-        foreach (var file in Directory.EnumerateFiles(SpoolDirectory, $"{id:N}-*"))
+        var directory = SpoolDirectory;
+        var log = Logger(id);
+        _ = Task.Run(() =>
         {
             try
             {
-                File.Delete(file);
+                if (!Directory.Exists(directory))
+                {
+                    return;
+                }
+                foreach (var file in Directory.EnumerateFiles(directory, $"{id:N}-*"))
+                {
+                    try
+                    {
+                        File.Delete(file);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        log.Warning("could not delete spool file {File}: {Error}", file, e.Message);
+                    }
+                }
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Logger(id).Warning("could not delete spool file {File}: {Error}", file, e.Message);
+                log.Warning("could not list the spool directory {Directory}: {Error}", directory, e.Message);
             }
-        }
+        });
     }
 
     /// <summary>Replies of a signed command are signed with its key (the command's own, or <paramref name="keyId"/>).</summary>

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Akka.Actor;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
@@ -12,16 +13,36 @@ namespace GuestAgent.Agent.Outbox;
 public static class OutboxProtocol
 {
     /// <summary>
-    /// Replies to post, in order; when <paramref name="HasFinal"/> the sender hears of the last one's delivery.
-    /// With <paramref name="KeyId"/> (the key that signed the command) each reply is signed.
+    /// Replies built already (accepted, rejected), to post in order; when <paramref name="HasFinal"/> the
+    /// sender hears of the last one's delivery. With <paramref name="KeyId"/> (the key that signed the
+    /// command) each reply is signed.
     /// </summary>
     public sealed record Deliver(Guid CommandId, string Queue, IReadOnlyList<Reply> Replies, bool HasFinal, string? KeyId = null);
+
+    /// <summary>
+    /// A finished command's chunk replies and final reply, described rather than built: the outbox reads
+    /// the chunks from the outcome's spool files (<paramref name="ChunkBytes"/> each) a few at a time, then
+    /// builds the final reply; the sender hears when that is posted. Signed as <see cref="Deliver"/>.
+    /// </summary>
+    public sealed record DeliverFinished(Guid CommandId, string Queue, OutcomeV1 Outcome, int ChunkBytes, string? KeyId = null);
 
     internal sealed record Posted(int Count);
 
     internal sealed record PostFailed(Exception Cause);
 
     internal sealed record Retry;
+
+    /// <summary>Asks the outbox for its <see cref="Stats"/>.</summary>
+    internal sealed record GetStats
+    {
+        public static readonly GetStats Instance = new();
+    }
+
+    /// <summary>
+    /// Chunk replies held now (posted or waiting, plus one being read) and their encoded bytes, the most
+    /// ever held, and the deliveries not yet done.
+    /// </summary>
+    internal sealed record Stats(int HeldChunks, long HeldChunkBytes, int PeakHeldChunks, long PeakHeldChunkBytes, int Deliveries);
 }
 
 /// <summary>
@@ -29,51 +50,135 @@ public static class OutboxProtocol
 /// where they fit. Zaqar faults are retried with backoff for as long as it takes; what is still
 /// here when the agent stops is posted again from the ledger after the restart.
 /// </summary>
+/// <remarks>
+/// Deliveries are handled one after the other. A finished command's chunk replies are read from its
+/// spool files lazily, by one read task at a time off the actor's thread (the read, encoding and
+/// signing of one reply, piped back), and only while fewer than two POST batches wait
+/// (<see cref="WindowReplies"/>, <see cref="WindowBytes"/>): output of any size costs at most
+/// <see cref="MaxHeldChunkReplies"/> replies of at most <see cref="MaxHeldChunkBytes"/> bytes here.
+/// </remarks>
 public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 {
-    private sealed record Item(Guid CommandId, string Queue, OutgoingMessage Message, bool IsFinal, IActorRef Notify);
+    /// <summary>Most replies per POST.</summary>
+    internal const int MaxBatch = 20;
 
+    /// <summary>Chunk replies are read ahead only while fewer replies than this wait: one POST batch in flight, the next ready.</summary>
+    internal const int WindowReplies = 2 * MaxBatch;
+
+    /// <summary>... and while their encoded messages take fewer bytes than this.</summary>
+    internal const int WindowBytes = 2 * ZaqarLimits.MaxPostBodyBytes;
+
+    /// <summary>Most chunk replies held at once (waiting, in flight, or being read).</summary>
+    internal const int MaxHeldChunkReplies = WindowReplies;
+
+    /// <summary>Most bytes of encoded chunk replies held at once: the window and one more reply, which fits one POST.</summary>
+    internal const long MaxHeldChunkBytes = WindowBytes + ZaqarLimits.MaxPostBodyBytes;
+
+    /// <summary>The size of a post of no messages: the envelope every post's size includes once.</summary>
+    private static readonly int EmptyPostBytes = ZaqarClient.PostBodySize([]);
+
+    private sealed record Item(Guid CommandId, string Queue, OutgoingMessage Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify);
+
+    /// <summary>One delivery: replies built already, or a finished command whose replies are read from its spool.</summary>
+    private sealed class Job(Guid commandId, string queue, SigningKey? key, IActorRef notify)
+    {
+        public Guid CommandId { get; } = commandId;
+        public string Queue { get; } = queue;
+        public SigningKey? Key { get; } = key;
+        public IActorRef Notify { get; } = notify;
+        public IReadOnlyList<Reply>? Ready { get; init; }
+        public bool HasFinal { get; init; }
+        public Func<SpoolReplyReader>? Open { get; init; }
+        public SpoolReplyReader? Reader { get; set; }
+    }
+
+    private sealed record ReplyRead(Job Job, Item? Item);
+
+    private sealed record ReadFailed(Job Job, Exception Cause);
+
+    private readonly Queue<Job> _jobs = new();
     private readonly LinkedList<Item> _pending = new();
+    private readonly CancellationTokenSource _stopping = new();
     private readonly ZaqarClient _zaqar;
     private readonly ILogger _log;
     private readonly TimeSpan _maxBackoff;
+    private readonly int _replyTtlSeconds;
     private TimeSpan _backoff = TimeSpan.Zero;
     private int _inFlight;
+    private long _pendingBytes;
+    private int _heldChunks;
+    private long _heldChunkBytes;
+    private int _peakChunks;
+    private long _peakChunkBytes;
+    private Task? _reading;
 
-    public ReplyOutbox(TenantBinding binding, ZaqarClient zaqar, int replyTtlSeconds, TimeSpan maxBackoff)
+    public ReplyOutbox(TenantBinding binding, ZaqarClient zaqar, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff)
     {
         _zaqar = zaqar;
         _maxBackoff = maxBackoff;
+        _replyTtlSeconds = replyTtlSeconds;
         _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "ReplyOutbox");
+
+        // The command's own key; if it left the configuration while the command was live
+        // (rotation across a restart), the current key, which the controller also holds.
+        SigningKey? KeyFor(string? keyId) => keyId is null ? null : binding.SigningPolicy.Find(keyId) ?? binding.SigningPolicy.Current;
 
         Receive<OutboxProtocol.Deliver>(d =>
         {
-            // The command's own key; if it left the configuration while the command was live
-            // (rotation across a restart), the current key, which the controller also holds.
-            var key = d.KeyId is null ? null : binding.SigningPolicy.Find(d.KeyId) ?? binding.SigningPolicy.Current;
-            for (var i = 0; i < d.Replies.Count; i++)
+            _jobs.Enqueue(new Job(d.CommandId, d.Queue, KeyFor(d.KeyId), Sender) { Ready = d.Replies, HasFinal = d.HasFinal });
+            Fill();
+            Pump();
+        });
+        Receive<OutboxProtocol.DeliverFinished>(d =>
+        {
+            var log = _log;
+            _jobs.Enqueue(new Job(d.CommandId, d.Queue, KeyFor(d.KeyId), Sender)
             {
-                var message = Encode(d.Replies[i], key, replyTtlSeconds);
-                if (ZaqarClient.PostBodySize([message]) > ZaqarLimits.MaxPostBodyBytes)
-                {
-                    // Zaqar would refuse it every time, and every later reply of the tenant would wait behind it.
-                    var size = ZaqarClient.PostBodySize([message]);
-                    var reply = d.Replies[i];
-                    _log.ForContext("CommandId", d.CommandId).Error(
-                        "reply seq {Seq} ({Status}) is {Size} bytes, more than one Zaqar message takes; posting a failed reply in its place",
-                        reply.Seq, reply.Status, size);
-                    message = Encode(reply with
-                    {
-                        Status = reply.Status.IsFinal() ? ReplyStatus.Failed : ReplyStatus.Progress,
-                        Result = null,
-                        Chunk = null,
-                        Error = new ReplyError("internal_error",
-                            $"the agent's {reply.Status.ToString().ToLowerInvariant()} reply was {size} bytes, more than Zaqar takes " +
-                            $"({ZaqarLimits.MaxPostBodyBytes}); it could not be posted (see the agent log)"),
-                    }, key, replyTtlSeconds);
-                }
-                _pending.AddLast(new Item(d.CommandId, d.Queue, message, d.HasFinal && i == d.Replies.Count - 1, Sender));
+                HasFinal = true,
+                Open = () => new SpoolReplyReader(replies, d.CommandId, d.Outcome, d.ChunkBytes, log),
+            });
+            Fill();
+            Pump();
+        });
+        Receive<ReplyRead>(r =>
+        {
+            if (!IsHead(r.Job))
+            {
+                return; // read for the instance before a restart, which closed its reader
             }
+            _reading = null;
+            if (r.Item is not null)
+            {
+                Add(r.Item);
+            }
+            if (r.Item is null or { IsFinal: true })
+            {
+                EndJob(r.Job);
+            }
+            Fill();
+            Pump();
+        });
+        Receive<ReadFailed>(f =>
+        {
+            if (!IsHead(f.Job))
+            {
+                return;
+            }
+            _reading = null;
+            var reader = f.Job.Reader!;
+            var log = _log.ForContext("CommandId", f.Job.CommandId);
+            if (reader.FinalRead)
+            {
+                // Nothing left to give up: the ledger posts it again after its next recovery.
+                log.Error(f.Cause, "building the final reply failed; it is not posted now");
+                EndJob(f.Job);
+            }
+            else
+            {
+                log.Error(f.Cause, "reading or encoding a chunk reply failed; the remaining chunks are skipped, the final reply follows");
+                reader.SkipToFinal();
+            }
+            Fill();
             Pump();
         });
         Receive<OutboxProtocol.Posted>(p =>
@@ -82,13 +187,13 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             _backoff = TimeSpan.Zero;
             for (var i = 0; i < p.Count; i++)
             {
-                var item = _pending.First!.Value;
-                _pending.RemoveFirst();
+                var item = TakeFirst();
                 if (item.IsFinal)
                 {
                     item.Notify.Tell(new CommandLedgerProtocol.FinalReplyDelivered(item.CommandId));
                 }
             }
+            Fill();
             Pump();
         });
         Receive<OutboxProtocol.PostFailed>(f =>
@@ -102,8 +207,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
                 // would stop every later reply. Say so loudly and move on.
                 for (var i = 0; i < batch; i++)
                 {
-                    var item = _pending.First!.Value;
-                    _pending.RemoveFirst();
+                    var item = TakeFirst();
                     _log.ForContext("CommandId", item.CommandId).Error("reply to queue {Queue} {Why}: {Error}; dropped",
                         item.Queue, why, f.Cause.Message);
                     if (item.IsFinal)
@@ -111,6 +215,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
                         item.Notify.Tell(new CommandLedgerProtocol.FinalReplyDelivered(item.CommandId));
                     }
                 }
+                Fill();
                 Pump();
                 return;
             }
@@ -119,15 +224,142 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             Timers.StartSingleTimer("retry", new OutboxProtocol.Retry(), _backoff);
         });
         Receive<OutboxProtocol.Retry>(_ => Pump());
+        Receive<OutboxProtocol.GetStats>(_ => Sender.Tell(new OutboxProtocol.Stats(
+            HeldChunks, _heldChunkBytes, _peakChunks, _peakChunkBytes, _jobs.Count)));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    public static Props Props(TenantBinding binding, ZaqarClient zaqar, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff) =>
+        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, zaqar, replies, replyTtlSeconds, maxBackoff));
+
+    private int HeldChunks => _heldChunks + (_reading is null ? 0 : 1);
+
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        if (_jobs.TryPeek(out var job) && job.Reader is { } reader)
+        {
+            // A read under way still uses the reader: close it once that read ends.
+            if (_reading is { } reading)
+            {
+                reading.ContinueWith(_ => reader.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+            else
+            {
+                reader.Dispose();
+            }
+        }
+        base.PostStop();
+    }
+
+    /// <summary>
+    /// Moves deliveries into the pending list in order: built replies at once, a finished command's
+    /// replies by reading the next one from its spool when the window has room.
+    /// </summary>
+    private void Fill()
+    {
+        while (_reading is null && _jobs.TryPeek(out var job))
+        {
+            if (job.Ready is { } ready)
+            {
+                _jobs.Dequeue();
+                for (var i = 0; i < ready.Count; i++)
+                {
+                    Add(Prepare(job, ready[i], job.HasFinal && i == ready.Count - 1, _replyTtlSeconds, _log));
+                }
+                continue;
+            }
+            if (_pending.Count >= WindowReplies || _pendingBytes >= WindowBytes)
+            {
+                return;
+            }
+            var reader = job.Reader ??= job.Open!();
+            var ttl = _replyTtlSeconds;
+            var log = _log;
+            var token = _stopping.Token;
+            // Opening, reading, encoding and signing happen on the thread pool, one reply at a time.
+            var read = Task.Run(async () =>
+            {
+                var reply = await reader.NextAsync(token).ConfigureAwait(false);
+                return reply is null ? null : Prepare(job, reply, reply.Final, ttl, log);
+            }, token);
+            _reading = read;
+            read.PipeTo(Self, success: item => new ReplyRead(job, item), failure: ex => new ReadFailed(job, ex));
+            Peak();
+        }
+    }
+
+    private bool IsHead(Job job) => _jobs.TryPeek(out var head) && ReferenceEquals(head, job);
+
+    /// <summary>The head delivery is done: its reader (if any) is closed.</summary>
+    private void EndJob(Job job)
+    {
+        job.Reader?.Dispose();
+        _jobs.Dequeue();
+    }
+
+    private void Add(Item item)
+    {
+        _pending.AddLast(item);
+        _pendingBytes += item.Size;
+        if (item.IsChunk)
+        {
+            _heldChunks++;
+            _heldChunkBytes += item.Size;
+        }
+        Peak();
+    }
+
+    private Item TakeFirst()
+    {
+        var item = _pending.First!.Value;
+        _pending.RemoveFirst();
+        _pendingBytes -= item.Size;
+        if (item.IsChunk)
+        {
+            _heldChunks--;
+            _heldChunkBytes -= item.Size;
+        }
+        return item;
+    }
+
+    private void Peak()
+    {
+        _peakChunks = Math.Max(_peakChunks, HeldChunks);
+        _peakChunkBytes = Math.Max(_peakChunkBytes, _heldChunkBytes);
+    }
+
+    /// <summary>
+    /// The message for <paramref name="reply"/>, signed when the command was; a reply too large for one
+    /// Zaqar message is replaced by one that says so. Pure: also runs in read tasks.
+    /// </summary>
+    private static Item Prepare(Job job, Reply reply, bool isFinal, int ttlSeconds, ILogger log)
+    {
+        var message = Encode(reply, job.Key, ttlSeconds);
+        var size = ZaqarClient.PostBodySize([message]);
+        if (size > ZaqarLimits.MaxPostBodyBytes)
+        {
+            // Zaqar would refuse it every time, and every later reply of the tenant would wait behind it.
+            log.ForContext("CommandId", job.CommandId).Error(
+                "reply seq {Seq} ({Status}) is {Size} bytes, more than one Zaqar message takes; posting a failed reply in its place",
+                reply.Seq, reply.Status, size);
+            message = Encode(reply with
+            {
+                Status = reply.Status.IsFinal() ? ReplyStatus.Failed : ReplyStatus.Progress,
+                Result = null,
+                Chunk = null,
+                Error = new ReplyError("internal_error",
+                    $"the agent's {reply.Status.ToString().ToLowerInvariant()} reply was {size} bytes, more than Zaqar takes " +
+                    $"({ZaqarLimits.MaxPostBodyBytes}); it could not be posted (see the agent log)"),
+            }, job.Key, ttlSeconds);
+            size = ZaqarClient.PostBodySize([message]);
+        }
+        return new Item(job.CommandId, job.Queue, message, size, reply.Chunk is not null, isFinal, job.Notify);
+    }
+
     private static OutgoingMessage Encode(Reply reply, SigningKey? key, int ttlSeconds) =>
         new(key is null ? JsonNode.Parse(reply.ToUtf8Bytes()) : Signatures.SignReply(reply, key), ttlSeconds);
-
-    public static Props Props(TenantBinding binding, ZaqarClient zaqar, int replyTtlSeconds, TimeSpan maxBackoff) =>
-        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, zaqar, replyTtlSeconds, maxBackoff));
 
     private void Pump()
     {
@@ -137,18 +369,23 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         }
         var queue = _pending.First!.Value.Queue;
         var batch = new List<OutgoingMessage>();
+        long size = EmptyPostBytes;
         foreach (var item in _pending)
         {
-            if (item.Queue != queue || batch.Count >= 20)
+            // Each message adds its own post's size less the envelope, and a comma after the first:
+            // packing by the sizes known already spares serializing large batches that cannot fit.
+            var added = item.Size - EmptyPostBytes + (batch.Count > 0 ? 1 : 0);
+            if (item.Queue != queue || batch.Count >= MaxBatch || (batch.Count > 0 && size + added > ZaqarLimits.MaxPostBodyBytes))
             {
                 break;
             }
             batch.Add(item.Message);
-            if (batch.Count > 1 && ZaqarClient.PostBodySize(batch) > ZaqarLimits.MaxPostBodyBytes)
-            {
-                batch.RemoveAt(batch.Count - 1);
-                break;
-            }
+            size += added;
+        }
+        // The sum holds for the client's compact JSON; measuring a packed batch exactly keeps that an assumption checked.
+        while (batch.Count > 1 && ZaqarClient.PostBodySize(batch) > ZaqarLimits.MaxPostBodyBytes)
+        {
+            batch.RemoveAt(batch.Count - 1);
         }
         _inFlight = batch.Count;
         _zaqar.PostAsync(queue, batch).PipeTo(Self,

@@ -43,8 +43,9 @@ public sealed class TenantSupervisor : ReceiveActor
             MaxConnections = settings.ZaqarConnections,
         });
         var tenantSlots = new OperationSlots(binding.MaxOperations);
-        var outbox = Context.ActorOf(ReplyOutbox.Props(binding, zaqar, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");
-        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, new ReplyFactory(settings.Name, time), platform, startedAt, time)
+        var replies = new ReplyFactory(settings.Name, time);
+        var outbox = Context.ActorOf(ReplyOutbox.Props(binding, zaqar, replies, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");
+        var context = new LedgerContext(settings, binding, globalSlots, tenantSlots, replies, platform, startedAt, time)
         {
             Zaqar = zaqar,
             Credentials = credentials,
