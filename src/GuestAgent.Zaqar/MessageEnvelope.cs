@@ -23,11 +23,12 @@ internal static class MessageEnvelope
 
     /// <summary>
     /// The envelope with each <c>body</c> member's value replaced by its index in <c>Bodies</c>
-    /// (the raw JSON text of each body, in order).
+    /// (the raw JSON text of each body, in order, as slices of <paramref name="text"/>: a body is
+    /// copied only when it is parsed, or kept as text because it does not parse).
     /// </summary>
-    internal static (JsonElement Envelope, IReadOnlyList<string> Bodies) Parse(string text)
+    internal static (JsonElement Envelope, IReadOnlyList<ReadOnlyMemory<char>> Bodies) Parse(string text)
     {
-        var bodies = new List<string>();
+        var bodies = new List<ReadOnlyMemory<char>>();
         var envelope = new StringBuilder(Math.Min(text.Length, 4096));
         var i = 0;
         while (i < text.Length)
@@ -56,7 +57,7 @@ internal static class MessageEnvelope
             var start = SkipWhitespace(text, colon + 1);
             var valueEnd = SkipValue(text, start);
             envelope.Append(':').Append(bodies.Count);
-            bodies.Add(text[start..valueEnd]);
+            bodies.Add(text.AsMemory(start, valueEnd - start));
             i = valueEnd;
         }
         try
@@ -70,8 +71,8 @@ internal static class MessageEnvelope
         }
     }
 
-    /// <summary>A body as an element, or why it is not JSON this client can read (the raw text is kept either way).</summary>
-    internal static (JsonElement Body, string? Error) ReadBody(string raw)
+    /// <summary>A body as an element, or why it is not JSON this client can read.</summary>
+    internal static (JsonElement Body, string? Error) ReadBody(ReadOnlyMemory<char> raw)
     {
         try
         {

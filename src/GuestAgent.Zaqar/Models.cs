@@ -33,7 +33,7 @@ public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, i
     }
 
     /// <summary>A message of a response read by <see cref="MessageEnvelope.Parse"/>.</summary>
-    internal static QueueMessage FromJson(JsonElement e, IReadOnlyList<string> bodies)
+    internal static QueueMessage FromJson(JsonElement e, IReadOnlyList<ReadOnlyMemory<char>> bodies)
     {
         var href = e.TryGetProperty("href", out var h) ? h.GetString() ?? "" : "";
         string? claimId = null;
@@ -47,11 +47,11 @@ public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, i
             claimId = c.GetString();
         }
         JsonElement body = default;
-        string? raw = null, error = null;
+        string? unread = null, error = null;
         if (e.TryGetProperty("body", out var b) && b.TryGetInt32(out var index) && index >= 0 && index < bodies.Count)
         {
-            raw = bodies[index];
-            (body, error) = MessageEnvelope.ReadBody(raw);
+            (body, error) = MessageEnvelope.ReadBody(bodies[index]);
+            unread = error is null ? null : bodies[index].ToString();
         }
         return new QueueMessage(
             e.GetProperty("id").GetString()!,
@@ -61,7 +61,7 @@ public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, i
             claimId,
             href)
         {
-            UnreadBody = error is null ? null : raw,
+            UnreadBody = unread,
             BodyError = error,
         };
     }

@@ -63,7 +63,7 @@ public sealed partial class ZaqarClient
         public JsonElement Json() => MessageEnvelope.Parse(Body).Envelope;
 
         /// <summary>A response carrying messages: the envelope and each body's text (see <see cref="MessageEnvelope"/>).</summary>
-        public (JsonElement Envelope, IReadOnlyList<string> Bodies) Messages() => MessageEnvelope.Parse(Body);
+        public (JsonElement Envelope, IReadOnlyList<ReadOnlyMemory<char>> Bodies) Messages() => MessageEnvelope.Parse(Body);
     }
 
     // The default encoder escapes '+', '<', '&' ... as \uXXXX (6 bytes for 1), which would make

@@ -49,7 +49,4 @@ public sealed class PoisonWatch(int limit = 2)
     /// <summary>True when <paramref name="messageId"/> has failed the poller <see cref="Limit"/> times.</summary>
     public bool IsPoison(string messageId, out int strikes) =>
         _strikes.TryGetValue(messageId, out strikes) && strikes >= Limit;
-
-    /// <summary>The message is gone (dead-lettered): stop counting it.</summary>
-    public void Forget(string messageId) => _strikes.Remove(messageId);
 }

@@ -110,20 +110,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         {
             if (_outstanding.Remove(o.MessageId, out var claimId))
             {
-                if (claimId is not null)
-                {
-                    KeepListing(() => _openClaims.Answered(claimId));
-                }
-                var id = o.MessageId;
-                _zaqar.DeleteAsync(_binding.CommandQueue, id, claimId).ContinueWith(t =>
-                {
-                    if (t.IsFaulted)
-                    {
-                        // The claim expires and the message comes back; the ledger then drops it as a duplicate.
-                        _log.Warning("deleting message {MessageId} failed ({Error}); it will be redelivered and dropped",
-                            id, t.Exception?.GetBaseException().Message);
-                    }
-                }, TaskScheduler.Default);
+                // If the delete fails, the claim expires and the message comes back; the ledger then drops it as a duplicate.
+                Delete(o.MessageId, claimId, "it will be redelivered and dropped");
                 if (_outstanding.Count == 0)
                 {
                     Timers.Cancel("offers");
@@ -284,10 +272,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             }
             _outstanding[message.Id] = claim.Id;
             // Authenticated here, before the ledger records anything or anything runs.
-            var (parsed, text) = Judge(message, now);
+            var (parsed, raw) = Judge(message, now);
             if (parsed.Command is { } command)
             {
-                _ledger.Tell(new Offer(command, text, message.Id));
+                _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), message.Id));
             }
             else
             {
@@ -307,20 +295,20 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// never the poller (a restart would release the claim and take the same message first again).
     /// Only what leaves the process in doubt (out of memory) escapes; <see cref="PoisonWatch"/> ends that.
     /// </summary>
-    private (CommandParseResult Result, string Text) Judge(QueueMessage message, DateTimeOffset now)
+    private (CommandParseResult Result, byte[] Raw) Judge(QueueMessage message, DateTimeOffset now)
     {
         _watch.Judging(message.Id);
-        (CommandParseResult, string) verdict;
+        (CommandParseResult, byte[]) verdict;
         try
         {
             var raw = RawBody(message);
-            verdict = (_parse(raw, now), Encoding.UTF8.GetString(raw));
+            verdict = (_parse(raw, now), raw);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             _log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", message.Id, _binding.CommandQueue);
             verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
-                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), "");
+                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), []);
         }
         _watch.Judged();
         return verdict;
@@ -337,17 +325,26 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         _log.Error("dead-lettered message {MessageId} of {Queue}: the poller failed {Strikes} time(s) while judging it; " +
                    "it is deleted unjudged. Its body ({Length} chars) begins: {Preview}",
             message.Id, _binding.CommandQueue, strikes, text.Length, text.Length > preview ? text[..preview] : text);
-        _watch.Forget(message.Id);
+        // Still counted by the watch: should the delete fail, the message comes back and is dead-lettered again at once.
+        Delete(message.Id, claimId, "it will be redelivered and dead-lettered again");
+    }
+
+    /// <summary>
+    /// A message is done with: its claim's count of unanswered messages goes down and it is deleted
+    /// from Zaqar; a failed delete is logged, saying <paramref name="ifNotDeleted"/>.
+    /// </summary>
+    private void Delete(string messageId, string? claimId, string ifNotDeleted)
+    {
         if (claimId is not null)
         {
             KeepListing(() => _openClaims.Answered(claimId));
         }
-        var id = message.Id;
-        _zaqar.DeleteAsync(_binding.CommandQueue, id, claimId).ContinueWith(t =>
+        _zaqar.DeleteAsync(_binding.CommandQueue, messageId, claimId).ContinueWith(t =>
         {
             if (t.IsFaulted)
             {
-                _log.Warning("deleting dead-lettered message {MessageId} failed ({Error})", id, t.Exception?.GetBaseException().Message);
+                _log.Warning("deleting message {MessageId} failed ({Error}); {Consequence}",
+                    messageId, t.Exception?.GetBaseException().Message, ifNotDeleted);
             }
         }, TaskScheduler.Default);
     }
@@ -418,12 +415,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             {
                 continue;
             }
-            var (parsed, text) = Judge(message, now);
+            var (parsed, raw) = Judge(message, now);
             if (parsed.Command is { Op: Ops.Status or Ops.Cancel or Ops.Ping } query)
             {
                 _outstanding[message.Id] = null;
                 offered++;
-                _ledger.Tell(new Offer(query, text, message.Id));
+                _ledger.Tell(new Offer(query, Encoding.UTF8.GetString(raw), message.Id));
             }
         }
         if (offered == 0)
