@@ -109,6 +109,15 @@ public sealed class CallResult
     /// <exception cref="GuestProtocolException">The result does not have that shape.</exception>
     public T? ResultAs<T>() where T : class => ReadResult<T>(Final, CommandId, Op);
 
+    /// <summary>
+    /// The whole of an output stream that a result announces (any op's, e.g. a block's own
+    /// <paramref name="stream"/>): its inline part and chunk replies, verified against the
+    /// stream's SHA-256.
+    /// </summary>
+    /// <exception cref="GuestOutputException">A chunk is missing or the stream does not verify.</exception>
+    public (byte[] Data, bool Truncated) ReadStream(string stream, StreamOutput output) =>
+        Reassemble(CommandId, Op, Final, output, stream, Replies);
+
     /// <summary>Throws unless the command succeeded: <see cref="GuestRejectedException"/> or <see cref="GuestCallFailedException"/>.</summary>
     public CallResult EnsureSucceeded() => Succeeded ? this
         : throw (Rejected ? new GuestRejectedException(CommandId, Op, Final) : new GuestCallFailedException(CommandId, Op, Final));

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Args;
 using GuestAgent.Protocol.Chunking;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
@@ -79,5 +80,5 @@ internal sealed partial class FakeAgent(ZaqarClient zaqar, string commandQueue, 
         }
     });
 
-    public static PingResult Ping(string agent) => new("0.1.0", 42, Ops.Known.ToList(), "linux", "vm1.example", agent);
+    public static PingResult Ping(string agent) => new("0.1.0", 42, OpCatalog.Standard.OpNames.Order().ToList(), "linux", "vm1.example", agent);
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using GuestAgent.Protocol.Args;
 using GuestAgent.Protocol.Chunking;
 
 namespace GuestAgent.Protocol.Tests;
@@ -62,17 +63,14 @@ public sealed class FileArgsTests
     }
 
     [Fact]
-    public void File_put_and_file_get_are_known_ops()
+    public void File_put_and_file_get_are_standard_ops()
     {
-        Assert.Empty(Ops.Planned);
-        Assert.Contains("file.put", Ops.Known);
-        Assert.Contains("file.get", Ops.Known);
-        Assert.True(Ops.IsKnown(Ops.FilePut));
-        Assert.True(Ops.IsKnown(Ops.FileGet));
-        Assert.True(Ops.IsParseable(Ops.FilePut));
-        Assert.True(Ops.IsParseable(Ops.FileGet));
-        Assert.True(Ops.IsParseable(Ops.Exec));
-        Assert.False(Ops.IsParseable("file.delete"));
+        Assert.Contains("file.put", OpCatalog.Standard.OpNames);
+        Assert.Contains("file.get", OpCatalog.Standard.OpNames);
+        Assert.NotNull(OpCatalog.Standard.ReaderFor(Ops.FilePut));
+        Assert.NotNull(OpCatalog.Standard.ReaderFor(Ops.FileGet));
+        Assert.NotNull(OpCatalog.Standard.ReaderFor(Ops.Exec));
+        Assert.Null(OpCatalog.Standard.ReaderFor("file.delete"));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using GuestAgent.Protocol.Args;
 
 namespace GuestAgent.Protocol.Tests;
 
@@ -29,7 +30,7 @@ public sealed class HttpArgsTests
         Assert.Equal(30, args.TimeoutSeconds);
         Assert.True(args.FollowRedirects);
         Assert.Null(args.OutputCapBytes);
-        Assert.Contains("http", Ops.Known);
+        Assert.Contains("http", OpCatalog.Standard.OpNames);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using GuestAgent.Protocol.Args;
 using GuestAgent.Protocol.Chunking;
 
 namespace GuestAgent.Protocol.Tests;
@@ -91,7 +92,7 @@ public sealed class ReplyTests
     [Fact]
     public void Ping_status_and_rejection_replies_round_trip()
     {
-        var ping = new PingResult("0.1.0", 3600, Ops.Known, "linux", "vm1.example", "vm1");
+        var ping = new PingResult("0.1.0", 3600, OpCatalog.Standard.OpNames.Order().ToList(), "linux", "vm1.example", "vm1");
         var status = new StatusResult(Guid.NewGuid(), CommandState.Replied, 1, ReplyStatus.Succeeded);
         var rejected = new Reply(CommandId, 0, ReplyStatus.Rejected, "vm1", SentAt,
             Error: new ReplyError(RejectCodes.Expired, "expires_at is past"));

@@ -1,5 +1,8 @@
 using Akka.Configuration;
+using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Credentials;
+using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
@@ -29,6 +32,8 @@ public sealed record TenantAuth(string Mode, string? Token, PreSignedUrl? Comman
 }
 
 /// <summary>One tenant binding: a Zaqar endpoint, project, credentials and command queue.</summary>
+/// <param name="AllowedOps">The ops it runs: the core's and those of its blocks, narrowed by <c>allowed-ops</c>.</param>
+/// <param name="Policies">Per allowed block (by name), what its <see cref="GuestAgent.Blocks.OperationBlock.ReadPolicy"/> read from the binding.</param>
 public sealed record TenantBinding(
     string Name,
     string Endpoint,
@@ -38,30 +43,18 @@ public sealed record TenantBinding(
     string ReplyQueue,
     int MaxOperations,
     IReadOnlySet<string> AllowedOps,
-    IReadOnlyList<HttpDestination>? HttpDestinations = null,
-    IReadOnlyList<string>? FileRoots = null,
+    IReadOnlyDictionary<string, object?> Policies,
     SigningPolicy? Signing = null,
-    ExecPolicy? Exec = null,
-    long MaxFileBytes = TenantBinding.DefaultMaxFileBytes,
     int? MaxCommandBytes = null)
 {
-    /// <summary>Default max-file-bytes: 1 GiB.</summary>
-    public const long DefaultMaxFileBytes = 1L << 30;
-
-    /// <summary>Who exec runs as and what it may start, for this tenant; anything (as the agent's user) when not configured.</summary>
-    public ExecPolicy ExecPolicy => Exec ?? ExecPolicy.Unrestricted;
-
     /// <summary>
     /// How commands of this binding are authenticated. A binding built without one (tests of other
     /// parts) takes unsigned commands, as before signing existed; configuration always sets it.
     /// </summary>
     public SigningPolicy SigningPolicy => Signing ?? new SigningPolicy([], AllowUnsigned: true, SigningPolicy.DefaultMaxLifetime);
 
-    /// <summary>Where the <c>http</c> op may go for this tenant; empty: nowhere.</summary>
-    public IReadOnlyList<HttpDestination> HttpAllowList => HttpDestinations ?? [];
-
-    /// <summary>Directories the file ops may read and write under for this tenant; empty: none.</summary>
-    public IReadOnlyList<string> FileRootList => FileRoots ?? [];
+    /// <summary>The policy the binding gave block <paramref name="block"/>, as the block's type; null when it does not allow the block.</summary>
+    public T? PolicyOf<T>(string block) where T : class => Policies.GetValueOrDefault(block) as T;
 }
 
 /// <summary>
@@ -175,6 +168,9 @@ public sealed record AgentSettings(
     TimeSpan? TransferIdleTimeout = null,
     int ZaqarConnections = 64)
 {
+    /// <summary>The blocks the agent loaded and the core ops: what commands may name.</summary>
+    public BlockRegistry Blocks { get; init; } = BlockRegistry.Of([]);
+
     /// <summary>How long an unfinished file.put transfer keeps its chunks without progress.</summary>
     public TimeSpan TransferIdle => TransferIdleTimeout ?? TimeSpan.FromHours(24);
 
@@ -190,7 +186,7 @@ public sealed record AgentSettings(
     }
 
     /// <summary>Reads a config file (or text) merged over the reference; throws <see cref="ConfigException"/> with the key on bad values.</summary>
-    public static AgentSettings Load(string? file, string? overrideText = null)
+    public static AgentSettings Load(string? file, string? overrideText = null, GuestPlatform? platform = null)
     {
         var config = Reference();
         if (file is not null)
@@ -205,10 +201,11 @@ public sealed record AgentSettings(
         {
             config = ConfigurationFactory.ParseString(overrideText).WithFallback(config);
         }
-        return FromConfig(config.GetConfig("guest-agent"));
+        return FromConfig(config.GetConfig("guest-agent"), platform);
     }
 
-    public static AgentSettings FromConfig(Config c)
+    /// <param name="platform">The guest's platform, for the built-in blocks; this machine's when not given.</param>
+    public static AgentSettings FromConfig(Config c, GuestPlatform? platform = null)
     {
         var name = c.GetString("name", "");
         if (string.IsNullOrWhiteSpace(name))
@@ -250,6 +247,9 @@ public sealed record AgentSettings(
             cs = $"Data Source={Path.Combine(stateDir, "journal.db")};Pooling=True;Default Timeout=30";
         }
 
+        platform ??= GuestPlatform.OfThisMachine()
+            ?? throw new ConfigException($"this agent has no platform for {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+        var blocks = BlockLoader.Load(c.HasPath("blocks") ? c.GetConfig("blocks") : Config.Empty, platform, stateDir, name);
         var tenants = new List<TenantBinding>();
         var tenantsValue = c.HasPath("tenants") ? c.GetValue("tenants") : null;
         if (tenantsValue is not null && !tenantsValue.IsEmpty && tenantsValue.IsObject())
@@ -257,7 +257,7 @@ public sealed record AgentSettings(
             var tenantsConfig = c.GetConfig("tenants");
             foreach (var key in tenantsValue.GetObject().Items.Keys)
             {
-                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), maxOps, c.GetTimeSpan("dedup-window"), stateDir,
+                tenants.Add(Tenant(key, tenantsConfig.GetConfig(key), blocks, maxOps, c.GetTimeSpan("dedup-window"), stateDir,
                     Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, "")));
             }
         }
@@ -277,7 +277,10 @@ public sealed record AgentSettings(
             Range(c, "exec.inline-output-bytes", 1, MaxInlineOutputBytes, ""), chunk,
             new JournalSettings(provider, cs), c.GetString("log.level", "Information"), c.GetBoolean("log.file", true),
             tenants, Range(c, "max-command-bytes", 1024, ProtocolLimits.ZaqarMaxPostBodyBytes, ""),
-            PositiveSpan(c, "file-transfer-idle-timeout"), Range(c, "zaqar-connections", 1, 1024, ""));
+            PositiveSpan(c, "file-transfer-idle-timeout"), Range(c, "zaqar-connections", 1, 1024, ""))
+        {
+            Blocks = blocks,
+        };
     }
 
     /// <summary>
@@ -294,7 +297,7 @@ public sealed record AgentSettings(
     public ProtocolLimits CommandLimitsFor(TenantBinding binding) =>
         ProtocolLimits.Default with { MaxCommandBytes = Math.Min(MaxCommandBytes, binding.MaxCommandBytes ?? MaxCommandBytes) };
 
-    private static TenantBinding Tenant(string name, Config t, int globalMax, TimeSpan dedupWindow, string stateDir, int globalMaxCommandBytes)
+    private static TenantBinding Tenant(string name, Config t, BlockRegistry blocks, int globalMax, TimeSpan dedupWindow, string stateDir, int globalMaxCommandBytes)
     {
         string Key(string k) => $"guest-agent.tenants.{name}.{k}";
         if (!QueueNames.IsValid(name))
@@ -349,35 +352,8 @@ public sealed record AgentSettings(
         {
             throw new ConfigException($"{Key("max-operations")} must be at least 1");
         }
-        var ops = t.HasPath("allowed-ops") ? t.GetStringList("allowed-ops").ToHashSet() : Ops.Known.ToHashSet();
-        foreach (var op in ops.Where(o => !Ops.IsKnown(o)))
-        {
-            // Planned ops parse but have no operation yet: never allow them.
-            throw new ConfigException(Ops.IsParseable(op)
-                ? $"{Key("allowed-ops")}: op '{op}' is not implemented by this agent yet"
-                : $"{Key("allowed-ops")}: unknown op '{op}'");
-        }
-        var destinations = new List<HttpDestination>();
-        if (t.HasPath("http-destinations"))
-        {
-            foreach (var entry in t.GetStringList("http-destinations"))
-            {
-                destinations.Add(HttpDestination.TryParse(entry ?? "", out var error)
-                    ?? throw new ConfigException($"{Key("http-destinations")}: '{entry}': {error}"));
-            }
-        }
-        var roots = t.HasPath("file-roots") ? t.GetStringList("file-roots").ToList() : [];
-        foreach (var root in roots.Where(r => string.IsNullOrEmpty(r) || !Path.IsPathFullyQualified(r)))
-        {
-            throw new ConfigException($"{Key("file-roots")}: '{root}' is not an absolute path");
-        }
+        var (ops, policies) = BlockPolicies(t, Key, name, blocks);
         var signing = Signing(t, Key, dedupWindow);
-        var exec = Exec(t, Key);
-        var maxFile = t.HasPath("max-file-bytes") ? t.GetByteSize("max-file-bytes") ?? TenantBinding.DefaultMaxFileBytes : TenantBinding.DefaultMaxFileBytes;
-        if (maxFile < 0)
-        {
-            throw new ConfigException($"{Key("max-file-bytes")} must not be negative");
-        }
         int? maxCommand = null;
         if (t.HasPath("max-command-bytes"))
         {
@@ -387,35 +363,53 @@ public sealed record AgentSettings(
                 throw new ConfigException($"{Key("max-command-bytes")} must be 1024 .. {globalMaxCommandBytes} (guest-agent.max-command-bytes), not {maxCommand}");
             }
         }
-        return new TenantBinding(name, endpoint, project, auth, queue, reply, Math.Min(max, globalMax), ops, destinations, roots,
-            signing, exec, maxFile, maxCommand);
+        return new TenantBinding(name, endpoint, project, auth, queue, reply, Math.Min(max, globalMax), ops, policies, signing, maxCommand);
     }
 
-    /// <summary>The binding's <c>exec</c> block (docs in hocon/guest-agent.conf).</summary>
-    private static ExecPolicy Exec(Config t, Func<string, string> key)
+    /// <summary>
+    /// The blocks a binding allows (<c>blocks</c>; the built-in ones the agent loaded by default),
+    /// each one's policy read from the binding, and the ops it runs: the core's and its blocks',
+    /// narrowed by <c>allowed-ops</c>.
+    /// </summary>
+    private static (IReadOnlySet<string> Ops, IReadOnlyDictionary<string, object?> Policies) BlockPolicies(Config t, Func<string, string> key,
+        string tenant, BlockRegistry registry)
     {
-        IReadOnlyList<string> List(string k) => t.HasPath(k) && !t.GetValue(k).IsEmpty ? t.GetStringList(k).ToList() : [];
-        var runAs = t.GetString("exec.run-as", "");
-        var allowedRunAs = List("exec.allowed-run-as");
-        foreach (var user in allowedRunAs.Append(runAs).Where(u => u.Length > 0))
+        var names = t.HasPath("blocks")
+            ? (t.GetValue("blocks").IsEmpty ? [] : t.GetStringList("blocks").Distinct(StringComparer.Ordinal).ToList())
+            : BlockLoader.BuiltInNames.Where(registry.Blocks.ContainsKey).ToList();
+        var policies = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var name in names)
         {
-            if (user.Any(c => char.IsWhiteSpace(c) || c is ':' or '/' or '\0'))
+            if (!registry.Blocks.TryGetValue(name, out var block))
             {
-                throw new ConfigException($"{key("exec")}: '{user}' is not a user name");
+                throw new ConfigException($"{key("blocks")}: block '{name}' is not loaded (loaded: {string.Join(", ", registry.Blocks.Keys.Order())}; see guest-agent.blocks.load)");
+            }
+            try
+            {
+                policies[name] = block.ReadPolicy(new BindingSettings(tenant, t));
+            }
+            catch (BlockConfigException e)
+            {
+                throw new ConfigException($"{key(e.Key)}: {e.Message}");
+            }
+            catch (Exception e) when (e is not ConfigException and not OutOfMemoryException)
+            {
+                throw new ConfigException($"{key(name)}: block '{name}' could not read its policy: {e.GetType().Name}: {e.Message}");
             }
         }
-        var programs = List("exec.allowed-programs");
-        foreach (var program in programs.Where(p => !Path.IsPathFullyQualified(p)))
+        var ops = registry.OpsOf(names);
+        if (!t.HasPath("allowed-ops"))
         {
-            throw new ConfigException($"{key("exec.allowed-programs")}: '{program}' is not an absolute path");
+            return (ops, policies);
         }
-        var env = List("exec.allowed-env");
-        if (env.Count > 0 && programs.Count == 0)
+        var allowed = t.GetStringList("allowed-ops").ToHashSet(StringComparer.Ordinal);
+        foreach (var op in allowed.Where(o => !ops.Contains(o)))
         {
-            throw new ConfigException($"{key("exec.allowed-env")} only applies with exec.allowed-programs (without it any variable may be set)");
+            throw new ConfigException(registry.BlockOf(op) is { } owner
+                ? $"{key("allowed-ops")}: op '{op}' belongs to block '{owner.Name}', which {key("blocks")} does not name"
+                : $"{key("allowed-ops")}: unknown op '{op}'");
         }
-        return new ExecPolicy(runAs.Length == 0 ? null : runAs, allowedRunAs.ToHashSet(StringComparer.Ordinal), programs,
-            env.ToHashSet(StringComparer.Ordinal));
+        return (allowed, policies);
     }
 
     private const string Mint = "mint new ones with: guestctl credentials mint (or renew a running agent's with guestctl credentials renew)";

@@ -3,7 +3,6 @@ using Akka.Hosting;
 using Akka.Logger.Serilog;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Platform;
-using GuestAgent.Agent.Platform.Linux;
 using GuestAgent.Agent.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -40,7 +39,7 @@ public static class AgentHost
             }
         }
 
-        if (PlatformOfThisMachine() is not { } platform)
+        if (GuestPlatform.OfThisMachine() is not { } platform)
         {
             Console.Error.WriteLine($"guest-agent: this agent build supports Linux guests only, and this is {RuntimeInformation.OSDescription}; " +
                                     "Windows support is the platform seam's next implementation (docs/architecture.md, Platforms)");
@@ -50,7 +49,7 @@ public static class AgentHost
         AgentSettings settings;
         try
         {
-            settings = AgentSettings.Load(configFile);
+            settings = AgentSettings.Load(configFile, platform: platform);
             Directory.CreateDirectory(settings.StateDir);
             JournalConfig.Prepare(settings.Journal);
         }
@@ -124,7 +123,6 @@ public static class AgentHost
     }
 
     /// <summary>The one platform the agent uses, chosen here and passed down; null on an OS it has no implementation for.</summary>
-    private static GuestPlatform? PlatformOfThisMachine() => OperatingSystem.IsLinux() ? LinuxPlatform.Create() : null;
 
     private static Serilog.ILogger BuildLogger(AgentSettings settings)
     {

@@ -4,11 +4,11 @@ using Akka.Persistence;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Credentials;
 using GuestAgent.Agent.Ledger.Events;
-using GuestAgent.Agent.Operations.Exec;
+using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Operations.Files;
-using GuestAgent.Agent.Operations.Http;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 using Serilog;
@@ -44,8 +44,7 @@ public sealed record LedgerContext(
 public sealed partial class CommandLedger : ReceivePersistentActor
 {
     private readonly LedgerContext _ctx;
-    private readonly ExecRunner _runner;
-    private readonly LedgerState _state = new();
+    private readonly LedgerState _state;
     private readonly Queue<Guid> _waiting = new();
     private readonly Dictionary<Guid, IActorRef> _running = [];
     private readonly IActorRef _outbox;
@@ -55,7 +54,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     public CommandLedger(LedgerContext ctx, IActorRef outbox)
     {
         _ctx = ctx;
-        _runner = new ExecRunner(ctx.Platform);
+        _state = new LedgerState(ctx.Settings.Blocks);
         _outbox = outbox;
         _log = Serilog.Log.ForContext("Tenant", ctx.Binding.Name).ForContext("SourceContext", "CommandLedger");
         PersistenceId = $"ledger-{ctx.Binding.Name}";
@@ -210,24 +209,12 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         return null;
     }
 
-    /// <summary>What the binding's policy (exec block, max-file-bytes) says against <paramref name="cmd"/>, before it is accepted.</summary>
-    private string? PolicyRefusal(Command cmd)
-    {
-        var binding = _ctx.Binding;
-        long? fileSize = cmd.Args switch
-        {
-            FilePutArgs put => put.Size,
-            FilePutUrlArgs download => download.Size,
-            _ => null,
-        };
-        return cmd.Args switch
-        {
-            ExecArgs exec => ExecGate.Judge(exec, binding.ExecPolicy, binding.Name, _ctx.Platform).Refusal,
-            _ when fileSize > binding.MaxFileBytes =>
-                $"{cmd.Op} of {fileSize} bytes is larger than max-file-bytes ({binding.MaxFileBytes}) of tenant {binding.Name}",
-            _ => null,
-        };
-    }
+    /// <summary>What the policy of the command's block says against <paramref name="cmd"/>, before it is accepted.</summary>
+    private string? PolicyRefusal(Command cmd) =>
+        _ctx.Settings.Blocks.BlockOf(cmd.Op) is { } block ? block.Refusal(AsBlockCommand(block, cmd, attempt: 0)) : null;
+
+    private BlockCommand AsBlockCommand(OperationBlock block, Command cmd, int attempt) =>
+        new(cmd.Id, cmd.Op, cmd.Args, attempt, _ctx.Binding.Name, _ctx.Binding.Policies.GetValueOrDefault(block.Name));
 
     private void HandleRejected(OfferRejected r)
     {
@@ -395,40 +382,30 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var id = entry.Command.Id;
         var spoolDirectory = SpoolDirectory;
         Directory.CreateDirectory(spoolDirectory);
-        var props = entry.Command.Args switch
+        var cmd = entry.Command;
+        Props props;
+        if (_ctx.Settings.Blocks.BlockOf(cmd.Op) is { } block)
         {
-            ExecArgs exec => ExecOperation.Props(id, exec, new ExecOptions
+            var run = new BlockRun(id, cmd.Op, cmd.Args, attempt, _ctx.Binding.Name, _ctx.Binding.Policies.GetValueOrDefault(block.Name))
             {
-                CommandId = id,
-                Attempt = attempt,
-                SpoolDirectory = spoolDirectory,
-                DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
-                TimeProvider = _ctx.Time,
-                Policy = _ctx.Binding.ExecPolicy,
-                Tenant = _ctx.Binding.Name,
-            }, _ctx.Settings.ChunkBytes, _runner),
-            HttpArgs http => HttpOperation.Props(id, http, new HttpOptions
-            {
-                CommandId = id,
-                Attempt = attempt,
-                SpoolDirectory = spoolDirectory,
-                Files = _ctx.Platform.Files,
-                DefaultInlineCapBytes = _ctx.Settings.InlineOutputBytes,
-                AllowList = _ctx.Binding.HttpAllowList,
-                TimeProvider = _ctx.Time,
-            }, _ctx.Settings.ChunkBytes),
-            FilePutArgs put => FilePutOperation.Props(id, put, attempt, Files, _ctx.Platform),
-            FilePutUrlArgs download => FilePutUrlOperation.Props(download,
-                new UrlTransferOptions(id, attempt, Files, _ctx.Platform, _ctx.Binding.HttpAllowList, _ctx.Time)),
-            FileGetArgs { UploadUrl: not null } upload => FileUploadOperation.Props(upload,
-                new UrlTransferOptions(id, attempt, Files, _ctx.Platform, _ctx.Binding.HttpAllowList, _ctx.Time)),
-            CredentialsArgs credentials => CredentialsOperation.Props(id, attempt, credentials, _ctx.Binding, _ctx.Credentials,
+                Output = new SpoolOutput(_ctx.Platform.Files, spoolDirectory, id, attempt),
+                InlineCapBytes = _ctx.Settings.InlineOutputBytes,
+                ChunkBytes = _ctx.Settings.ChunkBytes,
+                Time = _ctx.Time,
+                Services = new RunServices(new TransferDesk(Self)),
+            };
+            props = BlockOperation.Props(block, run, block.Timeout(run));
+        }
+        else if (cmd.Args is CredentialsArgs credentials)
+        {
+            props = CredentialsOperation.Props(id, attempt, credentials, _ctx.Binding, _ctx.Credentials,
                 _ctx.Zaqar ?? throw new InvalidOperationException("the ledger has no Zaqar client for the credentials op"),
-                _ctx.Platform.Files, _ctx.Settings.StateDir, _ctx.Time),
-            FileGetArgs get => FileGetOperation.Props(id, get, attempt, Files, _ctx.Platform.Files, spoolDirectory,
-                _ctx.Settings.InlineOutputBytes, _ctx.Settings.ChunkBytes),
-            var other => throw new InvalidOperationException($"op '{other.Op}' has no operation actor"),
-        };
+                _ctx.Platform.Files, _ctx.Settings.StateDir, _ctx.Time);
+        }
+        else
+        {
+            throw new InvalidOperationException($"op '{cmd.Op}' has nothing to run it");
+        }
         var op = Context.ActorOf(props, $"op-{id:N}");
         Context.Watch(op);
         _running[id] = op;
@@ -469,9 +446,6 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private void SendFinal(CommandEntry entry) =>
         _outbox.Tell(new OutboxProtocol.DeliverFinished(entry.Command.Id, ReplyQueue(entry.Command), entry.Outcome!,
             _ctx.Settings.ChunkBytes, entry.Command.Signature?.KeyId), Self);
-
-    /// <summary>The binding's file roots and size cap, for the file ops.</summary>
-    private FilePolicy Files => new(_ctx.Binding.FileRootList, _ctx.Platform.Files) { MaxFileBytes = _ctx.Binding.MaxFileBytes };
 
     private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
 
@@ -533,7 +507,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                     Dispatch(entry);
                     break;
                 case CommandPhase.Started:
-                    KillLeftovers(entry);
+                    var meaning = CleanUpInterrupted(entry);
                     if (entry.CancelRequestedBy is { } by)
                     {
                         var cancelled = new OutcomeV1("cancelled", null, "cancelled",
@@ -545,7 +519,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                         });
                         break;
                     }
-                    if (entry.Command.OnInterrupt == InterruptPolicy.Rerun && entry.Attempt < _ctx.Settings.MaxAttempts)
+                    if ((entry.Command.OnInterrupt == InterruptPolicy.Rerun || meaning == InterruptMeaning.NoEffect)
+                        && entry.Attempt < _ctx.Settings.MaxAttempts)
                     {
                         Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);
                         _ctx.TenantSlots.ForceAcquire();
@@ -574,24 +549,24 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         StartWaiting();
     }
 
-    /// <summary>Kills what the interrupted attempt still has running, so a rerun never races it, and removes what it half wrote.</summary>
-    private void KillLeftovers(CommandEntry entry)
+    /// <summary>
+    /// The command's block cleans up what the interrupted attempt left (processes, partial files),
+    /// so a rerun never races it, and says whether the attempt may have taken effect.
+    /// </summary>
+    private InterruptMeaning CleanUpInterrupted(CommandEntry entry)
     {
-        if (entry.Command.Args is FilePutUrlArgs download
-            && Files.Check(download.Path, FileAccessKind.Write) is { IsOk: true } target)
+        if (_ctx.Settings.Blocks.BlockOf(entry.Command.Op) is not { } block)
         {
-            // A download's temp file is named after its command; a rerun starts it over anyway.
-            FileInstaller.TryDelete(FileInstaller.PartPathFor(target.ResolvedPath!, entry.Command.Id));
+            return InterruptMeaning.MayHaveTakenEffect;
         }
-        if (entry.Command.Args is ExecArgs)
+        try
         {
-            // ExecRunner puts the command id in every run's environment, and children inherit it.
-            var pids = _ctx.Platform.Processes.KillTagged(ExecOptions.CommandIdVariable, entry.Command.Id.ToString("D"));
-            if (pids.Count > 0)
-            {
-                Logger(entry.Command.Id).Warning("killed {Count} process(es) left from interrupted attempt {Attempt}: {Pids}",
-                    pids.Count, entry.Attempt, pids);
-            }
+            return block.Interrupted(AsBlockCommand(block, entry.Command, entry.Attempt));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Logger(entry.Command.Id).Error(e, "block {Block} failed to clean up after interrupted attempt {Attempt}", block.Name, entry.Attempt);
+            return InterruptMeaning.MayHaveTakenEffect;
         }
     }
 

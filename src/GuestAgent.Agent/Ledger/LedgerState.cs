@@ -1,5 +1,6 @@
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Args;
 
 namespace GuestAgent.Agent.Ledger;
 
@@ -31,8 +32,11 @@ public sealed class CommandEntry(Command command, string commandJson, DateTimeOf
 /// The ledger's state, changed only by applying persisted events (so recovery and live
 /// operation go through the same code).
 /// </summary>
-public sealed class LedgerState
+public sealed class LedgerState(IOpCatalog? ops = null)
 {
+    /// <summary>The ops accepted commands are read back with: the agent's block registry (the standard ops in tests).</summary>
+    private readonly IOpCatalog _ops = ops ?? OpCatalog.Standard;
+
     public Dictionary<Guid, CommandEntry> Commands { get; } = [];
     public Dictionary<Guid, SeenV1> Seen { get; } = [];
     public FileTransfers Transfers { get; } = new();
@@ -47,7 +51,7 @@ public sealed class LedgerState
                 Transfers.Apply(t);
                 break;
             case CommandAcceptedV1 a:
-                var parsed = CommandParser.Parse(a.CommandJson, a.At);
+                var parsed = CommandParser.Parse(System.Text.Encoding.UTF8.GetBytes(a.CommandJson), a.At, null, signing: null, _ops);
                 // It parsed when accepted; parsing again at the acceptance time only fails if the
                 // protocol library stopped accepting what it once did, which must not lose the entry.
                 if (parsed.Command is { } cmd)

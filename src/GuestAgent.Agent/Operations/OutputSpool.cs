@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
 
 namespace GuestAgent.Agent.Operations;
 
@@ -9,7 +10,7 @@ namespace GuestAgent.Agent.Operations;
 /// byte goes to a spool file (mode 0600: output may be sensitive) and into a SHA-256, and the first
 /// <c>cap</c> bytes are also kept in memory for the inline part of the final reply.
 /// </summary>
-internal sealed class OutputSpool(FileStream file, string path, int cap) : IAsyncDisposable
+internal sealed class OutputSpool(FileStream file, string path, int cap) : IOutputWriter
 {
     public const int ReadBufferBytes = 64 * 1024;
 

@@ -9,4 +9,8 @@ namespace GuestAgent.Agent.Platform;
 /// <param name="Accounts">The guest's users and groups.</param>
 /// <param name="Files">Real paths, file types, owners, modes and durable renames.</param>
 /// <param name="Os">What ping reports about the guest.</param>
-public sealed record GuestPlatform(IProcessControl Processes, IAccounts Accounts, IFileSystem Files, IOsFacts Os);
+public sealed record GuestPlatform(IProcessControl Processes, IAccounts Accounts, IFileSystem Files, IOsFacts Os)
+{
+    /// <summary>The platform of the machine the agent runs on; null where the agent has none yet.</summary>
+    public static GuestPlatform? OfThisMachine() => OperatingSystem.IsLinux() ? Linux.LinuxPlatform.Create() : null;
+}

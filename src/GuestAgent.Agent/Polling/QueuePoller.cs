@@ -1,9 +1,11 @@
 using System.Text;
 using Akka.Actor;
+using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Args;
 using GuestAgent.Zaqar;
 using Serilog;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
@@ -74,12 +76,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private DateTimeOffset _lastScan = DateTimeOffset.MinValue;
 
     /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
-    public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
+    public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
         Func<byte[], DateTimeOffset, CommandParseResult>? parse = null)
     {
         _watch = watch;
-        _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy));
+        _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
         _lifetime = lifetime;
         _openClaims = openClaims;
         _binding = binding;
@@ -158,10 +160,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, ZaqarClient zaqar, IActorRef ledger,
+    public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
         Func<byte[], DateTimeOffset, CommandParseResult>? parse = null) =>
-        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, zaqar, ledger, lifetime, tenant, openClaims, watch, time, parse));
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, ops, zaqar, ledger, lifetime, tenant, openClaims, watch, time, parse));
 
     protected override void PreStart()
     {
@@ -416,7 +418,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 continue;
             }
             var (parsed, raw) = Judge(message, now);
-            if (parsed.Command is { Op: Ops.Status or Ops.Cancel or Ops.Ping } query)
+            if (parsed.Command is { } query && BlockRegistry.IsQuery(query.Op))
             {
                 _outstanding[message.Id] = null;
                 offered++;

@@ -59,7 +59,7 @@ public sealed class TenantSupervisor : ReceiveActor
         var ledger = Context.ActorOf(BackoffSupervisor.Props(Backoff.OnStop(
             CommandLedger.Props(context, outbox), "ledger", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "ledger");
         Context.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
-            QueuePoller.Props(binding, settings.Poll, settings.CommandLimitsFor(binding), zaqar, ledger, lifetime, tenantSlots,
+            QueuePoller.Props(binding, settings.Poll, settings.CommandLimitsFor(binding), settings.Blocks, zaqar, ledger, lifetime, tenantSlots,
                 new OpenClaims(OpenClaims.PathFor(settings.StateDir, binding.Name), time), new PoisonWatch(), time),
             "poller", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)), "poller");
     }

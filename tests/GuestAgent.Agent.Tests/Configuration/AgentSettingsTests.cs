@@ -1,4 +1,6 @@
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Operations.Files;
+using GuestAgent.Agent.Operations.Http;
 
 namespace GuestAgent.Agent.Tests.Configuration;
 
@@ -31,8 +33,8 @@ public sealed class AgentSettingsTests
         var t = Assert.Single(s.Tenants);
         Assert.Equal(("acme", "p1", "cmd-vm1", "rep-vm1", 16), (t.Name, t.Project, t.CommandQueue, t.ReplyQueue, t.MaxOperations));
         Assert.Equal(["cancel", "credentials", "exec", "file.get", "file.put", "http", "ping", "status"], t.AllowedOps.Order());
-        Assert.Empty(t.FileRootList);
-        Assert.Empty(t.HttpAllowList);
+        Assert.Empty(t.PolicyOf<FilesPolicy>("files")!.Roots);
+        Assert.Empty(t.PolicyOf<HttpPolicy>("http")!.Destinations);
         Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
         Assert.Equal((TimeSpan.FromSeconds(1), 20), (s.Poll.FullScanInterval, s.Poll.FullScanDepth));
     }
@@ -68,10 +70,11 @@ public sealed class AgentSettingsTests
     public void Exec_policy_and_size_caps_are_read_with_cautious_defaults()
     {
         var defaults = AgentSettings.Load(null, OneTenant).Tenants[0];
-        Assert.Null(defaults.ExecPolicy.RunAs);
-        Assert.Empty(defaults.ExecPolicy.AllowedRunAs);
-        Assert.False(defaults.ExecPolicy.RestrictsPrograms);
-        Assert.Equal(1L << 30, defaults.MaxFileBytes);
+        var defaultExec = defaults.PolicyOf<ExecPolicy>("exec")!;
+        Assert.Null(defaultExec.RunAs);
+        Assert.Empty(defaultExec.AllowedRunAs);
+        Assert.False(defaultExec.RestrictsPrograms);
+        Assert.Equal(1L << 30, defaults.PolicyOf<FilesPolicy>("files")!.MaxFileBytes);
 
         var s = AgentSettings.Load(null, OneTenant + """
 
@@ -82,12 +85,13 @@ public sealed class AgentSettingsTests
             }
             """);
         var t = s.Tenants[0];
-        Assert.Equal(512L << 20, t.MaxFileBytes);
+        var exec = t.PolicyOf<ExecPolicy>("exec")!;
+        Assert.Equal(512L << 20, t.PolicyOf<FilesPolicy>("files")!.MaxFileBytes);
         Assert.Equal(4096, s.CommandLimitsFor(t).MaxCommandBytes);
-        Assert.Equal("deploy", t.ExecPolicy.RunAs);
-        Assert.Equal(["www-data"], t.ExecPolicy.AllowedRunAs);
-        Assert.Equal(["/usr/bin/systemctl"], t.ExecPolicy.AllowedPrograms);
-        Assert.Equal(["LANG"], t.ExecPolicy.AllowedEnv);
+        Assert.Equal("deploy", exec.RunAs);
+        Assert.Equal(["www-data"], exec.AllowedRunAs);
+        Assert.Equal(["/usr/bin/systemctl"], exec.AllowedPrograms);
+        Assert.Equal(["LANG"], exec.AllowedEnv);
     }
 
     [Fact]
@@ -95,7 +99,7 @@ public sealed class AgentSettingsTests
     {
         var s = AgentSettings.Load(null, OneTenant +
             "\nguest-agent.tenants.acme.http-destinations = [\"Metadata.Internal:80\", \"10.0.0.5:8443\", \"[::1]:443\"]");
-        var list = s.Tenants[0].HttpAllowList;
+        var list = s.Tenants[0].PolicyOf<HttpPolicy>("http")!.Destinations;
 
         Assert.Equal(["metadata.internal:80", "10.0.0.5:8443", "[::1]:443"], list.Select(d => d.ToString()));
         bool Allowed(string url) => list.Any(d => d.Matches(new Uri(url)));

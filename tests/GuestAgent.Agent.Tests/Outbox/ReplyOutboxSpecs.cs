@@ -5,6 +5,7 @@ using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Args;
 using GuestAgent.Protocol.Chunking;
 using GuestAgent.Testing;
 using GuestAgent.Zaqar;
@@ -30,7 +31,8 @@ public sealed class ReplyOutboxSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     private static TenantBinding Binding(string project, string replies) =>
-        new("t1", ZaqarBed.Shared.Url, project, new TenantAuth("none", null), "cmd", replies, 4, new HashSet<string>(Ops.Known));
+        new("t1", ZaqarBed.Shared.Url, project, new TenantAuth("none", null), "cmd", replies, 4, new HashSet<string>(OpCatalog.Standard.OpNames),
+            new Dictionary<string, object?>());
 
     private IActorRef StartOutbox(TenantBinding binding, ZaqarClient zaqar) =>
         Sys.ActorOf(ReplyOutbox.Props(binding, zaqar, _replies, 600, TimeSpan.FromSeconds(1)));

@@ -6,6 +6,7 @@ using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Polling;
 using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;
+using GuestAgent.Protocol.Args;
 using GuestAgent.Testing;
 using GuestAgent.Zaqar;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
@@ -41,12 +42,12 @@ public sealed class PoisonWatchSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         var queue = ZaqarBed.NewQueue("cmd");
         var zaqar = ZaqarBed.Shared.Client(project);
         var binding = new TenantBinding("t1", ZaqarBed.Shared.Url, project, new TenantAuth("none", null), queue, "replies", 4,
-            new HashSet<string>(Ops.Known));
+            new HashSet<string>(OpCatalog.Standard.OpNames), new Dictionary<string, object?>());
         var poll = new PollSettings(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200), 0, TimeSpan.FromSeconds(1),
             ClaimTtlSeconds: 60, ClaimGraceSeconds: 60);
         var lifetime = new AgentLifetime(4);
         var poller = Sys.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
-            QueuePoller.Props(binding, poll, ProtocolLimits.Default, zaqar, ledger, lifetime, new OperationSlots(4),
+            QueuePoller.Props(binding, poll, ProtocolLimits.Default, OpCatalog.Standard, zaqar, ledger, lifetime, new OperationSlots(4),
                 new OpenClaims(OpenClaims.PathFor(_stateDir, "t1"), TimeProvider.System), watch, TimeProvider.System, parse),
             "poller", TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200), 0, -1)));
         return (zaqar, queue, poller);

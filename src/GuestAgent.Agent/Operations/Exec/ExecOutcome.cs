@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Protocol;
 
+using GuestAgent.Blocks;
+
 namespace GuestAgent.Agent.Operations.Exec;
 
 /// <summary>How a run ended.</summary>
@@ -20,37 +22,6 @@ public enum ExecOutcomeKind
     FailedToStart,
 }
 
-/// <summary>One output stream of a run as captured by <see cref="ExecRunner"/>.</summary>
-/// <param name="TotalBytes">Every byte the stream produced.</param>
-/// <param name="Inline">The first bytes of the stream, at most the inline cap.</param>
-/// <param name="Sha256">Lower-case hex SHA-256 of the whole stream.</param>
-/// <param name="SpoolPath">File holding the whole stream; null when nothing was spooled (the run did not start).</param>
-public sealed record CapturedStream(long TotalBytes, byte[] Inline, string Sha256, string? SpoolPath)
-{
-    public static CapturedStream Empty { get; } = new(0, [], Convert.ToHexStringLower(SHA256.HashData([])), null);
-
-    public int InlineBytes => Inline.Length;
-
-    public bool Truncated => InlineBytes < TotalBytes;
-
-    /// <summary>Chunk replies of at most <paramref name="chunkBytes"/> that carry what is not inline.</summary>
-    public int ChunkCount(int chunkBytes) =>
-        TotalBytes <= InlineBytes ? 0 : (int)((TotalBytes - InlineBytes + chunkBytes - 1) / chunkBytes);
-
-    /// <summary>Adds the ledger's record of this stream to <paramref name="spools"/> when chunk replies will be cut from it.</summary>
-    public void AddSpool(List<SpooledStreamV1> spools, string stream, int chunkBytes)
-    {
-        if (SpoolPath is not null && ChunkCount(chunkBytes) > 0)
-        {
-            spools.Add(new SpooledStreamV1(stream, SpoolPath, TotalBytes, InlineBytes, Sha256, ChunkCount(chunkBytes)));
-        }
-    }
-
-    /// <summary>The wire form; <paramref name="chunks"/> is how many chunk replies carry the bytes after the inline part.</summary>
-    public StreamOutput ToStreamOutput(int chunks = 0) =>
-        // From decides text vs base64 for the inline part; the totals come from the whole stream.
-        StreamOutput.From(Inline, Inline.Length, chunks) with { Bytes = TotalBytes, Sha256 = Sha256 };
-}
 
 /// <summary>
 /// What happened to one run of an <c>exec</c>.

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 
+using GuestAgent.Blocks;
+
 namespace GuestAgent.Agent.Operations.Exec;
 
 /// <summary>

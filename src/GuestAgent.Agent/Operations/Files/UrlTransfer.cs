@@ -2,12 +2,11 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using GuestAgent.Agent.Configuration;
-using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Http;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using Microsoft.Win32.SafeHandles;
-using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
 namespace GuestAgent.Agent.Operations.Files;
 
@@ -18,7 +17,7 @@ namespace GuestAgent.Agent.Operations.Files;
 public static class UrlTransferErrorCodes
 {
     /// <summary>A hop's host:port is not in the tenant's http-destinations; nothing was sent to it (as for the http op).</summary>
-    public const string ForbiddenDestination = HttpOperation.ForbiddenDestination;
+    public const string ForbiddenDestination = HttpBlock.ForbiddenDestination;
 
     /// <summary>The file could not be fetched: a non-2xx answer, a connection, TLS or redirect error.</summary>
     public const string DownloadFailed = "download_failed";
@@ -44,8 +43,8 @@ public sealed record UrlTransferOptions(Guid CommandId, int Attempt, FilePolicy 
     IReadOnlyList<HttpDestination> AllowList, TimeProvider Time);
 
 /// <summary>
-/// What the download (<see cref="FilePutUrlOperation"/>) and the upload
-/// (<see cref="FileUploadOperation"/>) share: how a run ends and is reported, the timeout, and
+/// What the download (<see cref="FilePutUrl"/>) and the upload
+/// (<see cref="FileUpload"/>) share: how a run ends and is reported, the timeout, and
 /// reading a file range while hashing it.
 /// </summary>
 public static class UrlTransfer
@@ -56,30 +55,15 @@ public static class UrlTransfer
     /// <summary>Most characters of an error answer's body quoted in <c>error.message</c>.</summary>
     private const int SnippetChars = 200;
 
-    /// <summary>How a run ended; a null outcome means it was cancelled (the reason depends on who cancelled).</summary>
-    public sealed record Done(FinishKind Kind, OutcomeV1? Outcome);
+    public static BlockOutcome Failed(string code, string message) => BlockOutcome.Failed(code, message);
 
-    public static Done Failed(string code, string message) => new(FinishKind.Completed, new OutcomeV1("failed", null, code, message, []));
-
-    public static Done Failed(FileFailure failure) => Failed(failure.Code, failure.Message);
+    public static BlockOutcome Failed(FileFailure failure) => Failed(failure.Code, failure.Message);
 
     /// <summary>A transfer whose request got no answer: refused by the allow-list, or failed with <paramref name="code"/>.</summary>
-    public static Done NotSent(HopResult sent, string code) =>
+    public static BlockOutcome NotSent(HopResult sent, string code) =>
         Failed(sent.Refusal == HopRefusal.ForbiddenDestination ? UrlTransferErrorCodes.ForbiddenDestination : code, sent.Error!);
 
-    public static Done Succeeded<T>(T result) =>
-        new(FinishKind.Completed, new OutcomeV1("succeeded", JsonSerializer.Serialize(result, ProtocolJson.Options), null, null, []));
-
-    /// <summary>A run that threw instead of ending (a bug: expected failures are caught inside).</summary>
-    public static Done Crashed(Exception e) => e is OperationCanceledException
-        ? new Done(FinishKind.Cancelled, null)
-        : Failed("internal_error", e.GetBaseException().Message);
-
-    /// <summary>Turns a run's end into the ledger's outcome.</summary>
-    public static (FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
-        (done.Kind, done.Outcome ?? new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []));
-
-    private static string CancelReason(bool byCommand) => byCommand ? "stopped by a cancel command" : "stopped by the agent";
+    public static BlockOutcome Succeeded<T>(T result) => BlockOutcome.Succeeded(result);
 
     /// <summary>
     /// Runs <paramref name="transfer"/> within <paramref name="timeoutSeconds"/> and maps the ends
@@ -87,8 +71,8 @@ public static class UrlTransfer
     /// <paramref name="networkCode"/>) and a local I/O failure. The transfer cleans up after itself
     /// (temp files) in every case.
     /// </summary>
-    public static async Task<Done> RunAsync(double timeoutSeconds, TimeProvider time, string networkCode,
-        Func<CancellationToken, Task<Done>> transfer, CancellationToken cancel)
+    public static async Task<BlockOutcome> RunAsync(double timeoutSeconds, TimeProvider time, string networkCode,
+        Func<CancellationToken, Task<BlockOutcome>> transfer, CancellationToken cancel)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds), time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, timeout.Token);
@@ -99,8 +83,8 @@ public static class UrlTransfer
         catch (OperationCanceledException) when (linked.IsCancellationRequested)
         {
             return cancel.IsCancellationRequested
-                ? new Done(FinishKind.Cancelled, null)
-                : new Done(FinishKind.TimedOut, new OutcomeV1("timed_out", null, "timed_out", $"the transfer did not finish within {timeoutSeconds} s", []));
+                ? BlockOutcome.Cancelled()
+                : BlockOutcome.TimedOut($"the transfer did not finish within {timeoutSeconds} s");
         }
         catch (HttpRequestException e)
         {

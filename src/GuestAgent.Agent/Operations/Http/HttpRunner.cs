@@ -3,6 +3,8 @@ using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 
+using GuestAgent.Blocks;
+
 namespace GuestAgent.Agent.Operations.Http;
 
 /// <summary>How the agent runs one attempt of an <c>http</c> command (everything not in the command's own args).</summary>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Platform.Linux;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Tests.Operations.Exec;

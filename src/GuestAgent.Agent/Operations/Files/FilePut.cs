@@ -1,51 +1,26 @@
-using System.Text.Json;
 using Akka.Actor;
-using GuestAgent.Agent.Ledger;
-using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
 namespace GuestAgent.Agent.Operations.Files;
 
 /// <summary>
-/// One run of one file.put chunk command, a child of the ledger: checks the path, asks the ledger
+/// One run of one file.put chunk command: checks the path, asks the ledger
 /// what to do with the chunk (write it, nothing, or install the finished file), writes it at its
 /// offset in the transfer's temp file beside the target, and reports it stored. The ledger
 /// decides because it alone sees every chunk of a transfer, and records each stored chunk, so the
 /// transfer survives an agent restart.
 /// </summary>
-public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy, GuestPlatform platform)
-    : OperationActor<FilePutOperation.Done>(commandId, attempt,
-        ct =>
-        {
-            var ledger = Context.Parent;
-            return Task.Run(() => RunAsync(commandId, args, policy, platform, ledger, ct), ct);
-        },
-        ex => new Done(null, ex),
-        Finish)
+public static class FilePut
 {
     /// <summary>How long the operation waits for the ledger's answer (it persists one event first).</summary>
     private static readonly TimeSpan LedgerTimeout = TimeSpan.FromSeconds(60);
 
-    /// <summary>How the run ended: an outcome, or the exception that stopped it.</summary>
-    public sealed record Done(OutcomeV1? Outcome, Exception? Crash = null);
+    private static BlockOutcome Failed(string code, string message) => BlockOutcome.Failed(code, message);
 
-    public static Props Props(Guid commandId, FilePutArgs args, int attempt, FilePolicy policy, GuestPlatform platform) =>
-        Akka.Actor.Props.Create(() => new FilePutOperation(commandId, args, attempt, policy, platform));
-
-    private static (FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
-        done.Outcome is { } outcome ? (FinishKind.Completed, outcome)
-        : done.Crash is OperationCanceledException
-            ? (FinishKind.Cancelled, new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []))
-            : (FinishKind.Completed, new OutcomeV1("failed", null, "io_error", done.Crash?.GetBaseException().Message ?? "unknown error", []));
-
-    private static Done Failed(string code, string message) => new(new OutcomeV1("failed", null, code, message, []));
-
-    private static Done Succeeded(FilePutResult progress) =>
-        new(new OutcomeV1("succeeded", JsonSerializer.Serialize(progress, ProtocolJson.Options), null, null, []));
-
-    private static async Task<Done> RunAsync(Guid id, FilePutArgs args, FilePolicy policy, GuestPlatform platform, IActorRef ledger, CancellationToken ct)
+    public static async Task<BlockOutcome> RunAsync(Guid id, FilePutArgs args, FilePolicy policy, GuestPlatform platform, IActorRef ledger, CancellationToken ct)
     {
         var check = policy.Check(args.Path, FileAccessKind.Write);
         if (!check.IsOk)
@@ -83,9 +58,9 @@ public sealed class FilePutOperation(Guid commandId, FilePutArgs args, int attem
                     return Failed(failure.Code, failure.Message);
                 }
                 verdict = await AskAsync(ledger, new TransferInstalled(id, args.TransferId, args.Size, args.Sha256), ct).ConfigureAwait(false);
-                return Succeeded(verdict.Progress!);
+                return BlockOutcome.Succeeded(verdict.Progress!);
             default:
-                return Succeeded(verdict.Progress!);
+                return BlockOutcome.Succeeded(verdict.Progress!);
         }
     }
 

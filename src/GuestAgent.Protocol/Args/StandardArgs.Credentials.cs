@@ -1,17 +1,18 @@
 using System.Globalization;
 using System.Text.Json;
+using static GuestAgent.Protocol.Args.ArgsReader;
 
-namespace GuestAgent.Protocol;
+namespace GuestAgent.Protocol.Args;
 
-public static partial class CommandParser
+public static partial class StandardArgs
 {
-    private static CredentialsArgs ReadCredentialsArgs(JsonElement args)
+    public static CredentialsArgs ReadCredentialsArgs(JsonElement args)
     {
         var command = Optional(args, "command_queue_signature") is { } c ? ReadPreSigned(c, "args.command_queue_signature") : null;
         var reply = Optional(args, "reply_queue_signature") is { } r ? ReadPreSigned(r, "args.reply_queue_signature") : null;
         if (command is null && reply is null)
         {
-            throw new RejectException(RejectCodes.MissingField, "args.command_queue_signature",
+            throw new ArgsRejectedException(RejectCodes.MissingField, "args.command_queue_signature",
                 "credentials needs args.command_queue_signature, args.reply_queue_signature or both.");
         }
         return new CredentialsArgs(command, reply);

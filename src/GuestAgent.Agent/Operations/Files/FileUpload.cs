@@ -1,7 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
-using Akka.Actor;
 using GuestAgent.Agent.Operations.Http;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using Microsoft.Win32.SafeHandles;
 using static GuestAgent.Agent.Operations.Files.UrlTransfer;
@@ -9,26 +9,20 @@ using static GuestAgent.Agent.Operations.Files.UrlTransfer;
 namespace GuestAgent.Agent.Operations.Files;
 
 /// <summary>
-/// One run of one file.get with an <c>upload_url</c>, a child of the ledger: the file (from the
+/// One run of one file.get with an <c>upload_url</c>: the file (from the
 /// offset) is streamed as the body of one PUT or POST, with its Content-Length, and hashed on the
 /// way. Only 307 and 308 redirects are followed (they keep method and body; the body is sent again
 /// from the start), each hop checked against the tenant's http-destinations. The length is the
 /// file's size when it was opened: a file that grows meanwhile is sent as it was, one that
 /// shrinks fails the upload.
 /// </summary>
-public sealed class FileUploadOperation(FileGetArgs args, UrlTransferOptions options)
-    : OperationActor<Done>(options.CommandId, options.Attempt,
-        ct => Task.Run(() => UrlTransfer.RunAsync(args.TimeoutSeconds ?? FileGetArgs.DefaultUploadTimeoutSeconds, options.Time,
-            UrlTransferErrorCodes.UploadFailed, t => RunAsync(args, options, t), ct), ct),
-        Crashed,
-        Finish)
+public static class FileUpload
 {
-    public static Props Props(FileGetArgs args, UrlTransferOptions options) =>
-        args.UploadUrl is null
-            ? throw new ArgumentException("A file.get without upload_url is a FileGetOperation.", nameof(args))
-            : Akka.Actor.Props.Create(() => new FileUploadOperation(args, options));
+    public static Task<BlockOutcome> RunAsync(FileGetArgs args, UrlTransferOptions options, CancellationToken cancel) =>
+        UrlTransfer.RunAsync(args.TimeoutSeconds ?? FileGetArgs.DefaultUploadTimeoutSeconds, options.Time,
+            UrlTransferErrorCodes.UploadFailed, ct => TransferAsync(args, options, ct), cancel);
 
-    private static async Task<Done> RunAsync(FileGetArgs args, UrlTransferOptions options, CancellationToken ct)
+    private static async Task<BlockOutcome> TransferAsync(FileGetArgs args, UrlTransferOptions options, CancellationToken ct)
     {
         var started = options.Time.GetTimestamp();
         var check = options.Policy.Check(args.Path, FileAccessKind.Read);

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using Akka.Actor;
 using GuestAgent.Agent.Operations.Http;
+using GuestAgent.Blocks;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 using static GuestAgent.Agent.Operations.Files.UrlTransfer;
@@ -8,23 +8,16 @@ using static GuestAgent.Agent.Operations.Files.UrlTransfer;
 namespace GuestAgent.Agent.Operations.Files;
 
 /// <summary>
-/// One run of one file.put with a <c>url</c>, a child of the ledger: the agent GETs the file
+/// One run of one file.put with a <c>url</c>: the agent GETs the file
 /// itself (every hop checked against the tenant's http-destinations), streams the body into a
 /// hidden temp file beside the target, stops as soon as the body is longer than announced, checks
 /// size and SHA-256 and renames the file into place (<see cref="FileInstaller"/>). Nothing is
 /// visible at the target until the whole file is verified; the temp file is deleted whatever
 /// happens. The run keeps no state between attempts: a rerun after an agent restart starts over.
 /// </summary>
-public sealed class FilePutUrlOperation(FilePutUrlArgs args, UrlTransferOptions options)
-    : OperationActor<Done>(options.CommandId, options.Attempt,
-        ct => Task.Run(() => RunAsync(args, options, ct), ct),
-        Crashed,
-        Finish)
+public static class FilePutUrl
 {
-    public static Props Props(FilePutUrlArgs args, UrlTransferOptions options) =>
-        Akka.Actor.Props.Create(() => new FilePutUrlOperation(args, options));
-
-    private static Task<Done> RunAsync(FilePutUrlArgs args, UrlTransferOptions options, CancellationToken cancel)
+    public static Task<BlockOutcome> RunAsync(FilePutUrlArgs args, UrlTransferOptions options, CancellationToken cancel)
     {
         var started = options.Time.GetTimestamp();
         var check = options.Policy.Check(args.Path, FileAccessKind.Write);

@@ -1,45 +1,23 @@
 using System.Security.Cryptography;
-using System.Text.Json;
-using Akka.Actor;
-using GuestAgent.Agent.Ledger;
-using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Operations.Exec;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
 
 namespace GuestAgent.Agent.Operations.Files;
 
 /// <summary>
-/// One run of one file.get, a child of the ledger: checks the path against the tenant's file
+/// One run of one file.get: checks the path against the tenant's file
 /// roots, then copies the file (from the asked offset) to the spool while hashing it, so the bytes
 /// sent are a snapshot that matches the reported SHA-256 even if the file changes afterwards.
 /// </summary>
-public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files,
-    string spoolDirectory, int inlineCap, int chunkBytes)
-    : OperationActor<FileGetOperation.Done>(commandId, attempt,
-        ct => Task.Run(() => RunAsync(commandId, args, attempt, policy, files, spoolDirectory, inlineCap, chunkBytes, ct), ct),
-        ex => new Done(CommandLedgerProtocol.FinishKind.Completed, null, ex),
-        Finish)
+public static class FileGet
 {
-    /// <summary>How the run ended: an outcome, or the exception that stopped it (I/O error or cancel).</summary>
-    public sealed record Done(CommandLedgerProtocol.FinishKind Kind, OutcomeV1? Outcome, Exception? Crash = null);
-
-    public static Props Props(Guid commandId, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files,
-        string spoolDirectory, int inlineCap, int chunkBytes) =>
-        Akka.Actor.Props.Create(() => new FileGetOperation(commandId, args, attempt, policy, files, spoolDirectory, inlineCap, chunkBytes));
-
-    private static (CommandLedgerProtocol.FinishKind, OutcomeV1) Finish(Done done, bool cancelledByCommand) =>
-        done.Outcome is { } outcome ? (done.Kind, outcome)
-        : done.Crash is OperationCanceledException
-            ? (CommandLedgerProtocol.FinishKind.Cancelled, new OutcomeV1("cancelled", null, "cancelled", CancelReason(cancelledByCommand), []))
-            : (CommandLedgerProtocol.FinishKind.Completed, new OutcomeV1("failed", null, "io_error", done.Crash?.GetBaseException().Message ?? "unknown error", []));
-
-    private static async Task<Done> RunAsync(Guid id, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files, string spoolDirectory,
+    public static async Task<BlockOutcome> RunAsync(Guid id, FileGetArgs args, int attempt, FilePolicy policy, IFileSystem files, string spoolDirectory,
         int inlineCap, int chunkBytes, CancellationToken ct)
     {
-        static Done Failed(string code, string message) =>
-            new(CommandLedgerProtocol.FinishKind.Completed, new OutcomeV1("failed", null, code, message, []));
+        static BlockOutcome Failed(string code, string message) => BlockOutcome.Failed(code, message);
 
         var check = policy.Check(args.Path, FileAccessKind.Read);
         if (!check.IsOk)
@@ -85,9 +63,6 @@ public sealed class FileGetOperation(Guid commandId, FileGetArgs args, int attem
         var mode = FilePolicy.ModeText(files.ModeOf(source.SafeFileHandle));
         var result = new FileGetResult(args.Path, position, args.Offset, captured.TotalBytes, mode,
             Convert.ToHexStringLower(whole.GetHashAndReset()), captured.ToStreamOutput(captured.ChunkCount(chunkBytes)));
-        var spools = new List<SpooledStreamV1>();
-        captured.AddSpool(spools, ChunkStreams.File, chunkBytes);
-        return new Done(CommandLedgerProtocol.FinishKind.Completed,
-            new OutcomeV1("succeeded", JsonSerializer.Serialize(result, ProtocolJson.Options), null, null, spools));
+        return BlockOutcome.Succeeded(result, (ChunkStreams.File, captured));
     }
 }

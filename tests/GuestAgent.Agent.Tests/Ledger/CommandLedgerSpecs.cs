@@ -1,0 +1,288 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Akka.Actor;
+using GuestAgent.Agent.Blocks;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Outbox;
+using GuestAgent.Agent.Platform;
+using GuestAgent.Blocks;
+using GuestAgent.Protocol;
+using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+
+namespace GuestAgent.Agent.Tests.Ledger;
+
+/// <summary>
+/// The ledger alone on an in-memory journal: a probe stands in for the outbox and the test for
+/// the poller, and a block whose runs end only when the test says so pins the orderings an
+/// end-to-end test cannot: recovery with every phase in the journal, an offer redelivered after
+/// the ack was lost, final replies sent again after a restart until confirmed, slots under cancel
+/// and timeout. A "restart" stops the ledger and starts a new one on the same journal, as the
+/// agent's backoff supervisor does.
+/// </summary>
+public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
+{
+    private const string Journal = """
+        akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+        akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+        akka.loglevel = WARNING
+        """;
+
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("ga-ledger-").FullName;
+    private readonly GateBlock _gate = new();
+    private readonly Akka.TestKit.TestProbe _outbox;
+    private readonly OperationSlots _global;
+    private readonly OperationSlots _tenant = new(8);
+    private readonly LedgerContext _ctx;
+    private IActorRef? _ledger;
+
+    public CommandLedgerSpecs() : base(Journal)
+    {
+        _outbox = CreateTestProbe();
+        _global = new OperationSlots(2);
+        var registry = BlockRegistry.Of([_gate]);
+        var settings = AgentSettings.Load(null, $$"""
+            guest-agent {
+              state-dir = "{{_dir}}"
+              tenants.t1 { endpoint = "http://127.0.0.1:1", project = "p", command-queue = "cmd", reply-queue = "rep", signing.allow-unsigned = true }
+            }
+            """) with { Blocks = registry };
+        var binding = settings.Tenants[0] with { AllowedOps = registry.OpsOf(["gate"]), Policies = new Dictionary<string, object?> { ["gate"] = null } };
+        _ctx = new LedgerContext(settings, binding, _global, _tenant, new ReplyFactory("spec-agent", TimeProvider.System),
+            GuestPlatform.OfThisMachine()!, DateTimeOffset.UtcNow, TimeProvider.System);
+    }
+
+    public new void Dispose()
+    {
+        base.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private IActorRef StartLedger()
+    {
+        _ledger = Sys.ActorOf(CommandLedger.Props(_ctx, _outbox.Ref));
+        return _ledger;
+    }
+
+    /// <summary>Stops the ledger as a crash of its actor would (its runs are stopped with it; nothing more is persisted).</summary>
+    private void StopLedger()
+    {
+        Watch(_ledger!);
+        Sys.Stop(_ledger!);
+        ExpectTerminated(_ledger!, Wait);
+    }
+
+    private Offer GateOffer(string key, InterruptPolicy onInterrupt, bool effect = true, int? timeoutMs = null, Guid? id = null)
+    {
+        var args = new JsonObject { ["key"] = key, ["effect"] = effect };
+        if (timeoutMs is { } t)
+        {
+            args["timeout_ms"] = t;
+        }
+        return OfferOf("gate", args, onInterrupt, id);
+    }
+
+    private Offer OfferOf(string op, JsonObject args, InterruptPolicy onInterrupt = InterruptPolicy.Fail, Guid? id = null)
+    {
+        var body = new JsonObject
+        {
+            ["v"] = 1,
+            ["id"] = (id ?? Guid.NewGuid()).ToString(),
+            ["op"] = op,
+            ["mode"] = "cast",
+            ["on_interrupt"] = onInterrupt == InterruptPolicy.Rerun ? "rerun" : "fail",
+            ["issued_at"] = ProtocolJson.FormatTimestamp(DateTimeOffset.UtcNow),
+            ["args"] = args,
+        }.ToJsonString();
+        var parsed = CommandParser.Parse(System.Text.Encoding.UTF8.GetBytes(body), DateTimeOffset.UtcNow, null, signing: null, _ctx.Settings.Blocks);
+        Assert.True(parsed.IsAccepted, parsed.Rejection?.Message);
+        return new Offer(parsed.Command, body, "msg-" + Guid.NewGuid().ToString("N")[..8]);
+    }
+
+    private void Offer(Offer offer, OfferOutcome expected)
+    {
+        _ledger!.Tell(offer, TestActor);
+        Assert.Equal(new Offered(offer.MessageId, expected), ExpectMsg<Offered>(Wait));
+    }
+
+    private OutboxProtocol.DeliverFinished FinalOf(Guid id) =>
+        _outbox.FishForMessage<OutboxProtocol.DeliverFinished>(m => m.CommandId == id, Wait);
+
+    private Counts Counts()
+    {
+        _ledger!.Tell(new GetCounts(), TestActor);
+        return ExpectMsg<Counts>(Wait);
+    }
+
+    [Fact]
+    public async Task Recovery_answers_every_phase_as_the_journal_left_it()
+    {
+        StartLedger();
+        var rerun = GateOffer("rerun", InterruptPolicy.Rerun);
+        var fail = GateOffer("fail", InterruptPolicy.Fail);
+        var waiting = GateOffer("waiting", InterruptPolicy.Fail);
+        var readOnly = GateOffer("read-only", InterruptPolicy.Fail, effect: false);
+        var finished = OfferOf("ping", new JsonObject());
+        foreach (var offer in new[] { rerun, fail })
+        {
+            Offer(offer, OfferOutcome.Accepted);
+        }
+        await _gate.StartedAsync("rerun", 1);
+        await _gate.StartedAsync("fail", 1);
+        Offer(waiting, OfferOutcome.Accepted);
+        Offer(finished, OfferOutcome.Accepted);
+        Assert.Equal("succeeded", FinalOf(finished.Command.Id).Outcome.Status);
+        Assert.Equal(new Counts(Live: 4, Seen: 0, Running: 2, Waiting: 1), Counts());
+
+        StopLedger();
+        _outbox.ReceiveWhile(TimeSpan.FromMilliseconds(200), m => m);
+        StartLedger();
+
+        // Started, on_interrupt fail: interrupted. Finished but unconfirmed: its final again.
+        var interrupted = FinalOf(fail.Command.Id).Outcome;
+        Assert.Equal(("interrupted", "interrupted"), (interrupted.Status, interrupted.ErrorCode));
+        Assert.Contains("on_interrupt is fail", interrupted.ErrorMessage);
+        // Started, on_interrupt rerun: attempt 2. Accepted, never started: its first attempt now.
+        await _gate.StartedAsync("rerun", 2);
+        _gate.Release("rerun");
+        Assert.Equal("succeeded", FinalOf(rerun.Command.Id).Outcome.Status);
+        await _gate.StartedAsync("waiting", 1);
+        _gate.Release("waiting");
+        Assert.Equal("succeeded", FinalOf(waiting.Command.Id).Outcome.Status);
+        Assert.Equal(1, _gate.Runs("fail"));
+
+        // A block that says its interrupted attempt had no effect is run again even with on_interrupt fail.
+        Offer(readOnly, OfferOutcome.Accepted);
+        await _gate.StartedAsync("read-only", 1);
+        StopLedger();
+        StartLedger();
+        await _gate.StartedAsync("read-only", 2);
+        _gate.Release("read-only");
+        Assert.Equal("succeeded", FinalOf(readOnly.Command.Id).Outcome.Status);
+    }
+
+    [Fact]
+    public async Task An_offer_redelivered_after_its_ack_was_lost_is_a_duplicate_and_never_runs_twice()
+    {
+        StartLedger();
+        var offer = GateOffer("once", InterruptPolicy.Rerun);
+        Offer(offer, OfferOutcome.Accepted);
+        await _gate.StartedAsync("once", 1);
+        _gate.Release("once");
+        FinalOf(offer.Command.Id);
+
+        // The poller died before deleting the message: it comes back, to this ledger and to the next one.
+        Offer(offer with { MessageId = "redelivered-1" }, OfferOutcome.Duplicate);
+        StopLedger();
+        StartLedger();
+        Offer(offer with { MessageId = "redelivered-2" }, OfferOutcome.Duplicate);
+
+        Assert.Equal(1, _gate.Runs("once"));
+    }
+
+    [Fact]
+    public async Task A_final_reply_is_sent_again_after_a_restart_until_the_outbox_confirms_it()
+    {
+        StartLedger();
+        var confirmed = GateOffer("confirmed", InterruptPolicy.Fail);
+        var unconfirmed = GateOffer("unconfirmed", InterruptPolicy.Fail);
+        Offer(confirmed, OfferOutcome.Accepted);
+        Offer(unconfirmed, OfferOutcome.Accepted);
+        await _gate.StartedAsync("confirmed", 1);
+        await _gate.StartedAsync("unconfirmed", 1);
+        _gate.Release("confirmed");
+        _gate.Release("unconfirmed");
+        FinalOf(confirmed.Command.Id);
+        FinalOf(unconfirmed.Command.Id);
+        _ledger!.Tell(new FinalReplyDelivered(confirmed.Command.Id));
+        await AwaitAssertAsync(() => Assert.Equal(1, Counts().Live), Wait);
+
+        StopLedger();
+        StartLedger();
+
+        var again = _outbox.ReceiveWhile(TimeSpan.FromSeconds(1), m => m).OfType<OutboxProtocol.DeliverFinished>().ToList();
+        Assert.Equal([unconfirmed.Command.Id], again.Select(d => d.CommandId));
+        Assert.Equal("succeeded", again[0].Outcome.Status);
+        Assert.Equal((1, 1), (_gate.Runs("confirmed"), _gate.Runs("unconfirmed")));
+    }
+
+    [Fact]
+    public async Task Slots_come_back_when_a_run_is_cancelled_or_times_out_and_the_next_command_starts()
+    {
+        StartLedger();
+        var first = GateOffer("first", InterruptPolicy.Fail);
+        var second = GateOffer("second", InterruptPolicy.Fail, timeoutMs: 300);
+        var third = GateOffer("third", InterruptPolicy.Fail);
+        Offer(first, OfferOutcome.Accepted);
+        Offer(second, OfferOutcome.Accepted);
+        Offer(third, OfferOutcome.Accepted);
+        await _gate.StartedAsync("first", 1);
+        await _gate.StartedAsync("second", 1);
+        Assert.Equal((2, 3), (_global.Used, _tenant.Used));
+        Assert.Equal(1, Counts().Waiting);
+
+        // The second times out (the core's deadline): its slot goes to the third.
+        var timedOut = FinalOf(second.Command.Id).Outcome;
+        Assert.Equal(("timed_out", "timed_out"), (timedOut.Status, timedOut.ErrorCode));
+        await _gate.StartedAsync("third", 1);
+        // A cancel command stops the first.
+        var cancel = OfferOf("cancel", new JsonObject { ["command_id"] = first.Command.Id.ToString() });
+        Offer(cancel, OfferOutcome.Accepted);
+        var cancelled = FinalOf(first.Command.Id).Outcome;
+        Assert.Equal("cancelled", cancelled.Status);
+        Assert.Contains("cancel command", cancelled.ErrorMessage);
+        _gate.Release("third");
+        FinalOf(third.Command.Id);
+
+        await AwaitAssertAsync(() => Assert.Equal((0, 0), (_global.Used, _tenant.Used)), Wait);
+        Assert.Equal(new Counts(Live: 4, Seen: 0, Running: 0, Waiting: 0), Counts());
+    }
+
+    /// <summary>
+    /// A block whose runs wait for the test: <c>args.key</c> names the run, <c>args.effect</c> what an
+    /// interrupted one means, <c>args.timeout_ms</c> the core's deadline. Runs honour cancellation.
+    /// </summary>
+    private sealed class GateBlock : OperationBlock
+    {
+        private readonly ConcurrentDictionary<string, TaskCompletionSource> _release = new();
+        private readonly ConcurrentDictionary<(string, int), TaskCompletionSource> _started = new();
+        private readonly ConcurrentDictionary<string, int> _runs = new();
+
+        public override string Name => "gate";
+
+        public override IReadOnlyList<BlockOp> Ops { get; } = [new("gate", (args, _) => new GateArgs(args.Clone()))];
+
+        public override TimeSpan? Timeout(BlockCommand command) =>
+            ((GateArgs)command.Args).Raw.TryGetProperty("timeout_ms", out var t) ? TimeSpan.FromMilliseconds(t.GetInt32()) : TimeSpan.FromMinutes(1);
+
+        public override InterruptMeaning Interrupted(BlockCommand command) =>
+            ((GateArgs)command.Args).Raw.GetProperty("effect").GetBoolean() ? InterruptMeaning.MayHaveTakenEffect : InterruptMeaning.NoEffect;
+
+        public override async Task<BlockOutcome> RunAsync(BlockRun run, CancellationToken cancel)
+        {
+            var key = Key(run);
+            _runs.AddOrUpdate(key, 1, (_, n) => n + 1);
+            _started.GetOrAdd((key, run.Attempt), _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            var release = _release.GetOrAdd(key, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+            await release.Task.WaitAsync(cancel);
+            return BlockOutcome.Succeeded(new { key, attempt = run.Attempt });
+        }
+
+        public Task StartedAsync(string key, int attempt) =>
+            _started.GetOrAdd((key, attempt), _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).Task.WaitAsync(Wait);
+
+        public void Release(string key) => _release.GetOrAdd(key, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+        public int Runs(string key) => _runs.GetValueOrDefault(key);
+
+        private static string Key(BlockCommand command) => ((GateArgs)command.Args).Raw.GetProperty("key").GetString()!;
+    }
+
+    private sealed record GateArgs(JsonElement Raw) : OpArgs
+    {
+        public override string Op => "gate";
+    }
+}
