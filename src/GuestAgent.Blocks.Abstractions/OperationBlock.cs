@@ -43,10 +43,10 @@ public abstract class OperationBlock
     /// reports <c>timed_out</c>, and abandons a run that has not stopped a few seconds later. Null:
     /// the block enforces a timeout of its own (read from the command's args).
     /// </summary>
-    public virtual TimeSpan? Timeout(BlockCommand command) => DefaultTimeout;
+    public virtual TimeSpan? TimeLimit(BlockCommand command) => DefaultTimeout;
 
     /// <summary>
-    /// Runs one attempt. Cancellation means a cancel command, the <see cref="Timeout"/> or the agent
+    /// Runs one attempt. Cancellation means a cancel command, the <see cref="TimeLimit"/> or the agent
     /// stopping: stop promptly and return <see cref="BlockOutcome.Cancelled"/> (a run that ignores
     /// it is abandoned after a grace period and reported cancelled or timed out). An exception ends the command <c>failed</c>
     /// (<c>internal_error</c>), never the agent.

@@ -38,7 +38,7 @@ public sealed class SysInfoBlock : OperationBlock
             : null;
 
     /// <summary>Reading /proc and a status file takes well under a second; a minute means something is stuck.</summary>
-    public override TimeSpan? Timeout(BlockCommand command) => TimeSpan.FromMinutes(1);
+    public override TimeSpan? TimeLimit(BlockCommand command) => TimeSpan.FromMinutes(1);
 
     public override InterruptMeaning Interrupted(BlockCommand command) => InterruptMeaning.NoEffect;
 

@@ -34,7 +34,7 @@ public sealed class MisbehavingBlock : OperationBlock
 
     public override IReadOnlyList<BlockOp> Ops { get; } = [new(OpName, MisbehaveArgs.Read)];
 
-    public override TimeSpan? Timeout(BlockCommand command) => TimeSpan.FromSeconds(2);
+    public override TimeSpan? TimeLimit(BlockCommand command) => TimeSpan.FromSeconds(2);
 
     public override string? Refusal(BlockCommand command) =>
         command.ArgsAs<MisbehaveArgs>().How == "throw-in-refusal" ? throw new InvalidOperationException("the misbehave policy broke") : null;
@@ -46,7 +46,7 @@ public sealed class MisbehavingBlock : OperationBlock
             case "throw":
                 throw new InvalidOperationException("misbehave threw on purpose");
             case "hang":
-                await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, cancel).ConfigureAwait(false);
+                await Task.Delay(Timeout.InfiniteTimeSpan, cancel).ConfigureAwait(false);
                 return BlockOutcome.Succeeded(null);
             case "ignore-cancel":
                 await Task.Delay(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(false);

@@ -1,51 +1,31 @@
 using Akka.Configuration;
 using GuestAgent.Agent.Blocks;
-using GuestAgent.Agent.Credentials;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Agent.Transport;
+using GuestAgent.Agent.Transports;
 using GuestAgent.Blocks;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Agent.Configuration;
 
-/// <summary>
-/// How one binding authenticates to its Zaqar: mode none, keystone (<see cref="Token"/>) or presigned
-/// (<see cref="CommandQueueUrl"/> for claiming and deleting commands, <see cref="ReplyQueueUrl"/> for
-/// posting replies; the guest holds no keystone credentials at all).
-/// </summary>
-public sealed record TenantAuth(string Mode, string? Token, PreSignedUrl? CommandQueueUrl = null, PreSignedUrl? ReplyQueueUrl = null)
-{
-    /// <summary>Presigned: how long before the URLs expire the agent starts warning in its log.</summary>
-    public TimeSpan ExpiryWarning { get; init; } = DefaultExpiryWarning;
-
-    public static readonly TimeSpan DefaultExpiryWarning = TimeSpan.FromHours(24);
-
-    /// <summary>Presigned: where the URLs in use came from (the configuration, or a renewal kept in the state directory).</summary>
-    public string? Source { get; init; }
-
-    /// <summary>What the agent does on the command queue: claim (POST .../claims) and delete claimed messages (DELETE .../messages/{id}).</summary>
-    public static readonly IReadOnlyList<(string Method, string Path)> CommandQueueNeeds = [("POST", "claims"), ("DELETE", "messages")];
-
-    /// <summary>What the agent does on the reply queue: post replies (POST .../messages).</summary>
-    public static readonly IReadOnlyList<(string Method, string Path)> ReplyQueueNeeds = [("POST", "messages")];
-}
-
-/// <summary>One tenant binding: a Zaqar endpoint, project, credentials and command queue.</summary>
+/// <summary>One tenant binding: a transport endpoint, project, credentials and command queue.</summary>
+/// <param name="TransportSettings">What the binding's transport read from it (<see cref="Transport.ITransportFactory.ReadSettings"/>): credentials and the like.</param>
 /// <param name="AllowedOps">The ops it runs: the core's and those of its blocks, narrowed by <c>allowed-ops</c>.</param>
 /// <param name="Policies">Per allowed block (by name), what its <see cref="GuestAgent.Blocks.OperationBlock.ReadPolicy"/> read from the binding.</param>
 public sealed record TenantBinding(
     string Name,
     string Endpoint,
     string Project,
-    TenantAuth Auth,
+    object TransportSettings,
     string CommandQueue,
     string ReplyQueue,
     int MaxOperations,
     IReadOnlySet<string> AllowedOps,
     IReadOnlyDictionary<string, object?> Policies,
     SigningPolicy? Signing = null,
-    int? MaxCommandBytes = null)
+    int? MaxCommandBytes = null,
+    string Transport = "zaqar")
 {
     /// <summary>
     /// How commands of this binding are authenticated. A binding built without one (tests of other
@@ -320,33 +300,10 @@ public sealed record AgentSettings(
         {
             throw new ConfigException($"{Key("command-queue")} and {Key("reply-queue")} must be valid queue names");
         }
-        var mode = t.GetString("auth.mode", "none");
-        if (mode is not ("none" or "keystone" or "presigned"))
-        {
-            throw new ConfigException($"{Key("auth.mode")} must be none, keystone or presigned, not '{mode}'");
-        }
-        var token = t.GetString("auth.token", null);
-        if (mode == "keystone" && string.IsNullOrEmpty(token))
-        {
-            throw new ConfigException($"{Key("auth.token")} is required with auth.mode = keystone");
-        }
-        TenantAuth auth;
-        if (mode == "presigned")
-        {
-            if (!string.IsNullOrEmpty(token))
-            {
-                throw new ConfigException($"{Key("auth.token")}: a presigned binding holds no keystone token; remove it");
-            }
-            auth = PreSignedAuth(name, t, Key, project, queue, reply, stateDir);
-        }
-        else
-        {
-            foreach (var k in new[] { "auth.command-queue-signature", "auth.reply-queue-signature", "auth.expiry-warning" }.Where(t.HasPath))
-            {
-                throw new ConfigException($"{Key(k)} is only used with auth.mode = presigned (mode is {mode})");
-            }
-            auth = new TenantAuth(mode, token);
-        }
+        var transportName = t.GetString("transport", "zaqar");
+        var transport = TransportRegistry.Find(transportName)
+            ?? throw new ConfigException($"{Key("transport")}: unknown transport '{transportName}' (known: {string.Join(", ", TransportRegistry.Names)})");
+        var transportSettings = transport.ReadSettings(t, Key, new BindingAddress(name, endpoint, project, queue, reply), stateDir);
         var max = t.GetInt("max-operations", globalMax);
         if (max < 1)
         {
@@ -363,7 +320,8 @@ public sealed record AgentSettings(
                 throw new ConfigException($"{Key("max-command-bytes")} must be 1024 .. {globalMaxCommandBytes} (guest-agent.max-command-bytes), not {maxCommand}");
             }
         }
-        return new TenantBinding(name, endpoint, project, auth, queue, reply, Math.Min(max, globalMax), ops, policies, signing, maxCommand);
+        return new TenantBinding(name, endpoint, project, transportSettings, queue, reply, Math.Min(max, globalMax), ops, policies, signing, maxCommand,
+            transport.Name);
     }
 
     /// <summary>
@@ -410,97 +368,6 @@ public sealed record AgentSettings(
                 : $"{key("allowed-ops")}: unknown op '{op}'");
         }
         return (allowed, policies);
-    }
-
-    private const string Mint = "mint new ones with: guestctl credentials mint (or renew a running agent's with guestctl credentials renew)";
-
-    /// <summary>
-    /// A presigned binding's two URLs: the configured ones, or the renewed ones a <c>credentials</c>
-    /// command left in the state directory when those expire later (and still fit the binding).
-    /// Whichever is used must not have expired.
-    /// </summary>
-    private static TenantAuth PreSignedAuth(string name, Config t, Func<string, string> key, string project, string queue, string reply,
-        string stateDir)
-    {
-        var commandUrl = Signature(t, key, "auth.command-queue-signature", project, queue, TenantAuth.CommandQueueNeeds);
-        var replyUrl = Signature(t, key, "auth.reply-queue-signature", project, reply, TenantAuth.ReplyQueueNeeds);
-        var source = "the configuration";
-        CredentialsStore.Stored? stored;
-        try
-        {
-            stored = CredentialsStore.Load(stateDir, name);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new ConfigException($"{key("auth")}: {e.Message}");
-        }
-        if (stored is not null
-            && PreSignedFit.Problem(stored.CommandQueue, project, queue, TenantAuth.CommandQueueNeeds) is null
-            && PreSignedFit.Problem(stored.ReplyQueue, project, reply, TenantAuth.ReplyQueueNeeds) is null
-            && Earliest(stored.CommandQueue, stored.ReplyQueue) > Earliest(commandUrl, replyUrl))
-        {
-            (commandUrl, replyUrl) = (stored.CommandQueue, stored.ReplyQueue);
-            source = $"a renewal of {ProtocolJson.FormatTimestamp(stored.RenewedAt)} ({stored.File})";
-        }
-        foreach (var (url, path) in new[] { (commandUrl, "auth.command-queue-signature"), (replyUrl, "auth.reply-queue-signature") })
-        {
-            if (url.ExpiresAt <= DateTimeOffset.UtcNow)
-            {
-                throw new ConfigException($"{key(path)} expired at {url.Expires} UTC (from {source}); {Mint}");
-            }
-        }
-        var warning = t.GetTimeSpan("auth.expiry-warning", TenantAuth.DefaultExpiryWarning);
-        if (warning < TimeSpan.Zero)
-        {
-            throw new ConfigException($"{key("auth.expiry-warning")} must not be negative");
-        }
-        return new TenantAuth("presigned", null, commandUrl, replyUrl) { ExpiryWarning = warning, Source = source };
-    }
-
-    private static DateTimeOffset Earliest(PreSignedUrl a, PreSignedUrl b) => a.ExpiresAt < b.ExpiresAt ? a.ExpiresAt : b.ExpiresAt;
-
-    /// <summary>
-    /// One pre-signed URL block as Zaqar's share call returns it (paths, methods, expires,
-    /// signature, optionally project). It must be for <paramref name="queue"/> of
-    /// <paramref name="project"/> and cover what the agent does there; expiry is judged by the caller.
-    /// </summary>
-    private static PreSignedUrl Signature(Config t, Func<string, string> key, string path, string project, string queue,
-        IReadOnlyList<(string Method, string Path)> needs)
-    {
-        var at = key(path);
-        if (!t.HasPath(path) || !t.GetValue(path).IsObject())
-        {
-            throw new ConfigException($"{at} is required with auth.mode = presigned: {{ paths = [...], methods = [...], expires = \"...\", signature = \"...\" }}; {Mint}");
-        }
-        var block = t.GetConfig(path);
-        IReadOnlyList<string> List(string f)
-        {
-            var v = block.HasPath(f) ? block.GetValue(f) : null;
-            if (v is null || v.IsEmpty || !v.IsArray())
-            {
-                throw new ConfigException($"{at}.{f} is required: a non-empty list of strings");
-            }
-            return block.GetStringList(f).ToList();
-        }
-        var paths = List("paths");
-        var methods = List("methods").Select(m => m.ToUpperInvariant()).ToList();
-        var expires = block.GetString("expires", "");
-        var signature = block.GetString("signature", "");
-        var urlProject = block.GetString("project", project);
-        if (string.IsNullOrEmpty(signature) || signature.Any(c => !Uri.IsHexDigit(c)))
-        {
-            throw new ConfigException($"{at}.signature is required: the hex HMAC Zaqar's share call (or guestctl credentials mint) returned");
-        }
-        if (urlProject != project)
-        {
-            throw new ConfigException($"{at}.project is '{urlProject}', but the binding's project is '{project}'");
-        }
-        var url = new PreSignedUrl(paths, methods, project, expires, signature);
-        if (PreSignedFit.Problem(url, project, queue, needs) is { } problem)
-        {
-            throw new ConfigException($"{problem.At(at)}; {Mint}");
-        }
-        return url;
     }
 
     /// <summary>

@@ -8,9 +8,9 @@ using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Operations.Files;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Agent.Platform;
+using GuestAgent.Agent.Transport;
 using GuestAgent.Blocks;
 using GuestAgent.Protocol;
-using GuestAgent.Zaqar;
 using Serilog;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
@@ -28,18 +28,21 @@ public sealed record LedgerContext(
     DateTimeOffset StartedAt,
     TimeProvider Time)
 {
-    /// <summary>The binding's Zaqar client (the credentials op tries new URLs against the same endpoint).</summary>
-    public ZaqarClient? Zaqar { get; init; }
+    /// <summary>
+    /// The only reply queue the guest can post to, when its transport credentials reach no other
+    /// (pre-signed URLs); null when it can post anywhere.
+    /// </summary>
+    public string? OnlyReplyQueue { get; init; }
 
-    /// <summary>The pre-signed URLs in use, when the binding has them (auth.mode = presigned).</summary>
-    public GuestCredentials? Credentials { get; init; }
+    /// <summary>The guest's renewable transport credentials (the credentials op), when it has such.</summary>
+    public ICredentialsRenewal? Credentials { get; init; }
 }
 
 /// <summary>
 /// The source of truth for one tenant binding's commands. Every transition is persisted before
-/// it is acted on: the poller deletes a Zaqar message only after Accepted is written, a run
+/// it is acted on: the transport's receiver acknowledges a message only after Accepted is written, a run
 /// starts only after Started is written, and a finished command stays here until its final reply
-/// is in Zaqar. On recovery, commands that were running follow their on_interrupt.
+/// is posted. On recovery, commands that were running follow their on_interrupt.
 /// </summary>
 public sealed partial class CommandLedger : ReceivePersistentActor
 {
@@ -145,11 +148,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private string ReplyQueue(Command c) => c.ReplyTo ?? _ctx.Binding.ReplyQueue;
 
     /// <summary>
-    /// Where a rejection can be posted: the queue it names, except that a guest on pre-signed URLs
-    /// can post only to its binding's reply queue.
+    /// Where a rejection can be posted: the queue it names, except that a guest whose transport
+    /// credentials reach one reply queue only (pre-signed URLs) can post only there.
     /// </summary>
     private string Answerable(string? replyTo) =>
-        replyTo is null || (_ctx.Credentials is not null && replyTo != _ctx.Binding.ReplyQueue) ? _ctx.Binding.ReplyQueue : replyTo;
+        replyTo is null || (_ctx.OnlyReplyQueue is { } only && replyTo != only) ? _ctx.OnlyReplyQueue ?? _ctx.Binding.ReplyQueue : replyTo;
 
     private void HandleOffer(Offer offer)
     {
@@ -200,11 +203,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             return (RejectCodes.Forbidden, refusal, Answerable(cmd.ReplyTo));
         }
-        if (_ctx.Credentials is not null && cmd.ReplyTo is { } replyTo && replyTo != _ctx.Binding.ReplyQueue)
+        if (_ctx.OnlyReplyQueue is { } only && cmd.ReplyTo is { } replyTo && replyTo != only)
         {
             return (RejectCodes.Forbidden,
-                $"this guest can post replies to queue {_ctx.Binding.ReplyQueue} only (its pre-signed URL covers no other); " +
-                $"reply_to {replyTo} cannot be answered", _ctx.Binding.ReplyQueue);
+                $"this guest can post replies to queue {only} only (its pre-signed URL covers no other); " +
+                $"reply_to {replyTo} cannot be answered", only);
         }
         return null;
     }
@@ -394,13 +397,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 Time = _ctx.Time,
                 Services = new RunServices(new TransferDesk(Self)),
             };
-            props = BlockOperation.Props(block, run, block.Timeout(run));
+            props = BlockOperation.Props(block, run, block.TimeLimit(run));
         }
         else if (cmd.Args is CredentialsArgs credentials)
         {
-            props = CredentialsOperation.Props(id, attempt, credentials, _ctx.Binding, _ctx.Credentials,
-                _ctx.Zaqar ?? throw new InvalidOperationException("the ledger has no Zaqar client for the credentials op"),
-                _ctx.Platform.Files, _ctx.Settings.StateDir, _ctx.Time);
+            props = CredentialsOperation.Props(id, attempt, credentials, _ctx.Binding, _ctx.Credentials);
         }
         else
         {
@@ -450,7 +451,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private string SpoolDirectory => Path.Combine(_ctx.Settings.StateDir, "spool", _ctx.Binding.Name);
 
     /// <summary>
-    /// Once the final reply is in Zaqar, the command's spooled output (every attempt) has served its
+    /// Once the final reply is posted, the command's spooled output (every attempt) has served its
     /// purpose. Deleted on the thread pool: unlinking gigabytes can take a while, and nothing waits for it.
     /// </summary>
     private void DeleteSpool(Guid id)
@@ -538,7 +539,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                     });
                     break;
                 case CommandPhase.Finished:
-                    // Completed but the final reply may not have reached Zaqar: post it again (same seq).
+                    // Completed but the final reply may not have been posted: post it again (same seq).
                     SendFinal(entry);
                     break;
             }

@@ -5,7 +5,7 @@ using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
-using GuestAgent.Zaqar;
+using GuestAgent.Agent.Transport;
 using Serilog;
 
 namespace GuestAgent.Agent.Outbox;
@@ -46,8 +46,8 @@ public static class OutboxProtocol
 }
 
 /// <summary>
-/// Posts one tenant's replies until Zaqar takes them, in order, packing several into one POST
-/// where they fit. Zaqar faults are retried with backoff for as long as it takes; what is still
+/// Posts one tenant's replies until its transport takes them, in order, packing several into one post
+/// where they fit. Transport faults are retried with backoff for as long as it takes; what is still
 /// here when the agent stops is posted again from the ledger after the restart.
 /// </summary>
 /// <remarks>
@@ -55,7 +55,7 @@ public static class OutboxProtocol
 /// spool files lazily, by one read task at a time off the actor's thread (the read, encoding and
 /// signing of one reply, piped back), and only while fewer than two POST batches wait
 /// (<see cref="WindowReplies"/>, <see cref="WindowBytes"/>): output of any size costs at most
-/// <see cref="MaxHeldChunkReplies"/> replies of at most <see cref="MaxHeldChunkBytes"/> bytes here.
+/// <see cref="MaxHeldChunkReplies"/> replies of at most <see cref="MaxHeldChunkBytesFor"/> bytes here.
 /// </remarks>
 public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 {
@@ -65,19 +65,16 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     /// <summary>Chunk replies are read ahead only while fewer replies than this wait: one POST batch in flight, the next ready.</summary>
     internal const int WindowReplies = 2 * MaxBatch;
 
-    /// <summary>... and while their encoded messages take fewer bytes than this.</summary>
-    internal const int WindowBytes = 2 * ZaqarLimits.MaxPostBodyBytes;
+    /// <summary>... and while their encoded messages take fewer bytes than this: two of the transport's largest posts.</summary>
+    internal int WindowBytes => 2 * _channel.MaxPostBytes;
 
     /// <summary>Most chunk replies held at once (waiting, in flight, or being read).</summary>
     internal const int MaxHeldChunkReplies = WindowReplies;
 
-    /// <summary>Most bytes of encoded chunk replies held at once: the window and one more reply, which fits one POST.</summary>
-    internal const long MaxHeldChunkBytes = WindowBytes + ZaqarLimits.MaxPostBodyBytes;
+    /// <summary>Most bytes of encoded chunk replies held at once: the window and one more reply, which fits one post.</summary>
+    internal static long MaxHeldChunkBytesFor(int maxPostBytes) => 3L * maxPostBytes;
 
-    /// <summary>The size of a post of no messages: the envelope every post's size includes once.</summary>
-    private static readonly int EmptyPostBytes = ZaqarClient.PostBodySize([]);
-
-    private sealed record Item(Guid CommandId, string Queue, OutgoingMessage Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify);
+    private sealed record Item(Guid CommandId, string Queue, OutboundReply Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify);
 
     /// <summary>One delivery: replies built already, or a finished command whose replies are read from its spool.</summary>
     private sealed class Job(Guid commandId, string queue, SigningKey? key, IActorRef notify)
@@ -99,7 +96,10 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     private readonly Queue<Job> _jobs = new();
     private readonly LinkedList<Item> _pending = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ZaqarClient _zaqar;
+    private readonly IReplyChannel _channel;
+
+    /// <summary>The size of a post of no replies: the envelope every post's size includes once.</summary>
+    private readonly int _emptyPostBytes;
     private readonly ILogger _log;
     private readonly TimeSpan _maxBackoff;
     private readonly int _replyTtlSeconds;
@@ -112,9 +112,10 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     private long _peakChunkBytes;
     private Task? _reading;
 
-    public ReplyOutbox(TenantBinding binding, ZaqarClient zaqar, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff)
+    public ReplyOutbox(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff)
     {
-        _zaqar = zaqar;
+        _channel = channel;
+        _emptyPostBytes = channel.SizeOf([]);
         _maxBackoff = maxBackoff;
         _replyTtlSeconds = replyTtlSeconds;
         _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "ReplyOutbox");
@@ -200,16 +201,15 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         {
             var batch = _inFlight;
             _inFlight = 0;
-            if (f.Cause is ZaqarException { IsTransient: false, StatusCode: >= 400 and < 500 } or ZaqarLimitException)
+            if (f.Cause is ReplyPostException { Permanent: true })
             {
-                var why = f.Cause is ZaqarException z ? $"refused by Zaqar ({z.StatusCode})" : "larger than Zaqar takes";
-                // Zaqar will never take it (queue name refused, no right to post there): retrying
-                // would stop every later reply. Say so loudly and move on.
+                // The transport will never take it (queue name refused, no right to post there):
+                // retrying would stop every later reply. Say so loudly and move on.
                 for (var i = 0; i < batch; i++)
                 {
                     var item = TakeFirst();
-                    _log.ForContext("CommandId", item.CommandId).Error("reply to queue {Queue} {Why}: {Error}; dropped",
-                        item.Queue, why, f.Cause.Message);
+                    _log.ForContext("CommandId", item.CommandId).Error("reply to queue {Queue} refused for good: {Error}; dropped",
+                        item.Queue, f.Cause.Message);
                     if (item.IsFinal)
                     {
                         item.Notify.Tell(new CommandLedgerProtocol.FinalReplyDelivered(item.CommandId));
@@ -230,8 +230,8 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TenantBinding binding, ZaqarClient zaqar, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff) =>
-        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, zaqar, replies, replyTtlSeconds, maxBackoff));
+    public static Props Props(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff) =>
+        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, channel, replies, replyTtlSeconds, maxBackoff));
 
     private int HeldChunks => _heldChunks + (_reading is null ? 0 : 1);
 
@@ -266,7 +266,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
                 _jobs.Dequeue();
                 for (var i = 0; i < ready.Count; i++)
                 {
-                    Add(Prepare(job, ready[i], job.HasFinal && i == ready.Count - 1, _replyTtlSeconds, _log));
+                    Add(Prepare(_channel, job, ready[i], job.HasFinal && i == ready.Count - 1, _replyTtlSeconds, _log));
                 }
                 continue;
             }
@@ -277,12 +277,13 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             var reader = job.Reader ??= job.Open!();
             var ttl = _replyTtlSeconds;
             var log = _log;
+            var channel = _channel;
             var token = _stopping.Token;
             // Opening, reading, encoding and signing happen on the thread pool, one reply at a time.
             var read = Task.Run(async () =>
             {
                 var reply = await reader.NextAsync(token).ConfigureAwait(false);
-                return reply is null ? null : Prepare(job, reply, reply.Final, ttl, log);
+                return reply is null ? null : Prepare(channel, job, reply, reply.Final, ttl, log);
             }, token);
             _reading = read;
             read.PipeTo(Self, success: item => new ReplyRead(job, item), failure: ex => new ReadFailed(job, ex));
@@ -332,17 +333,17 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
     /// <summary>
     /// The message for <paramref name="reply"/>, signed when the command was; a reply too large for one
-    /// Zaqar message is replaced by one that says so. Pure: also runs in read tasks.
+    /// post of the transport is replaced by one that says so. Pure: also runs in read tasks.
     /// </summary>
-    private static Item Prepare(Job job, Reply reply, bool isFinal, int ttlSeconds, ILogger log)
+    private static Item Prepare(IReplyChannel channel, Job job, Reply reply, bool isFinal, int ttlSeconds, ILogger log)
     {
         var message = Encode(reply, job.Key, ttlSeconds);
-        var size = ZaqarClient.PostBodySize([message]);
-        if (size > ZaqarLimits.MaxPostBodyBytes)
+        var size = channel.SizeOf([message]);
+        if (size > channel.MaxPostBytes)
         {
-            // Zaqar would refuse it every time, and every later reply of the tenant would wait behind it.
+            // The transport would refuse it every time, and every later reply of the tenant would wait behind it.
             log.ForContext("CommandId", job.CommandId).Error(
-                "reply seq {Seq} ({Status}) is {Size} bytes, more than one Zaqar message takes; posting a failed reply in its place",
+                "reply seq {Seq} ({Status}) is {Size} bytes, more than one message of the transport takes; posting a failed reply in its place",
                 reply.Seq, reply.Status, size);
             message = Encode(reply with
             {
@@ -350,16 +351,16 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
                 Result = null,
                 Chunk = null,
                 Error = new ReplyError("internal_error",
-                    $"the agent's {reply.Status.ToString().ToLowerInvariant()} reply was {size} bytes, more than Zaqar takes " +
-                    $"({ZaqarLimits.MaxPostBodyBytes}); it could not be posted (see the agent log)"),
+                    $"the agent's {reply.Status.ToString().ToLowerInvariant()} reply was {size} bytes, more than the transport takes " +
+                    $"({channel.MaxPostBytes}); it could not be posted (see the agent log)"),
             }, job.Key, ttlSeconds);
-            size = ZaqarClient.PostBodySize([message]);
+            size = channel.SizeOf([message]);
         }
         return new Item(job.CommandId, job.Queue, message, size, reply.Chunk is not null, isFinal, job.Notify);
     }
 
-    private static OutgoingMessage Encode(Reply reply, SigningKey? key, int ttlSeconds) =>
-        new(key is null ? JsonNode.Parse(reply.ToUtf8Bytes()) : Signatures.SignReply(reply, key), ttlSeconds);
+    private static OutboundReply Encode(Reply reply, SigningKey? key, int ttlSeconds) =>
+        new(key is null ? JsonNode.Parse(reply.ToUtf8Bytes())! : Signatures.SignReply(reply, key), ttlSeconds);
 
     private void Pump()
     {
@@ -368,28 +369,38 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             return;
         }
         var queue = _pending.First!.Value.Queue;
-        var batch = new List<OutgoingMessage>();
-        long size = EmptyPostBytes;
+        var batch = new List<OutboundReply>();
+        long size = _emptyPostBytes;
         foreach (var item in _pending)
         {
             // Each message adds its own post's size less the envelope, and a comma after the first:
             // packing by the sizes known already spares serializing large batches that cannot fit.
-            var added = item.Size - EmptyPostBytes + (batch.Count > 0 ? 1 : 0);
-            if (item.Queue != queue || batch.Count >= MaxBatch || (batch.Count > 0 && size + added > ZaqarLimits.MaxPostBodyBytes))
+            var added = item.Size - _emptyPostBytes + (batch.Count > 0 ? 1 : 0);
+            if (item.Queue != queue || batch.Count >= MaxBatch || (batch.Count > 0 && size + added > _channel.MaxPostBytes))
             {
                 break;
             }
             batch.Add(item.Message);
             size += added;
         }
-        // The sum holds for the client's compact JSON; measuring a packed batch exactly keeps that an assumption checked.
-        while (batch.Count > 1 && ZaqarClient.PostBodySize(batch) > ZaqarLimits.MaxPostBodyBytes)
+        // The sum holds for compact JSON; measuring a packed batch exactly keeps that an assumption checked.
+        while (batch.Count > 1 && _channel.SizeOf(batch) > _channel.MaxPostBytes)
         {
             batch.RemoveAt(batch.Count - 1);
         }
         _inFlight = batch.Count;
-        _zaqar.PostAsync(queue, batch).PipeTo(Self,
-            success: _ => new OutboxProtocol.Posted(batch.Count),
+        Task post;
+        try
+        {
+            post = _channel.PostAsync(queue, batch);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A transport that fails before its task exists must not restart the outbox (and lose what it holds).
+            post = Task.FromException(e);
+        }
+        post.PipeTo(Self,
+            success: () => new OutboxProtocol.Posted(batch.Count),
             failure: ex => new OutboxProtocol.PostFailed(ex));
     }
 }

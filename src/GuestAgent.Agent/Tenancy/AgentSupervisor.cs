@@ -1,7 +1,6 @@
 using Akka.Actor;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Platform;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Agent.Tenancy;
 
@@ -10,11 +9,10 @@ public sealed class AgentSupervisor : ReceiveActor
 {
     public AgentSupervisor(AgentSettings settings, AgentLifetime lifetime, GuestPlatform platform, TimeProvider time)
     {
-        var clientId = ClientIdentity.LoadOrCreate(Path.Combine(settings.StateDir, "client-id"));
         var startedAt = time.GetUtcNow();
         foreach (var binding in settings.Tenants)
         {
-            Context.ActorOf(TenantSupervisor.Props(settings, binding, lifetime, clientId, platform, startedAt, time), $"tenant-{binding.Name}");
+            Context.ActorOf(TenantSupervisor.Props(settings, binding, lifetime, platform, startedAt, time), $"tenant-{binding.Name}");
         }
     }
 

@@ -2,6 +2,8 @@ using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Platform.Linux;
 using GuestAgent.Zaqar;
+using GuestAgent.Agent.Transports.Zaqar;
+using GuestAgent.Agent.Transports.Zaqar.Credentials;
 
 namespace GuestAgent.Agent.Tests.Configuration;
 
@@ -46,13 +48,13 @@ public sealed class AgentSettingsPreSignedTests
         var rep = Rep();
         var t = Assert.Single(AgentSettings.Load(null, Config(Block(cmd), Block(rep, withProject: false))).Tenants);
 
-        Assert.Equal("presigned", t.Auth.Mode);
-        Assert.Null(t.Auth.Token);
-        Assert.Equal(cmd, t.Auth.CommandQueueUrl! with { Paths = cmd.Paths, Methods = cmd.Methods });
-        Assert.Equal(cmd.Paths, t.Auth.CommandQueueUrl!.Paths);
-        Assert.Equal(cmd.Methods, t.Auth.CommandQueueUrl.Methods);
-        Assert.Equal(rep.Signature, t.Auth.ReplyQueueUrl!.Signature);
-        Assert.Equal("p1", t.Auth.ReplyQueueUrl.Project);
+        Assert.Equal("presigned", ZaqarTransport.AuthOf(t).Mode);
+        Assert.Null(ZaqarTransport.AuthOf(t).Token);
+        Assert.Equal(cmd, ZaqarTransport.AuthOf(t).CommandQueueUrl! with { Paths = cmd.Paths, Methods = cmd.Methods });
+        Assert.Equal(cmd.Paths, ZaqarTransport.AuthOf(t).CommandQueueUrl!.Paths);
+        Assert.Equal(cmd.Methods, ZaqarTransport.AuthOf(t).CommandQueueUrl!.Methods);
+        Assert.Equal(rep.Signature, ZaqarTransport.AuthOf(t).ReplyQueueUrl!.Signature);
+        Assert.Equal("p1", ZaqarTransport.AuthOf(t).ReplyQueueUrl!.Project);
     }
 
     public static TheoryData<string, string> Bad => new()
@@ -91,33 +93,33 @@ public sealed class AgentSettingsPreSignedTests
         var expired = Cmd(expires: DateTimeOffset.UtcNow.AddMinutes(-5));
         var renewedCmd = Cmd(expires: DateTimeOffset.UtcNow.AddDays(30));
         var renewedRep = Rep();
-        Credentials.CredentialsStore.Save(Files, dir, "acme", renewedCmd, renewedRep, DateTimeOffset.UtcNow);
+        CredentialsStore.Save(Files, dir, "acme", renewedCmd, renewedRep, DateTimeOffset.UtcNow);
 
         var t = Assert.Single(AgentSettings.Load(null, Config(Block(expired), Block(Rep()), stateDir: dir)).Tenants);
 
-        Assert.Equal(renewedCmd.Signature, t.Auth.CommandQueueUrl!.Signature);
-        Assert.Equal(renewedRep.Signature, t.Auth.ReplyQueueUrl!.Signature);
-        Assert.Contains("a renewal of", t.Auth.Source);
+        Assert.Equal(renewedCmd.Signature, ZaqarTransport.AuthOf(t).CommandQueueUrl!.Signature);
+        Assert.Equal(renewedRep.Signature, ZaqarTransport.AuthOf(t).ReplyQueueUrl!.Signature);
+        Assert.Contains("a renewal of", ZaqarTransport.AuthOf(t).Source);
     }
 
     [Fact]
     public void Configured_urls_that_expire_later_than_the_kept_renewal_win()
     {
         var dir = NewStateDir();
-        Credentials.CredentialsStore.Save(Files, dir, "acme", Cmd(expires: DateTimeOffset.UtcNow.AddDays(1)), Rep(), DateTimeOffset.UtcNow);
+        CredentialsStore.Save(Files, dir, "acme", Cmd(expires: DateTimeOffset.UtcNow.AddDays(1)), Rep(), DateTimeOffset.UtcNow);
         var configured = Cmd(expires: DateTimeOffset.UtcNow.AddDays(60));
 
         var t = Assert.Single(AgentSettings.Load(null, Config(Block(configured), Block(Rep()), stateDir: dir)).Tenants);
 
-        Assert.Equal(configured.Signature, t.Auth.CommandQueueUrl!.Signature);
-        Assert.Equal("the configuration", t.Auth.Source);
+        Assert.Equal(configured.Signature, ZaqarTransport.AuthOf(t).CommandQueueUrl!.Signature);
+        Assert.Equal("the configuration", ZaqarTransport.AuthOf(t).Source);
     }
 
     [Fact]
     public void A_kept_renewal_for_another_queue_is_not_used_and_expired_configured_urls_still_stop_the_start()
     {
         var dir = NewStateDir();
-        Credentials.CredentialsStore.Save(Files, dir, "acme", Cmd(queue: "old-queue", expires: DateTimeOffset.UtcNow.AddDays(30)), Rep(), DateTimeOffset.UtcNow);
+        CredentialsStore.Save(Files, dir, "acme", Cmd(queue: "old-queue", expires: DateTimeOffset.UtcNow.AddDays(30)), Rep(), DateTimeOffset.UtcNow);
 
         var ex = Assert.Throws<ConfigException>(() =>
             AgentSettings.Load(null, Config(Block(Cmd(expires: DateTimeOffset.UtcNow.AddMinutes(-5))), Block(Rep()), stateDir: dir)));
@@ -129,7 +131,7 @@ public sealed class AgentSettingsPreSignedTests
     public void A_damaged_renewal_file_stops_the_start_naming_the_file()
     {
         var dir = NewStateDir();
-        var file = Credentials.CredentialsStore.PathFor(dir, "acme");
+        var file = CredentialsStore.PathFor(dir, "acme");
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         File.WriteAllText(file, "{ not json");
 

@@ -68,7 +68,7 @@ public sealed class CrashRecoveryTests
         var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo ran >> {e2e.Dir}/mark" }));
         var claim = await e2e.Controller.Zaqar.ClaimAsync(e2e.Controller.CommandQueue, 10, ttlSeconds: 600, graceSeconds: 60);
         Assert.Single(claim.Messages);
-        var list = GuestAgent.Agent.Polling.OpenClaims.PathFor(Path.Combine(e2e.Agent.StateDir, "state"), e2e.Tenant.Name);
+        var list = GuestAgent.Agent.Transports.Zaqar.OpenClaims.PathFor(Path.Combine(e2e.Agent.StateDir, "state"), e2e.Tenant.Name);
         Directory.CreateDirectory(Path.GetDirectoryName(list)!);
         File.WriteAllText(list, $"{claim.Id} {DateTimeOffset.UtcNow.AddSeconds(600).ToUnixTimeSeconds()}\n");
 

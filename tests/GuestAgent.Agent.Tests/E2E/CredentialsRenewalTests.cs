@@ -3,6 +3,7 @@ using GuestAgent.Agent.Credentials;
 using GuestAgent.Protocol;
 using GuestAgent.Testing;
 using GuestAgent.Zaqar;
+using GuestAgent.Agent.Transports.Zaqar.Credentials;
 
 namespace GuestAgent.Agent.Tests.E2E;
 

@@ -1,4 +1,5 @@
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Transports.Zaqar;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Protocol;
 using GuestAgent.Testing;
@@ -42,7 +43,7 @@ public sealed class PreSignedGuestTests
         new("t1", _bed.TenantA.ProjectId, queue, reply, ExtraConfig: authBlock);
 
     /// <summary>The binding the agent would read from this auth block (the same parser and checks).</summary>
-    private TenantAuth Parse(string queue, string reply, string authBlock) => Assert.Single(AgentSettings.Load(null, $$"""
+    private TenantAuth Parse(string queue, string reply, string authBlock) => ZaqarTransport.AuthOf(Assert.Single(AgentSettings.Load(null, $$"""
         guest-agent {
           state-dir = "/tmp/ga-presigned"
           tenants.t1 {
@@ -51,7 +52,7 @@ public sealed class PreSignedGuestTests
             {{authBlock}}
           }
         }
-        """).Tenants).Auth;
+        """).Tenants));
 
     /// <summary>A new command queue and reply queue of tenant A, and A's client.</summary>
     private async Task<(ZaqarClient A, string Queue, string Reply)> QueuesOfAAsync()

@@ -255,7 +255,7 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
 
         public override IReadOnlyList<BlockOp> Ops { get; } = [new("gate", (args, _) => new GateArgs(args.Clone()))];
 
-        public override TimeSpan? Timeout(BlockCommand command) =>
+        public override TimeSpan? TimeLimit(BlockCommand command) =>
             ((GateArgs)command.Args).Raw.TryGetProperty("timeout_ms", out var t) ? TimeSpan.FromMilliseconds(t.GetInt32()) : TimeSpan.FromMinutes(1);
 
         public override InterruptMeaning Interrupted(BlockCommand command) =>

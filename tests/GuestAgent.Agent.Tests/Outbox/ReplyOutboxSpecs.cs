@@ -10,6 +10,7 @@ using GuestAgent.Protocol.Chunking;
 using GuestAgent.Testing;
 using GuestAgent.Zaqar;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+using GuestAgent.Agent.Transports.Zaqar;
 
 namespace GuestAgent.Agent.Tests.Outbox;
 
@@ -35,7 +36,7 @@ public sealed class ReplyOutboxSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
             new Dictionary<string, object?>());
 
     private IActorRef StartOutbox(TenantBinding binding, ZaqarClient zaqar) =>
-        Sys.ActorOf(ReplyOutbox.Props(binding, zaqar, _replies, 600, TimeSpan.FromSeconds(1)));
+        Sys.ActorOf(ReplyOutbox.Props(binding, new ZaqarReplyChannel(zaqar), _replies, 600, TimeSpan.FromSeconds(1)));
 
     /// <summary>A spool file of <paramref name="bytes"/> random bytes, the first <paramref name="inline"/> of them inline.</summary>
     private SpooledStreamV1 Spool(string stream, long bytes, int inline, int chunkBytes)
@@ -106,7 +107,7 @@ public sealed class ReplyOutboxSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
             Assert.Equal(data, whole.Data);
         }
         Assert.True(stats.PeakHeldChunks <= ReplyOutbox.MaxHeldChunkReplies, $"held {stats.PeakHeldChunks} chunk replies at once");
-        Assert.True(stats.PeakHeldChunkBytes <= ReplyOutbox.MaxHeldChunkBytes, $"held {stats.PeakHeldChunkBytes} bytes of chunk replies at once");
+        Assert.True(stats.PeakHeldChunkBytes <= ReplyOutbox.MaxHeldChunkBytesFor(ZaqarLimits.MaxPostBodyBytes), $"held {stats.PeakHeldChunkBytes} bytes of chunk replies at once");
         Assert.Equal((0, 0L, 0), (stats.HeldChunks, stats.HeldChunkBytes, stats.Deliveries));
     }
 

@@ -22,7 +22,7 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
     public override IReadOnlyList<BlockOp> Ops { get; } = [new(Protocol.Ops.Exec, StandardArgs.ReadExecArgs)];
 
     /// <summary>Each of its ops enforces the timeout its args give (<c>timeout_s</c>), with its own cleanup.</summary>
-    public override TimeSpan? Timeout(BlockCommand command) => null;
+    public override TimeSpan? TimeLimit(BlockCommand command) => null;
 
     /// <summary>The binding's <c>exec</c> section (docs in hocon/guest-agent.conf).</summary>
     public override object? ReadPolicy(IBlockSettings binding)

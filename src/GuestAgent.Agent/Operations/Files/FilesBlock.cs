@@ -22,7 +22,7 @@ public sealed class FilesBlock(GuestPlatform platform) : OperationBlock
         [new(Protocol.Ops.FilePut, StandardArgs.ReadFilePut), new(Protocol.Ops.FileGet, StandardArgs.ReadFileGetArgs)];
 
     /// <summary>Each of its ops enforces the timeout its args give (<c>timeout_s</c>), with its own cleanup.</summary>
-    public override TimeSpan? Timeout(BlockCommand command) => null;
+    public override TimeSpan? TimeLimit(BlockCommand command) => null;
 
     public override object? ReadPolicy(IBlockSettings binding)
     {

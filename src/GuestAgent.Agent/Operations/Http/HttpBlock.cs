@@ -25,7 +25,7 @@ public sealed class HttpBlock(GuestPlatform platform) : OperationBlock
     public override IReadOnlyList<BlockOp> Ops { get; } = [new(Protocol.Ops.Http, StandardArgs.ReadHttpArgs)];
 
     /// <summary>Each of its ops enforces the timeout its args give (<c>timeout_s</c>), with its own cleanup.</summary>
-    public override TimeSpan? Timeout(BlockCommand command) => null;
+    public override TimeSpan? TimeLimit(BlockCommand command) => null;
 
     /// <summary>The binding's <c>http-destinations</c>: where requests may go; empty, nowhere.</summary>
     public override object? ReadPolicy(IBlockSettings binding) => new HttpPolicy(ReadDestinations(binding));

@@ -3,7 +3,7 @@ using Akka.Actor;
 using Akka.Pattern;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
-using GuestAgent.Agent.Polling;
+using GuestAgent.Agent.Transports.Zaqar;
 using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Args;
@@ -11,7 +11,7 @@ using GuestAgent.Testing;
 using GuestAgent.Zaqar;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
-namespace GuestAgent.Agent.Tests.Polling;
+namespace GuestAgent.Agent.Tests.Transports.Zaqar;
 
 /// <summary>
 /// The poller against a real Zaqar queue, with a probe as its ledger and a judge that fails as a

@@ -1,6 +1,6 @@
 using GuestAgent.Zaqar;
 
-namespace GuestAgent.Agent.Credentials;
+namespace GuestAgent.Agent.Transports.Zaqar.Credentials;
 
 /// <summary>
 /// Whether a pre-signed URL can serve one queue of a binding: for its project, only that queue's

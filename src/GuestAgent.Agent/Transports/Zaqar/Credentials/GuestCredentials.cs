@@ -1,6 +1,6 @@
 using GuestAgent.Zaqar;
 
-namespace GuestAgent.Agent.Credentials;
+namespace GuestAgent.Agent.Transports.Zaqar.Credentials;
 
 /// <summary>
 /// The pre-signed URLs one binding uses now. Its Zaqar client reads them for every request

@@ -3,7 +3,7 @@ using GuestAgent.Agent.Configuration;
 using GuestAgent.Protocol;
 using Serilog;
 
-namespace GuestAgent.Agent.Credentials;
+namespace GuestAgent.Agent.Transports.Zaqar.Credentials;
 
 public static class CredentialsWatchProtocol
 {
@@ -30,7 +30,7 @@ public sealed class CredentialsWatch : ReceiveActor, IWithTimers
     {
         _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "CredentialsWatch");
         _lastExpiry = credentials.ExpiresAt;
-        _log.Information("pre-signed URLs from {Source}; the first expires at {Expires}", binding.Auth.Source ?? "the configuration",
+        _log.Information("pre-signed URLs from {Source}; the first expires at {Expires}", ZaqarTransport.AuthOf(binding).Source ?? "the configuration",
             ProtocolJson.FormatTimestamp(_lastExpiry));
         Receive<CredentialsWatchProtocol.Check>(_ =>
         {
@@ -52,7 +52,7 @@ public sealed class CredentialsWatch : ReceiveActor, IWithTimers
                 _log.Error("the pre-signed URLs expired at {Expires}: this binding cannot claim commands or post replies until it gets new ones " +
                            "(mint them with guestctl credentials mint and put them in the configuration)", ProtocolJson.FormatTimestamp(expires));
             }
-            else if (expires - now <= binding.Auth.ExpiryWarning)
+            else if (expires - now <= ZaqarTransport.AuthOf(binding).ExpiryWarning)
             {
                 _lastSaid = now;
                 _log.Warning("the pre-signed URLs expire at {Expires} (in {Left}); renew them with guestctl credentials renew",

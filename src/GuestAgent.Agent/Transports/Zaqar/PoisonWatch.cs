@@ -1,4 +1,4 @@
-namespace GuestAgent.Agent.Polling;
+namespace GuestAgent.Agent.Transports.Zaqar;
 
 /// <summary>
 /// Remembers which message a binding's poller was judging when it failed, across the poller's

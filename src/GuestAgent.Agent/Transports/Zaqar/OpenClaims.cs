@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace GuestAgent.Agent.Polling;
+namespace GuestAgent.Agent.Transports.Zaqar;
 
 /// <summary>
 /// The claims a binding's poller holds whose messages the ledger has not all answered, kept in

@@ -1,6 +1,6 @@
-using GuestAgent.Agent.Polling;
+using GuestAgent.Agent.Transports.Zaqar;
 
-namespace GuestAgent.Agent.Tests.Polling;
+namespace GuestAgent.Agent.Tests.Transports.Zaqar;
 
 public sealed class OpenClaimsTests : IDisposable
 {

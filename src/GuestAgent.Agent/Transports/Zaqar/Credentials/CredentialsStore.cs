@@ -2,7 +2,7 @@ using System.Text.Json;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Zaqar;
 
-namespace GuestAgent.Agent.Credentials;
+namespace GuestAgent.Agent.Transports.Zaqar.Credentials;
 
 /// <summary>
 /// Renewed pre-signed URLs of one binding, kept in the state directory

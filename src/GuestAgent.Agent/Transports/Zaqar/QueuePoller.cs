@@ -10,7 +10,7 @@ using GuestAgent.Zaqar;
 using Serilog;
 using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
 
-namespace GuestAgent.Agent.Polling;
+namespace GuestAgent.Agent.Transports.Zaqar;
 
 public static class QueuePollerProtocol
 {
