@@ -52,9 +52,14 @@ if (( STOP )); then stop_all; echo "stopped the demo in $RUN_DIR"; exit 0; fi
 [[ -f "$RUN_DIR/zaqar.pid" || -f "$RUN_DIR/agent.pid" ]] && stop_all
 
 "$ROOT/tools/zaqar/install.sh"
-# dotnet build -v q is silent until it ends: say what is going on and how long it took.
+# dotnet build -v q is silent until it ends: say what is going on and how long it took. Skipped
+# when the build is newer than every source, so that a second run starts in seconds.
 build() { # name project
     local started=$SECONDS
+    if [[ -f "$OUT/$1/$1.dll" && -z "$(find src hocon Directory.Build.props Directory.Packages.props -newer "$OUT/$1/$1.dll" -print -quit)" ]]; then
+        echo "== $1 is up to date: $OUT/$1/$1"
+        return
+    fi
     echo "== building $1 (the first build restores packages and takes about a minute; later ones a few seconds)"
     dotnet build -nologo -v q -c Release "$2" -o "$OUT/$1" >/dev/null
     echo "   $1 built in $((SECONDS - started)) s: $OUT/$1/$1"
