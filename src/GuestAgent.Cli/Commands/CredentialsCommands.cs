@@ -28,6 +28,8 @@ public static class CredentialsCommands
 
     private static readonly ZaqarConnection Connection = new(recursive: true);
 
+    private static readonly Option<bool> Json = new("--json") { Description = "Print the result as one JSON object on stdout" };
+
     public static Command Build()
     {
         var credentials = new Command("credentials", "Guest credentials: Zaqar pre-signed URLs instead of keystone tokens (mint, renew).")
@@ -49,7 +51,7 @@ public static class CredentialsCommands
             DefaultValueFactory = _ => "auto",
         };
         via.AcceptOnlyFromAmong("auto", "secret", "share");
-        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via })
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, Json })
         {
             mint.Options.Add(o);
         }
@@ -59,6 +61,15 @@ public static class CredentialsCommands
             if (minted is not { } urls)
             {
                 return 2;
+            }
+            if (r.GetValue(Json))
+            {
+                Console.WriteLine(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["command_queue"] = System.Text.Json.Nodes.JsonNode.Parse(urls.Command.ToJson()),
+                    ["reply_queue"] = System.Text.Json.Nodes.JsonNode.Parse(urls.Reply.ToJson()),
+                }.ToJsonString());
+                return 0;
             }
             Console.Write(Hocon(urls.Command, urls.Reply));
             return 0;
@@ -73,7 +84,7 @@ public static class CredentialsCommands
             .WithExitCodes("0 if the guest took the new URLs; 2 if they cannot be minted; 124 if the agent did not answer within --wait; " +
                            "125 if the command was rejected, or guestctl/Zaqar failed, or on bad usage. " + GuestCommands.SigningHelp);
         var wait = new Option<double>("--wait") { Description = "Seconds to wait for the agent's answer (default 60)", DefaultValueFactory = _ => 60 };
-        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, wait })
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, wait, Json })
         {
             renew.Options.Add(o);
         }
@@ -96,6 +107,15 @@ public static class CredentialsCommands
                     });
                 var result = await client.RenewCredentialsAsync(urls.Command, urls.Reply,
                     new GuestAgent.Client.CallOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(wait)) }, ct);
+                if (r.GetValue(Json))
+                {
+                    Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+                    {
+                        ["command_queue_expires_at"] = GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.CommandQueueExpiresAt),
+                        ["reply_queue_expires_at"] = GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.ReplyQueueExpiresAt),
+                    }));
+                    return 0;
+                }
                 Console.WriteLine($"renewed: the guest now uses URLs valid until {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.CommandQueueExpiresAt)} " +
                                   $"(command queue) and {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.ReplyQueueExpiresAt)} (reply queue)");
                 return 0;

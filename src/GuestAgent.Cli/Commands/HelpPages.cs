@@ -187,7 +187,7 @@ internal static class HelpPages
         b.Append("    if [[ \"$cur\" == -* ]]; then\n        case \"$path\" in\n");
         foreach (var c in Walk(root))
         {
-            var names = AllOptions(c).SelectMany(o => new[] { o.Name }.Concat(o.Aliases)).Distinct();
+            var names = AllOptions(c).SelectMany(o => new[] { o.Name }.Concat(o.Aliases.Where(n => n.StartsWith('-') && n != "-?"))).Distinct();
             b.Append($"            \"{Path(root, c)[Program.Length..]}\") words=\"{string.Join(' ', names)}\";;\n");
         }
         b.Append("        esac\n    else\n        case \"$path\" in\n");
@@ -243,7 +243,8 @@ internal static class HelpPages
 
     private static string Label(Option o)
     {
-        var names = string.Join(", ", o.Aliases.OrderBy(n => n.Length).Append(o.Name));
+        // Windows spellings of help (/h, /?, -?) are noise on Linux.
+        var names = string.Join(", ", o.Aliases.Where(n => n.StartsWith('-') && n != "-?").OrderBy(n => n.Length).Append(o.Name));
         return o.ValueType == typeof(bool) || o is HelpOption or VersionOption ? names : $"{names} <{o.HelpName ?? o.Name.TrimStart('-')}>";
     }
 
@@ -270,8 +271,16 @@ internal static class HelpPages
     private static string Summary(Command c)
     {
         var d = c.Description ?? "";
-        var cut = d.IndexOfAny([':', '.']);
-        return cut > 0 ? d[..cut] : d;
+        var depth = 0;
+        for (var i = 0; i < d.Length - 1; i++)
+        {
+            depth += d[i] == '(' ? 1 : d[i] == ')' ? -1 : 0;
+            if (depth == 0 && d[i] is ':' or '.' && d[i + 1] == ' ')
+            {
+                return d[..i];
+            }
+        }
+        return d.TrimEnd('.');
     }
 
     private static void Columns(StringBuilder b, List<(string Left, string Right)> rows, int width)

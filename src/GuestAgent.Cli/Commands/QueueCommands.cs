@@ -136,6 +136,7 @@ public static class QueueCommands
         share.Options.Add(paths);
         share.Options.Add(methods);
         share.Options.Add(hours);
+        share.Options.Add(Json);
         share.SetAction(Guarded(async (r, ct) =>
         {
             var url = await Client(r).ShareAsync(r.GetValue(name)!, r.GetValue(paths)!, r.GetValue(methods)!,
