@@ -245,7 +245,8 @@ public sealed class GuestctlMessagesTests : IDisposable
         });
 
         var put = await e2e.GuestctlAsync("cp", file, "guest:/srv/app/");
-        var failed = await e2e.GuestctlAsync("exec", "--shell", "exit 3");
+        var failed = await e2e.GuestctlAsync("exec", "--json", "--", "sh", "-c", "echo out; exit 3");
+        var cast = await e2e.GuestctlAsync("cast", "--json", "--ack", "--", "true");
 
         Assert.Equal(125, unsigned.ExitCode);
         Assert.Contains("rejected by agent", unsigned.Stderr);
@@ -255,6 +256,14 @@ public sealed class GuestctlMessagesTests : IDisposable
         Assert.Contains("this tenant binding has no file-roots", put.Stderr);
         Assert.Contains("file-roots = [\"/srv/app\"]", put.Stderr);
         Assert.Equal(3, failed.ExitCode);
+        var result = JsonDocument.Parse(failed.Stdout).RootElement;
+        Assert.Equal(3, result.GetProperty("exit_code").GetInt32());
+        Assert.Equal("out\n", result.GetProperty("stdout").GetString());
+        Assert.Equal("failed", result.GetProperty("status").GetString());
+        Assert.True(cast.ExitCode == 0, cast.Stderr);
+        Assert.True(Guid.TryParse(JsonDocument.Parse(cast.Stdout).RootElement.GetProperty("command_id").GetString(), out _), cast.Stdout);
+        Assert.Contains("rejected unauthenticated message", e2e.Agent.Log);
+        Assert.Contains("(unsigned): The command is not signed", e2e.Agent.Log);
         await e2e.Agent.WaitForLogAsync($"ready: claiming commands from {e2e.Tenant.CommandQueue}", E2EContext.Wait);
         await e2e.Agent.WaitForLogAsync("ended: failed (forbidden_path: /srv/app/app.conf: no file access is allowed", E2EContext.Wait);
         await e2e.Agent.WaitForLogAsync("ended: failed (nonzero_exit: exited with code 3)", E2EContext.Wait);
