@@ -145,6 +145,12 @@ public sealed partial class CommandLedger : ReceivePersistentActor
 
     private ILogger Logger(Guid commandId) => _log.ForContext("CommandId", commandId);
 
+    /// <summary>" (code: message)" for an outcome with an error, " (result ...)" for another that did not succeed, else "".</summary>
+    private static string EndReason(OutcomeV1 o) =>
+        o.ErrorCode is not null ? $" ({o.ErrorCode}: {o.ErrorMessage})"
+        : o.Status != "succeeded" && o.ResultJson is { } result ? $" (result {(result.Length > 300 ? result[..300] + "..." : result)})"
+        : "";
+
     private string ReplyQueue(Command c) => c.ReplyTo ?? _ctx.Binding.ReplyQueue;
 
     /// <summary>
@@ -431,7 +437,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         PersistEvent(e, _ =>
         {
             _ctx.TenantSlots.Release();
-            Logger(f.CommandId).Information("attempt {Attempt} ended: {Status}", f.Attempt, f.Outcome.Status);
+            // The reason too, so that a failure can be understood from the log alone.
+            Logger(f.CommandId).Information("attempt {Attempt} ended: {Status}{Reason}", f.Attempt, f.Outcome.Status, EndReason(f.Outcome));
             if (_state.Commands.TryGetValue(f.CommandId, out var entry))
             {
                 SendFinal(entry);

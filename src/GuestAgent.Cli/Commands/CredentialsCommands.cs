@@ -28,15 +28,19 @@ public static class CredentialsCommands
 
     private static readonly ZaqarConnection Connection = new(recursive: true);
 
+    private static readonly Option<bool> Json = new("--json") { Description = "Print the result as one JSON object on stdout" };
+
     public static Command Build()
     {
-        var credentials = new Command("credentials", "Guest credentials: Zaqar pre-signed URLs instead of keystone tokens.");
+        var credentials = new Command("credentials", "Guest credentials: Zaqar pre-signed URLs instead of keystone tokens (mint, renew).")
+            .WithExitCodes("0 on success; 2 if the URLs cannot be minted (bad options, no secret); 125 on bad usage.");
         Connection.AddTo(credentials);
 
         var mint = new Command("mint",
             "Mint the pre-signed URLs of one guest binding and print its HOCON auth block. Offline with Zaqar's [signed_url] " +
             $"secret_key (env {SecretVariable} or --secret-file; --project must be the keystone project id), or else through " +
-            "Zaqar's share API with a keystone token (--token / OS_AUTH_TOKEN; the project is the token's).");
+            "Zaqar's share API with a keystone token (--token / OS_AUTH_TOKEN; the project is the token's).")
+            .WithExitCodes("0 if the block was printed; 2 if the URLs cannot be minted (bad options, no secret, Zaqar refused); 125 on bad usage.");
         var queue = new Option<string>("--queue") { Description = "The guest's command queue", Required = true };
         var reply = new Option<string>("--reply-queue") { Description = "The guest's reply queue", Required = true };
         var expiresIn = new Option<string>("--expires-in") { Description = "Validity: 7d, 12h, 30m, 90s (default 7d)", DefaultValueFactory = _ => "7d" };
@@ -47,7 +51,7 @@ public static class CredentialsCommands
             DefaultValueFactory = _ => "auto",
         };
         via.AcceptOnlyFromAmong("auto", "secret", "share");
-        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via })
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, Json })
         {
             mint.Options.Add(o);
         }
@@ -58,6 +62,15 @@ public static class CredentialsCommands
             {
                 return 2;
             }
+            if (r.GetValue(Json))
+            {
+                Console.WriteLine(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["command_queue"] = System.Text.Json.Nodes.JsonNode.Parse(urls.Command.ToJson()),
+                    ["reply_queue"] = System.Text.Json.Nodes.JsonNode.Parse(urls.Reply.ToJson()),
+                }.ToJsonString());
+                return 0;
+            }
             Console.Write(Hocon(urls.Command, urls.Reply));
             return 0;
         });
@@ -67,9 +80,11 @@ public static class CredentialsCommands
             "Mint fresh pre-signed URLs for a running guest (as mint does) and hand them to it in a signed credentials " +
             "command on its command queue; the agent tries them, keeps them across restarts and switches to them. The " +
             "reply comes to the guest's reply queue (--reply-queue). Signing keys: env GUESTAGENT_SIGNING_KEYS. " +
-            "Run it well before the current URLs expire (the agent warns in its log a day ahead by default). " + GuestCommands.SigningHelp);
+            "Run it well before the current URLs expire (the agent warns in its log a day ahead by default).")
+            .WithExitCodes("0 if the guest took the new URLs; 2 if they cannot be minted; 124 if the agent did not answer within --wait; " +
+                           "125 if the command was rejected, or guestctl/Zaqar failed, or on bad usage. " + GuestCommands.SigningHelp);
         var wait = new Option<double>("--wait") { Description = "Seconds to wait for the agent's answer (default 60)", DefaultValueFactory = _ => 60 };
-        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, wait })
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, wait, Json })
         {
             renew.Options.Add(o);
         }
@@ -92,6 +107,15 @@ public static class CredentialsCommands
                     });
                 var result = await client.RenewCredentialsAsync(urls.Command, urls.Reply,
                     new GuestAgent.Client.CallOptions { Timeout = TimeSpan.FromSeconds(r.GetValue(wait)) }, ct);
+                if (r.GetValue(Json))
+                {
+                    Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+                    {
+                        ["command_queue_expires_at"] = GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.CommandQueueExpiresAt),
+                        ["reply_queue_expires_at"] = GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.ReplyQueueExpiresAt),
+                    }));
+                    return 0;
+                }
                 Console.WriteLine($"renewed: the guest now uses URLs valid until {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.CommandQueueExpiresAt)} " +
                                   $"(command queue) and {GuestAgent.Protocol.ProtocolJson.FormatTimestamp(result.ReplyQueueExpiresAt)} (reply queue)");
                 return 0;
@@ -106,9 +130,19 @@ public static class CredentialsCommands
                 Console.Error.WriteLine($"guestctl: {e.Message} {GuestCommands.SigningMismatchHint}");
                 return GuestCommands.ExitError;
             }
-            catch (Exception e) when (e is GuestAgent.Client.GuestClientException or ZaqarException or ZaqarProtocolException or ArgumentException)
+            catch (ZaqarException e)
             {
-                Console.Error.WriteLine($"guestctl: {e.Message}");
+                Console.Error.WriteLine($"guestctl: {Connection.Explain(e, r)}");
+                return GuestCommands.ExitError;
+            }
+            catch (GuestAgent.Client.GuestRejectedException e)
+            {
+                Console.Error.WriteLine($"guestctl: {e.Message}{GuestCommands.RejectionHint(e.Code)}");
+                return GuestCommands.ExitError;
+            }
+            catch (Exception e) when (e is GuestAgent.Client.GuestClientException or ZaqarProtocolException or ArgumentException)
+            {
+                Console.Error.WriteLine($"guestctl: {GuestCommands.Plain(e)}");
                 return GuestCommands.ExitError;
             }
         });

@@ -20,7 +20,7 @@ public static partial class GuestCommands
     public const string GuestPrefix = "guest:";
 
     private const string CopyExitCodesHelp =
-        "Exit status: 0 if the file was copied and its SHA-256 checked; 1 if the agent refused or failed the file operation " +
+        "0 if the file was copied and its SHA-256 checked; 1 if the agent refused or failed the file operation " +
         "(forbidden_path, not_found, exists, is_directory, not_a_regular_file, transfer_mismatch ...) or the local file exists; " +
         "2 if the data did not verify (checksum); 124 if no answer came in time (after re-sending); 125 if the command was rejected " +
         "(e.g. an agent without file.put), or guestctl/Zaqar failed, or on bad usage; 130 if interrupted (run the same cp again to resume).";
@@ -29,7 +29,7 @@ public static partial class GuestCommands
     {
         var from = new Argument<string>("source") { Description = "A local file, or guest:PATH" };
         var to = new Argument<string>("destination") { Description = "guest:PATH (a PATH ending in / takes the source's name), or a local file or directory" };
-        var mode = new Option<string?>("--mode") { Description = "Upload: permission bits of the guest file, 3-4 octal digits (e.g. 0644); default: the agent's" };
+        var mode = new Option<string?>("--mode") { Description = "Upload: permission bits of the guest file, 3-4 octal digits (e.g. 0644); default: the agent's", HelpName = "octal" };
         var owner = new Option<string?>("--owner") { Description = "Upload: user to own the guest file; default: the agent's" };
         var group = new Option<string?>("--group") { Description = "Upload: group of the guest file; default: the owner's" };
         var overwrite = new Option<bool>("--overwrite", "-f") { Description = "Replace an existing destination file (in the guest, or locally)" };
@@ -54,7 +54,9 @@ public static partial class GuestCommands
             "the same cp again after an interruption sends only the missing chunks. Downloads (file.get) are written to LOCAL.part once " +
             "the whole file's SHA-256 checks out, then renamed to LOCAL; an existing LOCAL.part (a partial copy) is continued from its " +
             "length, and read again from the start if it does not match. Progress and a summary go to stderr. " +
-            "--wait is the wait for each chunk's answer (upload) or the longest silence (download). " + CopyExitCodesHelp);
+            "--wait is the wait for each chunk's answer (upload) or the longest silence (download). With --json, the summary is " +
+            "printed to stdout as one JSON object. The agent allows only paths under its tenant binding's file-roots.")
+            .WithExitCodes(CopyExitCodesHelp);
         cmd.Arguments.Add(from);
         cmd.Arguments.Add(to);
         cmd.Options.Add(mode);
@@ -66,6 +68,7 @@ public static partial class GuestCommands
         cmd.Options.Add(restart);
         cmd.Options.Add(quiet);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
         {
             var source = r.GetValue(from) ?? "";
@@ -79,6 +82,12 @@ public static partial class GuestCommands
             if (!upload && (r.GetValue(mode) is not null || r.GetValue(owner) is not null || r.GetValue(group) is not null))
             {
                 Error("cp: --mode, --owner and --group apply to uploads only");
+                return ExitError;
+            }
+            // Checked here, before anything is read or sent, in the option's own terms.
+            if (r.GetValue(mode) is { } bits && !System.Text.RegularExpressions.Regex.IsMatch(bits, "^[0-7]{3,4}$"))
+            {
+                Error($"cp: --mode wants the guest file's permission bits as 3 or 4 octal digits (0-7), such as 0644 or 0640; got '{Printable(bits)}'");
                 return ExitError;
             }
             return await WithClient(r, async client =>
@@ -138,6 +147,15 @@ public static partial class GuestCommands
                     Progress = display.Phase(null, "put " + Path.GetFileName(local)),
                 }, ct);
             });
+            if (r.GetValue(Json))
+            {
+                PrintJson(new Dictionary<string, object?>
+                {
+                    ["source"] = local, ["destination"] = GuestPrefix + outcome.Path, ["bytes"] = outcome.Bytes, ["sha256"] = outcome.Sha256,
+                    ["chunks"] = outcome.ChunkCount, ["chunks_skipped"] = outcome.ChunksSkipped, ["retries"] = outcome.Retries,
+                    ["seconds"] = Math.Round(outcome.Elapsed.TotalSeconds, 3),
+                });
+            }
             // After the live display has ended, or the line would be drawn into it.
             if (!r.GetValue(quiet))
             {
@@ -168,6 +186,14 @@ public static partial class GuestCommands
                 IdleTimeout = WaitTime(r),
                 Progress = display.Phase(null, "get " + Path.GetFileName(guestPath)),
             }, ct));
+            if (r.GetValue(Json))
+            {
+                PrintJson(new Dictionary<string, object?>
+                {
+                    ["source"] = GuestPrefix + outcome.Path, ["destination"] = outcome.LocalPath, ["bytes"] = outcome.Size, ["sha256"] = outcome.Sha256,
+                    ["resumed_at"] = outcome.Offset, ["restarted"] = outcome.Restarted, ["seconds"] = Math.Round(outcome.Elapsed.TotalSeconds, 3),
+                });
+            }
             if (!r.GetValue(quiet))
             {
                 var resumed = outcome.Restarted ? $" ({Path.GetFileName(local)}.part did not match the file: read again from the start)"
@@ -220,6 +246,9 @@ public static partial class GuestCommands
     private static string Hint(FileTransferException e) => e.Code switch
     {
         RejectCodes.Forbidden when e.Rejected => "",
+        FileErrorCodes.ForbiddenPath =>
+            "\nguestctl: the agent allows cp only under the directories in its tenant binding's file-roots (agent config, e.g. " +
+            "file-roots = [\"/srv/app\"]); tools/run.sh's demo agent allows $DEMO_FILES",
         FileErrorCodes.TransferMismatch =>
             "\nguestctl: an earlier, unfinished cp of this file to this path used other options (--chunk-bytes, --mode, --owner, --group, -f); " +
             "run it with the same options, or add --restart",

@@ -27,7 +27,7 @@ public static partial class GuestCommands
     public const int ExitCancelled = 130;
 
     private const string ExitCodesHelp =
-        "Exit status: the remote program's exit code; 128+N if it was killed by signal N; " +
+        "the remote program's exit code; 128+N if it was killed by signal N; " +
         "124 if it hit --timeout (or no final reply came within --wait); 125 if the command was rejected, " +
         "interrupted, or guestctl/Zaqar failed; 126 if the program could not be started; 130 if it was cancelled. " +
         SigningHelp;
@@ -42,6 +42,20 @@ public static partial class GuestCommands
     internal const string SigningMismatchHint =
         "Check GUESTAGENT_SIGNING_KEYS (kid=base64secret; the first key signs) against the guest's tenant binding.";
 
+    /// <summary>Said when an agent wants signed commands and guestctl had no key to sign with.</summary>
+    internal const string NoKeyHint =
+        "GUESTAGENT_SIGNING_KEYS is not set, so the command went unsigned: set it to " +
+        "kid=base64secret with a key of the guest's tenant binding (its signing.keys), e.g. " +
+        "export GUESTAGENT_SIGNING_KEYS=\"demo=$(cat tools/zaqar/run/main/demo.key)\" for tools/run.sh's demo agent.";
+
+    /// <summary>status, cancel and ping: the agent's answer, or why there is none.</summary>
+    private const string AnswerExitCodes =
+        "0 if the agent answered; 124 if no answer came within --wait; 125 if the command was rejected, " +
+        "or guestctl/Zaqar failed, or on bad usage. " + SigningHelp;
+
+    /// <summary>--json on the verbs that print results.</summary>
+    private static readonly Option<bool> Json = new("--json") { Description = "Print the result as one JSON object on stdout" };
+
     private static readonly ZaqarConnection Connection = new(recursive: false);
 
     private static readonly Option<string> Queue = new("--queue")
@@ -53,6 +67,7 @@ public static partial class GuestCommands
     private static readonly Option<string?> ReplyQueue = new("--reply-queue")
     {
         Description = "Queue for the replies (default: replies-<id>, made once per user and kept in ~/.config/guestctl/reply-queue)",
+        HelpName = "name",
     };
 
     private static readonly Option<double?> Wait = new("--wait")
@@ -66,9 +81,12 @@ public static partial class GuestCommands
     {
         var cmd = new Command("exec",
             "Run a program on the guest and wait for it: guestctl exec [--timeout S] [--shell \"line\" | -- argv...]. " +
-            "Its stdout and stderr are copied to guestctl's, byte for byte. " + ExitCodesHelp);
+            "Its stdout and stderr are copied to guestctl's, byte for byte; with --json, one JSON object (status, exit_code, " +
+            "signal, stdout, stderr, error) is printed instead. The program and its arguments go after --, so that none of " +
+            "them is taken for an option of guestctl's.").WithExitCodes(ExitCodesHelp);
         var run = new RunOptions(cmd);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
         {
             if (!run.TryBuild(r, out var args))
@@ -79,6 +97,21 @@ public static partial class GuestCommands
             {
                 // A GuestTimeoutException becomes exit 124 in WithClient.
                 var result = await client.CallAsync(args, Options(r), ct);
+                if (r.GetValue(Json))
+                {
+                    PrintJson(new Dictionary<string, object?>
+                    {
+                        ["command_id"] = result.CommandId,
+                        ["status"] = CallResultStatus(result),
+                        ["exit_code"] = result.Exec?.ExitCode,
+                        ["signal"] = result.Signal,
+                        ["stdout"] = System.Text.Encoding.UTF8.GetString(result.Stdout),
+                        ["stderr"] = System.Text.Encoding.UTF8.GetString(result.Stderr),
+                        ["truncated"] = result.StdoutTruncated || result.StderrTruncated,
+                        ["error"] = result.Error is { } err ? new Dictionary<string, string?> { ["code"] = err.Code, ["message"] = err.Message } : null,
+                    });
+                    return ExitCodeOf(result, quiet: true);
+                }
                 await using (var stdout = Console.OpenStandardOutput())
                 {
                     await stdout.WriteAsync(result.Stdout, ct);
@@ -102,7 +135,9 @@ public static partial class GuestCommands
         var cmd = new Command("cast",
             "Start a program on the guest without waiting for it and print the command id: " +
             "guestctl cast [--ack] [--on-interrupt rerun|fail] [--timeout S] [--shell \"line\" | -- argv...]. " +
-            "Exit status 125 if it was rejected or could not be sent, or on bad usage; 124 if --ack got no answer in time. With --ack: " + SigningHelp);
+            "Follow it with guestctl status ID, stop it with guestctl cancel ID. With --json: {\"command_id\": ID}.")
+            .WithExitCodes("0 if the command was sent (and, with --ack, accepted); 125 if it was rejected or could not be sent, or on bad usage; " +
+                           "124 if --ack got no answer in time. With --ack: " + SigningHelp);
         var run = new RunOptions(cmd);
         var ack = new Option<bool>("--ack") { Description = "Wait until the agent has accepted the command (rejection: exit 125)" };
         var onInterrupt = new Option<string>("--on-interrupt")
@@ -114,6 +149,7 @@ public static partial class GuestCommands
         cmd.Options.Add(ack);
         cmd.Options.Add(onInterrupt);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
         {
             if (!run.TryBuild(r, out var args))
@@ -133,7 +169,14 @@ public static partial class GuestCommands
                     AcceptanceTimeout = WaitTime(r),
                     OnInterrupt = policy,
                 }, ct);
-                Console.WriteLine(id.ToString("D"));
+                if (r.GetValue(Json))
+                {
+                    PrintJson(new Dictionary<string, string> { ["command_id"] = id.ToString("D") });
+                }
+                else
+                {
+                    Console.WriteLine(id.ToString("D"));
+                }
                 return 0;
             });
         });
@@ -142,10 +185,12 @@ public static partial class GuestCommands
 
     private static Command Status()
     {
-        var id = new Argument<Guid>("id") { Description = "The command id" };
-        var cmd = new Command("status", "Show where an earlier command stands (JSON: command_id, state, attempt, final_status).");
+        var id = CommandIdArgument();
+        var cmd = new Command("status", "Show where an earlier command stands (JSON: command_id, state, attempt, final_status).")
+            .WithExitCodes(AnswerExitCodes);
         cmd.Arguments.Add(id);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) => await WithClient(r, async client =>
         {
             PrintJson(await client.StatusAsync(r.GetValue(id), Options(r), ct));
@@ -156,17 +201,19 @@ public static partial class GuestCommands
 
     private static Command Cancel()
     {
-        var id = new Argument<Guid>("id") { Description = "The command id" };
+        var id = CommandIdArgument();
         var cmd = new Command("cancel",
-            "Stop an earlier command; prints the target's state as the cancel found it (JSON). The target then ends 'cancelled'.");
+                "Stop an earlier command; prints the target's state as the cancel found it (JSON). The target then ends 'cancelled'.")
+            .WithExitCodes(AnswerExitCodes);
         cmd.Arguments.Add(id);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) => await WithClient(r, async client =>
         {
             var reply = await client.CancelAsync(r.GetValue(id), Options(r), ct);
             if (reply.Status != ReplyStatus.Succeeded)
             {
-                Error($"cancel ended {reply.Status}: {reply.Error?.Code}: {reply.Error?.Message}");
+                Error($"cancel ended {reply.Status}: {reply.Error?.Code}: {reply.Error?.Message}{RejectionHint(reply.Error?.Code)}");
                 return ExitError;
             }
             if (reply.Result is { } result)
@@ -180,8 +227,10 @@ public static partial class GuestCommands
 
     private static Command Ping()
     {
-        var cmd = new Command("ping", "Check that the guest's agent answers (prints its version, capabilities, host as JSON).");
+        var cmd = new Command("ping", "Check that the guest's agent answers (prints its version, capabilities, host as JSON).")
+            .WithExitCodes(AnswerExitCodes);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) => await WithClient(r, async client =>
         {
             PrintJson(await client.PingAsync(Options(r), ct));
@@ -191,7 +240,7 @@ public static partial class GuestCommands
     }
 
     private const string HttpExitCodesHelp =
-        "Exit status: 0 if the request was carried out, whatever the HTTP status; 1 if the destination is not allowed " +
+        "0 if the request was carried out, whatever the HTTP status; 1 if the destination is not allowed " +
         "(forbidden_destination); 2 if the request failed (http_error: connection, TLS, too many redirects); " +
         "124 if it hit --timeout (or no final reply came within --wait); 125 if the command was rejected, interrupted, " +
         "or guestctl/Zaqar failed; 130 if it was cancelled. " + SigningHelp;
@@ -216,7 +265,8 @@ public static partial class GuestCommands
         var url = new Argument<string>("url") { Description = "Absolute http(s) URL; its host:port must be in the tenant's http-destinations" };
         var cmd = new Command("http",
             "Send an HTTP request from the guest and print the response: guestctl http [--method M] [-H 'Name: value']... [--data TEXT] URL. " +
-            "The status line and headers go to stderr, the body to stdout, byte for byte. " + HttpExitCodesHelp);
+            "The status line and headers go to stderr, the body to stdout, byte for byte; with --json, one JSON object " +
+            "(status, reason, headers, body) goes to stdout instead.").WithExitCodes(HttpExitCodesHelp);
         cmd.Options.Add(method);
         cmd.Options.Add(header);
         cmd.Options.Add(data);
@@ -224,6 +274,7 @@ public static partial class GuestCommands
         cmd.Options.Add(noRedirects);
         cmd.Arguments.Add(url);
         AddCommon(cmd);
+        cmd.Options.Add(Json);
         cmd.SetAction(async (ParseResult r, CancellationToken ct) =>
         {
             var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -250,6 +301,22 @@ public static partial class GuestCommands
             {
                 // A GuestTimeoutException becomes exit 124 in WithClient.
                 var result = await client.HttpAsync(args, Options(r), ct);
+                if (result.Succeeded && result.Http is { } answer && r.GetValue(Json))
+                {
+                    PrintJson(new Dictionary<string, object?>
+                    {
+                        ["status"] = answer.Status,
+                        ["reason"] = answer.Reason,
+                        ["headers"] = answer.Headers.Select(h =>
+                        {
+                            var (name, value) = h;
+                            return new[] { name, value };
+                        }).ToList(),
+                        ["body"] = System.Text.Encoding.UTF8.GetString(result.Body),
+                        ["truncated"] = result.BodyTruncated,
+                    });
+                    return 0;
+                }
                 if (result.Succeeded && result.Http is { } http)
                 {
                     var head = new System.Text.StringBuilder();
@@ -290,7 +357,7 @@ public static partial class GuestCommands
                         Error("the request was cancelled");
                         return ExitCancelled;
                     case ReplyStatus.Rejected:
-                        Error($"rejected by agent '{result.Final.Agent}': {result.Error?.Code}: {result.Error?.Message}");
+                        Error($"rejected by agent '{result.Final.Agent}': {result.Error?.Code}: {result.Error?.Message}{RejectionHint(result.Error?.Code)}");
                         return ExitError;
                     default:
                         Error($"the command ended {result.Status}{(result.Error is { } e ? $": {e.Code}: {e.Message}" : "")}");
@@ -347,11 +414,73 @@ public static partial class GuestCommands
             Error($"{e.Message} {SigningMismatchHint}");
             return ExitError;
         }
-        catch (Exception e) when (e is GuestClientException or ZaqarException or ZaqarProtocolException or ArgumentException or IOException)
+        catch (GuestRejectedException e)
         {
-            Error(e.Message);
+            Error(e.Message + RejectionHint(e.Code));
             return ExitError;
         }
+        catch (ZaqarException e)
+        {
+            Error(Connection.Explain(e, r));
+            return ExitError;
+        }
+        catch (Exception e) when (e is GuestClientException or ZaqarProtocolException or ArgumentException or IOException)
+        {
+            Error(Plain(e));
+            return ExitError;
+        }
+    }
+
+    /// <summary>An exception's message without .NET's " (Parameter 'x')" tail, which names no option a user knows.</summary>
+    internal static string Plain(Exception e) =>
+        e is ArgumentException { ParamName: { } name } a ? a.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+
+    /// <summary>What fixes a rejection, when guestctl can tell: a missing signing key.</summary>
+    internal static string RejectionHint(string? code) =>
+        code == RejectCodes.Unsigned && SigningKeysFromEnvironment() is null ? "\nguestctl: " + NoKeyHint : "";
+
+    /// <summary>A command id, refused in words (not as a System.Guid) when it is not one.</summary>
+    private static Argument<Guid> CommandIdArgument() => new("id")
+    {
+        Description = "The command id, as guestctl cast printed it",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (Guid.TryParse(text, out var id))
+            {
+                return id;
+            }
+            result.AddError($"'{Printable(text)}' is not a command id: give the id guestctl cast printed " +
+                            "(a UUID such as 3f0c6d1e-8a52-4d3b-9a4e-2f6b7c8d9e01)");
+            return default;
+        },
+    };
+
+    /// <summary>
+    /// A refusal when exec or cast got a program without -- before it: then guestctl's parser reads the
+    /// program's options (`exec df -h /` would show help and run nothing), so it is never guessed.
+    /// </summary>
+    internal static string? ArgvWithoutSeparator(ParseResult parsed, IReadOnlyList<string> args)
+    {
+        var command = parsed.CommandResult.Command;
+        if (command.Name is not ("exec" or "cast"))
+        {
+            return null;
+        }
+        var argv = parsed.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>()
+            .FirstOrDefault(a => a.Argument.Name == "argv");
+        var separator = args.ToList().IndexOf("--");
+        var afterSeparator = separator < 0 ? 0 : args.Count - separator - 1;
+        var unknown = parsed.UnmatchedTokens.Where(t => t.StartsWith('-')).ToList();
+        var words = (argv?.Tokens.Select(t => t.Value) ?? []).ToList();
+        if (words.Count <= afterSeparator && (separator >= 0 || words.Count == 0))
+        {
+            return null;
+        }
+        var line = string.Join(' ', args.Skip(args.ToList().IndexOf(command.Name) + 1).Where(a => a != "--"));
+        return $"{command.Name}: the program to run and its arguments must follow --, as in: guestctl {command.Name} -- {Printable(line)} " +
+               $"(or give a shell line: guestctl {command.Name} --shell '{Printable(line)}'); nothing was sent" +
+               (unknown.Count > 0 ? $" ({string.Join(", ", unknown)} would have been read as guestctl's own option)" : "");
     }
 
     /// <summary>
@@ -366,24 +495,62 @@ public static partial class GuestCommands
             return null;
         }
         var keys = new List<SigningKey>();
-        foreach (var entry in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var entries = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        const string Form = "each entry is kid=base64secret, e.g. demo=$(cat demo.key), where kid is the key's id in the agent's signing.keys";
+        for (var i = 0; i < entries.Length; i++)
         {
+            var entry = entries[i];
+            var which = entries.Length > 1 ? $"entry {i + 1} of {entries.Length}" : "the value";
             var eq = entry.IndexOf('=');
+            // Only '=' after the first one is base64 padding: a bare secret, not kid=secret. Never echo any of it.
+            if (eq <= 0 || entry[(eq + 1)..].Trim('=').Length == 0)
+            {
+                throw new ArgumentException($"GUESTAGENT_SIGNING_KEYS: {which} has no key id (it looks like a bare secret, not shown); {Form}");
+            }
+            var kid = entry[..eq];
+            byte[] secret;
             try
             {
-                keys.Add(eq > 0 ? SigningKey.FromBase64(entry[..eq], entry[(eq + 1)..])
-                    : throw new ArgumentException("GUESTAGENT_SIGNING_KEYS: each entry is kid=base64secret"));
+                secret = Convert.FromBase64String(entry[(eq + 1)..]);
             }
             catch (FormatException)
             {
-                throw new ArgumentException($"GUESTAGENT_SIGNING_KEYS: the secret of key '{entry[..eq]}' is not base64");
+                throw new ArgumentException($"GUESTAGENT_SIGNING_KEYS: the secret of key '{Printable(kid)}' is not base64; {Form}");
+            }
+            try
+            {
+                keys.Add(new SigningKey(kid, secret));
+            }
+            catch (ArgumentException e) when (e.ParamName == "secret")
+            {
+                throw new ArgumentException($"GUESTAGENT_SIGNING_KEYS: the secret of key '{Printable(kid)}' is {secret.Length} bytes; " +
+                                            $"at least {SigningKey.MinSecretBytes} are needed (head -c 32 /dev/urandom | base64 makes one)");
+            }
+            catch (ArgumentException)
+            {
+                throw new ArgumentException($"GUESTAGENT_SIGNING_KEYS: '{Printable(kid)}' is not a valid key id; {Form}");
             }
         }
         return keys;
     }
 
-    private static int ExitCodeOf(CallResult result)
+    private static string CallResultStatus(CallResult result) => ProtocolJson.ToElement(result.Status).GetString() ?? result.Status.ToString();
+
+    private static int ExitCodeOf(CallResult result, bool quiet = false)
     {
+        if (quiet)
+        {
+            return result.Exec?.ExitCode is { } c ? c
+                : result.Status is ReplyStatus.Succeeded or ReplyStatus.Failed && result.Exec is { } e
+                    ? SignalNumber(e.Signal) is { } n ? 128 + n : ExitError
+                : result.Status switch
+                {
+                    ReplyStatus.Failed => ExitCannotRun,
+                    ReplyStatus.TimedOut => ExitTimedOut,
+                    ReplyStatus.Cancelled => ExitCancelled,
+                    _ => ExitError,
+                };
+        }
         switch (result.Status)
         {
             case ReplyStatus.Succeeded or ReplyStatus.Failed when result.Exec is { } exec:
@@ -403,7 +570,7 @@ public static partial class GuestCommands
                 Error("the program was cancelled");
                 return ExitCancelled;
             case ReplyStatus.Rejected:
-                Error($"rejected by agent '{result.Final.Agent}': {result.Error?.Code}: {result.Error?.Message}");
+                Error($"rejected by agent '{result.Final.Agent}': {result.Error?.Code}: {result.Error?.Message}{RejectionHint(result.Error?.Code)}");
                 return ExitError;
             default:
                 Error($"the command ended {result.Status}{(result.Error is { } e ? $": {e.Code}: {e.Message}" : "")}");

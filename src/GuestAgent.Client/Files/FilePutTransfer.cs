@@ -92,7 +92,10 @@ internal sealed class FilePutTransfer
         }
         else
         {
-            pending = Enumerable.Range(0, _count).ToList();
+            // One chunk alone first: a path the agent refuses (a missing directory, outside its file-roots)
+            // then costs one chunk, not a window of them.
+            await SendAllAsync([0], ct).ConfigureAwait(false);
+            pending = Enumerable.Range(1, _count - 1).ToList();
         }
 
         var best = -1;

@@ -82,7 +82,10 @@ public sealed class FilePolicy
         var roots = ResolvedRoots();
         if (roots.Count == 0)
         {
-            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, $"{path}: no file access is allowed (no allowed roots exist).");
+            // Named by its config key, so that the operator knows what allows it.
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, _roots.Count == 0
+                ? $"{path}: no file access is allowed: this tenant binding has no file-roots (the agent config's file-roots lists the directories files may be read and written in)."
+                : $"{path}: no file access is allowed: none of this tenant binding's file-roots ({string.Join(", ", _roots)}) exists as a directory.");
         }
 
         var r = Resolve(path);
@@ -103,7 +106,7 @@ public sealed class FilePolicy
             return kind == FileAccessKind.Write && r.MissingIsLeaf
                 ? FilePathCheck.Ok(r.Path)
                 : FilePathCheck.Refused(FileErrorCodes.NotFound,
-                    kind == FileAccessKind.Write ? $"{path}: the directory does not exist." : $"{path}: no such file.");
+                    kind == FileAccessKind.Write ? $"{path}: the directory does not exist (file.put creates no directories)." : $"{path}: no such file.");
         }
         return r.Type switch
         {

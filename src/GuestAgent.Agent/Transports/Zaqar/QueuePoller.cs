@@ -68,6 +68,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private TimeSpan _idle;
     private DateTimeOffset _lastBusy = DateTimeOffset.MinValue;
     private TimeSpan _fault = TimeSpan.Zero;
+
+    /// <summary>Whether the binding's first successful claim has been logged: the sign that it is ready.</summary>
+    private bool _readyLogged;
     private int _round;
     private int _wait;
     private CancellationTokenSource? _waiting;
@@ -247,6 +250,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     private void OnClaimed(Claim claim)
     {
+        if (!_readyLogged)
+        {
+            // Readiness is otherwise invisible: the first claim Zaqar answered says the binding works end to end.
+            _readyLogged = true;
+            _log.Information("ready: claiming commands from {Queue} at {Endpoint}, replies to {ReplyQueue}, up to {Slots} at once",
+                _binding.CommandQueue, _binding.Endpoint, _binding.ReplyQueue, _binding.MaxOperations);
+        }
         _fault = TimeSpan.Zero;
         if (claim.IsEmpty)
         {
