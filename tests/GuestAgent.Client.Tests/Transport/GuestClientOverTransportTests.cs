@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using GuestAgent.Client.Files;
 using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
@@ -98,6 +99,56 @@ public sealed class GuestClientOverTransportTests : IAsyncLifetime
         Assert.Contains("forbidden", error.Message);
         Assert.IsType<InMemoryTransportException>(error.InnerException);
         Assert.True(_client.Stats.Running);
+    }
+
+    [Fact]
+    public async Task A_failed_send_reaches_the_caller_as_the_transports_own_exception()
+    {
+        _transport.FailSends(new InMemoryTransportException("no route", transient: true));
+
+        var error = await Assert.ThrowsAsync<InMemoryTransportException>(() => _client.PingAsync());
+        Assert.Equal("no route", error.Message);
+        Assert.Equal(0, _transport.Count(CommandChannel));
+    }
+
+    [Fact]
+    public async Task File_transfers_send_again_after_transient_send_failures()
+    {
+        var guest = new AgentReplies("mem-vm");
+        var files = new FakeFiles { GetChunkBytes = 20_000 };
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (await _transport.TakeAsync(CommandChannel, TimeSpan.FromMilliseconds(200)) is not { } body)
+                {
+                    continue;
+                }
+                var command = CommandParser.Parse(body, DateTimeOffset.UtcNow).Command!;
+                Answer(command, files.Answer(guest, command));
+            }
+        });
+        var content = RandomNumberGenerator.GetBytes(100_000);
+
+        // Two chunk commands fail to go out, then the read does: each is sent again.
+        _transport.FailSends(new InMemoryTransportException("busy", transient: true), new InMemoryTransportException("busy", transient: true));
+        var put = await _client.PutFileAsync(new MemoryStream(content), "/srv/data.bin", new FilePutOptions { ChunkBytes = 30_000 });
+        Assert.Equal(0, _transport.SendFailuresLeft);
+        _transport.FailSends(new InMemoryTransportException("busy", transient: true));
+        using var read = new MemoryStream();
+        var get = await _client.GetFileAsync("/srv/data.bin", read);
+        Assert.Equal(0, _transport.SendFailuresLeft);
+        await stop.CancelAsync();
+        await serving;
+
+        Assert.Equal(content, files.Content["/srv/data.bin"]);
+        Assert.Equal(4, put.ChunkCount);
+        Assert.Equal(content, read.ToArray());
+        Assert.Equal(put.Sha256, get.Sha256);
+        // What failed to go out never reached the guest: each chunk and the read arrived once.
+        Assert.Equal([0, 1, 2, 3], files.Puts.Select(p => p.Index).Order());
+        Assert.Single(files.Gets);
     }
 
     private async Task<Command> NextCommandAsync()

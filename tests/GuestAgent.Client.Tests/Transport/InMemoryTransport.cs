@@ -13,6 +13,7 @@ internal sealed class InMemoryTransport : IControllerTransport
     private readonly Lock _lock = new();
     private readonly Dictionary<string, List<Stored>> _channels = [];
     private readonly Queue<Exception> _receiveFailures = new();
+    private readonly Queue<Exception> _sendFailures = new();
     private long _nextId;
 
     /// <summary>Ids of the messages received and acknowledged so far.</summary>
@@ -26,6 +27,30 @@ internal sealed class InMemoryTransport : IControllerTransport
             foreach (var e in errors)
             {
                 _receiveFailures.Enqueue(e);
+            }
+        }
+    }
+
+    /// <summary>The next sends throw these, one each, in order, sending nothing.</summary>
+    public void FailSends(params Exception[] errors)
+    {
+        lock (_lock)
+        {
+            foreach (var e in errors)
+            {
+                _sendFailures.Enqueue(e);
+            }
+        }
+    }
+
+    /// <summary>Failures given to <see cref="FailSends"/> that no send has met yet.</summary>
+    public int SendFailuresLeft
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _sendFailures.Count;
             }
         }
     }
@@ -54,6 +79,13 @@ internal sealed class InMemoryTransport : IControllerTransport
 
     public Task SendAsync(string channel, JsonNode body, TimeSpan timeToLive, CancellationToken ct)
     {
+        lock (_lock)
+        {
+            if (_sendFailures.TryDequeue(out var failure))
+            {
+                throw failure;
+            }
+        }
         Put(channel, JsonSerializer.SerializeToElement(body));
         return Task.CompletedTask;
     }
