@@ -20,6 +20,7 @@ internal sealed class ReplyListener : IAsyncDisposable
     private readonly IControllerTransport _transport;
     private readonly string _queue;
     private readonly GuestClientOptions _options;
+    private readonly ReceiveSettings _receive;
     private readonly Func<CancellationToken, Task> _ensureQueue;
     private readonly ConcurrentDictionary<Guid, ReplyWaiter> _waiters = new();
     private readonly Lock _finishedLock = new();
@@ -41,6 +42,7 @@ internal sealed class ReplyListener : IAsyncDisposable
         _transport = transport;
         _queue = queue;
         _options = options;
+        _receive = options.ReplyReceiveSettings;
         _ensureQueue = ensureQueue;
     }
 
@@ -135,7 +137,7 @@ internal sealed class ReplyListener : IAsyncDisposable
             try
             {
                 await _ensureQueue(stop).ConfigureAwait(false);
-                received = await _transport.ReceiveAsync(_queue, _options.ReplyReceiveSettings, stop).ConfigureAwait(false);
+                received = await _transport.ReceiveAsync(_queue, _receive, stop).ConfigureAwait(false);
                 failures = 0;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
