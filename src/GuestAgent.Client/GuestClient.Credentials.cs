@@ -1,5 +1,4 @@
 using GuestAgent.Protocol;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client;
 
@@ -8,26 +7,23 @@ public sealed partial class GuestClient
     /// <summary>
     /// Hands a guest on pre-signed URLs (auth.mode = presigned) fresh ones before its current ones
     /// expire: a signed <c>credentials</c> call. The agent checks them against its binding, tries
-    /// them on Zaqar, keeps them across restarts and then switches; until then it keeps the old
-    /// ones. The reply comes to the guest's own reply queue, so this client's
+    /// them on its queue service, keeps them across restarts and then switches; until then it keeps
+    /// the old ones. The reply comes to the guest's own reply queue, so this client's
     /// <see cref="ReplyQueue"/> must be the binding's reply queue.
     /// </summary>
     /// <returns>When the URLs the agent now uses expire.</returns>
     /// <exception cref="GuestRejectedException">The agent refused the command (unsigned, op not allowed, reply_to not its reply queue).</exception>
     /// <exception cref="GuestCallFailedException">The renewal failed (invalid_credentials, credentials_refused, zaqar_unavailable, not_presigned); the old URLs stay in use.</exception>
-    public async Task<CredentialsResult> RenewCredentialsAsync(PreSignedUrl? commandQueue, PreSignedUrl? replyQueue,
+    public async Task<CredentialsResult> RenewCredentialsAsync(PreSignedBlock? commandQueue, PreSignedBlock? replyQueue,
         CallOptions? options = null, CancellationToken ct = default)
     {
         if (commandQueue is null && replyQueue is null)
         {
             throw new ArgumentException("Give the command queue's URL, the reply queue's or both.");
         }
-        var result = (await CallAsync(new CredentialsArgs(ToBlock(commandQueue), ToBlock(replyQueue)), options, ct).ConfigureAwait(false))
+        var result = (await CallAsync(new CredentialsArgs(commandQueue, replyQueue), options, ct).ConfigureAwait(false))
             .EnsureSucceeded();
         return result.ResultAs<CredentialsResult>()
                ?? throw new GuestProtocolException($"credentials command {result.CommandId} succeeded without a result.", result.CommandId, Ops.Credentials);
     }
-
-    private static PreSignedBlock? ToBlock(PreSignedUrl? url) =>
-        url is null ? null : new PreSignedBlock(url.Paths, url.Methods, url.Expires, url.Signature, url.Project);
 }

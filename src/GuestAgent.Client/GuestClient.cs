@@ -1,33 +1,37 @@
 using System.Text.Json.Nodes;
+using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client;
 
 /// <summary>
-/// Drives one guest's agent over Zaqar: posts commands to its command queue and collects the
-/// replies from this controller's reply queue. Thread-safe; many calls may be in flight at once.
-/// One background listener per client (started by the first command) claims the reply queue and
-/// routes replies by command id; dispose the client to stop it.
+/// Drives one guest's agent over a message transport (<see cref="IControllerTransport"/>): sends
+/// commands to its command queue and collects the replies from this controller's reply queue.
+/// Thread-safe; many calls may be in flight at once. One background listener per client (started
+/// by the first command) receives from the reply queue and routes replies by command id; dispose
+/// the client to stop it.
 /// </summary>
 /// <remarks>
 /// Give each controller process (or each client) a reply queue of its own: the listener deletes
 /// replies it has no waiter for (see <see cref="GuestClientOptions.ForeignReplyGrace"/> for
-/// sharing one). Several <see cref="GuestClient"/>s, one per guest, may share a
-/// <see cref="ZaqarClient"/>, but not a reply queue.
+/// sharing one). Several <see cref="GuestClient"/>s, one per guest, may share a transport, but
+/// not a reply queue.
 /// </remarks>
 public sealed partial class GuestClient : IAsyncDisposable
 {
-    private readonly ZaqarClient _zaqar;
+    private readonly IControllerTransport _transport;
     private readonly ReplyListener _listener;
     private readonly SemaphoreSlim _queueGate = new(1, 1);
     private volatile bool _queueReady;
 
-    public GuestClient(ZaqarClient zaqar, string commandQueue, string replyQueue, GuestClientOptions? options = null)
+    /// <summary>A client that sends and receives through <paramref name="transport"/>.</summary>
+    /// <exception cref="ArgumentException">A queue name the transport or the protocol refuses, or the same queue twice.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Options out of range, the transport's own limits included.</exception>
+    public GuestClient(IControllerTransport transport, string commandQueue, string replyQueue, GuestClientOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(zaqar);
-        ZaqarLimits.CheckQueueName(commandQueue);
+        ArgumentNullException.ThrowIfNull(transport);
+        transport.CheckChannelName(commandQueue);
         if (!QueueNames.IsValid(replyQueue))
         {
             throw new ArgumentException($"Invalid reply queue name '{replyQueue}': use 1-{QueueNames.MaxLength} ASCII letters, digits, '_' or '-'.", nameof(replyQueue));
@@ -38,11 +42,15 @@ public sealed partial class GuestClient : IAsyncDisposable
         }
         Options = options ?? new GuestClientOptions();
         Options.Validate();
-        _zaqar = zaqar;
+        transport.CheckReceiveSettings(Options.ReplyReceiveSettings);
+        _transport = transport;
         CommandQueue = commandQueue;
         ReplyQueue = replyQueue;
-        _listener = new ReplyListener(zaqar, replyQueue, Options, EnsureReplyQueueAsync);
+        _listener = new ReplyListener(transport, replyQueue, Options, EnsureReplyQueueAsync);
     }
+
+    /// <summary>What this client sends and receives through (its failures are classified by <see cref="IControllerTransport.Classify"/>).</summary>
+    public IControllerTransport Transport => _transport;
 
     /// <summary>The guest's command queue.</summary>
     public string CommandQueue { get; }
@@ -68,7 +76,7 @@ public sealed partial class GuestClient : IAsyncDisposable
     /// </summary>
     /// <exception cref="GuestTimeoutException">No complete set of replies within the timeout.</exception>
     /// <exception cref="GuestOutputException">Exec output is missing a chunk or does not verify.</exception>
-    /// <exception cref="ZaqarException">Posting the command failed.</exception>
+    /// <exception cref="Exception">Sending the command failed: the transport's own exception (see <see cref="IControllerTransport.Classify"/>).</exception>
     public Task<CallResult> CallAsync(OpArgs args, CallOptions? options = null, CancellationToken ct = default) =>
         CallAsync(args, options, onReply: null, idleTimeout: null, ct);
 
@@ -291,9 +299,8 @@ public sealed partial class GuestClient : IAsyncDisposable
             await EnsureReplyQueueAsync(ct).ConfigureAwait(false);
             _listener.EnsureStarted();
         }
-        var ttlSeconds = (int)Math.Clamp(Math.Ceiling(ttl.TotalSeconds), ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
-        JsonNode? body = Options.Signs ? Signatures.SignCommand(command, Options.SigningKeys![0]) : JsonNode.Parse(command.ToUtf8Bytes());
-        await _zaqar.PostAsync(CommandQueue, new OutgoingMessage(body, ttlSeconds), ct).ConfigureAwait(false);
+        JsonNode body = Options.Signs ? Signatures.SignCommand(command, Options.SigningKeys![0]) : JsonNode.Parse(command.ToUtf8Bytes())!;
+        await _transport.SendAsync(CommandQueue, body, ttl, ct).ConfigureAwait(false);
         _listener.Wake();
     }
 
@@ -308,7 +315,7 @@ public sealed partial class GuestClient : IAsyncDisposable
         {
             if (!_queueReady)
             {
-                await _zaqar.CreateQueueAsync(ReplyQueue, Options.ReplyQueueOptions, ct).ConfigureAwait(false);
+                await _transport.EnsureReplyChannelAsync(ReplyQueue, ct).ConfigureAwait(false);
                 _queueReady = true;
             }
         }

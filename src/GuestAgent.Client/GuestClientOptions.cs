@@ -1,3 +1,4 @@
+using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
 
@@ -18,18 +19,26 @@ public sealed record GuestClientOptions
 
     /// <summary>
     /// How long a command may wait in the command queue before it must not start: it becomes the
-    /// command's <c>expires_at</c> (issued_at + this) and its Zaqar message TTL (at least 60 s).
+    /// command's <c>expires_at</c> (issued_at + this) and its message's time to live on the transport
+    /// (rounded into what the transport supports, e.g. a minimum of 60 s).
     /// For signed commands the agent refuses more than its <c>signing.max-command-lifetime</c> (default 1 h).
     /// </summary>
     public TimeSpan CommandTimeToLive { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Claim TTL for reply messages (Zaqar: 60 .. 43200 s).</summary>
+    /// <summary>
+    /// How long replies received but not yet handled stay reserved for this client before the
+    /// transport delivers them again (<see cref="ReceiveSettings.Lease"/>; a claim's TTL on a
+    /// queue with claims). The transport checks it against its own limits when the client is created.
+    /// </summary>
     public int ReplyClaimTtlSeconds { get; init; } = 60;
 
-    /// <summary>Claim grace for reply messages (Zaqar: 60 .. 43200 s).</summary>
+    /// <summary>
+    /// How long a received reply is kept at least past its lease (<see cref="ReceiveSettings.Grace"/>;
+    /// a claim's grace). The transport checks it against its own limits.
+    /// </summary>
     public int ReplyClaimGraceSeconds { get; init; } = 60;
 
-    /// <summary>Messages per claim of the reply queue (1..20).</summary>
+    /// <summary>Most messages taken from the reply queue at once (<see cref="ReceiveSettings.MaxMessages"/>; the transport may allow fewer).</summary>
     public int ReplyClaimLimit { get; init; } = 20;
 
     /// <summary>Poll interval right after replies arrived (or a command was posted).</summary>
@@ -41,7 +50,7 @@ public sealed record GuestClientOptions
     /// <summary>The idle poll interval doubles from <see cref="MinPollInterval"/> up to this.</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Longest back-off of the reply listener after Zaqar errors (it starts at <see cref="MinPollInterval"/> and doubles).</summary>
+    /// <summary>Longest back-off of the reply listener after transport errors (it starts at <see cref="MinPollInterval"/> and doubles).</summary>
     public TimeSpan MaxErrorBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -57,9 +66,6 @@ public sealed record GuestClientOptions
     /// at once: right when the client owns its reply queue, as a service should.
     /// </summary>
     public TimeSpan ForeignReplyGrace { get; init; } = TimeSpan.Zero;
-
-    /// <summary>Metadata of the reply queue when this client creates it.</summary>
-    public GuestAgent.Zaqar.QueueOptions? ReplyQueueOptions { get; init; }
 
     /// <summary>Told about every error of the reply listener (it carries on after each; see <see cref="GuestClient.Stats"/>).</summary>
     public Action<Exception>? OnListenerError { get; init; }
@@ -86,6 +92,10 @@ public sealed record GuestClientOptions
 
     internal bool Signs => SigningKeys is { Count: > 0 };
 
+    /// <summary>How the reply listener receives; the transport checks them against its own limits.</summary>
+    internal ReceiveSettings ReplyReceiveSettings =>
+        new(ReplyClaimLimit, TimeSpan.FromSeconds(ReplyClaimTtlSeconds), TimeSpan.FromSeconds(ReplyClaimGraceSeconds));
+
     internal void Validate()
     {
         static void Positive(TimeSpan t, string name)
@@ -107,17 +117,17 @@ public sealed record GuestClientOptions
         {
             throw new ArgumentOutOfRangeException(nameof(ExecTimeoutMargin), "Margins and graces must not be negative.");
         }
-        if (ReplyClaimLimit is < 1 or > 20)
+        if (ReplyClaimLimit < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(ReplyClaimLimit), ReplyClaimLimit, "Zaqar claims 1..20 messages.");
+            throw new ArgumentOutOfRangeException(nameof(ReplyClaimLimit), ReplyClaimLimit, "ReplyClaimLimit must be at least 1.");
         }
         if (SigningKeys is not null && SigningKeys.GroupBy(k => k.Id).FirstOrDefault(g => g.Count() > 1) is { } twice)
         {
             throw new ArgumentException($"Signing key id '{twice.Key}' is given twice.", nameof(SigningKeys));
         }
-        if (ReplyClaimTtlSeconds is < 60 or > 43_200 || ReplyClaimGraceSeconds is < 60 or > 43_200)
+        if (ReplyClaimTtlSeconds < 1 || ReplyClaimGraceSeconds < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(ReplyClaimTtlSeconds), "Zaqar accepts claim ttl and grace of 60 .. 43200 s.");
+            throw new ArgumentOutOfRangeException(nameof(ReplyClaimTtlSeconds), "The reply lease must be positive and its grace not negative.");
         }
     }
 }

@@ -1,25 +1,26 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client;
 
 /// <summary>
-/// The one loop per <see cref="GuestClient"/> that claims its reply queue, parses each message,
-/// hands replies to the waiter of their command id and deletes the message. It never stops on
-/// an error: Zaqar failures are counted and backed off from (growing to
-/// <see cref="GuestClientOptions.MaxErrorBackoff"/>); a non-transient one (e.g. 401/403) also
-/// fails the calls waiting at that moment, so they do not sit out their timeouts.
+/// The one loop per <see cref="GuestClient"/> that receives from its reply queue, parses each
+/// message, hands replies to the waiter of their command id and acknowledges (deletes) the
+/// message. It never stops on an error: transport failures are counted and backed off from
+/// (growing to <see cref="GuestClientOptions.MaxErrorBackoff"/>); any but a transient one (e.g.
+/// refused credentials) also fails the calls waiting at that moment, so they do not sit out their timeouts.
 /// </summary>
 internal sealed class ReplyListener : IAsyncDisposable
 {
     private const int FinishedCapacity = 4096;
 
-    private readonly ZaqarClient _zaqar;
+    private readonly IControllerTransport _transport;
     private readonly string _queue;
     private readonly GuestClientOptions _options;
+    private readonly ReceiveSettings _receive;
     private readonly Func<CancellationToken, Task> _ensureQueue;
     private readonly ConcurrentDictionary<Guid, ReplyWaiter> _waiters = new();
     private readonly Lock _finishedLock = new();
@@ -36,11 +37,12 @@ internal sealed class ReplyListener : IAsyncDisposable
     private Exception? _lastError;
     private string? _lastInvalid;
 
-    public ReplyListener(ZaqarClient zaqar, string queue, GuestClientOptions options, Func<CancellationToken, Task> ensureQueue)
+    public ReplyListener(IControllerTransport transport, string queue, GuestClientOptions options, Func<CancellationToken, Task> ensureQueue)
     {
-        _zaqar = zaqar;
+        _transport = transport;
         _queue = queue;
         _options = options;
+        _receive = options.ReplyReceiveSettings;
         _ensureQueue = ensureQueue;
     }
 
@@ -131,12 +133,11 @@ internal sealed class ReplyListener : IAsyncDisposable
         var failures = 0;
         while (!stop.IsCancellationRequested)
         {
-            Claim claim;
+            IReadOnlyList<TransportMessage> received;
             try
             {
                 await _ensureQueue(stop).ConfigureAwait(false);
-                claim = await _zaqar.ClaimAsync(_queue, _options.ReplyClaimLimit, _options.ReplyClaimTtlSeconds,
-                    _options.ReplyClaimGraceSeconds, stop).ConfigureAwait(false);
+                received = await _transport.ReceiveAsync(_queue, _receive, stop).ConfigureAwait(false);
                 failures = 0;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -147,7 +148,7 @@ internal sealed class ReplyListener : IAsyncDisposable
             {
                 failures++;
                 Report(e);
-                if (e is not ZaqarException { IsTransient: true })
+                if (_transport.Classify(e) != TransportErrorKind.Transient)
                 {
                     FailWaiters(e);
                 }
@@ -159,11 +160,11 @@ internal sealed class ReplyListener : IAsyncDisposable
             }
 
             var deferredOnly = true;
-            if (!claim.IsEmpty)
+            if (received.Count > 0)
             {
                 try
                 {
-                    deferredOnly = await ProcessAsync(claim, stop).ConfigureAwait(false);
+                    deferredOnly = await ProcessAsync(received, stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
                 {
@@ -190,11 +191,12 @@ internal sealed class ReplyListener : IAsyncDisposable
         }
     }
 
-    /// <summary>Routes and deletes a claim's messages; true when nothing in it was taken (empty or all left for others).</summary>
-    private async Task<bool> ProcessAsync(Claim claim, CancellationToken stop)
+    /// <summary>Routes and acknowledges received messages; true when none was taken (all left for others).</summary>
+    private async Task<bool> ProcessAsync(IReadOnlyList<TransportMessage> received, CancellationToken stop)
     {
         var deletes = new List<Task>();
-        foreach (var message in claim.Messages)
+        var released = new List<Task>();
+        foreach (var message in received)
         {
             bool delete;
             try
@@ -203,7 +205,7 @@ internal sealed class ReplyListener : IAsyncDisposable
             }
             catch (Exception e)
             {
-                // A bug met by one message must not keep the others of the claim from their waiters,
+                // A bug met by one message must not keep the others received with it from their waiters,
                 // nor bring this one back again and again: it goes, and says why.
                 Report(e);
                 Drop(message, $"cannot be handled ({e.GetType().Name}: {e.Message})", null);
@@ -211,19 +213,23 @@ internal sealed class ReplyListener : IAsyncDisposable
             }
             if (delete)
             {
-                deletes.Add(DeleteAsync(message, claim.Id, stop));
+                deletes.Add(DeleteAsync(message, stop));
+            }
+            else
+            {
+                released.Add(ReleaseAsync(message, stop));
             }
         }
-        await Task.WhenAll(deletes).ConfigureAwait(false);
+        await Task.WhenAll(deletes.Concat(released)).ConfigureAwait(false);
         return deletes.Count == 0;
     }
 
     /// <summary>Hands a message to its waiter; true when it is to be deleted.</summary>
-    private bool Route(QueueMessage message)
+    private bool Route(TransportMessage message)
     {
         if (message.Body.ValueKind == JsonValueKind.Undefined)
         {
-            // Zaqar stored a body that is not JSON (NaN, Infinity): the Zaqar client says why.
+            // The transport holds a body that is not JSON (e.g. NaN, Infinity) and says why.
             Drop(message, message.BodyError ?? "no body", null);
             return true;
         }
@@ -265,7 +271,7 @@ internal sealed class ReplyListener : IAsyncDisposable
             Interlocked.Increment(ref _late);
             return true;
         }
-        if (TimeSpan.FromSeconds(message.AgeSeconds) < _options.ForeignReplyGrace)
+        if (message.Age < _options.ForeignReplyGrace)
         {
             Interlocked.Increment(ref _deferred);
             return false;
@@ -275,7 +281,7 @@ internal sealed class ReplyListener : IAsyncDisposable
     }
 
     /// <summary>A message that is no reply: counted, kept as the last reason, and told to <see cref="GuestClientOptions.OnDroppedMessage"/>.</summary>
-    private void Drop(QueueMessage message, string reason, Guid? commandId)
+    private void Drop(TransportMessage message, string reason, Guid? commandId)
     {
         Interlocked.Increment(ref _invalid);
         var dropped = new DroppedMessage(message.Id, reason, commandId);
@@ -290,7 +296,7 @@ internal sealed class ReplyListener : IAsyncDisposable
     /// early this way, but anyone who can post to the reply queue can also delete its replies;
     /// what a forger cannot do is make a call return a result of their choosing.
     /// </summary>
-    private void Unverified(QueueMessage message, Reply reply, SignatureCheck check, ReplyWaiter waiter)
+    private void Unverified(TransportMessage message, Reply reply, SignatureCheck check, ReplyWaiter waiter)
     {
         Interlocked.Increment(ref _unverified);
         var what = reply.Error is { } e ? $" ({reply.Status} {e.Code}: {e.Message})" : $" ({reply.Status})";
@@ -324,16 +330,29 @@ internal sealed class ReplyListener : IAsyncDisposable
         body.ValueKind == JsonValueKind.Object && body.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
         && Guid.TryParse(id.GetString(), out var guid) ? guid : null;
 
-    private async Task DeleteAsync(QueueMessage message, string? claimId, CancellationToken stop)
+    private async Task DeleteAsync(TransportMessage message, CancellationToken stop)
     {
         try
         {
-            await _zaqar.DeleteAsync(_queue, message.Id, claimId ?? message.ClaimId, stop).ConfigureAwait(false);
+            await message.AcknowledgeAsync(stop).ConfigureAwait(false);
         }
-        catch (ZaqarException e)
+        catch (Exception e) when (_transport.Classify(e) != TransportErrorKind.NotTransport)
         {
-            // The message comes back when the claim expires; its (id, seq) is then a duplicate.
+            // The message comes back when its lease runs out; its (id, seq) is then a duplicate.
             Interlocked.Increment(ref _deleteFailures);
+            Report(e);
+        }
+    }
+
+    /// <summary>Leaves a message for another client sharing the queue; if that fails, its lease runs out all the same.</summary>
+    private async Task ReleaseAsync(TransportMessage message, CancellationToken stop)
+    {
+        try
+        {
+            await message.ReleaseAsync(stop).ConfigureAwait(false);
+        }
+        catch (Exception e) when (_transport.Classify(e) != TransportErrorKind.NotTransport)
+        {
             Report(e);
         }
     }

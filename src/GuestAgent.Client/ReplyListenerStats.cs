@@ -2,7 +2,7 @@ namespace GuestAgent.Client;
 
 /// <summary>Counters of a client's reply listener, since the client was created.</summary>
 /// <param name="Routed">Replies handed to a waiting call or cast.</param>
-/// <param name="Duplicates">Replies whose (id, seq) had been seen already (Zaqar delivers at least once); dropped.</param>
+/// <param name="Duplicates">Replies whose (id, seq) had been seen already (the transport delivers at least once); dropped.</param>
 /// <param name="Ignored">Replies that contradict a final reply already received (a higher seq or a second final); dropped.</param>
 /// <param name="Late">Replies for commands this client stopped waiting for (done, timed out, or casts past acceptance); deleted.</param>
 /// <param name="Unknown">Replies for command ids this client never waited for (e.g. an earlier run's); deleted.</param>

@@ -6,7 +6,7 @@ namespace GuestAgent.Client;
 /// The URL transfers of <see cref="GuestClient"/>: the agent itself downloads a file from an
 /// HTTP(S) URL into the guest (file.put with <c>url</c>), or uploads a guest file to one (file.get
 /// with <c>upload_url</c>), e.g. an object store's temp URLs. Only the result travels through
-/// Zaqar, so file size is not bounded by message sizes. Every hop must be in the tenant's
+/// the message transport, so file size is not bounded by message sizes. Every hop must be in the tenant's
 /// <c>http-destinations</c>.
 /// </summary>
 public static class UrlTransferExtensions

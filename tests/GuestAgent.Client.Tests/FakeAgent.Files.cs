@@ -96,7 +96,7 @@ internal sealed class FakeFiles
         }
     }
 
-    public Reply[] Answer(FakeAgent agent, Command c)
+    public Reply[] Answer(AgentReplies agent, Command c)
     {
         lock (_lock)
         {
@@ -109,7 +109,7 @@ internal sealed class FakeFiles
         }
     }
 
-    private Reply[] Put(FakeAgent agent, Command c, FilePutArgs a)
+    private Reply[] Put(AgentReplies agent, Command c, FilePutArgs a)
     {
         var before = _puts.Count(p => p.TransferId == a.TransferId && p.Index == a.Index);
         _puts.Add(a);
@@ -169,7 +169,7 @@ internal sealed class FakeFiles
         return [accepted, agent.Reply(c, 1, ReplyStatus.Succeeded, result)];
     }
 
-    private Reply[] Get(FakeAgent agent, Command c, FileGetArgs a)
+    private Reply[] Get(AgentReplies agent, Command c, FileGetArgs a)
     {
         _gets.Add(a);
         var accepted = agent.Reply(c, 0, ReplyStatus.Accepted);

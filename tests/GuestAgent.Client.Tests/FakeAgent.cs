@@ -7,13 +7,24 @@ using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client.Tests;
 
+/// <summary>An agent's hand-made replies, under its name: what any stand-in for the agent answers with.</summary>
+internal class AgentReplies(string name)
+{
+    public string Name { get; } = name;
+
+    public Reply Reply(Command command, long seq, ReplyStatus status, ReplyError? error = null, Chunk? chunk = null) =>
+        new(command.Id, seq, status, Name, DateTimeOffset.UtcNow, Error: error, Chunk: chunk);
+
+    public Reply Reply<T>(Command command, long seq, ReplyStatus status, T result) =>
+        GuestAgent.Protocol.Reply.WithResult(command.Id, seq, status, Name, DateTimeOffset.UtcNow, result);
+}
+
 /// <summary>
 /// A stand-in for the agent: claims the command queue with its own Zaqar client and posts
 /// hand-made replies, in whatever order and number a test wants.
 /// </summary>
-internal sealed partial class FakeAgent(ZaqarClient zaqar, string commandQueue, string name = "fake-vm")
+internal sealed partial class FakeAgent(ZaqarClient zaqar, string commandQueue, string name = "fake-vm") : AgentReplies(name)
 {
-    public string Name { get; } = name;
 
     /// <summary>The next command on the queue (parsed and checked like the agent would), deleted from the queue.</summary>
     public async Task<Command> NextAsync(TimeSpan? timeout = null)
@@ -43,12 +54,6 @@ internal sealed partial class FakeAgent(ZaqarClient zaqar, string commandQueue, 
         }
         throw new TimeoutException($"No command on {commandQueue}.");
     }
-
-    public Reply Reply(Command command, long seq, ReplyStatus status, ReplyError? error = null, Chunk? chunk = null) =>
-        new(command.Id, seq, status, Name, DateTimeOffset.UtcNow, Error: error, Chunk: chunk);
-
-    public Reply Reply<T>(Command command, long seq, ReplyStatus status, T result) =>
-        GuestAgent.Protocol.Reply.WithResult(command.Id, seq, status, Name, DateTimeOffset.UtcNow, result);
 
     /// <summary>Posts the replies to the command's reply_to, one message each, in the order given.</summary>
     public async Task SendAsync(Command command, params Reply[] replies)

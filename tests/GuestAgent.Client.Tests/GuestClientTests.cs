@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using GuestAgent.Client.Transports.Zaqar;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
 using GuestAgent.Testing;
@@ -471,7 +472,7 @@ public sealed class GuestClientTests : IAsyncLifetime
     {
         var errors = 0;
         var options = FastOptions with { OnListenerError = _ => Interlocked.Increment(ref errors) };
-        var listener = new ReplyListener(Unreachable(), _replyQueue, options, _ => Task.CompletedTask);
+        var listener = new ReplyListener(new ZaqarTransport(Unreachable()), _replyQueue, options, _ => Task.CompletedTask);
         var waiter = listener.Register(Guid.NewGuid(), Ops.Ping);
         listener.EnsureStarted();
 
@@ -493,7 +494,7 @@ public sealed class GuestClientTests : IAsyncLifetime
     [Fact]
     public async Task Listener_fails_waiters_on_a_permanent_error_and_keeps_running()
     {
-        var listener = new ReplyListener(_controllerZaqar, _replyQueue, FastOptions,
+        var listener = new ReplyListener(new ZaqarTransport(_controllerZaqar), _replyQueue, FastOptions,
             _ => throw new ZaqarException("PUT", "/v2/queues/x", 403, "Forbidden", "not yours"));
         var waiter = listener.Register(Guid.NewGuid(), Ops.Ping);
         listener.EnsureStarted();

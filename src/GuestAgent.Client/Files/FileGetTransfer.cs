@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
+using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client.Files;
 
@@ -65,10 +65,10 @@ internal sealed class FileGetTransfer(
             {
                 throw new FileTransferException(Ops.FileGet, FileTransferErrors.TimedOut, e.Message, path, commandId: id, inner: e);
             }
-            catch (ZaqarException e) when (e.IsTransient && attempt < o.MaxAttempts)
+            catch (Exception e) when (client.Transport.Classify(e) == TransportErrorKind.Transient && attempt < o.MaxAttempts)
             {
-                // Posting the read failed (no answer, or 5xx); reading again is harmless.
-                await Task.Delay(FilePutTransfer.ZaqarBackoff(attempt), _time, ct).ConfigureAwait(false);
+                // Sending the read failed (no answer, or the service busy); reading again is harmless.
+                await Task.Delay(FilePutTransfer.TransportBackoff(attempt), _time, ct).ConfigureAwait(false);
                 continue;
             }
             catch (GuestOutputException e)

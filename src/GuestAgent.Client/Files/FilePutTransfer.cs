@@ -1,8 +1,8 @@
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
+using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Chunking;
-using GuestAgent.Zaqar;
 
 namespace GuestAgent.Client.Files;
 
@@ -233,7 +233,7 @@ internal sealed class FilePutTransfer
         var call = new CallOptions { Timeout = _o.ChunkTimeout, OnInterrupt = InterruptPolicy.Rerun };
         GuestTimeoutException? lastTimeout = null;
         Reply? lastInterrupted = null;
-        ZaqarException? lastZaqar = null;
+        Exception? lastTransportError = null;
         for (var attempt = 1; attempt <= _o.MaxAttempts; attempt++)
         {
             if (attempt > 1)
@@ -264,24 +264,24 @@ internal sealed class FilePutTransfer
             {
                 lastTimeout = e;
                 lastInterrupted = null;
-                lastZaqar = null;
+                lastTransportError = null;
                 continue;
             }
-            catch (ZaqarException e) when (e.IsTransient)
+            catch (Exception e) when (_client.Transport.Classify(e) == TransportErrorKind.Transient)
             {
-                // Posting failed (no answer, or 5xx): maybe posted, maybe not. A chunk is idempotent,
+                // Sending failed (no answer, or the service busy): maybe sent, maybe not. A chunk is idempotent,
                 // so send it again, a little later, as a new command.
-                lastZaqar = e;
+                lastTransportError = e;
                 lastTimeout = null;
                 lastInterrupted = null;
-                await Task.Delay(ZaqarBackoff(attempt), _time, ct).ConfigureAwait(false);
+                await Task.Delay(TransportBackoff(attempt), _time, ct).ConfigureAwait(false);
                 continue;
             }
             if (final.Status == ReplyStatus.Interrupted)
             {
                 lastInterrupted = final;
                 lastTimeout = null;
-                lastZaqar = null;
+                lastTransportError = null;
                 continue;
             }
             if (final.Status != ReplyStatus.Succeeded)
@@ -294,9 +294,9 @@ internal sealed class FilePutTransfer
             Record(index, length, result);
             return result;
         }
-        if (lastZaqar is not null)
+        if (lastTransportError is not null)
         {
-            ExceptionDispatchInfo.Throw(lastZaqar);
+            ExceptionDispatchInfo.Throw(lastTransportError);
         }
         var tries = $"{_o.MaxAttempts} attempt(s)";
         throw lastInterrupted is not null
@@ -307,8 +307,8 @@ internal sealed class FilePutTransfer
                 commandId: lastTimeout?.CommandId, inner: lastTimeout);
     }
 
-    /// <summary>0.25, 0.5, 1, 2, 4 s ...: long enough in all to ride out a Zaqar restart, short for a dropped connection.</summary>
-    internal static TimeSpan ZaqarBackoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(5000, 250 * Math.Pow(2, attempt - 1)));
+    /// <summary>0.25, 0.5, 1, 2, 4 s ...: long enough in all to ride out a queue service's restart, short for a dropped connection.</summary>
+    internal static TimeSpan TransportBackoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(5000, 250 * Math.Pow(2, attempt - 1)));
 
     private async Task<string> ReadChunkAsync(int index, int length, CancellationToken ct)
     {

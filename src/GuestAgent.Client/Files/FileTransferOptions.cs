@@ -31,14 +31,14 @@ public sealed record FilePutOptions
     public bool Overwrite { get; init; }
 
     /// <summary>
-    /// Bytes per chunk (each chunk is one command, one Zaqar message). The default is the most that
+    /// Bytes per chunk (each chunk is one command, one message). The default is the most that
     /// fits one message, so a file takes as few commands as it can.
     /// </summary>
     public int ChunkBytes { get; init; } = ProtocolLimits.MaxChunkDataBytes();
 
     /// <summary>
     /// Chunk commands outstanding at once (1 .. <see cref="MaxWindow"/>). More than one hides the
-    /// Zaqar round trips of each chunk behind the others; the agent takes chunks in any order.
+    /// round trips through the queues of each chunk behind the others; the agent takes chunks in any order.
     /// </summary>
     public int Window { get; init; } = DefaultWindow;
 

@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using GuestAgent.Client.Transport;
+using GuestAgent.Zaqar;
+
+namespace GuestAgent.Client.Transports.Zaqar;
+
+/// <summary>
+/// The controller's transport over Zaqar: a channel is a queue, sending posts a message, receiving
+/// claims messages and acknowledging deletes one under its claim. Several clients (one per guest)
+/// may share it, each with a reply queue of its own.
+/// </summary>
+public sealed class ZaqarTransport : IControllerTransport
+{
+    private readonly ZaqarClient _zaqar;
+    private readonly ZaqarTransportOptions _options;
+
+    public ZaqarTransport(ZaqarClient zaqar, ZaqarTransportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(zaqar);
+        _zaqar = zaqar;
+        _options = options ?? new ZaqarTransportOptions();
+    }
+
+    /// <summary>The Zaqar client this transport talks through.</summary>
+    public ZaqarClient Client => _zaqar;
+
+    public void CheckChannelName(string channel) => ZaqarLimits.CheckQueueName(channel);
+
+    public void CheckReceiveSettings(ReceiveSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.MaxMessages is < ZaqarLimits.MinClaimLimit or > ZaqarLimits.MaxClaimLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(GuestClientOptions.ReplyClaimLimit), settings.MaxMessages,
+                $"Zaqar claims {ZaqarLimits.MinClaimLimit}..{ZaqarLimits.MaxClaimLimit} messages.");
+        }
+        if (Seconds(settings.Lease) is < ZaqarLimits.MinClaimTtlSeconds or > ZaqarLimits.MaxClaimTtlSeconds
+            || Seconds(settings.Grace) is < ZaqarLimits.MinClaimGraceSeconds or > ZaqarLimits.MaxClaimGraceSeconds)
+        {
+            throw new ArgumentOutOfRangeException(nameof(GuestClientOptions.ReplyClaimTtlSeconds),
+                $"Zaqar accepts claim ttl and grace of {ZaqarLimits.MinClaimTtlSeconds} .. {ZaqarLimits.MaxClaimTtlSeconds} s.");
+        }
+    }
+
+    public async Task EnsureReplyChannelAsync(string channel, CancellationToken ct) =>
+        await _zaqar.CreateQueueAsync(channel, _options.ReplyQueueOptions, ct).ConfigureAwait(false);
+
+    public async Task SendAsync(string channel, JsonNode body, TimeSpan timeToLive, CancellationToken ct)
+    {
+        // Zaqar keeps a message 60 s .. 14 days: a shorter command still expires by its expires_at.
+        var ttlSeconds = (int)Math.Clamp(Math.Ceiling(timeToLive.TotalSeconds), ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
+        await _zaqar.PostAsync(channel, new OutgoingMessage(body, ttlSeconds), ct).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<TransportMessage>> ReceiveAsync(string channel, ReceiveSettings settings, CancellationToken ct)
+    {
+        var claim = await _zaqar.ClaimAsync(channel, settings.MaxMessages, Seconds(settings.Lease), Seconds(settings.Grace), ct)
+            .ConfigureAwait(false);
+        if (claim.IsEmpty)
+        {
+            return [];
+        }
+        var messages = new TransportMessage[claim.Messages.Count];
+        for (var i = 0; i < messages.Length; i++)
+        {
+            messages[i] = new ClaimedMessage(_zaqar, channel, claim.Messages[i], claim.Id);
+        }
+        return messages;
+    }
+
+    /// <summary>
+    /// Only <see cref="ZaqarException"/> is Zaqar's failure: no response and 5xx are transient,
+    /// any other status (401, 403, 404 for a wrong or expired pre-signed URL ...) is not.
+    /// </summary>
+    public TransportErrorKind Classify(Exception error) => error switch
+    {
+        ZaqarException { IsTransient: true } => TransportErrorKind.Transient,
+        ZaqarException => TransportErrorKind.Permanent,
+        _ => TransportErrorKind.NotTransport,
+    };
+
+    private static int Seconds(TimeSpan t) => (int)Math.Ceiling(t.TotalSeconds);
+
+    /// <summary>A message under a claim of this transport's reply queue.</summary>
+    private sealed class ClaimedMessage(ZaqarClient zaqar, string queue, QueueMessage message, string? claimId)
+        : TransportMessage(message.Id, message.Body, message.BodyError, TimeSpan.FromSeconds(message.AgeSeconds))
+    {
+        public override Task AcknowledgeAsync(CancellationToken ct) =>
+            zaqar.DeleteAsync(queue, message.Id, claimId ?? message.ClaimId, ct);
+
+        /// <summary>
+        /// Nothing to do: the message comes back when its claim expires. Releasing the claim itself
+        /// would free the claim's other messages too, and hand this one straight back to the same
+        /// loop that just left it.
+        /// </summary>
+        public override Task ReleaseAsync(CancellationToken ct) => Task.CompletedTask;
+    }
+}
