@@ -59,11 +59,27 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.tenants.acme.exec.run-as = \"a b\"", "not a user name")]
     [InlineData("guest-agent.tenants.acme.max-command-bytes = 300000", "max-command-bytes must be 1024 .. 262144")]
     [InlineData("guest-agent.tenants.acme.auth.expiry-warning = 1h", "only used with auth.mode = presigned")]
+    [InlineData("guest-agent.blocks.load = [exec, nosuch]", "'nosuch' is not a built-in block (exec, http, files) and guest-agent.blocks.directories names no directory")]
+    [InlineData("guest-agent.blocks { load = [nosuch], directories = [\"/nonexistent\"] }", "none of /nonexistent has a directory 'nosuch'")]
+    [InlineData("guest-agent.blocks.directories = [\"relative\"]", "guest-agent.blocks.directories: 'relative' is not an absolute path")]
+    [InlineData("guest-agent.tenants.acme.blocks = [exec, sysinfo]", "tenants.acme.blocks: block 'sysinfo' is not loaded")]
+    [InlineData("guest-agent.tenants.acme { blocks = [exec], allowed-ops = [exec, http] }", "op 'http' belongs to block 'http', which guest-agent.tenants.acme.blocks does not name")]
+    [InlineData("guest-agent.tenants.acme.transport = amqp", "tenants.acme.transport: unknown transport 'amqp' (known: zaqar)")]
     public void Bad_values_are_refused_naming_the_key(string change, string expected)
     {
         var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + "\n" + change));
 
         Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void A_binding_without_blocks_gets_the_built_in_ones_and_one_that_names_fewer_runs_only_their_ops_and_the_cores()
+    {
+        var narrowed = AgentSettings.Load(null, OneTenant + "\nguest-agent.tenants.acme.blocks = [http]").Tenants[0];
+
+        Assert.Equal(["cancel", "credentials", "http", "ping", "status"], narrowed.AllowedOps.Order());
+        Assert.Equal(["http"], narrowed.Policies.Keys);
+        Assert.Null(narrowed.PolicyOf<ExecPolicy>("exec"));
     }
 
     [Fact]

@@ -108,8 +108,28 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         Assert.Equal(new Offered(offer.MessageId, expected), ExpectMsg<Offered>(Wait));
     }
 
-    private OutboxProtocol.DeliverFinished FinalOf(Guid id) =>
-        _outbox.FishForMessage<OutboxProtocol.DeliverFinished>(m => m.CommandId == id, Wait);
+    /// <summary>Final deliveries seen while waiting for another: runs end in any order.</summary>
+    private readonly Dictionary<Guid, Queue<OutboxProtocol.DeliverFinished>> _finals = [];
+
+    /// <summary>The next final delivery of <paramref name="id"/>, whatever else the outbox is told first.</summary>
+    private OutboxProtocol.DeliverFinished FinalOf(Guid id)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (!(_finals.TryGetValue(id, out var seen) && seen.Count > 0))
+        {
+            var left = deadline - DateTime.UtcNow;
+            var message = left > TimeSpan.Zero ? _outbox.ReceiveOne(left) : null;
+            if (message is null)
+            {
+                throw new TimeoutException($"no final reply of {id} within {Wait}");
+            }
+            if (message is OutboxProtocol.DeliverFinished d)
+            {
+                (_finals.TryGetValue(d.CommandId, out var q) ? q : _finals[d.CommandId] = new()).Enqueue(d);
+            }
+        }
+        return _finals[id].Dequeue();
+    }
 
     private Counts Counts()
     {
@@ -139,6 +159,7 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
 
         StopLedger();
         _outbox.ReceiveWhile(TimeSpan.FromMilliseconds(200), m => m);
+        _finals.Clear();
         StartLedger();
 
         // Started, on_interrupt fail: interrupted. Finished but unconfirmed: its final again.
