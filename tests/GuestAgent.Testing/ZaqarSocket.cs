@@ -7,8 +7,8 @@ using System.Threading.Channels;
 namespace GuestAgent.Testing;
 
 /// <summary>
-/// A client of Zaqar's WebSocket API (JSON frames) without auth: every request carries Client-ID
-/// and X-Project-ID headers. Answers come back in request order; pushed notifications
+/// A client of Zaqar's WebSocket API (JSON frames): every request carries Client-ID and X-Project-ID
+/// headers; against a keystone-authenticated Zaqar the socket first sends <see cref="AuthenticateAsync"/>. Answers come back in request order; pushed notifications
 /// (<c>"Message_Type": "Notification"</c>) are kept apart, in arrival order.
 /// </summary>
 public sealed class ZaqarSocket : IAsyncDisposable
@@ -46,7 +46,7 @@ public sealed class ZaqarSocket : IAsyncDisposable
     }
 
     /// <summary>Sends one request and returns its answer: <c>{"request":..., "headers": {"status": N}, "body": ...}</c>.</summary>
-    public async Task<JsonElement> RequestAsync(string action, JsonObject body, TimeSpan? timeout = null)
+    public async Task<JsonElement> RequestAsync(string action, JsonObject body, TimeSpan? timeout = null, string? authToken = null)
     {
         await _oneRequest.WaitAsync();
         try
@@ -54,7 +54,9 @@ public sealed class ZaqarSocket : IAsyncDisposable
             var frame = new JsonObject
             {
                 ["action"] = action,
-                ["headers"] = new JsonObject { ["Client-ID"] = _clientId.ToString(), ["X-Project-ID"] = _project },
+                ["headers"] = authToken is null
+                    ? new JsonObject { ["Client-ID"] = _clientId.ToString(), ["X-Project-ID"] = _project }
+                    : new JsonObject { ["Client-ID"] = _clientId.ToString(), ["X-Project-ID"] = _project, ["X-Auth-Token"] = authToken },
                 ["body"] = body,
             };
             await _socket.SendAsync(Encoding.UTF8.GetBytes(frame.ToJsonString()), WebSocketMessageType.Text, true, CancellationToken.None);
@@ -66,6 +68,13 @@ public sealed class ZaqarSocket : IAsyncDisposable
             _oneRequest.Release();
         }
     }
+
+    /// <summary>
+    /// Authenticates the socket with a keystone token (200 when accepted); later requests must name
+    /// the token's project, and the server closes the socket (4003) when the token expires.
+    /// </summary>
+    public async Task<int> AuthenticateAsync(string token) =>
+        Status(await RequestAsync("authenticate", new JsonObject(), TimeSpan.FromSeconds(30), token));
 
     /// <summary>Subscribes this socket to <paramref name="queue"/> (creating the queue if needed); returns the answer's status.</summary>
     public async Task<int> SubscribeAsync(string queue, int ttlSeconds = 3600, JsonObject? retryPolicy = null)
