@@ -107,6 +107,25 @@ public sealed class WebSocketPushTests(WebSocketBedFixture fixture, ITestOutputH
         Assert.True(push.Value.Body.GetProperty("body").GetProperty("forged").GetBoolean());
     }
 
+    [Fact]
+    public async Task Subscribing_to_a_queue_whose_earlier_subscription_expired_succeeds_at_once()
+    {
+        var project = ZaqarBed.NewProject();
+        var queue = ZaqarBed.NewQueue();
+        await using var first = await ZaqarSocket.ConnectAsync(_bed.WebSocketUrl!, project);
+        var answer = await first.RequestAsync("subscription_create", new() { ["queue_name"] = queue, ["ttl"] = 60 });
+        Assert.Equal(201, ZaqarSocket.Status(answer));
+        // What Redis does when the TTL runs out (the minimum is 60 s): the subscription's hash
+        // goes, its id stays in the queue's index.
+        var id = answer.GetProperty("body").GetProperty("subscription_id").GetString()!;
+        BedScripts.Run("redis-cli", ["-h", "127.0.0.1", "-p", _bed.RedisPort.ToString(), "DEL", id]);
+
+        await using var next = await ZaqarSocket.ConnectAsync(_bed.WebSocketUrl!, project);
+
+        // Unfixed, Zaqar 15 answers the first try 500 (it reads the expired record's subscriber).
+        Assert.Equal(201, await next.SubscribeAsync(queue));
+    }
+
     private async Task<string> SubscriberUrlAsync(string project, string queue)
     {
         using var http = new HttpClient();
