@@ -51,7 +51,7 @@ while (( $# )); do
         --websocket) WS=1; shift;;
         --ws-port) WSPORT="$2"; shift 2;;
         --notification-port) NPORT="$2"; shift 2;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
