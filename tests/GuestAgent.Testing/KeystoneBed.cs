@@ -53,6 +53,7 @@ public sealed class KeystoneBed : IDisposable
         TenantA = new(Get("TENANT_A_USER"), Get("TENANT_A_PASSWORD"), Get("TENANT_A_PROJECT"), Get("TENANT_A_PROJECT_ID"));
         TenantB = new(Get("TENANT_B_USER"), Get("TENANT_B_PASSWORD"), Get("TENANT_B_PROJECT"), Get("TENANT_B_PROJECT_ID"));
         Admin = new(Get("ADMIN_USER"), Get("ADMIN_PASSWORD"), Get("ADMIN_PROJECT"), Get("ADMIN_PROJECT_ID"));
+        WebSocketUrl = env.GetValueOrDefault("ZAQAR_WS_URL");
         _owned = owned;
 
         string Get(string name) => env.TryGetValue(name, out var v) && v.Length > 0
@@ -74,6 +75,9 @@ public sealed class KeystoneBed : IDisposable
     /// <summary>Zaqar's [signed_url] secret_key, to mint pre-signed URLs offline.</summary>
     public string Secret { get; }
     public string RunDir { get; }
+
+    /// <summary>Zaqar's keystone-authenticated WebSocket server, when the bed was started with --websocket.</summary>
+    public string? WebSocketUrl { get; }
     public KeystoneCredentials TenantA { get; }
     public KeystoneCredentials TenantB { get; }
     public KeystoneCredentials Admin { get; }
@@ -82,9 +86,9 @@ public sealed class KeystoneBed : IDisposable
 
     public string ProjectId(Tenant tenant) => Credentials(tenant).ProjectId;
 
-    /// <summary>Starts a bed of its own (stopped by <see cref="Dispose"/>).</summary>
-    public static KeystoneBed StartPrivate() =>
-        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-keystone-" + Guid.NewGuid().ToString("N")[..12])), owned: true);
+    /// <summary>Starts a bed of its own (stopped by <see cref="Dispose"/>), with Zaqar's WebSocket server when <paramref name="webSocket"/>.</summary>
+    public static KeystoneBed StartPrivate(bool webSocket = false) =>
+        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-keystone-" + Guid.NewGuid().ToString("N")[..12]), webSocket), owned: true);
 
     /// <summary>
     /// A token for the tenant's user, scoped to the tenant's project; one per tenant for the whole
@@ -247,8 +251,8 @@ public sealed class KeystoneBed : IDisposable
         return bed;
     }
 
-    private static Dictionary<string, string> RunStart(string dir) =>
-        ReadEnv(Run(RepoPaths.Tool("keystone", "start.sh"), ["--dir", dir]));
+    private static Dictionary<string, string> RunStart(string dir, bool webSocket = false) =>
+        ReadEnv(Run(RepoPaths.Tool("keystone", "start.sh"), webSocket ? ["--dir", dir, "--websocket"] : ["--dir", dir]));
 
     private static Dictionary<string, string> ReadEnv(string text) => BedScripts.ReadEnv(text);
 

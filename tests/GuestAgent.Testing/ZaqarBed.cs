@@ -21,6 +21,8 @@ public sealed class ZaqarBed : IDisposable
         Secret = env["ZAQAR_SECRET"];
         RunDir = env["ZAQAR_RUN_DIR"];
         RedisPort = int.Parse(env["REDIS_PORT"]);
+        WebSocketUrl = env.GetValueOrDefault("ZAQAR_WS_URL");
+        NotificationPort = env.TryGetValue("ZAQAR_NOTIFICATION_PORT", out var port) ? int.Parse(port) : null;
         _owned = owned;
     }
 
@@ -33,9 +35,18 @@ public sealed class ZaqarBed : IDisposable
     public string RunDir { get; }
     public int RedisPort { get; }
 
-    /// <summary>Starts a bed of its own (for tests that stop and restart Zaqar or Redis).</summary>
-    public static ZaqarBed StartPrivate() =>
-        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-bed-" + Guid.NewGuid().ToString("N")[..12])), owned: true);
+    /// <summary>Zaqar's WebSocket server (ws://127.0.0.1:N), when the bed was started with --websocket.</summary>
+    public string? WebSocketUrl { get; }
+
+    /// <summary>The WebSocket server's unauthenticated notification listener on 127.0.0.1, with --websocket.</summary>
+    public int? NotificationPort { get; }
+
+    /// <summary>
+    /// Starts a bed of its own (for tests that stop and restart Zaqar or Redis); with
+    /// <paramref name="webSocket"/> it also runs Zaqar's WebSocket server (start.sh --websocket).
+    /// </summary>
+    public static ZaqarBed StartPrivate(bool webSocket = false) =>
+        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-bed-" + Guid.NewGuid().ToString("N")[..12]), webSocket), owned: true);
 
     public static string NewProject(string prefix = "p") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(40, prefix.Length + 33)];
 
@@ -87,7 +98,7 @@ public sealed class ZaqarBed : IDisposable
     public static string Nested(int depth, string inner = "1") =>
         string.Concat(Enumerable.Repeat("{\"a\":", depth - 1)) + "{\"a\":" + inner + "}" + new string('}', depth - 1);
 
-    /// <summary>Stops parts of the bed: "zaqar", "redis", "gc".</summary>
+    /// <summary>Stops parts of the bed: "zaqar", "ws" (the WebSocket server), "redis", "gc".</summary>
     public void Stop(params string[] parts) => Run(RepoPaths.Tool("zaqar", "stop.sh"), [RunDir, .. parts]);
 
     /// <summary>Starts Redis again on its port after <see cref="Stop"/> (data is gone: the bed keeps none).</summary>
@@ -107,6 +118,9 @@ public sealed class ZaqarBed : IDisposable
             $"setsid /usr/bin/python3 /usr/bin/zaqar-server --config-file '{RunDir}/zaqar.conf' </dev/null >>'{RunDir}/zaqar.log' 2>&1 & echo $! > '{RunDir}/zaqar.pid'; " +
             $"for i in $(seq 1 100); do c=$(curl -s -o /dev/null -w '%{{http_code}}' -H 'Client-ID: 3a1e2f60-0d3c-4b8e-9d7a-1f2e3d4c5b6a' -H 'X-Project-Id: probe' http://127.0.0.1:{port}/v2/ping); [ \"$c\" = 204 ] && exit 0; sleep 0.1; done; exit 1"]);
     }
+
+    /// <summary>Starts the WebSocket server again after <see cref="Stop"/>("ws"), on the same ports.</summary>
+    public void RestartWebSocketServer() => Run(RepoPaths.Tool("zaqar", "restart.sh"), [RunDir, "ws"]);
 
     public void Dispose()
     {
@@ -128,8 +142,8 @@ public sealed class ZaqarBed : IDisposable
         return bed;
     }
 
-    private static Dictionary<string, string> RunStart(string dir) =>
-        ReadEnv(Run(RepoPaths.Tool("zaqar", "start.sh"), ["--dir", dir]));
+    private static Dictionary<string, string> RunStart(string dir, bool webSocket = false) =>
+        ReadEnv(Run(RepoPaths.Tool("zaqar", "start.sh"), webSocket ? ["--dir", dir, "--websocket"] : ["--dir", dir]));
 
     private static Dictionary<string, string> ReadEnv(string text) => BedScripts.ReadEnv(text);
 

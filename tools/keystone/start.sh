@@ -7,11 +7,15 @@
 # role member) and service (user zaqar, role service). Every password and the
 # [signed_url] secret_key are fresh random values per start.
 #
-# Usage: tools/keystone/start.sh [--dir DIR] [--gc-interval SECONDS] [--no-install]
+# Usage: tools/keystone/start.sh [--dir DIR] [--gc-interval SECONDS] [--websocket] [--no-install]
 #   --dir          run directory (configs, database, keys, logs, pid files);
 #                  default: a new ${TMPDIR:-/tmp}/guestagent-keystone.XXXXXX
 #   --gc-interval  seconds between Zaqar GC runs (default 5; 0 = off), see
 #                  tools/zaqar/gc-loop.py
+#   --websocket    also start Zaqar's WebSocket server (keystone-authenticated:
+#                  a socket sends `authenticate` with a token first) beside the
+#                  HTTP one, as tools/zaqar/start.sh --websocket does; adds
+#                  ZAQAR_WS_URL, ZAQAR_WS_PORT, ZAQAR_NOTIFICATION_PORT to the env
 #   --no-install   do not run tools/keystone/install.sh first
 #
 # Ports are free 127.0.0.1 ports chosen here. On success prints the env file
@@ -24,13 +28,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks the OpenStack packages
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 unset PYTHONPATH PYTHONHOME
-DIR="" GC=5 INSTALL=1
+DIR="" GC=5 INSTALL=1 WS=0
 while (( $# )); do
     case "$1" in
         --dir) DIR="$2"; shift 2;;
         --gc-interval) GC="$2"; shift 2;;
         --no-install) INSTALL=0; shift;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0;;
+        --websocket) WS=1; shift;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
@@ -43,7 +48,7 @@ die() { echo "keystone bed: $*" >&2; exit 1; }
 [[ -n "$DIR" ]] || DIR="$(mktemp -d "${TMPDIR:-/tmp}/guestagent-keystone.XXXXXX")"
 [[ -d "$DIR" ]] || mkdir -p -m 700 "$DIR"     # it will hold secrets
 DIR="$(cd "$DIR" && pwd)"
-for p in keystone zaqar redis gc; do
+for p in keystone zaqar ws redis gc; do
     if [[ -f "$DIR/$p.pid" ]] && kill -0 "$(cat "$DIR/$p.pid")" 2>/dev/null; then
         die "a bed already runs from $DIR ($p pid $(cat "$DIR/$p.pid")); stop it first"
     fi
@@ -63,10 +68,11 @@ rm -rf "$DIR/keystone.db" "$DIR/keystone.db-wal" "$DIR/keystone.db-shm" "$DIR/fe
     "$DIR/credential-keys" "$DIR/redis-data" "$DIR/policy.d" "$DIR/env" "$DIR/ports" "$DIR/db-ready" "$DIR"/*.pid "$DIR"/*.log
 mkdir -p "$DIR/redis-data" "$DIR/policy.d/keystone" "$DIR/policy.d/zaqar"
 
-# Three distinct free loopback ports (all sockets held open while choosing).
-read -r KPORT ZPORT RPORT < <("$PY" -c '
+# Five distinct free loopback ports (all sockets held open while choosing); the last two are
+# the WebSocket server's, used only with --websocket.
+read -r KPORT ZPORT RPORT WSPORT NPORT < <("$PY" -c '
 import socket
-ss = [socket.socket() for _ in range(3)]
+ss = [socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
 printf 'KEYSTONE_PORT=%s\nZAQAR_PORT=%s\nREDIS_PORT=%s\n' "$KPORT" "$ZPORT" "$RPORT" > "$DIR/ports"
@@ -84,6 +90,14 @@ subst() {
 }
 subst keystone.conf
 subst zaqar.conf
+if (( WS )); then
+    # As in tools/zaqar/start.sh --websocket: the HTTP server notifies, the WebSocket server
+    # reads the same config plus the overlay (tools/zaqar/websocket/README.md).
+    printf '\n[storage]\nmessage_pipeline = zaqar.notification.notifier\n' >> "$DIR/zaqar.conf"
+    sed -e "s/@WS_PORT@/$WSPORT/" -e "s/@NOTIFICATION_PORT@/$NPORT/" \
+        "$HERE/../zaqar/websocket/zaqar-ws.conf.in" > "$DIR/zaqar-ws.conf"
+    printf '\n[DEFAULT]\n# Its own log beside the HTTP server'"'"'s zaqar.log.\nlog_file = zaqar-ws.log\n' >> "$DIR/zaqar-ws.conf"
+fi
 
 # Fernet token keys and credential keys: what `keystone-manage fernet_setup` and
 # `credential_setup` write (key 0 staged, key 1 primary; 32 random bytes, urlsafe
@@ -200,6 +214,22 @@ code=$(curl -s -o /dev/null -m 30 -w '%{http_code}' -H "Client-ID: $CID" -H "X-A
 [[ "$code" == 200 ]] || die "zaqar answered $code to tenant-a's token (expected 200), see $DIR/zaqar.log"
 say "zaqar answers on $ZQ (keystone auth active)"
 
+# 6b. The WebSocket server (keystone auth from the same config: keystonemiddleware checks the
+#     token a socket sends with `authenticate`).
+if (( WS )); then
+    setsid "$PY" "$HERE/../zaqar/websocket/ws-server.py" --config-file "$DIR/zaqar.conf" \
+        --config-file "$DIR/zaqar-ws.conf" </dev/null >"$DIR/ws-stdout.log" 2>&1 &
+    echo $! > "$DIR/ws.pid"
+    port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+    for _ in $(seq 1 300); do
+        port_open "$WSPORT" && port_open "$NPORT" && break
+        kill -0 "$(cat "$DIR/ws.pid")" 2>/dev/null || die "the WebSocket server exited, see $DIR/ws-stdout.log"
+        sleep 0.1
+    done
+    port_open "$WSPORT" && port_open "$NPORT" || die "the WebSocket server is not listening on $WSPORT/$NPORT, see $DIR/ws-stdout.log"
+    say "zaqar WebSocket server on ws://127.0.0.1:$WSPORT, notifications on 127.0.0.1:$NPORT"
+fi
+
 # 7. GC loop (see tools/zaqar/gc-loop.py).
 if [[ "$GC" =~ ^[0-9.]+$ ]] && [[ "$GC" != 0 ]]; then
     setsid "$PY" "$HERE/../zaqar/gc-loop.py" --config-file "$DIR/zaqar.conf" --interval "$GC" \
@@ -230,6 +260,9 @@ ZAQAR_SERVICE_PASSWORD=$SERVICE_PASSWORD
 $IDS
 KEYSTONE_RUN_DIR=$DIR
 ENV
+if (( WS )); then
+    printf 'ZAQAR_WS_URL=ws://127.0.0.1:%s\nZAQAR_WS_PORT=%s\nZAQAR_NOTIFICATION_PORT=%s\n' "$WSPORT" "$WSPORT" "$NPORT" >> "$DIR/env"
+fi
 started=1
 say "keystone bed up: keystone $KS, zaqar $ZQ, redis 127.0.0.1:$RPORT, run dir $DIR"
 cat "$DIR/env"

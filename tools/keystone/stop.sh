@@ -31,6 +31,7 @@ stop_pid() { # name pidfile expected-cmdline-substring
 }
 
 stop_pid gc "$DIR/gc.pid" "gc-loop.py --config-file $DIR/zaqar.conf"
+stop_pid ws "$DIR/ws.pid" "ws-server.py --config-file $DIR/zaqar.conf"
 stop_pid zaqar "$DIR/zaqar.pid" "zaqar-server --config-file $DIR/zaqar.conf"
 # the uwsgi master; --die-on-term and --no-orphans take its worker with it
 stop_pid keystone "$DIR/keystone.pid" "uwsgi --plugin python3 --http-socket 127.0.0.1:$KPORT "

@@ -3,9 +3,10 @@
 # port with the same options (the launch command start.sh kept in DIR), and wait until it answers.
 # Redis comes back with its data only if the bed was started with --redis-aof.
 #
-# Usage: tools/zaqar/restart.sh DIR zaqar|redis
+# Usage: tools/zaqar/restart.sh DIR zaqar|ws|redis   (ws: the WebSocket server, same ports; its
+# sockets were closed, so their subscriptions are gone and clients subscribe again)
 set -euo pipefail
-DIR="${1:?usage: restart.sh RUN_DIR zaqar|redis}"; PART="${2:?usage: restart.sh RUN_DIR zaqar|redis}"
+DIR="${1:?usage: restart.sh RUN_DIR zaqar|ws|redis}"; PART="${2:?usage: restart.sh RUN_DIR zaqar|ws|redis}"
 die() { echo "restart.sh: $*" >&2; exit 1; }
 [[ -f "$DIR/env" ]] || die "$DIR is not a bed's run directory"
 source "$DIR/env"
@@ -31,5 +32,17 @@ case "$PART" in
             sleep 0.1
         done
         die "zaqar did not come back on $ZAQAR_URL (see $DIR/zaqar.log)";;
-    *) die "unknown part $PART (zaqar or redis)";;
+    ws)
+        [[ -f "$DIR/ws.cmd" ]] || die "$DIR has no WebSocket server (start.sh --websocket)"
+        [[ -f "$DIR/ws.pid" ]] && kill -0 "$(cat "$DIR/ws.pid")" 2>/dev/null && die "the WebSocket server still runs"
+        eval "setsid $(cat "$DIR/ws.cmd") </dev/null >>\"$DIR/ws.log\" 2>&1 &"
+        echo $! > "$DIR/ws.pid"
+        port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+        for _ in $(seq 1 300); do
+            port_open "$ZAQAR_WS_PORT" && port_open "$ZAQAR_NOTIFICATION_PORT" && exit 0
+            kill -0 "$(cat "$DIR/ws.pid")" 2>/dev/null || break
+            sleep 0.1
+        done
+        die "the WebSocket server did not come back on $ZAQAR_WS_URL (see $DIR/ws.log)";;
+    *) die "unknown part $PART (zaqar, ws or redis)";;
 esac

@@ -4,6 +4,7 @@
 # Usage: tools/zaqar/start.sh [--dir DIR] [--zaqar-port N] [--redis-port N]
 #                             [--server wsgiref|uwsgi] [--workers N]
 #                             [--gc-interval SECONDS] [--log-requests] [--redis-aof]
+#                             [--websocket] [--ws-port N] [--notification-port N]
 #                             [--no-install]
 #   --dir          run directory (config, logs, pid files); default
 #                  tools/zaqar/run/<zaqar-port>
@@ -18,15 +19,24 @@
 #   --redis-aof    Redis keeps its data in an append-only file fsynced on every
 #                  write, so a Redis restart (tools/zaqar/restart.sh) loses no
 #                  message (the soak needs it); default: no persistence.
+#   --websocket    also start Zaqar's WebSocket server (push to subscribed
+#                  sockets) beside the HTTP one, on the same Redis stores, and
+#                  turn on the HTTP server's notifier (tools/zaqar/websocket/README.md)
+#   --ws-port      default: a free port
+#   --notification-port  the WebSocket server's notification listener
+#                  (unauthenticated, always 127.0.0.1); default: a free port,
+#                  kept across restart.sh
 #
 # On success prints the run directory's env file, which holds
 #   ZAQAR_URL, ZAQAR_PORT, REDIS_PORT, ZAQAR_SECRET, ZAQAR_RUN_DIR
+#   and with --websocket ZAQAR_WS_URL, ZAQAR_WS_PORT, ZAQAR_NOTIFICATION_PORT
 # Stop with tools/zaqar/stop.sh DIR: it stops exactly the processes started here.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks zaqar's deps
 DIR="" ZPORT="" RPORT="" SERVER=wsgiref WORKERS=4 GC=5 INSTALL=1 AOF=0 REQLOG=--disable-logging
+WS=0 WSPORT="" NPORT=""
 while (( $# )); do
     case "$1" in
         --dir) DIR="$2"; shift 2;;
@@ -38,7 +48,10 @@ while (( $# )); do
         --log-requests) REQLOG=""; shift;;
         --redis-aof) AOF=1; shift;;
         --no-install) INSTALL=0; shift;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0;;
+        --websocket) WS=1; shift;;
+        --ws-port) WSPORT="$2"; shift 2;;
+        --notification-port) NPORT="$2"; shift 2;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
@@ -53,6 +66,11 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 [[ -n "$ZPORT" ]] || ZPORT="$(free_port)"
 [[ -n "$RPORT" ]] || RPORT="$(free_port)"
 [[ "$ZPORT" =~ ^[0-9]+$ && "$RPORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
+if (( WS )); then
+    [[ -n "$WSPORT" ]] || WSPORT="$(free_port)"
+    [[ -n "$NPORT" ]] || NPORT="$(free_port)"
+    [[ "$WSPORT" =~ ^[0-9]+$ && "$NPORT" =~ ^[0-9]+$ ]] || die "ports must be numbers"
+fi
 [[ -n "$DIR" ]] || DIR="$HERE/run/$ZPORT"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
@@ -79,6 +97,17 @@ redis-cli -h 127.0.0.1 -p "$RPORT" ping 2>/dev/null | grep -q PONG || die "redis
 SECRET="${ZAQAR_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 sed -e "s/@ZAQAR_PORT@/$ZPORT/" -e "s/@REDIS_PORT@/$RPORT/" -e "s/@SECRET@/$SECRET/" \
     "$HERE/zaqar.conf.in" > "$DIR/zaqar.conf"
+if (( WS )); then
+    # The server that stores a posted message is the one that notifies its subscribers, so the
+    # HTTP server needs the notifier; the WebSocket server reads this file too, plus its overlay.
+    cat >> "$DIR/zaqar.conf" <<CONF
+
+[storage]
+message_pipeline = zaqar.notification.notifier
+CONF
+    sed -e "s/@WS_PORT@/$WSPORT/" -e "s/@NOTIFICATION_PORT@/$NPORT/" \
+        "$HERE/websocket/zaqar-ws.conf.in" > "$DIR/zaqar-ws.conf"
+fi
 
 # 3. Zaqar.
 if [[ "$SERVER" == wsgiref ]]; then
@@ -111,7 +140,23 @@ for _ in $(seq 1 300); do
 done
 [[ "$code" == 204 ]] || die "zaqar not ready on 127.0.0.1:$ZPORT (last HTTP $code), see $DIR/zaqar.log"
 
-# 4. GC loop.
+# 4. The WebSocket server: the same config plus the overlay, with the Python 3.11 and Redis
+# fixes applied in its process by ws-server.py.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if (( WS )); then
+    WS_CMD=("$PY" "$HERE/websocket/ws-server.py" --config-file "$DIR/zaqar.conf" --config-file "$DIR/zaqar-ws.conf")
+    printf '%q ' "${WS_CMD[@]}" > "$DIR/ws.cmd"
+    setsid "${WS_CMD[@]}" </dev/null >"$DIR/ws.log" 2>&1 &
+    echo $! > "$DIR/ws.pid"
+    for _ in $(seq 1 300); do
+        port_open "$WSPORT" && port_open "$NPORT" && break
+        kill -0 "$(cat "$DIR/ws.pid")" 2>/dev/null || die "the WebSocket server exited, see $DIR/ws.log"
+        sleep 0.1
+    done
+    port_open "$WSPORT" && port_open "$NPORT" || die "the WebSocket server is not listening on $WSPORT/$NPORT, see $DIR/ws.log"
+fi
+
+# 5. GC loop.
 if [[ "$GC" =~ ^[0-9.]+$ ]] && [[ "$GC" != 0 ]]; then
     setsid "$PY" "$HERE/gc-loop.py" --config-file "$DIR/zaqar.conf" --interval "$GC" \
         </dev/null >"$DIR/gc.log" 2>&1 &
@@ -125,5 +170,13 @@ REDIS_PORT=$RPORT
 ZAQAR_SECRET=$SECRET
 ZAQAR_RUN_DIR=$DIR
 ENV
+if (( WS )); then
+    cat >> "$DIR/env" <<ENV
+ZAQAR_WS_URL=ws://127.0.0.1:$WSPORT
+ZAQAR_WS_PORT=$WSPORT
+ZAQAR_NOTIFICATION_PORT=$NPORT
+ENV
+fi
+(( WS )) && echo "zaqar bed: WebSocket server on ws://127.0.0.1:$WSPORT, notifications on 127.0.0.1:$NPORT" >&2
 echo "zaqar bed ($SERVER) on http://127.0.0.1:$ZPORT, redis 127.0.0.1:$RPORT, run dir $DIR" >&2
 cat "$DIR/env"

@@ -3,10 +3,11 @@
 # Kills only the pids recorded there, after checking each still is the
 # program it was (a recycled pid is left alone). TERM, then KILL after 5 s.
 #
-# Usage: tools/zaqar/stop.sh DIR [zaqar|redis|gc ...]   (default: all three)
+# Usage: tools/zaqar/stop.sh DIR [zaqar|ws|redis|gc ...]   (default: all of them; ws is the
+# WebSocket server of a bed started with --websocket)
 set -uo pipefail
-DIR="${1:?usage: stop.sh RUN_DIR [zaqar|redis|gc ...]}"; shift
-PARTS=("$@"); (( ${#PARTS[@]} )) || PARTS=(gc zaqar redis)
+DIR="${1:?usage: stop.sh RUN_DIR [zaqar|ws|redis|gc ...]}"; shift
+PARTS=("$@"); (( ${#PARTS[@]} )) || PARTS=(gc ws zaqar redis)
 
 stop_pid() { # name pidfile expected-cmdline-substring
     local name="$1" file="$2" want="$3" pid
@@ -28,6 +29,7 @@ for part in "${PARTS[@]}"; do
         zaqar)
             if [[ "$(cat "$DIR/server" 2>/dev/null)" == uwsgi ]]; then stop_pid zaqar "$DIR/zaqar.pid" uwsgi
             else stop_pid zaqar "$DIR/zaqar.pid" zaqar-server; fi;;
+        ws) stop_pid ws "$DIR/ws.pid" websocket/ws-server.py;;
         redis) stop_pid redis "$DIR/redis.pid" redis-server;;
         *) echo "stop.sh: unknown part $part" >&2; exit 2;;
     esac
