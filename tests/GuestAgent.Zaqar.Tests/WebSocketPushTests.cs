@@ -151,7 +151,8 @@ public sealed class WebSocketPushTests(WebSocketBedFixture fixture, ITestOutputH
 /// </summary>
 public sealed class WebSocketStallTests
 {
-    [Fact]
+    // About 35 s of a server outage: in the longer mode.
+    [LongFact]
     public async Task Notifications_to_a_killed_socket_server_give_up_quickly_so_other_queues_are_pushed_once_it_is_back()
     {
         using var bed = ZaqarBed.StartPrivate(webSocket: true);
