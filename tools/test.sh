@@ -43,7 +43,8 @@ for trx in "$WORK"/results/*.trx; do
     get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
     passed=$((passed + $(get passed)))
     failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
-    skipped=$((skipped + $(get notExecuted)))
+    # xunit's skipped tests are "NotExecuted" results, counted in total but not in executed.
+    skipped=$((skipped + $(get total) - $(get executed)))
 done
 (( files > 0 )) || { echo "no test results were written"; failed=$((failed + 1)); }
 (( rc == 0 || failed > 0 )) || { echo "dotnet test failed (exit $rc) without a failed test"; }
