@@ -61,15 +61,16 @@ public sealed class FilesBlock(GuestPlatform platform) : OperationBlock
         UrlTransferOptions Url() => new(run.CommandId, run.Attempt, files, platform, policy.Destinations, run.Time);
         try
         {
+            // BlockOperation already runs this off the ledger's thread: no further hop to the pool.
             return run.Args switch
             {
-                FilePutArgs put => await Task.Run(() => FilePut.RunAsync(run.CommandId, put, files, platform,
+                FilePutArgs put => await FilePut.RunAsync(run.CommandId, put, files, platform,
                     (run.Services?.GetService(typeof(TransferDesk)) as TransferDesk
-                        ?? throw new InvalidOperationException("file.put chunks need the ledger's transfer desk")).Ledger, cancel), cancel).ConfigureAwait(false),
-                FilePutUrlArgs download => await Task.Run(() => FilePutUrl.RunAsync(download, Url(), cancel), cancel).ConfigureAwait(false),
-                FileGetArgs { UploadUrl: not null } upload => await Task.Run(() => FileUpload.RunAsync(upload, Url(), cancel), cancel).ConfigureAwait(false),
-                FileGetArgs get => await Task.Run(() => FileGet.RunAsync(run.CommandId, get, run.Attempt, files, platform.Files,
-                    ((SpoolOutput)run.Output).Directory, run.InlineCapBytes, run.ChunkBytes, cancel), cancel).ConfigureAwait(false),
+                        ?? throw new InvalidOperationException("file.put chunks need the ledger's transfer desk")).Ledger, cancel).ConfigureAwait(false),
+                FilePutUrlArgs download => await FilePutUrl.RunAsync(download, Url(), cancel).ConfigureAwait(false),
+                FileGetArgs { UploadUrl: not null } upload => await FileUpload.RunAsync(upload, Url(), cancel).ConfigureAwait(false),
+                FileGetArgs get => await FileGet.RunAsync(run.CommandId, get, run.Attempt, files, platform.Files,
+                    ((SpoolOutput)run.Output).Directory, run.InlineCapBytes, run.ChunkBytes, cancel).ConfigureAwait(false),
                 var other => BlockOutcome.Failed(RejectCodes.InternalError, $"the files block has no run for {other.GetType().Name}"),
             };
         }
