@@ -3,7 +3,7 @@ using GuestAgent.Protocol;
 
 namespace GuestAgent.Blocks;
 
-/// <summary>One output stream of a run as captured by <see cref="ExecRunner"/>.</summary>
+/// <summary>One output stream of a run, spooled whole (<see cref="IOutputWriter"/>; the built-in exec, http and file.get runners), its first bytes kept inline.</summary>
 /// <param name="TotalBytes">Every byte the stream produced.</param>
 /// <param name="Inline">The first bytes of the stream, at most the inline cap.</param>
 /// <param name="Sha256">Lower-case hex SHA-256 of the whole stream.</param>
