@@ -30,6 +30,18 @@ public static class QueuePollerProtocol
     internal sealed record Scanned(IReadOnlyList<QueueMessage> Messages);
 
     internal sealed record ScanFailed(Exception Cause);
+
+    /// <summary>From <see cref="Push.CommandQueuePush"/>: subscribed; drain the queue, then poll only as a safety net.</summary>
+    public sealed record PushUp;
+
+    /// <summary>From <see cref="Push.CommandQueuePush"/>: no push for now; poll as without it.</summary>
+    public sealed record PushDown(string Reason);
+
+    /// <summary>From <see cref="Push.CommandQueuePush"/>: a message was announced; claim now.</summary>
+    public sealed record Pushed
+    {
+        public static readonly Pushed Instance = new();
+    }
 }
 
 /// <summary>
@@ -46,6 +58,11 @@ public static class QueuePollerProtocol
 /// The waits between claims use the runtime's timers, not the actor system's scheduler: they sit
 /// on the call path (a command posted during a wait waits for its end), so they need to be
 /// precise, while the scheduler ticks coarsely to keep an idle agent off the CPU (AgentHost).
+/// With push (a binding's <c>push</c> block), a child <see cref="Push.CommandQueuePush"/> keeps a
+/// WebSocket subscription to the queue: each announced message is claimed at once (again a few
+/// milliseconds later when the claim comes back empty: Zaqar announces a message before it stores
+/// it), and between announcements the poller claims only every <c>push.safety-poll</c>. Whenever
+/// push is down it polls as without it.
 /// </summary>
 public sealed class QueuePoller : ReceiveActor, IWithTimers
 {
@@ -78,11 +95,31 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private DateTimeOffset _scanPausedUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _lastScan = DateTimeOffset.MinValue;
 
+    /// <summary>Delays of the claims that follow an empty claim made on an announcement.</summary>
+    private static readonly TimeSpan[] PushedRetryDelays = [TimeSpan.FromMilliseconds(15)];
+
+    private readonly Props? _pushProps;
+    private readonly TimeSpan _safetyPoll;
+    private IActorRef? _pushChild;
+    private bool _pushing;
+    private bool _claiming;
+
+    /// <summary>An announcement came while a claim was under way: claim once more after it.</summary>
+    private bool _claimAgain;
+
+    /// <summary>Claims left to follow an empty claim made on an announcement.</summary>
+    private int _pushedRetry = -1;
+
+    /// <summary>The claim under way is the safety net's (no announcement led to it).</summary>
+    private bool _safetyClaim;
+
     /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
-        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null)
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null, Props? push = null, TimeSpan? safetyPoll = null)
     {
+        _pushProps = push;
+        _safetyPoll = safetyPoll ?? TimeSpan.FromSeconds(60);
         _watch = watch;
         _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
         _lifetime = lifetime;
@@ -101,12 +138,45 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         {
             if (p.Wait == _wait)
             {
+                _safetyClaim = _pushing && _pushedRetry < 0;
                 ClaimNow();
             }
         });
-        Receive<QueuePollerProtocol.Claimed>(c => OnClaimed(c.Claim));
+        Receive<QueuePollerProtocol.Claimed>(c =>
+        {
+            _claiming = false;
+            OnClaimed(c.Claim);
+        });
+        Receive<QueuePollerProtocol.PushUp>(_ =>
+        {
+            _pushing = true;
+            // Messages posted before the subscription are never announced: drain them now.
+            ClaimWhenIdle();
+        });
+        Receive<QueuePollerProtocol.PushDown>(d =>
+        {
+            if (_pushing)
+            {
+                _pushing = false;
+                _idle = _poll.MinInterval;
+                ClaimWhenIdle();
+            }
+        });
+        Receive<QueuePollerProtocol.Pushed>(_ =>
+        {
+            if (_claiming || _outstanding.Count > 0 || _scanning)
+            {
+                // Whatever the claim under way does not take, the claim after it will.
+                _claimAgain = true;
+                return;
+            }
+            _pushedRetry = PushedRetryDelays.Length;
+            _safetyClaim = false;
+            ClaimNow();
+        });
         Receive<QueuePollerProtocol.ClaimFailed>(f =>
         {
+            _claiming = false;
             _fault = _fault == TimeSpan.Zero ? _poll.MinInterval : TimeSpan.FromTicks(Math.Min(_poll.MaxFaultBackoff.Ticks, _fault.Ticks * 2));
             _log.Warning("claiming {Queue} failed ({Error}); next try in {Delay}", _binding.CommandQueue, f.Cause.Message, _fault);
             Schedule(_fault);
@@ -165,11 +235,16 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
-        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null) =>
-        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, ops, zaqar, ledger, lifetime, tenant, openClaims, watch, time, parse));
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null, Props? push = null, TimeSpan? safetyPoll = null) =>
+        Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, ops, zaqar, ledger, lifetime, tenant, openClaims, watch, time, parse,
+            push, safetyPoll));
 
     protected override void PreStart()
     {
+        if (_pushProps is not null)
+        {
+            _pushChild = Context.ActorOf(_pushProps, "push");
+        }
         if (_watch.Restarted() is { } died)
         {
             _log.Error("the poller of {Queue} failed while judging message {MessageId} ({Strikes} time(s)); " +
@@ -219,12 +294,24 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     protected override void PostStop() => EndWait();
 
+    /// <summary>Claims now unless a claim, its offers or a scan are under way (their end leads to the next claim).</summary>
+    private void ClaimWhenIdle()
+    {
+        if (_claiming || _outstanding.Count > 0 || _scanning)
+        {
+            _claimAgain = true;
+            return;
+        }
+        ClaimNow();
+    }
+
     private void ClaimNow()
     {
-        if (_outstanding.Count > 0 || _scanning)
+        if (_outstanding.Count > 0 || _scanning || _claiming)
         {
             return;
         }
+        _claimAgain = false;
         EndWait();
         if (_lifetime.Draining)
         {
@@ -243,6 +330,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             Schedule(_poll.MinInterval);
             return;
         }
+        _claiming = true;
         _zaqar.ClaimAsync(_binding.CommandQueue, limit, _poll.ClaimTtlSeconds, _poll.ClaimGraceSeconds).PipeTo(Self,
             success: c => new QueuePollerProtocol.Claimed(c),
             failure: ex => new QueuePollerProtocol.ClaimFailed(ex));
@@ -258,14 +346,41 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 _binding.CommandQueue, _binding.Endpoint, _binding.ReplyQueue, _binding.MaxOperations);
         }
         _fault = TimeSpan.Zero;
+        var safetyClaim = _safetyClaim;
+        _safetyClaim = false;
         if (claim.IsEmpty)
         {
+            if (_claimAgain)
+            {
+                _pushedRetry = -1;
+                ClaimNow();
+                return;
+            }
+            if (_pushedRetry > 0)
+            {
+                // Announced before it was stored: look again in a moment.
+                Schedule(PushedRetryDelays[^_pushedRetry]);
+                _pushedRetry--;
+                return;
+            }
+            _pushedRetry = -1;
+            if (_pushing)
+            {
+                Schedule(Jittered(_safetyPoll));
+                return;
+            }
             Schedule(Jittered(_idle));
             if (_time.GetUtcNow() - _lastBusy > _poll.BusyPeriod)
             {
                 _idle = TimeSpan.FromTicks(Math.Min(_poll.MaxInterval.Ticks, _idle.Ticks * 2));
             }
             return;
+        }
+        _pushedRetry = -1;
+        if (safetyClaim && _pushChild is not null)
+        {
+            // Push is up, yet commands waited for the safety net: the subscription may be gone.
+            _pushChild.Tell(Push.CommandQueuePushProtocol.Check.Instance);
         }
         _idle = _poll.MinInterval;
         _lastBusy = _time.GetUtcNow();

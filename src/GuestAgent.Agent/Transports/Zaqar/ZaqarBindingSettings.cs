@@ -22,11 +22,38 @@ public sealed record TenantAuth(string Mode, string? Token, PreSignedUrl? Comman
     /// <summary>Presigned: where the URLs in use came from (the configuration, or a renewal kept in the state directory).</summary>
     public string? Source { get; init; }
 
+    /// <summary>Push over Zaqar's WebSocket, when the binding names the endpoint (none or keystone auth only).</summary>
+    public ZaqarPush? Push { get; init; }
+
     /// <summary>What the agent does on the command queue: claim (POST .../claims) and delete claimed messages (DELETE .../messages/{id}).</summary>
     public static readonly IReadOnlyList<(string Method, string Path)> CommandQueueNeeds = [("POST", "claims"), ("DELETE", "messages")];
 
     /// <summary>What the agent does on the reply queue: post replies (POST .../messages).</summary>
     public static readonly IReadOnlyList<(string Method, string Path)> ReplyQueueNeeds = [("POST", "messages")];
+}
+
+/// <summary>
+/// A binding's <c>push</c> block: Zaqar's WebSocket endpoint, over which the agent subscribes to its
+/// command queue and claims as soon as a message is announced, polling only every
+/// <see cref="SafetyPoll"/> meanwhile.
+/// </summary>
+public sealed record ZaqarPush(Uri Url)
+{
+    /// <summary>Claims this often while push is up, in case a notification was lost.</summary>
+    public TimeSpan SafetyPoll { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The subscription's TTL; renewed (HTTP PATCH) every <see cref="RenewInterval"/>, which also notices one deleted behind the agent's back.</summary>
+    public int SubscriptionTtlSeconds { get; init; } = 3600;
+
+    public TimeSpan RenewInterval { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>WebSocket pings: the server sends none, and a half-dead connection loses pushes silently.</summary>
+    public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan PingTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest wait between attempts to reconnect (doubling from 1 s, with jitter); the binding polls meanwhile.</summary>
+    public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>Reads a Zaqar binding's <c>auth</c> block (hocon/guest-agent.conf documents it).</summary>
@@ -63,7 +90,56 @@ public static class ZaqarBindingSettings
                 }
                 auth = new TenantAuth(mode, token);
             }
-        return auth;
+        return t.HasPath("push") ? auth with { Push = ReadPush(t, key, mode) } : auth;
+    }
+
+    private static ZaqarPush? ReadPush(Config t, Func<string, string> key, string mode)
+    {
+        if (!t.GetValue("push").IsObject())
+        {
+            throw new ConfigException($"{key("push")} must be a block: push {{ websocket = \"ws://zaqar:9000\" }}");
+        }
+        var url = t.GetString("push.websocket", "");
+        if (url == "")
+        {
+            // An empty block (or websocket = "") keeps polling: a template can leave it blank.
+            return null;
+        }
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss"))
+        {
+            throw new ConfigException($"{key("push.websocket")} must be Zaqar's WebSocket URL, ws:// or wss://, such as ws://127.0.0.1:9000; got '{url}'");
+        }
+        if (mode == "presigned")
+        {
+            throw new ConfigException($"{key("push")}: a guest on pre-signed URLs cannot use push (Zaqar refuses claims and subscriptions " +
+                                      "made with them over the WebSocket, and does not confine a signature to its queue there: " +
+                                      "docs/security.md); remove the push block, the binding polls");
+        }
+        TimeSpan Positive(string k, TimeSpan fallback)
+        {
+            var v = t.GetTimeSpan(k, fallback);
+            return v > TimeSpan.Zero ? v : throw new ConfigException($"{key(k)} must be positive");
+        }
+        var push = new ZaqarPush(uri);
+        push = push with
+        {
+            SafetyPoll = Positive("push.safety-poll", push.SafetyPoll),
+            SubscriptionTtlSeconds = (int)Positive("push.subscription-ttl", TimeSpan.FromSeconds(push.SubscriptionTtlSeconds)).TotalSeconds,
+            RenewInterval = Positive("push.renew-interval", push.RenewInterval),
+            PingInterval = Positive("push.ping-interval", push.PingInterval),
+            PingTimeout = Positive("push.ping-timeout", push.PingTimeout),
+            MaxReconnectDelay = Positive("push.max-reconnect-delay", push.MaxReconnectDelay),
+        };
+        if (push.SubscriptionTtlSeconds < 60)
+        {
+            throw new ConfigException($"{key("push.subscription-ttl")} must be at least 60s (Zaqar's minimum)");
+        }
+        if (push.RenewInterval.TotalSeconds >= push.SubscriptionTtlSeconds)
+        {
+            throw new ConfigException($"{key("push.renew-interval")} ({push.RenewInterval}) must be shorter than push.subscription-ttl " +
+                                      $"({push.SubscriptionTtlSeconds} s), or the subscription lapses between renewals");
+        }
+        return push;
     }
 
     private const string Mint = "mint new ones with: guestctl credentials mint (or renew a running agent's with guestctl credentials renew)";

@@ -4,6 +4,7 @@ using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Transport;
 using GuestAgent.Agent.Transports.Zaqar.Credentials;
+using GuestAgent.Agent.Transports.Zaqar.Push;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Agent.Transports.Zaqar;
@@ -82,10 +83,15 @@ public sealed class ZaqarTransport : IBindingTransport
 
     public ICredentialsRenewal? Credentials { get; }
 
-    public Props ReceiverProps(ReceiverContext context) =>
-        QueuePoller.Props(context.Binding, context.Poll, context.Limits, context.Ops, Client, context.Ledger, context.Lifetime,
+    public Props ReceiverProps(ReceiverContext context)
+    {
+        var push = AuthOf(context.Binding).Push;
+        return QueuePoller.Props(context.Binding, context.Poll, context.Limits, context.Ops, Client, context.Ledger, context.Lifetime,
             context.TenantSlots, new OpenClaims(OpenClaims.PathFor(context.StateDir, context.Binding.Name), context.Time), new PoisonWatch(),
-            context.Time);
+            context.Time,
+            push: push is null ? null : CommandQueuePush.Props(context.Binding.Name, context.Binding.CommandQueue, push, Client, context.Time),
+            safetyPoll: push?.SafetyPoll);
+    }
 }
 
 /// <summary>Replies as Zaqar messages, several per POST where they fit one.</summary>
