@@ -20,6 +20,21 @@ public sealed record KeystoneCredentials(string UserName, string Password, strin
 /// <summary>A project-scoped token keystone issued (X-Subject-Token) and the project it is scoped to.</summary>
 public sealed record KeystoneToken(string Value, string ProjectId, DateTimeOffset ExpiresAt);
 
+/// <summary>
+/// One access rule of a keystone application credential: a token issued from the credential is
+/// good only for requests to <paramref name="Service"/> (a catalog type, e.g. "messaging") with this
+/// method and a path matching <paramref name="Path"/> (<c>*</c> one segment, <c>**</c> any), when the
+/// service's keystonemiddleware is configured to check (<c>[keystone_authtoken] service_type</c>).
+/// </summary>
+public sealed record AccessRule(string Service, string Method, string Path)
+{
+    /// <summary>A rule for Zaqar (catalog type "messaging").</summary>
+    public static AccessRule Messaging(string method, string path) => new("messaging", method, path);
+}
+
+/// <summary>A keystone application credential (its id and the secret keystone showed once).</summary>
+public sealed record ApplicationCredential(string Id, string Secret, string ProjectId);
+
 /// <summary>Keystone refused to issue a token.</summary>
 public sealed class KeystoneAuthException(int statusCode, string body)
     : Exception($"keystone refused the token request (HTTP {statusCode}): {body}")
@@ -86,9 +101,13 @@ public sealed class KeystoneBed : IDisposable
 
     public string ProjectId(Tenant tenant) => Credentials(tenant).ProjectId;
 
-    /// <summary>Starts a bed of its own (stopped by <see cref="Dispose"/>), with Zaqar's WebSocket server when <paramref name="webSocket"/>.</summary>
-    public static KeystoneBed StartPrivate(bool webSocket = false) =>
-        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-keystone-" + Guid.NewGuid().ToString("N")[..12]), webSocket), owned: true);
+    /// <summary>
+    /// Starts a bed of its own (stopped by <see cref="Dispose"/>), with Zaqar's WebSocket server when
+    /// <paramref name="webSocket"/>; <paramref name="authToken"/> overrides settings of zaqar.conf's
+    /// [keystone_authtoken] (an empty value removes one: keystonemiddleware's default applies).
+    /// </summary>
+    public static KeystoneBed StartPrivate(bool webSocket = false, IReadOnlyDictionary<string, string>? authToken = null) =>
+        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-keystone-" + Guid.NewGuid().ToString("N")[..12]), webSocket, authToken), owned: true);
 
     /// <summary>
     /// A token for the tenant's user, scoped to the tenant's project; one per tenant for the whole
@@ -146,6 +165,11 @@ public sealed class KeystoneBed : IDisposable
                 ["scope"] = new JsonObject { ["project"] = new JsonObject { ["id"] = projectId } },
             },
         };
+        return await PostTokenRequestAsync(request, ct).ConfigureAwait(false);
+    }
+
+    private async Task<KeystoneToken> PostTokenRequestAsync(JsonObject request, CancellationToken ct)
+    {
         // A body with a Content-Length: uwsgi's --http-socket reads no chunked request body.
         using var content = new StringContent(request.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
         using var resp = await Http.PostAsync(KeystoneUrl + "/auth/tokens", content, ct).ConfigureAwait(false);
@@ -161,6 +185,66 @@ public sealed class KeystoneBed : IDisposable
             token.GetProperty("project").GetProperty("id").GetString()!,
             DateTimeOffset.Parse(token.GetProperty("expires_at").GetString()!, CultureInfo.InvariantCulture));
     }
+
+    /// <summary>
+    /// POST /v3/users/{id}/application_credentials as the tenant's user (with its password token):
+    /// a credential for the tenant's project with the user's roles, restricted to
+    /// <paramref name="accessRules"/> (none: unrestricted in what it may call, yet not allowed to
+    /// manage credentials).
+    /// </summary>
+    public async Task<ApplicationCredential> CreateApplicationCredentialAsync(
+        Tenant tenant, IEnumerable<AccessRule> accessRules, CancellationToken ct = default)
+    {
+        var rules = new JsonArray();
+        foreach (var rule in accessRules)
+        {
+            rules.Add(new JsonObject { ["service"] = rule.Service, ["method"] = rule.Method, ["path"] = rule.Path });
+        }
+        var credential = new JsonObject { ["name"] = "guest-" + Guid.NewGuid().ToString("N")[..12] };
+        if (rules.Count > 0)
+        {
+            credential["access_rules"] = rules;
+        }
+        var request = new JsonObject { ["application_credential"] = credential };
+        var userId = Get(tenant == Tenant.A ? "TENANT_A_USER_ID" : "TENANT_B_USER_ID");
+        using var req = new HttpRequestMessage(HttpMethod.Post, $"{KeystoneUrl}/users/{userId}/application_credentials")
+        {
+            Content = new StringContent(request.ToJsonString(), System.Text.Encoding.UTF8, "application/json"),
+        };
+        req.Headers.Add("X-Auth-Token", await TokenAsync(tenant, ct).ConfigureAwait(false));
+        using var resp = await Http.SendAsync(req, ct).ConfigureAwait(false);
+        var body = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        if ((int)resp.StatusCode != 201)
+        {
+            throw new KeystoneAuthException((int)resp.StatusCode, body);
+        }
+        using var doc = JsonDocument.Parse(body);
+        var made = doc.RootElement.GetProperty("application_credential");
+        return new ApplicationCredential(
+            made.GetProperty("id").GetString()!, made.GetProperty("secret").GetString()!, made.GetProperty("project_id").GetString()!);
+
+        string Get(string name) => Env.TryGetValue(name, out var v) && v.Length > 0
+            ? v
+            : throw new InvalidOperationException($"The keystone bed's env file has no {name}.");
+    }
+
+    /// <summary>
+    /// POST /v3/auth/tokens with the application_credential method: a token scoped to the
+    /// credential's project carrying its access rules. Throws <see cref="KeystoneAuthException"/>
+    /// when keystone refuses.
+    /// </summary>
+    public Task<KeystoneToken> IssueTokenAsync(ApplicationCredential credential, CancellationToken ct = default) =>
+        PostTokenRequestAsync(new JsonObject
+        {
+            ["auth"] = new JsonObject
+            {
+                ["identity"] = new JsonObject
+                {
+                    ["methods"] = new JsonArray("application_credential"),
+                    ["application_credential"] = new JsonObject { ["id"] = credential.Id, ["secret"] = credential.Secret },
+                },
+            },
+        }, ct);
 
     /// <summary>DELETE /v3/auth/tokens: revokes <paramref name="token"/> (a token may revoke itself).</summary>
     public async Task RevokeTokenAsync(string token, CancellationToken ct = default)
@@ -251,8 +335,19 @@ public sealed class KeystoneBed : IDisposable
         return bed;
     }
 
-    private static Dictionary<string, string> RunStart(string dir, bool webSocket = false) =>
-        ReadEnv(Run(RepoPaths.Tool("keystone", "start.sh"), webSocket ? ["--dir", dir, "--websocket"] : ["--dir", dir]));
+    private static Dictionary<string, string> RunStart(string dir, bool webSocket = false, IReadOnlyDictionary<string, string>? authToken = null)
+    {
+        List<string> args = ["--dir", dir];
+        if (webSocket)
+        {
+            args.Add("--websocket");
+        }
+        foreach (var (name, value) in authToken ?? new Dictionary<string, string>())
+        {
+            args.AddRange(["--authtoken", $"{name}={value}"]);
+        }
+        return ReadEnv(Run(RepoPaths.Tool("keystone", "start.sh"), [.. args]));
+    }
 
     private static Dictionary<string, string> ReadEnv(string text) => BedScripts.ReadEnv(text);
 

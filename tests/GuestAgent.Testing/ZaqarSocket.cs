@@ -46,17 +46,25 @@ public sealed class ZaqarSocket : IAsyncDisposable
     }
 
     /// <summary>Sends one request and returns its answer: <c>{"request":..., "headers": {"status": N}, "body": ...}</c>.</summary>
-    public async Task<JsonElement> RequestAsync(string action, JsonObject body, TimeSpan? timeout = null, string? authToken = null)
+    public async Task<JsonElement> RequestAsync(
+        string action, JsonObject body, TimeSpan? timeout = null, string? authToken = null, IReadOnlyDictionary<string, string>? extraHeaders = null)
     {
         await _oneRequest.WaitAsync();
         try
         {
+            var headers = new JsonObject { ["Client-ID"] = _clientId.ToString(), ["X-Project-ID"] = _project };
+            if (authToken is not null)
+            {
+                headers["X-Auth-Token"] = authToken;
+            }
+            foreach (var (name, value) in extraHeaders ?? new Dictionary<string, string>())
+            {
+                headers[name] = value;
+            }
             var frame = new JsonObject
             {
                 ["action"] = action,
-                ["headers"] = authToken is null
-                    ? new JsonObject { ["Client-ID"] = _clientId.ToString(), ["X-Project-ID"] = _project }
-                    : new JsonObject { ["Client-ID"] = _clientId.ToString(), ["X-Project-ID"] = _project, ["X-Auth-Token"] = authToken },
+                ["headers"] = headers,
                 ["body"] = body,
             };
             await _socket.SendAsync(Encoding.UTF8.GetBytes(frame.ToJsonString()), WebSocketMessageType.Text, true, CancellationToken.None);
@@ -73,8 +81,23 @@ public sealed class ZaqarSocket : IAsyncDisposable
     /// Authenticates the socket with a keystone token (200 when accepted); later requests must name
     /// the token's project, and the server closes the socket (4003) when the token expires.
     /// </summary>
-    public async Task<int> AuthenticateAsync(string token) =>
-        Status(await RequestAsync("authenticate", new JsonObject(), TimeSpan.FromSeconds(30), token));
+    public async Task<int> AuthenticateAsync(string token, IReadOnlyDictionary<string, string>? extraHeaders = null) =>
+        Status(await RequestAsync("authenticate", new JsonObject(), TimeSpan.FromSeconds(30), token, extraHeaders));
+
+    /// <summary><c>claim_create</c>: the answer (201 with <c>claim_id</c> and <c>messages</c>, 204 when nothing was claimable).</summary>
+    public Task<JsonElement> ClaimAsync(string queue, int limit = 1, int ttlSeconds = 60, int graceSeconds = 60) =>
+        RequestAsync("claim_create", new JsonObject { ["queue_name"] = queue, ["limit"] = limit, ["ttl"] = ttlSeconds, ["grace"] = graceSeconds });
+
+    /// <summary><c>message_delete</c> of a claimed message; returns the answer's status (204 when deleted).</summary>
+    public async Task<int> DeleteMessageAsync(string queue, string messageId, string? claimId = null)
+    {
+        var body = new JsonObject { ["queue_name"] = queue, ["message_id"] = messageId };
+        if (claimId is not null)
+        {
+            body["claim_id"] = claimId;
+        }
+        return Status(await RequestAsync("message_delete", body));
+    }
 
     /// <summary>Subscribes this socket to <paramref name="queue"/> (creating the queue if needed); returns the answer's status.</summary>
     public async Task<int> SubscribeAsync(string queue, int ttlSeconds = 3600, JsonObject? retryPolicy = null)

@@ -7,7 +7,8 @@
 # role member) and service (user zaqar, role service). Every password and the
 # [signed_url] secret_key are fresh random values per start.
 #
-# Usage: tools/keystone/start.sh [--dir DIR] [--gc-interval SECONDS] [--websocket] [--no-install]
+# Usage: tools/keystone/start.sh [--dir DIR] [--gc-interval SECONDS] [--websocket]
+#                                [--authtoken NAME=VALUE]... [--no-install]
 #   --dir          run directory (configs, database, keys, logs, pid files);
 #                  default: a new ${TMPDIR:-/tmp}/guestagent-keystone.XXXXXX
 #   --gc-interval  seconds between Zaqar GC runs (default 5; 0 = off), see
@@ -16,6 +17,10 @@
 #                  a socket sends `authenticate` with a token first) beside the
 #                  HTTP one, as tools/zaqar/start.sh --websocket does; adds
 #                  ZAQAR_WS_URL, ZAQAR_WS_PORT, ZAQAR_NOTIFICATION_PORT to the env
+#   --authtoken    set NAME to VALUE in zaqar.conf's [keystone_authtoken] (an
+#                  empty VALUE removes NAME: keystonemiddleware's default then
+#                  applies), e.g. --authtoken service_token_roles_required=
+#                  to see what the access-rule settings of zaqar.conf.in close
 #   --no-install   do not run tools/keystone/install.sh first
 #
 # Ports are free 127.0.0.1 ports chosen here. On success prints the env file
@@ -28,14 +33,17 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3          # Debian's python: the pyenv one on PATH lacks the OpenStack packages
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 unset PYTHONPATH PYTHONHOME
-DIR="" GC=5 INSTALL=1 WS=0
+DIR="" GC=5 INSTALL=1 WS=0 AUTHTOKEN=()
 while (( $# )); do
     case "$1" in
         --dir) DIR="$2"; shift 2;;
         --gc-interval) GC="$2"; shift 2;;
         --no-install) INSTALL=0; shift;;
         --websocket) WS=1; shift;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0;;
+        --authtoken)
+            [[ "$2" =~ ^[a-z_]+=[^|]*$ ]] || { echo "start.sh: --authtoken wants NAME=VALUE, not $2" >&2; exit 2; }
+            AUTHTOKEN+=("$2"); shift 2;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
@@ -90,6 +98,11 @@ subst() {
 }
 subst keystone.conf
 subst zaqar.conf
+for setting in "${AUTHTOKEN[@]}"; do
+    name="${setting%%=*}" value="${setting#*=}"
+    sed -i -e "/^\[keystone_authtoken\]/,/^\[/{/^$name *=/d}" "$DIR/zaqar.conf"
+    [[ -z "$value" ]] || sed -i -e "s|^\[keystone_authtoken\]\$|&\n$name = $(sedesc "$value")|" "$DIR/zaqar.conf"
+done
 if (( WS )); then
     # As in tools/zaqar/start.sh --websocket: the HTTP server notifies, the WebSocket server
     # reads the same config plus the overlay (tools/zaqar/websocket/README.md).
