@@ -2,7 +2,7 @@
 # test.sh -- the project's test command: everything from a fresh clone on a fresh machine.
 #
 # Installs what the tests need (Debian's zaqar-server, redis-server, keystone ...), starts one local
-# Zaqar bed and one keystone-authenticated Zaqar bed (tools/keystone) for the whole run (tests keep
+# Zaqar bed and one keystone-authenticated Zaqar bed with its WebSocket server (tools/keystone) for the whole run (tests keep
 # apart by project id and queue name), builds, runs every test project, stops the beds, and ends
 # with one line of totals over all projects:
 #   N passed, N failed, N skipped
@@ -24,7 +24,7 @@ trap cleanup EXIT
 "$ROOT/tools/postgres/install.sh" || { echo "installing PostgreSQL failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_ZAQAR_ENV="$BED/env"
-"$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
+"$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env"
 
 if ! dotnet build -nologo -c Release GuestAgent.sln; then
