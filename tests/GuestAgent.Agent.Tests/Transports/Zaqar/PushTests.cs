@@ -105,6 +105,28 @@ public sealed class PushTests(PushBedFixture fixture, ITestOutputHelper output) 
     }
 
     [Fact]
+    public async Task Websocket_server_that_stops_answering_is_noticed_by_pings_and_calls_go_on_by_polling()
+    {
+        using var e2e = Agent(push: ", ping-interval = 1s, ping-timeout = 1s, max-reconnect-delay = 2s", poll: "");
+        await e2e.Agent.WaitForLogAsync(Subscribed, E2EContext.Wait);
+        var pid = File.ReadAllText(Path.Combine(_bed.RunDir, "ws.pid")).Trim();
+
+        // A paused server keeps the connection open and says nothing: only the pings can tell.
+        BedScripts.Run("kill", ["-STOP", pid]);
+        try
+        {
+            await e2e.Agent.WaitForLogAsync("the binding polls until it is back", TimeSpan.FromSeconds(15));
+            var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Argv = ["echo", "polled"] }));
+            Assert.Equal("polled\n", (await e2e.Controller.FinalAsync(cmd.Id, E2EContext.Wait)).ResultAs<ExecResult>()!.Stdout.Data);
+        }
+        finally
+        {
+            BedScripts.Run("kill", ["-CONT", pid]);
+        }
+        await e2e.Agent.WaitForLogAsync(Subscribed, E2EContext.Wait, times: 2);
+    }
+
+    [Fact]
     public async Task Subscription_deleted_behind_the_agents_back_is_noticed_and_made_again()
     {
         using var e2e = Agent(push: ", renew-interval = 2s, subscription-ttl = 60s");
