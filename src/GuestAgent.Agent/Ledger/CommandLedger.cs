@@ -136,6 +136,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             _ctx.GlobalSlots.Release();
         }
         _running.Clear();
+        // Until a new ledger has recovered, nothing may be claimed on these slots.
+        _ctx.TenantSlots.Reset();
         base.PostStop();
     }
 
@@ -555,6 +557,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             _state.Commands.Count, _state.Seen.Count, _state.Transfers.Count);
         StartTransferSweeps();
         StartWaiting();
+        // Every recovered command holds its slot now: the receiver may size claims from what is left.
+        _ctx.TenantSlots.Open();
     }
 
     /// <summary>

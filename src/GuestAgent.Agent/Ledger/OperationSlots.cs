@@ -3,14 +3,26 @@ namespace GuestAgent.Agent.Ledger;
 /// <summary>
 /// A count of operation slots shared between actors (the global cap is shared by every
 /// tenant's ledger and poller). Thread-safe; pollers read <see cref="Free"/> to size claims.
+/// A tenant's slots start closed (<paramref name="open"/> false) and read no free slot until its
+/// ledger has recovered and taken the slots its recovered commands hold (<see cref="Open"/>):
+/// a claim sized before that would add to them and break the cap.
 /// </summary>
-public sealed class OperationSlots(int capacity)
+public sealed class OperationSlots(int capacity, bool open = true)
 {
     private int _used;
+    private volatile bool _open = open;
 
     public int Capacity { get; } = capacity;
     public int Used => Volatile.Read(ref _used);
-    public int Free => Math.Max(0, Capacity - Used);
+
+    /// <summary>Slots free to claim for: none while closed.</summary>
+    public int Free => _open ? Math.Max(0, Capacity - Used) : 0;
+
+    /// <summary>False from a holder's (re)start until it has counted what it holds.</summary>
+    public bool IsOpen => _open;
+
+    /// <summary>The holder has counted its slots: claims may be sized from them again.</summary>
+    public void Open() => _open = true;
 
     public bool TryAcquire()
     {
@@ -31,8 +43,15 @@ public sealed class OperationSlots(int capacity)
     /// <summary>Takes a slot even past the cap (commands recovered after a restart are already owed one).</summary>
     public void ForceAcquire() => Interlocked.Increment(ref _used);
 
-    /// <summary>Forgets every holder (the only holder restarted and will take its slots again).</summary>
-    public void Reset() => Interlocked.Exchange(ref _used, 0);
+    /// <summary>
+    /// Forgets every holder (the only holder restarted and will take its slots again), and closes
+    /// the slots until it has (<see cref="Open"/>).
+    /// </summary>
+    public void Reset()
+    {
+        _open = false;
+        Interlocked.Exchange(ref _used, 0);
+    }
 
     public void Release()
     {

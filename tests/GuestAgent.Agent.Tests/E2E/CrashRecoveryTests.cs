@@ -59,6 +59,39 @@ public sealed class CrashRecoveryTests
     }
 
     [Fact]
+    public async Task Tenant_slot_cap_holds_right_after_a_restart_with_reruns_and_new_claims_together()
+    {
+        using var e2e = new E2EContext(maxOperations: 2);
+        var runs = Path.Combine(e2e.Dir, "runs");
+        ExecArgs Work(int n) => new()
+        {
+            Shell = $"echo \"{n}/$GUESTAGENT_ATTEMPT start $(date +%s%N)\" >> {runs}; sleep 2; echo \"{n}/$GUESTAGENT_ATTEMPT end $(date +%s%N)\" >> {runs}",
+        };
+        var casts = new List<Command>();
+        for (var i = 0; i < 6; i++)
+        {
+            casts.Add(await e2e.Controller.SendAsync(e2e.Controller.Exec(Work(i), CommandMode.Cast, InterruptPolicy.Rerun)));
+        }
+        await E2EContext.WaitForAsync(() => e2e.MarkLines("runs").Count(l => l.Contains(" start ")) == 2, "two casts running");
+
+        // Two runs to redo, four commands waiting in the queue, and a fresh process that must count the first before claiming the rest.
+        e2e.Agent.Kill();
+        e2e.Agent.Start();
+        foreach (var cast in casts)
+        {
+            Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(cast.Id, TimeSpan.FromSeconds(60))).Status);
+        }
+
+        // Each run's own start and end times (the killed first attempts never ended).
+        var marks = e2e.MarkLines("runs").Select(l => l.Split(' ')).ToList();
+        var ends = marks.Where(m => m[1] == "end").ToDictionary(m => m[0], m => long.Parse(m[2]));
+        var intervals = marks.Where(m => m[1] == "start" && ends.ContainsKey(m[0])).Select(m => (Start: long.Parse(m[2]), End: ends[m[0]])).ToList();
+        Assert.Equal(6, intervals.Count);
+        var most = intervals.Max(a => intervals.Count(b => b.Start <= a.Start && a.Start < b.End));
+        Assert.True(most <= 2, $"{most} runs at once with max-operations = 2: {string.Join("; ", e2e.MarkLines("runs"))}");
+    }
+
+    [Fact]
     public async Task Commands_claimed_by_a_killed_run_run_at_the_next_start_without_waiting_for_the_claim_to_expire()
     {
         using var e2e = new E2EContext();

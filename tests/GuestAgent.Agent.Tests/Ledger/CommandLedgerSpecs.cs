@@ -266,6 +266,33 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     /// A block whose runs wait for the test: <c>args.key</c> names the run, <c>args.effect</c> what an
     /// interrupted one means, <c>args.timeout_ms</c> the core's deadline. Runs honour cancellation.
     /// </summary>
+    [Fact]
+    public async Task Tenant_slots_read_none_free_from_a_restart_until_recovery_has_counted_the_recovered_commands()
+    {
+        StartLedger();
+        Offer(GateOffer("a", InterruptPolicy.Rerun), OfferOutcome.Accepted);
+        Offer(GateOffer("b", InterruptPolicy.Rerun), OfferOutcome.Accepted);
+        Offer(GateOffer("c", InterruptPolicy.Fail), OfferOutcome.Accepted);
+        // Two global slots: a and b run, c waits; all three hold a tenant slot.
+        await _gate.StartedAsync("a", 1);
+        await _gate.StartedAsync("b", 1);
+        Assert.Equal(8 - 3, _tenant.Free);
+
+        StopLedger();
+
+        // Between ledgers a receiver would size its claim from slots the recovered commands are owed.
+        Assert.False(_tenant.IsOpen);
+        Assert.Equal(0, _tenant.Free);
+
+        StartLedger();
+        Counts();
+        await _gate.StartedAsync("a", 2);
+        await _gate.StartedAsync("b", 2);
+        Assert.True(_tenant.IsOpen);
+        Assert.Equal(8 - 3, _tenant.Free);
+        Assert.Equal(0, _global.Free);
+    }
+
     private sealed class GateBlock : OperationBlock
     {
         private readonly ConcurrentDictionary<string, TaskCompletionSource> _release = new();

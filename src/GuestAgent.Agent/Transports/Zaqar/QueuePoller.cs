@@ -319,6 +319,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             return;
         }
         var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
+        if (limit == 0 && !_tenant.IsOpen)
+        {
+            // The ledger is recovering (agent start, or a restart after a journal fault): what it
+            // recovers comes before anything new.
+            Schedule(_poll.MinInterval);
+            return;
+        }
         if (limit == 0)
         {
             // Every slot is busy: look again shortly rather than claim what cannot run; queries need no slot.
