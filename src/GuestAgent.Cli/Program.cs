@@ -14,7 +14,8 @@ public static partial class Program
                                    "the keys in env GUESTAGENT_SIGNING_KEYS (kid=base64secret[,kid2=base64secret]: the first signs, " +
                                    "all verify replies); without it they go unsigned, and an agent whose binding has signing keys " +
                                    "rejects them. Zaqar: --endpoint (env ZAQAR_URL, default http://127.0.0.1:8888), " +
-                                   "--project (env ZAQAR_PROJECT); the guest: --queue (env GUESTAGENT_QUEUE).");
+                                   "--project (env ZAQAR_PROJECT), --websocket (env ZAQAR_WS_URL: replies pushed, not polled for); " +
+                                   "the guest: --queue (env GUESTAGENT_QUEUE).");
         root.Subcommands.Add(QueueCommands.Build());
         root.Subcommands.Add(CredentialsCommands.Build());
         foreach (var command in GuestCommands.Build())

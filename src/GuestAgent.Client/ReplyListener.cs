@@ -12,10 +12,16 @@ namespace GuestAgent.Client;
 /// message. It never stops on an error: transport failures are counted and backed off from
 /// (growing to <see cref="GuestClientOptions.MaxErrorBackoff"/>); any but a transient one (e.g.
 /// refused credentials) also fails the calls waiting at that moment, so they do not sit out their timeouts.
+/// When the transport can watch the reply queue (<see cref="IControllerTransport.WatchReplyChannel"/>,
+/// e.g. push over a socket), it receives on each announcement instead of polling, with a slow
+/// safety-net receive, and polls as without a watch whenever the watch is down.
 /// </summary>
 internal sealed class ReplyListener : IAsyncDisposable
 {
     private const int FinishedCapacity = 4096;
+
+    /// <summary>After an announcement, an empty receive is tried again this much later (once per delay).</summary>
+    private static readonly TimeSpan[] AnnouncedRetryDelays = [TimeSpan.FromMilliseconds(15)];
 
     private readonly IControllerTransport _transport;
     private readonly string _queue;
@@ -31,6 +37,8 @@ internal sealed class ReplyListener : IAsyncDisposable
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
     private bool _disposed;
+    private bool _watchStarted;
+    private IChannelWatch? _watch;
 
     private long _unverified;
     private long _routed, _duplicates, _ignored, _late, _unknown, _deferred, _invalid, _deleteFailures, _errors;
@@ -50,7 +58,8 @@ internal sealed class ReplyListener : IAsyncDisposable
         Interlocked.Read(ref _routed), Interlocked.Read(ref _duplicates), Interlocked.Read(ref _ignored),
         Interlocked.Read(ref _late), Interlocked.Read(ref _unknown), Interlocked.Read(ref _deferred),
         Interlocked.Read(ref _invalid), Interlocked.Read(ref _deleteFailures), Interlocked.Read(ref _errors),
-        _loop is { IsCompleted: false }, Volatile.Read(ref _lastError), Volatile.Read(ref _lastInvalid), Interlocked.Read(ref _unverified));
+        _loop is { IsCompleted: false }, Volatile.Read(ref _lastError), Volatile.Read(ref _lastInvalid), Interlocked.Read(ref _unverified),
+        _watch?.Announcements ?? 0, _watch?.IsLive ?? false);
 
     /// <summary>Registers interest in a command's replies; do it before posting the command.</summary>
     /// <param name="onAdded">Told about each new reply as it arrives (see <see cref="ReplyWaiter"/>).</param>
@@ -118,6 +127,11 @@ internal sealed class ReplyListener : IAsyncDisposable
                 // stopping
             }
         }
+        if (_watch is { } watch)
+        {
+            // After the loop, its only user, has ended.
+            await watch.DisposeAsync().ConfigureAwait(false);
+        }
         foreach (var waiter in _waiters.Values)
         {
             waiter.Fail(new ObjectDisposedException(nameof(GuestClient), $"The GuestClient was disposed while command {waiter.CommandId} waited for replies."));
@@ -131,12 +145,35 @@ internal sealed class ReplyListener : IAsyncDisposable
         var idle = _options.MinPollInterval;
         var lastTaken = DateTimeOffset.MinValue;
         var failures = 0;
+        // With a watch: completes at its next announcement after the last one acted on.
+        Task? announced = null;
+        var emptyRetries = 0;
+        var wasLive = false;
         while (!stop.IsCancellationRequested)
         {
             IReadOnlyList<TransportMessage> received;
             try
             {
                 await _ensureQueue(stop).ConfigureAwait(false);
+                if (!_watchStarted)
+                {
+                    // Once the queue exists: a watch may create it otherwise, without the transport's queue options.
+                    _watchStarted = true;
+                    _watch = _transport.WatchReplyChannel(_queue);
+                }
+                if (_watch is { } watch)
+                {
+                    // Taken before receiving, so that an announcement made during the receive is not missed.
+                    if (announced is null)
+                    {
+                        announced = watch.Changed;
+                    }
+                    else if (announced.IsCompleted)
+                    {
+                        announced = watch.Changed;
+                        emptyRetries = AnnouncedRetryDelays.Length;
+                    }
+                }
                 received = await _transport.ReceiveAsync(_queue, _receive, stop).ConfigureAwait(false);
                 failures = 0;
             }
@@ -180,9 +217,30 @@ internal sealed class ReplyListener : IAsyncDisposable
             {
                 idle = _options.MinPollInterval;
                 lastTaken = _options.TimeProvider.GetUtcNow();
+                emptyRetries = 0;
                 continue;
             }
-            var woken = await DelayAsync(idle, wakeable: true, stop).ConfigureAwait(false);
+            if (emptyRetries > 0)
+            {
+                // A transport may announce a message just before it is stored: look again a moment later.
+                await DelayAsync(AnnouncedRetryDelays[^emptyRetries], wakeable: false, stop).ConfigureAwait(false);
+                emptyRetries--;
+                continue;
+            }
+            if (_watch is { IsLive: true } live)
+            {
+                // Announcements bring replies; polling is only a safety net, and posting a command needs no wake-up.
+                wasLive = true;
+                await DelayAsync(live.SafetyPollInterval, wakeable: false, stop, announced).ConfigureAwait(false);
+                continue;
+            }
+            if (wasLive)
+            {
+                // The watch went down: poll as without it at once, from the fastest interval.
+                wasLive = false;
+                idle = _options.MinPollInterval;
+            }
+            var woken = await DelayAsync(idle, wakeable: true, stop, announced).ConfigureAwait(false);
             // Replies come in bursts (a file's chunks, the steps of a script): right after one
             // was taken, keep polling fast instead of backing off between them.
             var busy = _options.TimeProvider.GetUtcNow() - lastTaken < _options.BusyPeriod;
@@ -381,14 +439,17 @@ internal sealed class ReplyListener : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits <paramref name="delay"/>; true when <see cref="Wake"/> cut it short.</summary>
-    private async Task<bool> DelayAsync(TimeSpan delay, bool wakeable, CancellationToken stop)
+    /// <summary>
+    /// Waits <paramref name="delay"/>; true when <see cref="Wake"/> or <paramref name="announced"/>
+    /// (the watch's next announcement) cut it short.
+    /// </summary>
+    private async Task<bool> DelayAsync(TimeSpan delay, bool wakeable, CancellationToken stop, Task? announced = null)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var sleep = Task.Delay(delay, _options.TimeProvider, cts.Token);
         var wake = wakeable ? Volatile.Read(ref _wake).Task : Task.Delay(Timeout.Infinite, cts.Token);
-        var first = await Task.WhenAny(sleep, wake).ConfigureAwait(false);
+        var first = await Task.WhenAny(sleep, wake, announced ?? Task.Delay(Timeout.Infinite, cts.Token)).ConfigureAwait(false);
         await cts.CancelAsync().ConfigureAwait(false);
-        return first == wake && wakeable;
+        return first != sleep && !stop.IsCancellationRequested;
     }
 }

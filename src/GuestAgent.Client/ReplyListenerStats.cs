@@ -16,6 +16,11 @@ namespace GuestAgent.Client;
 /// Replies to this client's commands that were unsigned or badly signed while <see cref="GuestClientOptions.SigningKeys"/>
 /// are set (forged, or the agent has other keys: <see cref="LastInvalidReason"/> says which); deleted, never handed on.
 /// </param>
+/// <param name="Announcements">
+/// Times the transport announced that the reply queue may have something new (push; see
+/// <see cref="Transport.IChannelWatch"/>); each only made the listener receive sooner.
+/// </param>
+/// <param name="PushLive">Whether the transport is announcing new replies right now; false: the listener polls.</param>
 public sealed record ReplyListenerStats(
     long Routed,
     long Duplicates,
@@ -29,4 +34,6 @@ public sealed record ReplyListenerStats(
     bool Running,
     Exception? LastError,
     string? LastInvalidReason,
-    long Unverified = 0);
+    long Unverified = 0,
+    long Announcements = 0,
+    bool PushLive = false);

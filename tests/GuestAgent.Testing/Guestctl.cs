@@ -8,7 +8,7 @@ public static class Guestctl
 {
     /// <summary>Variables a test's own environment might set that would change what guestctl does.</summary>
     private static readonly string[] Inherited =
-        ["OS_AUTH_TOKEN", "ZAQAR_SIGNED_URL_SECRET", "GUESTAGENT_SIGNING_KEYS", "ZAQAR_PROJECT", "ZAQAR_URL", "GUESTAGENT_QUEUE"];
+        ["OS_AUTH_TOKEN", "ZAQAR_SIGNED_URL_SECRET", "GUESTAGENT_SIGNING_KEYS", "ZAQAR_PROJECT", "ZAQAR_URL", "ZAQAR_WS_URL", "GUESTAGENT_QUEUE"];
 
     public static string Dll
     {

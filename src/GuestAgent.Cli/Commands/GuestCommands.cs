@@ -371,6 +371,7 @@ public static partial class GuestCommands
     private static void AddCommon(Command cmd)
     {
         Connection.AddTo(cmd);
+        Connection.AddWebSocketTo(cmd);
         cmd.Options.Add(Queue);
         cmd.Options.Add(ReplyQueue);
         cmd.Options.Add(Wait);
@@ -392,7 +393,7 @@ public static partial class GuestCommands
         try
         {
             var replyQueue = r.GetValue(ReplyQueue) ?? ZaqarConnection.DefaultReplyQueue();
-            await using var client = new GuestClient(Connection.Client(r), queue, replyQueue,
+            await using var client = new GuestClient(Connection.Transport(r), queue, replyQueue,
                 new GuestClientOptions
                 {
                     DefaultCallTimeout = TimeSpan.FromSeconds(60),

@@ -161,6 +161,7 @@ internal static class HelpPages
                  {
                      ("ZAQAR_URL", "Zaqar's base URL (--endpoint); unset means http://127.0.0.1:8888."),
                      ("ZAQAR_PROJECT", "The project id (--project)."),
+                     ("ZAQAR_WS_URL", "Zaqar's WebSocket URL (--websocket): replies are pushed instead of polled for; unset means polling."),
                      ("OS_AUTH_TOKEN", "A keystone token (--token)."),
                      ("GUESTAGENT_QUEUE", "The guest's command queue (--queue)."),
                      ("GUESTAGENT_SIGNING_KEYS", "kid=base64secret[,kid2=base64secret]: the first key signs commands, all verify replies."),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using GuestAgent.Client.Transports.Zaqar;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Cli.Commands;
@@ -39,6 +40,14 @@ internal sealed class ZaqarConnection
         };
         // A token is a secret: help must not print the one in the environment as a default.
         Token.HideDefault();
+        WebSocket = new("--websocket")
+        {
+            Description = "Zaqar's WebSocket URL, e.g. ws://127.0.0.1:9000 (env ZAQAR_WS_URL): replies are read as soon as " +
+                          "Zaqar pushes word of them instead of by polling, which goes on whenever the socket is down",
+            HelpName = "url",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZAQAR_WS_URL") is { Length: > 0 } url ? url : null,
+            Recursive = recursive,
+        };
     }
 
     private static string? EnvironmentEndpoint() =>
@@ -104,6 +113,9 @@ internal sealed class ZaqarConnection
     public Option<string> Project { get; }
     public Option<string?> Token { get; }
 
+    /// <summary>Only on the verbs that wait for replies (see <see cref="AddWebSocketTo"/>).</summary>
+    public Option<string?> WebSocket { get; }
+
     public static string ConfigDir { get; } = FindConfigDir();
 
     private static string FindConfigDir()
@@ -122,6 +134,39 @@ internal sealed class ZaqarConnection
         command.Options.Add(Endpoint);
         command.Options.Add(Project);
         command.Options.Add(Token);
+    }
+
+    /// <summary>--websocket, for the verbs that wait for replies.</summary>
+    public void AddWebSocketTo(Command command) => command.Options.Add(WebSocket);
+
+    /// <summary>
+    /// The controller transport: <see cref="Client"/>, and push over --websocket (ZAQAR_WS_URL) when
+    /// given. Push failing is only a warning, once: replies then come by polling.
+    /// </summary>
+    public ZaqarTransport Transport(ParseResult r)
+    {
+        var zaqar = Client(r);
+        if (r.GetValue(WebSocket) is not { Length: > 0 } ws)
+        {
+            return new ZaqarTransport(zaqar);
+        }
+        if (!Uri.TryCreate(ws, UriKind.Absolute, out var url) || url.Scheme is not ("ws" or "wss") || url.Host.Length == 0)
+        {
+            var from = r.GetResult(WebSocket) is { Implicit: false } ? "--websocket" : "ZAQAR_WS_URL";
+            throw new ArgumentException($"{from} must be Zaqar's WebSocket URL, scheme included, like ws://127.0.0.1:9000; got '{ws}'");
+        }
+        var warned = 0;
+        return new ZaqarTransport(zaqar, new ZaqarTransportOptions
+        {
+            WebSocketUrl = url,
+            OnPushError = e =>
+            {
+                if (Interlocked.Exchange(ref warned, 1) == 0)
+                {
+                    Console.Error.WriteLine($"guestctl: warning: no push over {url} ({e.Message}); waiting for replies by polling");
+                }
+            },
+        });
     }
 
     public ZaqarClient Client(ParseResult r)

@@ -44,4 +44,11 @@ public interface IControllerTransport
     /// Exceptions that are not this transport's are <see cref="TransportErrorKind.NotTransport"/>.
     /// </summary>
     TransportErrorKind Classify(Exception error);
+
+    /// <summary>
+    /// Starts watching the reply channel (which exists by then) for new messages, e.g. over a push
+    /// connection; called once by the reply listener, which disposes the watch when it stops. Null,
+    /// the default, when the transport cannot announce messages: the listener then polls.
+    /// </summary>
+    IChannelWatch? WatchReplyChannel(string channel) => null;
 }

@@ -151,6 +151,40 @@ public sealed class GuestClientOverTransportTests : IAsyncLifetime
         Assert.Single(files.Gets);
     }
 
+    [Fact]
+    public async Task With_a_watch_replies_are_read_when_announced_also_when_stored_a_moment_after_and_at_once_when_it_goes_down()
+    {
+        var slow = TimeSpan.FromSeconds(30);
+        var watch = new ManualWatch(safetyPoll: TimeSpan.FromMinutes(10));
+        _transport.Watch = watch;
+        await using var client = new GuestClient(_transport, CommandChannel, ReplyChannel,
+            FastOptions with { MinPollInterval = slow, MaxPollInterval = slow, DefaultCallTimeout = TimeSpan.FromSeconds(5) });
+
+        var ping = client.PingAsync();
+        var command = await NextCommandAsync();
+        await WaitUntil(() => _transport.Receives >= 1);
+        await Task.Delay(100);
+        // Announced before it can be read: the empty read is tried again a moment later.
+        _transport.HideNextReceives(1);
+        Answer(command, Reply.WithResult(command.Id, 0, ReplyStatus.Succeeded, "mem-vm", DateTimeOffset.UtcNow, FakeAgent.Ping("mem-vm")));
+        watch.Announce();
+        Assert.Equal("mem-vm", (await ping).Agent);
+        Assert.Equal(1, client.Stats.Announcements);
+        Assert.True(client.Stats.PushLive);
+
+        // A reply nobody announced (a lost notification) is read the moment the watch goes down, not at the next poll.
+        var second = client.PingAsync();
+        command = await NextCommandAsync();
+        Answer(command, Reply.WithResult(command.Id, 0, ReplyStatus.Succeeded, "mem-vm", DateTimeOffset.UtcNow, FakeAgent.Ping("mem-vm")));
+        await Task.Delay(100);
+        Assert.False(second.IsCompleted);
+        watch.SetLive(false);
+        Assert.Equal("mem-vm", (await second).Agent);
+        Assert.False(client.Stats.PushLive);
+        await client.DisposeAsync();
+        Assert.True(watch.Disposed);
+    }
+
     private async Task<Command> NextCommandAsync()
     {
         var body = await _transport.TakeAsync(CommandChannel, TimeSpan.FromSeconds(10))

@@ -15,6 +15,19 @@ internal sealed class InMemoryTransport : IControllerTransport
     private readonly Queue<Exception> _receiveFailures = new();
     private readonly Queue<Exception> _sendFailures = new();
     private long _nextId;
+    private int _hiddenReceives;
+    private int _receives;
+
+    /// <summary>What <see cref="WatchReplyChannel"/> hands the listener; null: it polls.</summary>
+    public ManualWatch? Watch { get; set; }
+
+    /// <summary>Receives so far.</summary>
+    public int Receives => Volatile.Read(ref _receives);
+
+    /// <summary>The next <paramref name="count"/> receives find nothing, as when a message is announced before it is stored.</summary>
+    public void HideNextReceives(int count) => Volatile.Write(ref _hiddenReceives, count);
+
+    public IChannelWatch? WatchReplyChannel(string channel) => Watch;
 
     /// <summary>Ids of the messages received and acknowledged so far.</summary>
     public List<string> Acknowledged { get; } = [];
@@ -107,9 +120,15 @@ internal sealed class InMemoryTransport : IControllerTransport
     {
         lock (_lock)
         {
+            _receives++;
             if (_receiveFailures.TryDequeue(out var failure))
             {
                 throw failure;
+            }
+            if (_hiddenReceives > 0)
+            {
+                _hiddenReceives--;
+                return Task.FromResult<IReadOnlyList<TransportMessage>>([]);
             }
             var now = DateTimeOffset.UtcNow;
             var taken = new List<TransportMessage>();
@@ -187,6 +206,42 @@ internal sealed class InMemoryTransport : IControllerTransport
 }
 
 /// <summary>A failure of <see cref="InMemoryTransport"/>.</summary>
+/// <summary>A watch the test drives: announcements and going up or down on demand.</summary>
+internal sealed class ManualWatch(TimeSpan safetyPoll) : IChannelWatch
+{
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _announcements;
+    private volatile bool _live = true;
+
+    public bool IsLive => _live;
+
+    public TimeSpan SafetyPollInterval => safetyPoll;
+
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    public long Announcements => Interlocked.Read(ref _announcements);
+
+    public bool Disposed { get; private set; }
+
+    public void Announce()
+    {
+        Interlocked.Increment(ref _announcements);
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    public void SetLive(bool live)
+    {
+        _live = live;
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Disposed = true;
+        return ValueTask.CompletedTask;
+    }
+}
+
 internal sealed class InMemoryTransportException(string message, bool transient) : Exception(message)
 {
     public bool Transient { get; } = transient;

@@ -19,6 +19,16 @@ public sealed class ZaqarTransport : IControllerTransport
         ArgumentNullException.ThrowIfNull(zaqar);
         _zaqar = zaqar;
         _options = options ?? new ZaqarTransportOptions();
+        if (_options.WebSocketUrl is { } url && (!url.IsAbsoluteUri || url.Scheme is not ("ws" or "wss")))
+        {
+            throw new ArgumentException($"WebSocketUrl must be a ws:// or wss:// URL; got '{url}'.", nameof(options));
+        }
+        if (_options.PushSafetyPoll <= TimeSpan.Zero || _options.PushMaxReconnectDelay <= TimeSpan.Zero || _options.PushRenewInterval <= TimeSpan.Zero
+            || _options.PushRenewInterval >= TimeSpan.FromSeconds(_options.PushSubscriptionTtlSeconds))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options),
+                "Push intervals must be positive and the renew interval shorter than the subscription TTL.");
+        }
     }
 
     /// <summary>The Zaqar client this transport talks through.</summary>
@@ -78,6 +88,17 @@ public sealed class ZaqarTransport : IControllerTransport
         ZaqarException => TransportErrorKind.Permanent,
         _ => TransportErrorKind.NotTransport,
     };
+
+    /// <summary>
+    /// A push subscription to the reply queue over <see cref="ZaqarTransportOptions.WebSocketUrl"/>;
+    /// null without one. Null with pre-signed URL auth too: Zaqar refuses subscriptions made with
+    /// them (403), and a signature sent over the socket is not confined to its queue, so it must
+    /// never go there; such a client polls.
+    /// </summary>
+    public IChannelWatch? WatchReplyChannel(string channel) =>
+        _options.WebSocketUrl is { } url && _zaqar.Options.Auth is not ZaqarAuth.PreSigned
+            ? new ZaqarReplyPush(_zaqar, channel, url, _options)
+            : null;
 
     private static int Seconds(TimeSpan t) => (int)Math.Ceiling(t.TotalSeconds);
 
