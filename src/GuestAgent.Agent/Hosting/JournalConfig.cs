@@ -29,10 +29,22 @@ public static class JournalConfig
                 "GuestAgent.Agent.Ledger.Journal.LegacyJournalJsonSerializer, guest-agent" = 1
               }
             }
+            # Akka fails a journal call after call-timeout (default 10 s) whether or not the write
+            # lands, and a failed write restarts the ledger, stopping every run under it. A slow
+            # disk, a stalled database or a paused VM (the timer fires the moment it resumes) is not
+            # a fault: the database's own timeouts (SQLite's busy timeout and Npgsql's command
+            # timeout, 30 s) report real ones, so Akka's only catches a driver that never returns.
             akka.persistence {
+              journal-plugin-fallback {
+                circuit-breaker.call-timeout = 300s
+                recovery-event-timeout = 300s
+              }
+              snapshot-store-plugin-fallback.circuit-breaker.call-timeout = 300s
               journal {
                 plugin = "akka.persistence.journal.sql"
                 sql {
+                  circuit-breaker.call-timeout = 300s
+                  recovery-event-timeout = 300s
                   class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
                   connection-string = {{cs}}
                   provider-name = "{{provider}}"
@@ -43,6 +55,7 @@ public static class JournalConfig
               snapshot-store {
                 plugin = "akka.persistence.snapshot-store.sql"
                 sql {
+                  circuit-breaker.call-timeout = 300s
                   class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
                   connection-string = {{cs}}
                   provider-name = "{{provider}}"

@@ -137,3 +137,95 @@ public sealed class CrashRecoveryTests
         Assert.Contains("posting", e2e.Agent.Log);
     }
 }
+
+/// <summary>
+/// A paused agent (SIGSTOP, as a paused or live-migrated VM) and a journal that stalls resume as if
+/// nothing happened: a journal write that takes long is waited for, not failed by Akka's call
+/// timeout (which would restart the ledger and stop every run under it).
+/// </summary>
+public sealed class PauseTests
+{
+    [Fact]
+    public async Task Journal_write_stalled_past_akkas_call_timeout_stops_no_healthy_command()
+    {
+        using var e2e = new E2EContext(maxOperations: 8);
+        var longCast = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
+        {
+            Shell = $"echo started >> {e2e.Dir}/long; sleep 14; echo done >> {e2e.Dir}/long",
+        }, CommandMode.Cast, InterruptPolicy.Fail));
+        await E2EContext.WaitForAsync(() => e2e.MarkLines("long").Length == 1, "the long cast started");
+
+        // Another process holds the journal's write lock for 12 s (a slow disk, a stalled database):
+        // every write the agent makes meanwhile waits, beyond Akka.Persistence's 10 s default call timeout.
+        var db = Path.Combine(e2e.Agent.StateDir, "state", "journal.db");
+        Assert.True(File.Exists(db), $"no journal at {db}");
+        var locker = System.Diagnostics.Process.Start("/usr/bin/python3", ["-c",
+            "import sqlite3, sys, time\n" +
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n" +
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(12); c.execute('COMMIT')", db]);
+        await Task.Delay(1000);
+        var quick = new List<Command>();
+        for (var i = 0; i < 5; i++)
+        {
+            quick.Add(await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo {i} >> {e2e.Dir}/quick" },
+                CommandMode.Cast, InterruptPolicy.Fail)));
+        }
+        await locker.WaitForExitAsync();
+        Assert.Equal(0, locker.ExitCode);
+
+        var longFinal = await e2e.Controller.FinalAsync(longCast.Id, TimeSpan.FromSeconds(40));
+        Assert.True(longFinal.Status == ReplyStatus.Succeeded, $"the long cast ended {longFinal.Status}: {longFinal.Error?.Message}");
+        Assert.Equal(["started", "done"], e2e.MarkLines("long"));
+        foreach (var cast in quick)
+        {
+            Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(cast.Id, E2EContext.Wait)).Status);
+        }
+        Assert.Equal(["0", "1", "2", "3", "4"], e2e.MarkLines("quick").Order());
+        // The ledger never restarted: it recovered once, at start.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(e2e.Agent.Log, "ledger recovered"));
+    }
+
+    [LongFact]
+    public async Task Pause_longer_than_the_journal_call_timeout_stops_no_healthy_command_and_runs_nothing_twice()
+    {
+        using var e2e = new E2EContext(maxOperations: 8);
+        var longCast = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
+        {
+            Shell = $"echo started >> {e2e.Dir}/long; sleep 16; echo done >> {e2e.Dir}/long",
+        }, CommandMode.Cast, InterruptPolicy.Fail));
+        await E2EContext.WaitForAsync(() => e2e.MarkLines("long").Length == 1, "the long cast started");
+
+        // Quick casts before, during and after the pause: journal writes are in flight when it starts.
+        var quick = new List<Command>();
+        using var flood = new CancellationTokenSource();
+        var sending = Task.Run(async () =>
+        {
+            for (var i = 0; !flood.IsCancellationRequested; i++)
+            {
+                quick.Add(await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo {i} >> {e2e.Dir}/quick" },
+                    CommandMode.Cast, InterruptPolicy.Fail)));
+                await Task.Delay(25);
+            }
+        });
+        await Task.Delay(1500);
+        var pid = e2e.Agent.Pid!.Value.ToString();
+        BedScripts.Run("kill", ["-STOP", pid]);
+        await Task.Delay(TimeSpan.FromSeconds(12));
+        BedScripts.Run("kill", ["-CONT", pid]);
+        await Task.Delay(1500);
+        await flood.CancelAsync();
+        await sending;
+
+        var longFinal = await e2e.Controller.FinalAsync(longCast.Id, TimeSpan.FromSeconds(40));
+        Assert.True(longFinal.Status == ReplyStatus.Succeeded, $"the long cast ended {longFinal.Status}: {longFinal.Error?.Message}");
+        Assert.Equal(["started", "done"], e2e.MarkLines("long"));
+        foreach (var cast in quick)
+        {
+            Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(cast.Id, E2EContext.Wait)).Status);
+        }
+        var ran = e2e.MarkLines("quick");
+        Assert.Equal(quick.Count, ran.Length);
+        Assert.Equal(ran.Length, ran.Distinct().Count());
+        Assert.Equal(1, e2e.Agent.Starts);
+    }
+}
