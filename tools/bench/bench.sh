@@ -14,6 +14,9 @@
 #   Zaqar 15 four times on Redis: zaqar-server (one process, one request at a time) for the
 #     call workloads, uwsgi with 4 worker processes for the same, and two more zaqar-servers
 #     for the idle and scale workloads (their access logs give Zaqar requests/s per queue);
+#   the same four again with Zaqar's WebSocket server beside each (--websocket, which also runs
+#     the notifier on the HTTP server) for the push rows: agents whose bindings subscribe to
+#     their command queue over the socket, measured against the raw Zaqar floor of that bed;
 #   murano-agent on its own RabbitMQ; qemu-ga on a unix socket; os-collect-config on the
 #     keystone bed,
 # runs every workload (docs/performance.md lists them), writes raw.jsonl (one line per
@@ -29,7 +32,7 @@ while (( $# )); do
         --quick) MODE=quick; shift;;
         --full) MODE=full; shift;;
         --out) OUT="$2"; shift 2;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
@@ -46,6 +49,8 @@ if [[ "$MODE" == quick ]]; then
     PEER_REC_RUNS=2                    # murano-agent and qemu-ga recovery runs
     OVERLAP=1                          # loads beside idle windows (see the header)
     MAIN_TP=""                         # no throughput on the single-process zaqar-server
+    PUSH_IDLE=""                       # push: first calls after the polling agents' idle spell
+    PUSH_SAMPLE=60 PUSH_WINDOWS=1      # push idle and 200 bindings: one safety-poll period
 else
     LAT_CALLS=100 LAT_RUNS=5
     TP_SECONDS=8 TP_RUNS=3
@@ -58,7 +63,10 @@ else
     PEER_REC_RUNS=3
     OVERLAP=0
     MAIN_TP=1
+    PUSH_IDLE=600                      # push: first calls after 10 minutes idle
+    PUSH_SAMPLE=360 PUSH_WINDOWS=3     # push idle and 200 bindings: 3 windows of 2 safety polls
 fi
+PUSH_SAFETY=60s                        # push.safety-poll (the default, written out)
 LEVELS=1,8,32
 QGA_CHUNK_MIB=1                        # qemu-ga file transfer: MiB per guest-file-write/read call
 export BENCH_WINDOWS=3                 # the idle and scale samples: 3 windows, one run each
@@ -86,7 +94,7 @@ cleanup() {
     # Each stop waits for its processes to go (seconds each, with init reaping them): all at once.
     "$HERE/peers/murano.sh" stop "$RUN/murano" >/dev/null 2>&1 &
     "$HERE/peers/occ.sh" stop "$RUN/occ" >/dev/null 2>&1 &
-    for b in main uwsgi idle scale; do [[ -d "$RUN/bed-$b" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN/bed-$b" >/dev/null 2>&1 & done
+    for b in main uwsgi idle scale pmain puwsgi pidle pscale; do [[ -d "$RUN/bed-$b" ]] && "$ROOT/tools/zaqar/stop.sh" "$RUN/bed-$b" >/dev/null 2>&1 & done
     wait
     rm -rf "$RUN/files" "$RUN/qga-files"
     # A run that stopped early still reports what it measured.
@@ -98,12 +106,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- agents
-# start_agent NAME BED BINDINGS PREFIX CONNECTIONS [EXTRA HOCON]: one guest-agent process with
-# BINDINGS tenant bindings on bed BED, command queues PREFIX0 .. PREFIX{N-1} (or PREFIX alone
-# when N is 1), default settings but for the log, the connection limit and EXTRA.
+# start_agent NAME BED BINDINGS PREFIX CONNECTIONS [EXTRA HOCON] [push]: one guest-agent process
+# with BINDINGS tenant bindings on bed BED, command queues PREFIX0 .. PREFIX{N-1} (or PREFIX alone
+# when N is 1), default settings but for the log, the connection limit and EXTRA; with push,
+# every binding has a push block naming the bed's WebSocket server (safety-poll PUSH_SAFETY).
 start_agent() {
-    local name="$1" bed="$2" n="$3" prefix="$4" conns="$5" extra="${6:-}" d="$RUN/agent-$1" url i q
+    local name="$1" bed="$2" n="$3" prefix="$4" conns="$5" extra="${6:-}" push="${7:-}" d="$RUN/agent-$1" url i q pb=""
     url="$(grep ^ZAQAR_URL= "$RUN/bed-$bed/env" | cut -d= -f2-)"
+    if [[ "$push" == push ]]; then
+        pb=", push { websocket = \"$(grep ^ZAQAR_WS_URL= "$RUN/bed-$bed/env" | cut -d= -f2-)\", safety-poll = $PUSH_SAFETY }"
+        [[ "$pb" != *'""'* ]] || { echo "bench: bed $bed has no WebSocket server" >&2; return 1; }
+    fi
     mkdir -p "$d" "$RUN/files/$name"
     {
         echo "guest-agent {"
@@ -117,7 +130,7 @@ start_agent() {
             q="$prefix$i"; (( n == 1 )) && q="$prefix"
             # The bench sends unsigned commands (a throw-away loopback bed): allowed explicitly.
             echo "    b$i { endpoint = \"$url\", project = bench, command-queue = \"$q\", reply-queue = \"$q-r\","
-            echo "          signing.allow-unsigned = true, file-roots = [\"$RUN/files/$name\"], http-destinations = [\"127.0.0.1:$HTTP_PORT\"] }"
+            echo "          signing.allow-unsigned = true, file-roots = [\"$RUN/files/$name\"], http-destinations = [\"127.0.0.1:$HTTP_PORT\"]$pb }"
         done
         echo "  }"
         echo "}"
@@ -167,6 +180,9 @@ drivers() { "$PY" "$HERE/peers/drivers.py" "$@"; }
 
 WSGIREF="zaqar-server, 1 process"
 UWSGI="uwsgi, $UWSGI_WORKERS processes"
+# The push beds: the same servers with Zaqar's WebSocket server beside them (and the notifier on).
+PWSGIREF="$WSGIREF + WebSocket"
+PUWSGI="$UWSGI + WebSocket"
 
 # ---------------------------------------------------------------- 1. install
 say "1/8 installing what is missing (Debian packages)"
@@ -175,7 +191,7 @@ say "1/8 installing what is missing (Debian packages)"
 "$HERE/peers/install.sh"
 
 # ---------------------------------------------------------------- 2. beds and peers, while building
-say "2/8 starting Zaqar ($WSGIREF; $UWSGI x3), murano-agent + RabbitMQ, qemu-ga, keystone + os-collect-config; building"
+say "2/8 starting Zaqar ($WSGIREF; $UWSGI x3; then each again with WebSocket push), murano-agent + RabbitMQ, qemu-ga, keystone + os-collect-config; building"
 "$HERE/peers/murano.sh" start "$RUN/murano" >"$RUN/murano-start.log" 2>&1 &
 MURANO_START=$!
 "$HERE/peers/occ.sh" start "$RUN/occ" >"$RUN/occ-start.log" 2>&1 &
@@ -199,12 +215,22 @@ for b in idle scale; do
 done
 dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >"$RUN/build.log" 2>&1 \
     || { tail -30 "$RUN/build.log"; exit 1; }
+# The push beds: the same four servers, each with Zaqar's WebSocket server (and the HTTP
+# server's notifier); started after the build, so fewer start at once on a small machine.
+PBEDS=()
+"$ROOT/tools/zaqar/start.sh" --no-install --websocket --dir "$RUN/bed-pmain" >"$RUN/bed-pmain.log" 2>&1 & PBEDS+=($!)
+"$ROOT/tools/zaqar/start.sh" --no-install --websocket --server uwsgi --workers "$UWSGI_WORKERS" --dir "$RUN/bed-puwsgi" \
+    >"$RUN/bed-puwsgi.log" 2>&1 & PBEDS+=($!)
+for b in pidle pscale; do
+    "$ROOT/tools/zaqar/start.sh" --no-install --websocket --server uwsgi --workers "$UWSGI_WORKERS" --log-requests --dir "$RUN/bed-$b" \
+        >"$RUN/bed-$b.log" 2>&1 & PBEDS+=($!)
+done
 # The bench tool is first needed for the first calls: it builds while the idle agents settle.
 dotnet build -nologo -v q -c Release "$HERE/GuestAgent.Bench" -o "$RUN/bench-bin" >"$RUN/build-bench.log" 2>&1 &
 BENCH_BUILD=$!
 say "2/8 agent built; waiting for the beds"
 HTTP_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-for p in "${BEDS[@]}"; do wait "$p" || { cat "$RUN"/bed-*.log; exit 1; }; done
+for p in "${BEDS[@]}" "${PBEDS[@]}"; do wait "$p" || { cat "$RUN"/bed-*.log; exit 1; }; done
 wait "$MURANO_START" || { cat "$RUN/murano-start.log"; exit 1; }
 wait "$OCC_START" || { cat "$RUN/occ-start.log"; exit 1; }
 set -a; source "$RUN/murano/env"; source "$RUN/occ/env"; set +a
@@ -259,6 +285,37 @@ start_agent first1s idle "$FIRST_K" ga-first1s- 16 'poll { max-interval = 1s }'
 start_agent first5s idle "$FIRST_K" ga-first5s- 16
 start_agent first15s idle "$FIRST_K" ga-first15s- 16 'poll { max-interval = 15s }'
 start_agent scale100 scale 100 ga-scale100- 16
+# Push: the same idle agent, K bindings for the first calls and 200 bindings, each on a push bed
+# of its own kind. A binding claims only every safety poll (60 s) while push is up, so their
+# requests/s are counted over whole safety-poll periods (PUSH_SAMPLE), beside the other loads
+# (each process's CPU is its own; the request log counts per queue prefix).
+start_agent pidle1 pidle 1 ga-pidle1 default "" push
+start_agent pfirst pidle "$FIRST_K" ga-pfirst- 16 "" push
+PFIRST_T0=$(date +%s)
+start_agent pscale200 pscale 200 ga-pscale200- 16 "" push
+PILOG="$RUN/bed-pidle/zaqar.log" PSLOG="$RUN/bed-pscale/zaqar.log"
+push_sample() {
+    sleep "$IDLE_SETTLE"
+    say "3/8 push: idle agent${PUSH_IDLE:+, $FIRST_K-binding agent} and 200 bindings measured ${PUSH_SAMPLE}s ($PUSH_WINDOWS window(s))"
+    local first=()
+    # Quick: the push first calls come within this window (after the polling agents' idle spell),
+    # so the K-binding agent's idle requests are counted in the full mode only.
+    [[ -n "$PUSH_IDLE" ]] && first=("log:guest-agent:push idle per binding, safety-poll $PUSH_SAFETY:$PILOG:/queues/ga-pfirst-:$FIRST_K:$PUWSGI")
+    BENCH_WINDOWS="$PUSH_WINDOWS" drivers sample "$PUSH_SAMPLE" idle \
+        "proc:guest-agent:push idle (1 binding):@$RUN/agent-pidle1/pid" \
+        "log:guest-agent:push idle (1 binding):$PILOG:/queues/ga-pidle1/::$PUWSGI" \
+        "${first[@]}" \
+        "proc:zaqar-ws:WebSocket server, idle bed:$(cat "$RUN/bed-pidle/ws.pid")" &
+    local idle=$!
+    BENCH_WINDOWS="$PUSH_WINDOWS" drivers sample "$PUSH_SAMPLE" scale \
+        "proc:guest-agent:push 200 bindings idle:@$RUN/agent-pscale200/pid" \
+        "log:guest-agent:push 200 bindings idle:$PSLOG:/queues/ga-pscale200-::$PUWSGI" \
+        "log:guest-agent:push 200 bindings idle, per binding:$PSLOG:/queues/ga-pscale200-:200:$PUWSGI" \
+        "proc:zaqar-uwsgi:serving 200 idle push bindings (uwsgi + WebSocket server):tree:$(cat "$RUN/bed-pscale/zaqar.pid")+$(cat "$RUN/bed-pscale/ws.pid")" \
+        "proc:zaqar-ws:WebSocket server, 200 push bindings:$(cat "$RUN/bed-pscale/ws.pid")" || failed "push: 200 bindings idle"
+    wait "$idle" || failed "push: idle sample"
+}
+push_sample & PUSH_SAMPLER=$!
 PEERS_IDLE=""
 if (( OVERLAP )); then
     # The peers have been idle since the build; measured while guest-agent's agents settle, so
@@ -307,6 +364,18 @@ bench first5s idle "$UWSGI" 8 idle-first-call ga-first5s- "$FIRST_K" "max-interv
 P2=$!
 bench first15s idle "$UWSGI" 8 idle-first-call ga-first15s- "$FIRST_K" "max-interval 15s" &
 P3=$!
+# Push: the K-binding agent's first calls, after the same idle spell (quick) or after PUSH_IDLE
+# seconds (full: at the end of the run).
+push_first() {
+    local left=$(( ${PUSH_IDLE:-0} - ($(date +%s) - PFIRST_T0) ))
+    (( left <= 0 )) || { say "waiting ${left}s more: the push agent's first calls come after ${PUSH_IDLE}s idle"; sleep "$left"; }
+    say "push: first call after $(( $(date +%s) - PFIRST_T0 ))s idle, $FIRST_K trials"
+    echo "push_idle_s=$(( $(date +%s) - PFIRST_T0 ))" > "$RUN/push-idle.txt"
+    bench pfirst pidle "$PUWSGI" 8 idle-first-call ga-pfirst- "$FIRST_K" "push, safety-poll $PUSH_SAFETY" || failed "first call, push"
+    stop_agent pfirst
+}
+PF=""
+[[ -n "$PUSH_IDLE" ]] || { push_first & PF=$!; }
 REC=""
 if (( OVERLAP )); then
     ga_recovery idle & REC=$!
@@ -327,14 +396,22 @@ if [[ -n "$PEERS_LOAD" ]]; then
     wait "$PEERS_LOAD" || failed "peers' load"
 fi
 
-# ---------------------------------------------------------------- 5. call latency and throughput, both Zaqar servers
+[[ -z "$PF" ]] || wait "$PF" || failed "first call, push"
+say "4/8 waiting for the push idle and 200-binding samples to end"
+wait "$PUSH_SAMPLER" || failed "push samples"
+stop_agent pidle1; stop_agent pscale200
+
+# ---------------------------------------------------------------- 5. call latency and throughput, both Zaqar servers, polling and push
 start_agent main main 1 ga-main 1
 start_agent uwsgi uwsgi 1 ga-uwsgi 16
+start_agent pmain pmain 1 ga-pmain 1 "" push
+start_agent puwsgi puwsgi 1 ga-puwsgi 16 "" push
 # zaqar-server serves one connection at a time: concurrent callers only queue on it (and stall
 # it, docs/zaqar.md), so throughput there is measured with one caller; 8 and 32 run on uwsgi.
 # The quick mode leaves that one-caller throughput out: its sequential latency just before is
 # the same measure (and the table's throughput row is uwsgi's).
-for pass in "main|$WSGIREF|1|$MAIN_TP" "uwsgi|$UWSGI|8|$LEVELS"; do
+# The push agents on the push beds, whose floor (the same requests, no agent) runs the notifier.
+for pass in "main|$WSGIREF|1|$MAIN_TP" "uwsgi|$UWSGI|8|$LEVELS" "pmain|$PWSGIREF|1|$MAIN_TP" "puwsgi|$PUWSGI|8|$LEVELS"; do
     IFS='|' read -r name label conns levels <<<"$pass"
     say "5/8 latency of exec true on $label: $LAT_RUNS runs of $LAT_CALLS calls, floor in the same run"
     bench "$name" "$name" "$label" "$conns" call-latency "$LAT_CALLS" "$LAT_RUNS" >>"$OUT/bench-output.txt" || failed "latency on $label"
@@ -353,7 +430,7 @@ fi
 # zaqar-server is what docs/zaqar.md warns about (its older figures are in docs/performance.md).
 say "6/8 file transfer of $FILE_MIB MiB on $UWSGI, $FILE_RUNS run(s), raw Zaqar payload rate in the same run"
 bench uwsgi uwsgi "$UWSGI" 8 file-throughput "$FILE_MIB" "$FILE_RUNS" >>"$OUT/bench-output.txt" || failed "file transfer"
-stop_agent main; stop_agent uwsgi
+stop_agent main; stop_agent uwsgi; stop_agent pmain; stop_agent puwsgi
 
 # ---------------------------------------------------------------- 7. peers under load (quick: done beside step 3)
 (( OVERLAP )) || peers_load
@@ -363,6 +440,8 @@ if (( OVERLAP )); then
     wait "$REC" || failed "recovery"
     stop_agent rec
 fi
+# Full: the push agent's first calls, once it has been idle PUSH_IDLE seconds.
+[[ -z "$PUSH_IDLE" ]] || push_first
 
 # ---------------------------------------------------------------- 8. report
 say "8/8 writing the report"
@@ -376,7 +455,8 @@ say "8/8 writing the report"
         echo "pkg.$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
     done
     echo "dotnet=$(dotnet --version)"
-    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP"
+    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP; push: safety-poll $PUSH_SAFETY, idle and 200 bindings ${IDLE_SETTLE}s + ${PUSH_SAMPLE}s measured ($PUSH_WINDOWS window(s)), first calls after ${PUSH_IDLE:-the same idle spell as polling}${PUSH_IDLE:+s}"
+    cat "$RUN/push-idle.txt" 2>/dev/null || true
 } > "$OUT/meta.txt"
 "$PY" "$HERE/report.py" "$OUT"
 cat "$OUT/table.md"

@@ -45,6 +45,9 @@ NOT_MEASURED = {
 
 U = "uwsgi, 4 processes"
 W = "zaqar-server, 1 process"
+# The push beds: the same servers with Zaqar's WebSocket server beside them (and the notifier on).
+PU = U + " + WebSocket"
+PW = W + " + WebSocket"
 R = "RabbitMQ 3.10.8"
 Q = "unix socket"
 COLS = ["guest-agent", "Zaqar floor", "murano-agent", "RabbitMQ floor", "qemu-ga", "os-collect-config"]
@@ -114,6 +117,134 @@ SUMMARY = [
     ("7. idle Zaqar requests/s per binding: 1s / 5s / 15s", {
         "guest-agent": [("idle", "guest-agent", f"idle per binding, max-interval {m} Zaqar requests/s", U) for m in ("1s", "5s (default)", "15s")]}),
 ]
+
+
+# Polling and push side by side, each with the floor of its own bed, and what the agent adds over
+# it (the same figure of the same code for both: per run ours - floor, or ours / floor).
+PUSH_COLS = ["polling", "push", "Zaqar floor, polling bed", "Zaqar floor, push bed", "added over floor: polling", "added over floor: push"]
+PUSH_SUMMARY = [
+    ("1. exec true call, p50 / p95 (uwsgi Zaqar)", {
+        "polling": [("latency", "guest-agent", f"exec true {p}", U) for p in ("p50", "p95")],
+        "push": [("latency", "guest-agent", f"exec true {p}", PU) for p in ("p50", "p95")],
+        "Zaqar floor, polling bed": [("latency", "floor", f"exec true {p}", U) for p in ("p50", "p95")],
+        "Zaqar floor, push bed": [("latency", "floor", f"exec true {p}", PU) for p in ("p50", "p95")],
+        "added over floor: polling": [("latency", "guest-agent", f"added over floor {p}", U) for p in ("p50", "p95")],
+        "added over floor: push": [("latency", "guest-agent", f"added over floor {p}", PU) for p in ("p50", "p95")]}),
+    ("1. exec true call, p50 / p95 (zaqar-server)", {
+        "polling": [("latency", "guest-agent", f"exec true {p}", W) for p in ("p50", "p95")],
+        "push": [("latency", "guest-agent", f"exec true {p}", PW) for p in ("p50", "p95")],
+        "Zaqar floor, polling bed": [("latency", "floor", f"exec true {p}", W) for p in ("p50", "p95")],
+        "Zaqar floor, push bed": [("latency", "floor", f"exec true {p}", PW) for p in ("p50", "p95")],
+        "added over floor: polling": [("latency", "guest-agent", f"added over floor {p}", W) for p in ("p50", "p95")],
+        "added over floor: push": [("latency", "guest-agent", f"added over floor {p}", PW) for p in ("p50", "p95")]}),
+    ("2. calls/s, 1 / 8 / 32 callers (uwsgi Zaqar); added: ratio to raw Zaqar", {
+        "polling": [("throughput", "guest-agent", f"calls/s, {n} callers", U) for n in (1, 8, 32)],
+        "push": [("throughput", "guest-agent", f"calls/s, {n} callers", PU) for n in (1, 8, 32)],
+        "Zaqar floor, polling bed": [("throughput", "floor", f"raw Zaqar cycles/s, {n} workers", U) for n in (1, 8, 32)],
+        "Zaqar floor, push bed": [("throughput", "floor", f"raw Zaqar cycles/s, {n} workers", PU) for n in (1, 8, 32)],
+        "added over floor: polling": [("throughput", "guest-agent", f"ratio to raw Zaqar, {n} callers", U) for n in (1, 8, 32)],
+        "added over floor: push": [("throughput", "guest-agent", f"ratio to raw Zaqar, {n} callers", PU) for n in (1, 8, 32)]}),
+    ("2. calls/s, 1 caller (zaqar-server); added: ratio to raw Zaqar", {
+        "polling": [("throughput", "guest-agent", "calls/s, 1 callers", W)],
+        "push": [("throughput", "guest-agent", "calls/s, 1 callers", PW)],
+        "Zaqar floor, polling bed": [("throughput", "floor", "raw Zaqar cycles/s, 1 workers", W)],
+        "Zaqar floor, push bed": [("throughput", "floor", "raw Zaqar cycles/s, 1 workers", PW)],
+        "added over floor: polling": [("throughput", "guest-agent", "ratio to raw Zaqar, 1 callers", W)],
+        "added over floor: push": [("throughput", "guest-agent", "ratio to raw Zaqar, 1 callers", PW)]}),
+    ("3. idle agent (1 binding): RSS / CPU / Zaqar req/s", {
+        "polling": [("idle", "guest-agent", "idle (1 binding) RSS", ""), ("idle", "guest-agent", "idle (1 binding) CPU %", ""),
+                    ("idle", "guest-agent", "idle (1 binding) Zaqar requests/s", U)],
+        "push": [("idle", "guest-agent", "push idle (1 binding) RSS", ""), ("idle", "guest-agent", "push idle (1 binding) CPU %", ""),
+                 ("idle", "guest-agent", "push idle (1 binding) Zaqar requests/s", PU)]}),
+    ("6. 200 bindings idle: agent RSS / agent CPU / Zaqar req/s / Zaqar CPU (push: + WebSocket server)", {
+        "polling": [("scale", "guest-agent", "200 bindings idle RSS", ""), ("scale", "guest-agent", "200 bindings idle CPU %", ""),
+                    ("scale", "guest-agent", "200 bindings idle Zaqar requests/s", U), ("scale", "zaqar-uwsgi", "serving 200 idle bindings CPU %", "")],
+        "push": [("scale", "guest-agent", "push 200 bindings idle RSS", ""), ("scale", "guest-agent", "push 200 bindings idle CPU %", ""),
+                 ("scale", "guest-agent", "push 200 bindings idle Zaqar requests/s", PU),
+                 ("scale", "zaqar-uwsgi", "serving 200 idle push bindings (uwsgi + WebSocket server) CPU %", "")]}),
+    ("7. first call after idle, p50 / p95 (polling: default max-interval 5s)", {
+        "polling": [("idle-first", "guest-agent", f"first call {p}, max-interval 5s (default)", U) for p in ("p50", "p95")],
+        "push": [("idle-first", "guest-agent", f"first call {p}, push, safety-poll 60s", PU) for p in ("p50", "p95")]}),
+    ("7. idle Zaqar requests/s per binding (polling: 5s; push: K bindings / 200 bindings)", {
+        "polling": [("idle", "guest-agent", "idle per binding, max-interval 5s (default) Zaqar requests/s", U)],
+        "push": [("idle", "guest-agent", "push idle per binding, safety-poll 60s Zaqar requests/s", PU),
+                 ("scale", "guest-agent", "push 200 bindings idle, per binding Zaqar requests/s", PU)]}),
+]
+
+
+def cells(by, specs):
+    """The figures of SPECS (workload, who, what, bed) joined by " / ", with their unit once when they share it."""
+    vals, units = [], []
+    for key in specs:
+        x = by.get(key)
+        vals.append(fmt(x["median"], x["unit"]) if x else "–")
+        units.append(x["unit"] if x else "")
+    known = {u for u in units if u}
+    if len(known) <= 1:
+        return " / ".join(vals) + (f" {known.pop()}" if known else "")
+    return " / ".join(f"{v} {u}".strip() for v, u in zip(vals, units))
+
+
+def push_summary(figures):
+    by = {(x["workload"], x["who"], x["what"], x["bed"]): x for x in figures}
+    md = ["| workload | " + " | ".join(PUSH_COLS) + " |", "|---" * (len(PUSH_COLS) + 1) + "|"]
+    for label, cols in PUSH_SUMMARY:
+        if not any(k in by for specs in cols.values() for k in specs):
+            continue
+        md.append(f"| {label} | " + " | ".join(cells(by, cols[c]) if c in cols else "" for c in PUSH_COLS) + " |")
+    return md
+
+
+def push_targets(figures, meta):
+    """PASS/FAIL of push against the targets it has to show; polling's figure beside each."""
+    by = {(x["workload"], x["who"], x["what"], x["bed"]): x["median"] for x in figures}
+
+    def get(w, who, what, bed=""):
+        return by.get((w, who, what, bed))
+
+    def num(v, unit="", digits=2):
+        return "–" if v is None else f"{v:.{digits}f}{unit}"
+
+    def verdict(*checks):
+        if any(c is None for c in checks):
+            return "MISSING"
+        return "PASS" if all(checks) else "FAIL"
+
+    def le(v, limit):
+        return None if v is None else v <= limit
+
+    def ge(v, limit):
+        return None if v is None else v >= limit
+
+    lines = []
+    for bed, pbed in ((U, PU), (W, PW)):
+        a50, a95 = get("latency", "guest-agent", "added over floor p50", pbed), get("latency", "guest-agent", "added over floor p95", pbed)
+        lines.append(f"- {verdict(le(a50, 5), le(a95, 15))} exec true call on {pbed}, added over the raw Zaqar round trip: "
+                     f"p50 {num(a50, ' ms', 1)} (target <= 5 ms; polling {num(get('latency', 'guest-agent', 'added over floor p50', bed), ' ms', 1)}), "
+                     f"p95 {num(a95, ' ms', 1)} (target <= 15 ms; polling {num(get('latency', 'guest-agent', 'added over floor p95', bed), ' ms', 1)})")
+    idle_s = meta.get("push_idle_s")
+    f50 = get("idle-first", "guest-agent", "first call p50, push, safety-poll 60s", PU)
+    rate = get("idle", "guest-agent", "push idle (1 binding) Zaqar requests/s", PU)
+    per200 = get("scale", "guest-agent", "push 200 bindings idle, per binding Zaqar requests/s", PU)
+    spell = f"after {idle_s} s idle" if idle_s else "after idle"
+    if idle_s and int(idle_s) < 600:
+        spell += " (not 10 minutes: the full run waits 10)"
+    lines.append(f"- {verdict(le(f50, 50), le(rate, 0.02))} first command {spell}: p50 {num(f50, ' ms', 1)} (target <= 50 ms; polling at the "
+                 f"default {num(get('idle-first', 'guest-agent', 'first call p50, max-interval 5s (default)', U), ' ms', 0)}), "
+                 f"at {num(rate, '', 4)} Zaqar requests/s per idle agent (1 binding; target <= 0.02/s; polling "
+                 f"{num(get('idle', 'guest-agent', 'idle (1 binding) Zaqar requests/s', U), '/s', 2)}; "
+                 f"push per binding of 200: {num(per200, '/s', 4)})")
+    r32 = get("throughput", "guest-agent", "ratio to raw Zaqar, 32 callers", PU)
+    lines.append(f"- {verdict(ge(r32, 0.9))} calls/s at 32 callers on {PU}: {num(r32, 'x')} the raw Zaqar cycle rate of its bed "
+                 f"(target >= 0.9; polling {num(get('throughput', 'guest-agent', 'ratio to raw Zaqar, 32 callers', U), 'x')} on {U})")
+    q = get("scale", "guest-agent", "push 200 bindings idle Zaqar requests/s", PU)
+    lines.append(f"- {verdict(le(q, 200 * 0.02))} 200 idle bindings in one process: Zaqar {num(q, '/s', 2)} with push "
+                 f"(checked against 200 x 0.02/s = 4/s; polling {num(get('scale', 'guest-agent', '200 bindings idle Zaqar requests/s', U), '/s', 1)}); "
+                 f"Zaqar CPU {num(get('scale', 'zaqar-uwsgi', 'serving 200 idle push bindings (uwsgi + WebSocket server) CPU %'), ' %')} "
+                 f"(uwsgi + WebSocket server; polling, uwsgi: {num(get('scale', 'zaqar-uwsgi', 'serving 200 idle bindings CPU %'), ' %')}); "
+                 f"agent CPU {num(get('scale', 'guest-agent', 'push 200 bindings idle CPU %'), ' %')} (polling "
+                 f"{num(get('scale', 'guest-agent', '200 bindings idle CPU %'), ' %')})")
+    return lines
 
 
 def summary(figures, meta):
@@ -191,6 +322,12 @@ def main(out):
           f"commit {meta.get('commit', '?')}. Medians of the runs; the tables below give min .. max and which "
           f"transport each figure used. An empty cell: that agent has no such figure (see the tables below).", ""]
     md += summary(figures, meta) + [""]
+    md += ["#### Polling and push side by side", "",
+           "Push: every binding subscribes to its command queue over Zaqar's WebSocket (safety poll 60 s), on beds "
+           "with the WebSocket server (and the HTTP server's notifier); each floor is its own bed's. Added over floor: "
+           "per run ours - floor (latency, per percentile) or ours / raw Zaqar (calls/s), median of the runs.", ""]
+    md += push_summary(figures) + [""]
+    md += ["Targets for push:", ""] + push_targets(figures, meta) + [""]
     for w, title in WORKLOADS:
         fs = sorted((x for x in figures if x["workload"] == w), key=lambda x: (order.get(x["who"], 99), x["bed"]))
         if not fs and w not in NOT_MEASURED:
