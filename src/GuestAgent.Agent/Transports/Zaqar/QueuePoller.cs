@@ -95,6 +95,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private DateTimeOffset _scanPausedUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _lastScan = DateTimeOffset.MinValue;
 
+    /// <summary>How often the poller looks whether the ledger has recovered (no request to Zaqar).</summary>
+    private static readonly TimeSpan RecoveryRecheck = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Delays of the claims that follow an empty claim made on an announcement.</summary>
     private static readonly TimeSpan[] PushedRetryDelays = [TimeSpan.FromMilliseconds(15)];
 
@@ -322,8 +325,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         if (limit == 0 && !_tenant.IsOpen)
         {
             // The ledger is recovering (agent start, or a restart after a journal fault): what it
-            // recovers comes before anything new.
-            Schedule(_poll.MinInterval);
+            // recovers comes before anything new. Looking again costs no request, and the first
+            // claim after recovery should not wait for a poll interval (or a push) to come round.
+            Schedule(RecoveryRecheck);
             return;
         }
         if (limit == 0)
