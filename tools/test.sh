@@ -1,9 +1,10 @@
 #!/bin/bash
 # test.sh -- the project's test command: everything from a fresh clone on a fresh machine.
 #
-# Installs what the tests need (Debian's zaqar-server, redis-server, keystone ...), starts one local
-# Zaqar bed and one keystone-authenticated Zaqar bed with its WebSocket server (tools/keystone) for the whole run (tests keep
-# apart by project id and queue name), builds, runs every test project, stops the beds, and ends
+# Installs what the tests need (Debian's zaqar-server, redis-server, keystone, rabbitmq-server ...), starts one local
+# Zaqar bed, one keystone-authenticated Zaqar bed with its WebSocket server (tools/keystone) and one RabbitMQ
+# (tools/rabbitmq) for the whole run (tests keep apart by project id and queue name, on RabbitMQ by tenants
+# and guests of their own), builds, runs every test project, stops the beds, and ends
 # with one line of totals over all projects:
 #   N passed, N failed, N skipped
 # Extra arguments go to `dotnet test` (e.g. --filter FullyQualifiedName~Claim).
@@ -13,19 +14,24 @@ cd "$ROOT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/guestagent-test.XXXXXX")"
 BED="$WORK/bed"
 KEYSTONE_BED="$WORK/keystone-bed"
+RABBIT_BED="$WORK/rabbitmq-bed"
 cleanup() {
     "$ROOT/tools/zaqar/stop.sh" "$BED" >/dev/null 2>&1
     "$ROOT/tools/keystone/stop.sh" "$KEYSTONE_BED" >/dev/null 2>&1
+    "$ROOT/tools/rabbitmq/stop.sh" "$RABBIT_BED" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
 "$ROOT/tools/zaqar/install.sh" || { echo "installing the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/keystone/install.sh" || { echo "installing the keystone bed failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/postgres/install.sh" || { echo "installing PostgreSQL failed"; echo "0 passed, 0 failed"; exit 1; }
+"$ROOT/tools/rabbitmq/install.sh" || { echo "installing the RabbitMQ bed failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_ZAQAR_ENV="$BED/env"
 "$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env"
+"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --no-install >/dev/null || { echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; echo "0 passed, 0 failed"; exit 1; }
+export GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
 
 if ! dotnet build -nologo -c Release GuestAgent.sln; then
     echo "build failed"; echo "0 passed, 0 failed"; exit 1

@@ -53,8 +53,10 @@ BED = "RabbitMQ 3.10.8"
 
 def amqp():
     import kombu
-    return kombu.Connection(hostname="127.0.0.1", port=int(os.environ["AMQP_PORT"]), userid="guest",
-                            password="guest", virtual_host="/")
+    # murano.sh's env: the RabbitMQ bed's administrator (the bed has no guest user).
+    return kombu.Connection(hostname="127.0.0.1", port=int(os.environ["AMQP_PORT"]),
+                            userid=os.environ.get("AMQP_USER", "guest"),
+                            password=os.environ.get("AMQP_PASSWORD", "guest"), virtual_host="/")
 
 
 def declare(conn, name):

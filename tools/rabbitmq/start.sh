@@ -1,0 +1,105 @@
+#!/bin/bash
+# start.sh -- start a private RabbitMQ (Debian's rabbitmq-server) on 127.0.0.1.
+#
+# Usage: tools/rabbitmq/start.sh [--dir DIR] [--amqp-port N] [--no-install]
+#   --dir        run directory (config, cookie, mnesia, logs, pid files); default
+#                tools/rabbitmq/run/<amqp-port>. Whatever an earlier bed left there is wiped.
+#   --amqp-port  default: a free port
+#
+# The broker runs as the calling user from its versioned sbin/ (the /usr/sbin wrapper would
+# switch to the rabbitmq user and use /var/lib/rabbitmq), node ga_bed_<amqp-port>@localhost, with
+# its own epmd; AMQP, epmd, distribution and CLI ports all on 127.0.0.1; no plugins (no
+# management listener). The only user is an administrator with a fresh random password (the
+# default guest user is never created); tenants and guests are added with provision.sh.
+#
+# On success prints the run directory's env file:
+#   RABBITMQ_URL (amqp://admin:pw@127.0.0.1:port/ for the / vhost), RABBITMQ_AMQP_PORT,
+#   RABBITMQ_NODE, RABBITMQ_ADMIN_USER, RABBITMQ_ADMIN_PASSWORD, RABBITMQ_RUN_DIR,
+#   RABBITMQ_START_SECONDS and the ports stop/restart/ctl.sh need.
+# Stop with tools/rabbitmq/stop.sh DIR; restart on the same ports and data with restart.sh DIR.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PY=/usr/bin/python3
+DIR="" AMQP_PORT="" INSTALL=1
+while (( $# )); do
+    case "$1" in
+        --dir) DIR="$2"; shift 2;;
+        --amqp-port) AMQP_PORT="$2"; shift 2;;
+        --no-install) INSTALL=0; shift;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0;;
+        *) echo "start.sh: unknown argument $1" >&2; exit 2;;
+    esac
+done
+die() { echo "rabbitmq bed: $*" >&2; exit 1; }
+(( INSTALL )) && "$HERE/install.sh"
+
+# Four free ports in one go (bound together, so they differ).
+read -r FREE_AMQP DIST_PORT CTL_PORT EPMD_PORT < <("$PY" -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')
+[[ -n "$AMQP_PORT" ]] || AMQP_PORT="$FREE_AMQP"
+[[ "$AMQP_PORT" =~ ^[0-9]+$ ]] || die "--amqp-port must be a number"
+[[ -n "$DIR" ]] || DIR="$HERE/run/$AMQP_PORT"
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd)"
+if [[ -f "$DIR/beam.pid" ]] && kill -0 "$(cat "$DIR/beam.pid")" 2>/dev/null; then
+    die "a bed already runs from $DIR (beam pid $(cat "$DIR/beam.pid")); stop it first"
+fi
+# mnesia is named after the node: a fresh name and a fresh directory, never an old bed's data.
+NODE="ga_bed_${AMQP_PORT}@localhost"
+rm -rf "$DIR/home" "$DIR/mnesia" "$DIR/log" "$DIR/env"
+mkdir -p "$DIR/home" "$DIR/log"
+chmod 700 "$DIR" "$DIR/home"
+head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/home/.erlang.cookie"
+chmod 400 "$DIR/home/.erlang.cookie"
+
+ADMIN_USER=admin
+ADMIN_PASSWORD="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# default_user replaces guest/guest: on its first boot the broker creates this user (tagged
+# administrator, all permissions on /) instead of guest, so no well-known login ever exists.
+# disk_free_limit is the default (50MB) written out: the disk-alarm control (ctl.sh DIR
+# set_disk_free_limit, RabbitBed.RaiseDiskAlarm) raises it at run time and sets it back to this
+# value; a restart also comes back with it.
+cat > "$DIR/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+disk_free_limit.absolute = 50MB
+default_user = $ADMIN_USER
+default_pass = $ADMIN_PASSWORD
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+log.file.level = info
+log.console = false
+CONF
+chmod 600 "$DIR/rabbitmq.conf"
+echo '[].' > "$DIR/enabled_plugins"
+: > "$DIR/rabbitmq-env.conf"
+
+# shellcheck source=common.sh
+source "$HERE/common.sh"
+rmq_env
+t0=$(date +%s.%N)
+setsid epmd -address 127.0.0.1 -port "$EPMD_PORT" </dev/null >"$DIR/log/epmd.log" 2>&1 &
+echo $! > "$DIR/epmd.pid"
+start_broker || { "$HERE/stop.sh" "$DIR" >/dev/null 2>&1 || true; exit 1; }
+t1=$(date +%s.%N)
+
+cat > "$DIR/env" <<ENV
+RABBITMQ_URL=amqp://$ADMIN_USER:$ADMIN_PASSWORD@127.0.0.1:$AMQP_PORT/
+RABBITMQ_AMQP_PORT=$AMQP_PORT
+RABBITMQ_NODE=$NODE
+RABBITMQ_ADMIN_USER=$ADMIN_USER
+RABBITMQ_ADMIN_PASSWORD=$ADMIN_PASSWORD
+RABBITMQ_RUN_DIR=$DIR
+RABBITMQ_EPMD_PORT=$EPMD_PORT
+RABBITMQ_DIST_PORT=$DIST_PORT
+RABBITMQ_CTL_PORT=$CTL_PORT
+RABBITMQ_START_SECONDS=$("$PY" -c "print(round($t1 - $t0, 1))")
+ENV
+chmod 600 "$DIR/env"
+echo "rabbitmq bed on amqp://127.0.0.1:$AMQP_PORT (node $NODE), run dir $DIR" >&2
+cat "$DIR/env"
