@@ -15,7 +15,7 @@ public static class CallLatency
 {
     public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, int calls, int runs = 1)
     {
-        await using var guest = new GuestClient(zaqar, agentQueue, "bench-replies-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-replies-" + Guid.NewGuid().ToString("N")[..8]);
         for (var run = 1; run <= runs; run++)
         {
             Console.Error.WriteLine($"latency run {run}/{runs}: {calls} floor cycles, {calls} calls ...");

@@ -26,7 +26,7 @@ public static class FileThroughput
         await File.WriteAllBytesAsync(local, RandomNumberGenerator.GetBytes((int)size));
         var sha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(local)));
         using var server = new BenchHttpServer(httpPort, local);
-        await using var guest = new GuestClient(zaqar, agentQueue, "bench-file-replies-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-file-replies-" + Guid.NewGuid().ToString("N")[..8]);
 
         var figures = new Dictionary<string, List<double>>();
         void AddRate(string name, double mibPerSecond)

@@ -24,7 +24,7 @@ public static class IdleFirstCall
         for (var i = 0; i < bindings; i++)
         {
             // A client names its command queue, so one per binding; they share the reply queue.
-            await using var guest = new GuestClient(zaqar, prefix + i, replies);
+            await using var guest = Controllers.Guest(zaqar, prefix + i, replies);
             var sw = Stopwatch.StartNew();
             (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
             latencies.Add(sw.Elapsed.TotalMilliseconds);
@@ -47,7 +47,7 @@ public static class IdleFirstCall
         {
             await CallLatency.FloorCycleAsync(zaqar, scratch);
         }
-        await using var warm = new GuestClient(zaqar, scratch + "-c", scratch + "-cr");
+        await using var warm = Controllers.Guest(zaqar, scratch + "-c", scratch + "-cr");
         using var cut = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         try
         {

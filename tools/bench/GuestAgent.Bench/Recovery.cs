@@ -16,7 +16,7 @@ public static class Recovery
     public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, int casts, string restartCommand)
     {
         var replies = "bench-rec-" + Guid.NewGuid().ToString("N")[..8];
-        await using var guest = new GuestClient(zaqar, agentQueue, replies + "-calls");
+        await using var guest = Controllers.Guest(zaqar, agentQueue, replies + "-calls");
         (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
         var ids = new HashSet<Guid>();
         for (var i = 0; i < casts; i++)

@@ -15,7 +15,7 @@ public static class Throughput
 {
     public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, double seconds, int runs, int[] concurrency)
     {
-        await using var guest = new GuestClient(zaqar, agentQueue, "bench-tp-replies-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-tp-replies-" + Guid.NewGuid().ToString("N")[..8]);
         for (var i = 0; i < 5; i++)
         {
             (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
