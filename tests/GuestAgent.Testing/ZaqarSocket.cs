@@ -13,19 +13,8 @@ namespace GuestAgent.Testing;
 /// </summary>
 public sealed class ZaqarSocket : IAsyncDisposable
 {
-    /// <summary>
-    /// Gives up on a subscriber after one ~5 s backoff instead of Zaqar's default ~180 s of retries:
-    /// the notifier has 10 threads, and a few notifications to a dead subscriber would otherwise
-    /// hold them all and delay every other queue's.
-    /// </summary>
-    public static readonly JsonObject ShortRetryPolicy = new()
-    {
-        ["retries_with_no_delay"] = 0,
-        ["minimum_delay_retries"] = 0,
-        ["minimum_delay"] = 0,
-        ["maximum_delay"] = 10,
-        ["maximum_delay_retries"] = 0,
-    };
+    /// <summary>The agent's own short notification retry policy (<see cref="GuestAgent.Zaqar.ZaqarPushSocket.ShortRetryPolicy"/>).</summary>
+    public static JsonObject ShortRetryPolicy => GuestAgent.Zaqar.ZaqarPushSocket.ShortRetryPolicy();
 
     private readonly ClientWebSocket _socket = new();
     private readonly Channel<JsonElement> _answers = Channel.CreateUnbounded<JsonElement>();
