@@ -133,13 +133,13 @@ public sealed class AmqpAgentBrokerFaultTests(PrivateRabbit rabbit) : IClassFixt
         await using var e2e = await AmqpAgentContext.StartAsync(rabbit.Bed);
         var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
         {
-            Shell = $"echo run >> {e2e.Dir}/mark; sleep 2; echo finished",
+            Shell = $"echo run >> {e2e.Dir}/mark; sleep 3; echo finished",
         }));
         await e2e.Controller.WaitForAsync(cmd.Id, ReplyStatus.Accepted, AmqpAgentContext.Wait);
         await AmqpAgentContext.WaitForAsync(() => e2e.MarkLines("mark").Length == 1, "the command started");
 
         // The command ends while the broker is down: its reply waits in the outbox; the consumer reconnects.
-        rabbit.Bed.RestartBroker(down: TimeSpan.FromSeconds(1));
+        rabbit.Bed.RestartBroker(down: TimeSpan.FromSeconds(2));
 
         var final = await e2e.Controller.FinalAsync(cmd.Id, TimeSpan.FromSeconds(40));
         Assert.Equal(ReplyStatus.Succeeded, final.Status);
@@ -148,5 +148,7 @@ public sealed class AmqpAgentBrokerFaultTests(PrivateRabbit rabbit) : IClassFixt
         Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(after.Id, AmqpAgentContext.Wait)).Status);
         Assert.Equal(["run", "after"], e2e.MarkLines("mark"));
         Assert.Equal(0u, (await e2e.Controller.CommandQueueAsync()).Messages);
+        Assert.Contains("reconnecting in", e2e.Agent.Log);
+        Assert.Contains("replies failed", e2e.Agent.Log);
     }
 }
