@@ -108,6 +108,27 @@ public sealed class AmqpAgentTests
     }
 
     [Fact]
+    public async Task Takes_no_more_commands_than_free_slots_the_rest_wait_in_the_queue()
+    {
+        await using var e2e = await AmqpAgentContext.StartAsync(maxOperations: 1);
+        var casts = new List<Command>();
+        for (var i = 0; i < 3; i++)
+        {
+            casts.Add(await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo {i} >> {e2e.Dir}/runs; sleep 1" },
+                CommandMode.Cast)));
+        }
+        await AmqpAgentContext.WaitForAsync(() => e2e.MarkLines("runs").Length == 1, "the first cast running");
+
+        // One slot, one command in hand: the consumer is paused, so the broker keeps the others (not delivered, not unacked).
+        Assert.Equal(2u, (await e2e.Controller.CommandQueueAsync()).Messages);
+        foreach (var cast in casts)
+        {
+            Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(cast.Id, Wait)).Status);
+        }
+        Assert.Equal(["0", "1", "2"], e2e.MarkLines("runs"));
+    }
+
+    [Fact]
     public async Task Connections_closed_by_the_broker_are_reconnected_and_commands_keep_running()
     {
         await using var e2e = await AmqpAgentContext.StartAsync();
