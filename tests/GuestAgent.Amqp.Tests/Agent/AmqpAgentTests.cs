@@ -172,4 +172,29 @@ public sealed class AmqpAgentBrokerFaultTests(PrivateRabbit rabbit) : IClassFixt
         Assert.Contains("reconnecting in", e2e.Agent.Log);
         Assert.Contains("replies failed", e2e.Agent.Log);
     }
+
+    [Fact]
+    public async Task Disk_alarm_holds_the_final_reply_until_it_clears_and_nothing_runs_twice()
+    {
+        await using var e2e = await AmqpAgentContext.StartAsync(rabbit.Bed);
+        var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark; sleep 1; echo finished" }));
+        await e2e.Controller.WaitForAsync(cmd.Id, ReplyStatus.Accepted, AmqpAgentContext.Wait);
+
+        rabbit.Bed.RaiseDiskAlarm();
+        try
+        {
+            await e2e.Agent.WaitForLogAsync($"{cmd.Id} CommandLedger: attempt 1 ended", AmqpAgentContext.Wait);
+            // The broker blocks the reply's publisher: not confirmed, so the outbox holds the reply and tries again.
+            await e2e.Agent.WaitForLogAsync("replies failed", AmqpAgentContext.Wait);
+            Assert.Single(await e2e.Controller.SeenAsync(cmd.Id));
+        }
+        finally
+        {
+            rabbit.Bed.ClearDiskAlarm();
+        }
+
+        var final = await e2e.Controller.FinalAsync(cmd.Id, TimeSpan.FromSeconds(30));
+        Assert.Equal("finished\n", final.ResultAs<ExecResult>()!.Stdout.Data);
+        Assert.Equal(["run"], e2e.MarkLines("mark"));
+    }
 }
