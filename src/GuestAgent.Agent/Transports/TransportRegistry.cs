@@ -1,4 +1,5 @@
 using GuestAgent.Agent.Transport;
+using GuestAgent.Agent.Transports.Amqp;
 using GuestAgent.Agent.Transports.Zaqar;
 
 namespace GuestAgent.Agent.Transports;
@@ -9,7 +10,7 @@ namespace GuestAgent.Agent.Transports;
 /// </summary>
 public static class TransportRegistry
 {
-    private static readonly IReadOnlyList<ITransportFactory> All = [new ZaqarTransportFactory()];
+    private static readonly IReadOnlyList<ITransportFactory> All = [new ZaqarTransportFactory(), new AmqpTransportFactory()];
 
     public static IEnumerable<string> Names => All.Select(f => f.Name);
 

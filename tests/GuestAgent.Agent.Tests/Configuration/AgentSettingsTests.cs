@@ -64,7 +64,8 @@ public sealed class AgentSettingsTests
     [InlineData("guest-agent.blocks.directories = [\"relative\"]", "guest-agent.blocks.directories: 'relative' is not an absolute path")]
     [InlineData("guest-agent.tenants.acme.blocks = [exec, sysinfo]", "tenants.acme.blocks: block 'sysinfo' is not loaded")]
     [InlineData("guest-agent.tenants.acme { blocks = [exec], allowed-ops = [exec, http] }", "op 'http' belongs to block 'http', which guest-agent.tenants.acme.blocks does not name")]
-    [InlineData("guest-agent.tenants.acme.transport = amqp", "tenants.acme.transport: unknown transport 'amqp' (known: zaqar)")]
+    [InlineData("guest-agent.tenants.acme.transport = mqtt", "tenants.acme.transport: unknown transport 'mqtt' (known: zaqar, amqp)")]
+    [InlineData("guest-agent.tenants.acme.transport = amqp", "tenants.acme.endpoint must be the broker's URL, amqp://host:port")]
     public void Bad_values_are_refused_naming_the_key(string change, string expected)
     {
         var ex = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + "\n" + change));

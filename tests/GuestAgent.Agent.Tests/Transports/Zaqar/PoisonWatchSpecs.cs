@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Pattern;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Transports;
 using GuestAgent.Agent.Transports.Zaqar;
 using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;

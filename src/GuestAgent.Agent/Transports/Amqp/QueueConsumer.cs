@@ -1,0 +1,498 @@
+using System.Security.Cryptography;
+using System.Text;
+using Akka.Actor;
+using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Tenancy;
+using GuestAgent.Protocol;
+using GuestAgent.Protocol.Args;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using Serilog;
+using static GuestAgent.Agent.Ledger.CommandLedgerProtocol;
+
+namespace GuestAgent.Agent.Transports.Amqp;
+
+public static class QueueConsumerProtocol
+{
+    /// <summary>Connect (again), unless a later connection attempt replaced the one this was scheduled for.</summary>
+    internal sealed record Connect(int Generation);
+
+    internal sealed record Connected(int Generation, IConnection Connection, IChannel Channel);
+
+    internal sealed record ConnectFailed(int Generation, Exception Cause);
+
+    /// <summary>The broker handed over a command; its body is copied (the client reuses the buffer).</summary>
+    internal sealed record Delivered(int Generation, ulong Tag, byte[] Body, bool Redelivered);
+
+    /// <summary>The consumer started: the binding is ready.</summary>
+    internal sealed record Consuming(int Generation);
+
+    /// <summary>The connection, the channel or the broker's side of the consumer is gone; its unacked deliveries are requeued by the broker.</summary>
+    internal sealed record Lost(int Generation, string Reason);
+
+    /// <summary>Look at the free slots again (prefetch, pause, resume).</summary>
+    internal sealed record CheckSlots
+    {
+        public static readonly CheckSlots Instance = new();
+    }
+
+    /// <summary>The ledger has not answered deliveries of this round in time.</summary>
+    internal sealed record OffersTimedOut(int Round);
+}
+
+/// <summary>
+/// Consumes one binding's command queue on an AMQP broker with manual acks. Each delivery is
+/// judged (<see cref="CommandParser"/> with the binding's signing policy) and offered to the ledger,
+/// and acked only once the ledger answers <see cref="Offered"/>: its fate is in the journal. The
+/// channel's prefetch (basic.qos, per channel) follows the free slots, tenant and global; with none
+/// free the consumer is cancelled, so the broker keeps the commands, and it consumes again when a
+/// slot frees (while the ledger recovers its slots read 0: nothing is consumed before recovery).
+/// A lost connection or channel is reconnected with backoff (1 s doubling to
+/// <c>amqp.max-reconnect-delay</c>, with jitter): the broker requeues every unacked delivery, and the
+/// ledger drops those it already recorded as duplicates.
+/// </summary>
+public sealed class QueueConsumer : ReceiveActor, IWithTimers
+{
+    /// <summary>How often a paused consumer looks whether the ledger has recovered (no request to the broker).</summary>
+    private static readonly TimeSpan RecoveryRecheck = TimeSpan.FromMilliseconds(50);
+
+    private static readonly TimeSpan MinReconnectDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>A connection that lived this long was fine: the next loss starts the backoff afresh.</summary>
+    private static readonly TimeSpan HealthyUptime = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long deliveries wait for the ledger before they are handed back to the broker.</summary>
+    private static readonly TimeSpan OfferTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly TenantBinding _binding;
+    private readonly AmqpSettings _settings;
+    private readonly PollSettings _poll;
+    private readonly IActorRef _ledger;
+    private readonly AgentLifetime _lifetime;
+    private readonly OperationSlots _tenant;
+    private readonly PoisonWatch _watch;
+    private readonly Func<ConnectionFactory> _factory;
+    private readonly Func<byte[], DateTimeOffset, CommandParseResult> _parse;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+
+    /// <summary>Offered deliveries of the current channel the ledger has not answered yet: message id to delivery tag.</summary>
+    private readonly Dictionary<string, ulong> _outstanding = [];
+
+    private int _generation;
+    private IConnection? _connection;
+    private IChannel? _channel;
+    private ChannelOps? _ops;
+    private DateTimeOffset _connectedAt;
+    private TimeSpan _backoff = TimeSpan.Zero;
+    private bool _readyLogged;
+    private int _round;
+
+    /// <summary>The prefetch set on the channel (0: none yet).</summary>
+    private int _prefetch;
+
+    /// <summary>A consume is requested on the channel (and no cancel since).</summary>
+    private bool _consuming;
+
+    /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
+    public QueueConsumer(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, IActorRef ledger, AgentLifetime lifetime,
+        OperationSlots tenant, PoisonWatch watch, Func<ConnectionFactory> factory, TimeProvider time,
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null)
+    {
+        _binding = binding;
+        _settings = AmqpTransport.SettingsOf(binding);
+        _poll = poll;
+        _ledger = ledger;
+        _lifetime = lifetime;
+        _tenant = tenant;
+        _watch = watch;
+        _factory = factory;
+        _time = time;
+        _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
+        _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "QueueConsumer");
+
+        Receive<QueueConsumerProtocol.Connect>(c =>
+        {
+            if (c.Generation == _generation && _channel is null)
+            {
+                ConnectNow();
+            }
+        });
+        Receive<QueueConsumerProtocol.Connected>(OnConnected);
+        Receive<QueueConsumerProtocol.ConnectFailed>(f =>
+        {
+            if (f.Generation == _generation)
+            {
+                Reconnect($"connecting failed: {Describe(f.Cause)}");
+            }
+        });
+        Receive<QueueConsumerProtocol.Consuming>(c =>
+        {
+            if (c.Generation == _generation && !_readyLogged)
+            {
+                // Readiness is otherwise invisible: the broker took the consumer, the binding works end to end.
+                _readyLogged = true;
+                _log.Information("ready: consuming commands from {Queue} on {Broker}, replies to {ReplyExchange}, up to {Slots} at once",
+                    _settings.CommandQueue, $"{_settings.Host}:{_settings.Port}/{_settings.VirtualHost}", _settings.ReplyExchange,
+                    _binding.MaxOperations);
+            }
+        });
+        Receive<QueueConsumerProtocol.Delivered>(OnDelivered);
+        Receive<Offered>(o =>
+        {
+            if (_outstanding.Remove(o.MessageId, out var tag) && _ops is { } channelOps && GenerationOf(o.MessageId) == _generation)
+            {
+                // Prefetch first: the ack lets the broker send more, up to what is free now.
+                AdjustFlow();
+                channelOps.OnChannel(c => c.BasicAckAsync(tag, multiple: false).AsTask(), "ack");
+                if (_outstanding.Count == 0)
+                {
+                    Timers.Cancel("offers");
+                }
+            }
+        });
+        Receive<QueueConsumerProtocol.Lost>(l =>
+        {
+            if (l.Generation == _generation && _channel is not null)
+            {
+                Reconnect(l.Reason);
+            }
+        });
+        Receive<QueueConsumerProtocol.CheckSlots>(_ => AdjustFlow());
+        Receive<QueueConsumerProtocol.OffersTimedOut>(t =>
+        {
+            if (t.Round == _round && _outstanding.Count > 0 && _ops is { } channelOps)
+            {
+                _log.Warning("the ledger did not answer for {Count} deliveries; they go back to the queue", _outstanding.Count);
+                foreach (var tag in _outstanding.Values)
+                {
+                    channelOps.OnChannel(c => c.BasicNackAsync(tag, multiple: false, requeue: true).AsTask(), "nack");
+                }
+                _outstanding.Clear();
+            }
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, IActorRef ledger,
+        AgentLifetime lifetime, OperationSlots tenant, PoisonWatch watch, Func<ConnectionFactory> factory, TimeProvider time,
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null) =>
+        Akka.Actor.Props.Create(() => new QueueConsumer(binding, poll, limits, ops, ledger, lifetime, tenant, watch, factory, time, parse));
+
+    protected override void PreStart()
+    {
+        if (_watch.Restarted() is { } died)
+        {
+            _log.Error("the consumer of {Queue} failed while judging message {MessageId} ({Strikes} time(s)); " +
+                       "at {Limit} it is dead-lettered instead of judged again", _settings.CommandQueue, died.MessageId, died.Strikes, _watch.Limit);
+        }
+        ConnectNow();
+    }
+
+    protected override void PostStop()
+    {
+        // Closing gives every unacked delivery back to the broker, which delivers it again to the next consumer.
+        Close();
+    }
+
+    private void ConnectNow()
+    {
+        var generation = _generation;
+        var self = Self;
+        ConnectAsync(generation, self).PipeTo(self,
+            success: r => new QueueConsumerProtocol.Connected(generation, r.Connection, r.Channel),
+            failure: e => new QueueConsumerProtocol.ConnectFailed(generation, e));
+    }
+
+    private async Task<(IConnection Connection, IChannel Channel)> ConnectAsync(int generation, IActorRef self)
+    {
+        var connection = await _factory().CreateConnectionAsync().ConfigureAwait(false);
+        try
+        {
+            connection.ConnectionShutdownAsync += (_, e) =>
+            {
+                self.Tell(new QueueConsumerProtocol.Lost(generation, $"connection closed: {e.ReplyCode} {e.ReplyText}"));
+                return Task.CompletedTask;
+            };
+            // A refused vhost (530) shows only here: the connection call does not wait for connection.open-ok.
+            var channel = await connection.CreateChannelAsync().ConfigureAwait(false);
+            channel.ChannelShutdownAsync += (_, e) =>
+            {
+                self.Tell(new QueueConsumerProtocol.Lost(generation, $"channel closed: {e.ReplyCode} {e.ReplyText}"));
+                return Task.CompletedTask;
+            };
+            if (!channel.IsOpen || !connection.IsOpen)
+            {
+                throw new InvalidOperationException($"closed at once: {(channel.CloseReason ?? connection.CloseReason)?.ReplyText}");
+            }
+            return (connection, channel);
+        }
+        catch
+        {
+            await DisposeQuietly(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private void OnConnected(QueueConsumerProtocol.Connected c)
+    {
+        if (c.Generation != _generation || _channel is not null)
+        {
+            // A stale attempt (the actor moved on meanwhile): not ours to keep.
+            _ = DisposeQuietly(c.Connection);
+            return;
+        }
+        _connection = c.Connection;
+        _channel = c.Channel;
+        _connectedAt = _time.GetUtcNow();
+        _prefetch = 0;
+        _consuming = false;
+        var generation = _generation;
+        var self = Self;
+        var consumer = new AsyncEventingBasicConsumer(c.Channel);
+        consumer.ReceivedAsync += (_, e) =>
+        {
+            self.Tell(new QueueConsumerProtocol.Delivered(generation, e.DeliveryTag, e.Body.ToArray(), e.Redelivered));
+            return Task.CompletedTask;
+        };
+        _ops = new ChannelOps(c.Channel, _settings.CommandQueue, consumer, generation, self, _log);
+        _log.Information("connected to {Broker} as {User}", $"{_settings.Host}:{_settings.Port}/{_settings.VirtualHost}", _settings.User);
+        AdjustFlow();
+    }
+
+    /// <summary>
+    /// Sets the channel's prefetch to the free slots and consumes, or cancels the consumer when no
+    /// slot is free (AMQP's prefetch 0 would mean no limit) and looks again shortly.
+    /// </summary>
+    private void AdjustFlow()
+    {
+        if (_ops is not { } ops)
+        {
+            return;
+        }
+        var free = _lifetime.Draining ? 0 : Math.Min(_settings.MaxPrefetch, Math.Min(_tenant.Free, _lifetime.GlobalSlots.Free));
+        if (free == 0)
+        {
+            if (_consuming)
+            {
+                _consuming = false;
+                ops.Run(o => o.CancelAsync(), "cancel");
+            }
+            if (!_lifetime.Draining)
+            {
+                // The ledger recovering (slots closed) or every slot busy: nothing tells when that ends.
+                Timers.StartSingleTimer("slots", QueueConsumerProtocol.CheckSlots.Instance, _tenant.IsOpen ? _poll.MinInterval : RecoveryRecheck);
+            }
+            return;
+        }
+        if (free != _prefetch)
+        {
+            _prefetch = free;
+            // Global (per channel): one limit for every delivery in hand, changed in place without a new consume.
+            ops.OnChannel(c => c.BasicQosAsync(0, (ushort)free, global: true), "qos");
+        }
+        if (!_consuming)
+        {
+            _consuming = true;
+            ops.Run(o => o.ConsumeAsync(), "consume");
+        }
+        if (free < _settings.MaxPrefetch && free < Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity))
+        {
+            // Slots in use free up without a word to the consumer: grow the prefetch when they do.
+            Timers.StartSingleTimer("slots", QueueConsumerProtocol.CheckSlots.Instance, _poll.MinInterval);
+        }
+    }
+
+    private void OnDelivered(QueueConsumerProtocol.Delivered d)
+    {
+        if (d.Generation != _generation || _ops is not { } ops)
+        {
+            // From a channel that is gone: the broker has requeued it.
+            return;
+        }
+        if (_lifetime.Draining)
+        {
+            // Shutting down: left unacked, it goes back to the queue when the connection closes.
+            return;
+        }
+        // The same on every redelivery, unlike the delivery tag: what the poison watch counts.
+        var bodyId = Convert.ToHexString(SHA256.HashData(d.Body), 0, 16);
+        if (_watch.IsPoison(bodyId, out var strikes))
+        {
+            DeadLetter(d, bodyId, strikes);
+            return;
+        }
+        var messageId = $"{d.Generation}:{d.Tag}:{bodyId}";
+        _outstanding[messageId] = d.Tag;
+        var (parsed, raw) = Judge(bodyId, d.Body);
+        if (parsed.Command is { } command)
+        {
+            _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), messageId));
+        }
+        else
+        {
+            _ledger.Tell(new OfferRejected(parsed.Rejection!, messageId));
+        }
+        _round++;
+        // If the ledger is down (restarting after a journal fault) the deliveries go back to the queue.
+        Timers.StartSingleTimer("offers", new QueueConsumerProtocol.OffersTimedOut(_round), OfferTimeout);
+        AdjustFlow();
+    }
+
+    /// <summary>
+    /// A message's verdict, never an exception: one message's fault must cost that message alone,
+    /// never the consumer (a restart would hand it back and get the same message again).
+    /// Only what leaves the process in doubt (out of memory) escapes; <see cref="PoisonWatch"/> ends that.
+    /// </summary>
+    private (CommandParseResult Result, byte[] Raw) Judge(string bodyId, byte[] body)
+    {
+        _watch.Judging(bodyId);
+        (CommandParseResult, byte[]) verdict;
+        try
+        {
+            verdict = (_parse(body, _time.GetUtcNow()), body);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", bodyId, _settings.CommandQueue);
+            verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
+                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), []);
+        }
+        _watch.Judged();
+        return verdict;
+    }
+
+    /// <summary>Ends a message that made the consumer fail <see cref="PoisonWatch.Limit"/> times: logged with the start of its body, and acked unjudged.</summary>
+    private void DeadLetter(QueueConsumerProtocol.Delivered d, string bodyId, int strikes)
+    {
+        var text = Encoding.UTF8.GetString(d.Body, 0, Math.Min(d.Body.Length, 512));
+        _log.Error("dead-lettered message {MessageId} of {Queue}: the consumer failed {Strikes} time(s) while judging it; " +
+                   "it is removed unjudged. Its body ({Length} bytes) begins: {Preview}",
+            bodyId, _settings.CommandQueue, strikes, d.Body.Length, text);
+        _ops?.OnChannel(c => c.BasicAckAsync(d.Tag, multiple: false).AsTask(), "ack");
+    }
+
+    /// <summary>Drops the connection (the broker requeues what was not acked) and connects again after the backoff.</summary>
+    private void Reconnect(string reason)
+    {
+        var uptime = _channel is null ? TimeSpan.Zero : _time.GetUtcNow() - _connectedAt;
+        Close();
+        if (uptime >= HealthyUptime)
+        {
+            _backoff = TimeSpan.Zero;
+        }
+        _backoff = _backoff == TimeSpan.Zero ? MinReconnectDelay : TimeSpan.FromTicks(Math.Min(_settings.MaxReconnectDelay.Ticks, _backoff.Ticks * 2));
+        var delay = TimeSpan.FromTicks((long)(_backoff.Ticks * (0.8 + Random.Shared.NextDouble() * 0.4)));
+        _log.Warning("consuming {Queue} stopped ({Reason}); reconnecting in {Delay}", _settings.CommandQueue, reason, delay);
+        Timers.StartSingleTimer("connect", new QueueConsumerProtocol.Connect(_generation), delay);
+    }
+
+    /// <summary>Forgets the channel: every message about it from now on carries an older generation.</summary>
+    private void Close()
+    {
+        _generation++;
+        _outstanding.Clear();
+        Timers.Cancel("offers");
+        _consuming = false;
+        _prefetch = 0;
+        var (connection, ops) = (_connection, _ops);
+        (_connection, _channel, _ops) = (null, null, null);
+        if (connection is not null)
+        {
+            // After the ops queued so far (acks among them), so that nothing recorded is handed back for nothing.
+            ops?.Run(_ => Task.CompletedTask, "close");
+            var closing = ops?.Tail ?? Task.CompletedTask;
+            _ = closing.ContinueWith(_ => DisposeQuietly(connection), TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private static int GenerationOf(string messageId) => int.Parse(messageId.AsSpan(0, messageId.IndexOf(':')), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task DisposeQuietly(IConnection connection)
+    {
+        try
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Serilog.Log.Debug("closing an AMQP connection failed ({Error})", e.Message);
+        }
+    }
+
+    private static string Describe(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is { } i)
+        {
+            inner = i;
+        }
+        return inner == e ? e.Message : $"{e.Message} ({inner.Message})";
+    }
+
+    /// <summary>
+    /// Runs one channel's operations one after the other, off the actor's thread, in the order the
+    /// actor asked for them (prefetch before the ack it covers, cancel before a new consume). A
+    /// failed operation means the channel is unusable: the actor hears <see cref="QueueConsumerProtocol.Lost"/>.
+    /// </summary>
+    private sealed class ChannelOps(IChannel channel, string queue, AsyncEventingBasicConsumer consumer, int generation, IActorRef self, ILogger log)
+    {
+        /// <summary>The consumer's tag while the broker delivers to it; touched only by the operations, which never overlap.</summary>
+        private string? _tag;
+
+        public Task Tail { get; private set; } = Task.CompletedTask;
+
+        public void OnChannel(Func<IChannel, Task> op, string what) => Run(_ => op(channel), what);
+
+        public void Run(Func<ChannelOps, Task> op, string what)
+        {
+            Tail = Tail.ContinueWith(async _ =>
+            {
+                try
+                {
+                    await op(this).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    log.Debug("{Operation} on the command channel failed ({Error})", what, e.Message);
+                    self.Tell(new QueueConsumerProtocol.Lost(generation, $"{what} failed: {e.Message}"));
+                }
+            }, TaskScheduler.Default).Unwrap();
+        }
+
+        public async Task ConsumeAsync()
+        {
+            if (_tag is not null || !channel.IsOpen)
+            {
+                return;
+            }
+            consumer.UnregisteredAsync += OnUnregistered;
+            _tag = await channel.BasicConsumeAsync(queue, autoAck: false, consumer).ConfigureAwait(false);
+            self.Tell(new QueueConsumerProtocol.Consuming(generation));
+        }
+
+        public async Task CancelAsync()
+        {
+            if (_tag is not { } tag || !channel.IsOpen)
+            {
+                return;
+            }
+            // Cleared first: the unregistration that follows is ours, not the broker's.
+            _tag = null;
+            consumer.UnregisteredAsync -= OnUnregistered;
+            await channel.BasicCancelAsync(tag).ConfigureAwait(false);
+        }
+
+        private Task OnUnregistered(object sender, ConsumerEventArgs e)
+        {
+            if (_tag is { } tag && e.ConsumerTags.Contains(tag))
+            {
+                // The broker cancelled the consumer (queue deleted, failover): consume again on a fresh channel.
+                self.Tell(new QueueConsumerProtocol.Lost(generation, "the broker cancelled the consumer"));
+            }
+            return Task.CompletedTask;
+        }
+    }
+}

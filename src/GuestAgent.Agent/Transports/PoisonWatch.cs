@@ -1,0 +1,53 @@
+namespace GuestAgent.Agent.Transports;
+
+/// <summary>
+/// Remembers which message a binding's receiver was judging when it failed, across the receiver's
+/// restarts (one watch outlives the receiver actors made from the same props). Judging a message
+/// turns every exception into that message's rejection; what still escapes (out of memory) restarts
+/// the receiver, which gives back what it holds and would get the same message first again, forever,
+/// with every later command of the tenant waiting behind it. Any transport's receiver uses it, with a
+/// message id that is the same on every redelivery. A message that was in hand at <see cref="Limit"/>
+/// restarts is dead-lettered instead: logged and removed, never judged again.
+/// </summary>
+/// <remarks>Touched only by the receiver, one instance after another: no locking.</remarks>
+public sealed class PoisonWatch(int limit = 2)
+{
+    /// <summary>Suspects kept at most; a receiver that keeps failing on new messages has a bug no list cures.</summary>
+    private const int MaxSuspects = 1000;
+
+    private readonly Dictionary<string, int> _strikes = [];
+    private string? _inHand;
+
+    /// <summary>Restarts with the same message in hand after which it is dead-lettered.</summary>
+    public int Limit { get; } = limit;
+
+    /// <summary>The receiver starts judging <paramref name="messageId"/>.</summary>
+    public void Judging(string messageId) => _inHand = messageId;
+
+    /// <summary>The receiver is done judging (whatever the verdict).</summary>
+    public void Judged() => _inHand = null;
+
+    /// <summary>
+    /// Called by each new receiver: the message its predecessor died holding, with that message's
+    /// count of such deaths; null when it died holding none (or this is the first receiver).
+    /// </summary>
+    public (string MessageId, int Strikes)? Restarted()
+    {
+        if (_inHand is not { } id)
+        {
+            return null;
+        }
+        _inHand = null;
+        if (_strikes.Count >= MaxSuspects && !_strikes.ContainsKey(id))
+        {
+            _strikes.Clear();
+        }
+        var strikes = _strikes.GetValueOrDefault(id) + 1;
+        _strikes[id] = strikes;
+        return (id, strikes);
+    }
+
+    /// <summary>True when <paramref name="messageId"/> has failed the receiver <see cref="Limit"/> times.</summary>
+    public bool IsPoison(string messageId, out int strikes) =>
+        _strikes.TryGetValue(messageId, out strikes) && strikes >= Limit;
+}

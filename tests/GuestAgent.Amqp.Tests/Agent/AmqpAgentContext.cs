@@ -1,0 +1,100 @@
+using GuestAgent.Testing;
+
+namespace GuestAgent.Amqp.Tests.Agent;
+
+/// <summary>
+/// A real agent process with one binding on AMQP (a guest provisioned on <see cref="Bed"/>, its own
+/// vhost and user), and a controller that publishes to the guest's command exchange and reads its
+/// reply queue. Waits until the agent's consumer is up.
+/// </summary>
+public sealed class AmqpAgentContext : IAsyncDisposable
+{
+    public static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    private AmqpAgentContext(RabbitBed bed, RabbitGuest guest, TestTenant tenant, AgentProcess agent, string dir)
+    {
+        Bed = bed;
+        Guest = guest;
+        Tenant = tenant;
+        Agent = agent;
+        Dir = dir;
+        Controller = new AmqpController(bed, guest, tenant.ReplyQueue, tenant.Keys[0]);
+    }
+
+    public RabbitBed Bed { get; }
+    public RabbitGuest Guest { get; }
+    public TestTenant Tenant { get; }
+    public AgentProcess Agent { get; }
+    public AmqpController Controller { get; }
+
+    /// <summary>A directory for the commands' marks.</summary>
+    public string Dir { get; }
+
+    /// <summary>The binding of <paramref name="guest"/>: protocol names for its queues, the broker's names in its amqp block.</summary>
+    public static TestTenant TenantFor(RabbitGuest guest, int maxOperations = 4) =>
+        new("t1", guest.VirtualHost, "commands", "replies", MaxOperations: maxOperations, ExtraConfig: $$"""
+                  transport = amqp
+                  amqp {
+                    user = "{{guest.UserName}}"
+                    password = "{{guest.Password}}"
+                    command-queue = "{{guest.CommandQueue}}"
+                    reply-exchange = "{{guest.ReplyExchange}}"
+                    heartbeat = 5s
+                    max-reconnect-delay = 2s
+                    publish-timeout = 5s
+                  }
+            """);
+
+    public static async Task<AmqpAgentContext> StartAsync(RabbitBed? bed = null, int maxOperations = 4)
+    {
+        bed ??= RabbitBed.Shared;
+        var guest = bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
+        var tenant = TenantFor(guest, maxOperations);
+        var dir = Path.Combine(Path.GetTempPath(), "guestagent-amqp-e2e-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        var agent = AgentProcess.Start($"amqp://127.0.0.1:{bed.AmqpPort}", [tenant]);
+        var context = new AmqpAgentContext(bed, guest, tenant, agent, dir);
+        try
+        {
+            await agent.WaitForLogAsync("ready: consuming commands", Wait);
+        }
+        catch
+        {
+            await context.DisposeAsync();
+            throw;
+        }
+        return context;
+    }
+
+    public string[] MarkLines(string name)
+    {
+        var path = Path.Combine(Dir, name);
+        return File.Exists(path) ? File.ReadAllLines(path) : [];
+    }
+
+    public static async Task WaitForAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Wait);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{what} did not happen within {timeout ?? Wait}");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Controller.DisposeAsync();
+        Agent.Dispose();
+        try
+        {
+            Directory.Delete(Dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
