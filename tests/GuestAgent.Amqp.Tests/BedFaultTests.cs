@@ -18,13 +18,15 @@ public sealed class PrivateRabbit : IDisposable
 /// The bed's fault controls do to a client what the transport's fault tests need: a disk alarm
 /// blocks publishers until it clears, an operator's close reaches the client as 320, and a restart
 /// drops every connection but keeps provisioned guests, durable queues and persistent messages.
+/// They pin the broker's own behaviour (the agent's fault tests use it), on a broker of their own:
+/// the longer test mode.
 /// </summary>
 public sealed class BedFaultTests(PrivateRabbit rabbit) : IClassFixture<PrivateRabbit>
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private readonly RabbitBed _bed = rabbit.Bed;
 
-    [Fact]
+    [LongFact]
     public async Task Disk_alarm_holds_a_confirmed_publish_until_the_alarm_clears()
     {
         var g = _bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
@@ -59,7 +61,7 @@ public sealed class BedFaultTests(PrivateRabbit rabbit) : IClassFixture<PrivateR
         Assert.False(_bed.DiskAlarmRaised());
     }
 
-    [Fact]
+    [LongFact]
     public async Task Closing_a_user_connections_reaches_the_client_as_connection_forced()
     {
         var g = _bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
@@ -77,7 +79,7 @@ public sealed class BedFaultTests(PrivateRabbit rabbit) : IClassFixture<PrivateR
         Assert.False(connection.IsOpen);
     }
 
-    [Fact]
+    [LongFact]
     public async Task Broker_restart_drops_connections_and_keeps_guests_queues_and_confirmed_persistent_messages()
     {
         var g = _bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));

@@ -1,12 +1,17 @@
+using GuestAgent.Testing;
 using GuestAgent.Soak;
 using Xunit.Abstractions;
 
 namespace GuestAgent.Agent.Tests.Soak;
 
-/// <summary>The soak's CI mode: about two minutes of mixed load through a real Zaqar and agent, with faults.</summary>
+/// <summary>
+/// The soak's short mode: about two minutes of mixed load through a real Zaqar and agent, with
+/// faults. A chaos run, so it runs in the longer test mode (tools/test-long.sh), beside
+/// tools/soak/soak.sh's longer runs.
+/// </summary>
 public sealed class ShortSoakTests(ITestOutputHelper output)
 {
-    [Fact]
+    [LongFact]
     public async Task Short_soak_through_agent_kills_and_a_zaqar_restart_loses_nothing_and_runs_nothing_twice_unexplained()
     {
         var work = Directory.CreateTempSubdirectory("ga-soak-").FullName;
