@@ -299,6 +299,8 @@ public sealed class KeystoneBed : IDisposable
     {
         using var req = new HttpRequestMessage(method, ZaqarUrl + path);
         req.Headers.TryAddWithoutValidation("Client-ID", Guid.NewGuid().ToString());
+        // A fresh connection each time: a pooled one the server already closed ends the response early.
+        req.Headers.ConnectionClose = true;
         foreach (var (name, value) in headers)
         {
             req.Headers.TryAddWithoutValidation(name, value);

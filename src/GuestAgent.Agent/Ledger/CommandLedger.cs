@@ -50,6 +50,9 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private readonly LedgerState _state;
     private readonly Queue<Guid> _waiting = new();
     private readonly Dictionary<Guid, IActorRef> _running = [];
+
+    /// <summary>Commands holding a global slot while their Started event is written (not running yet).</summary>
+    private readonly HashSet<Guid> _launching = [];
     private readonly IActorRef _outbox;
     private readonly ILogger _log;
     private int _eventsSinceSnapshot;
@@ -131,11 +134,14 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     protected override void PostStop()
     {
         // Running operations stop with the ledger (their processes are killed): give back their global slots.
-        foreach (var _ in _running)
+        // So do the ones whose Started write was under way: a failed write stops the ledger before its
+        // handler runs, and their slots would otherwise be lost to the agent until it restarts.
+        foreach (var _ in _running.Keys.Concat(_launching))
         {
             _ctx.GlobalSlots.Release();
         }
         _running.Clear();
+        _launching.Clear();
         // Until a new ledger has recovered, nothing may be claimed on these slots.
         _ctx.TenantSlots.Reset();
         base.PostStop();
@@ -384,7 +390,12 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 continue;
             }
             var attempt = entry.Attempt + 1;
-            PersistEvent(new CommandStartedV1(id, attempt, Now), _ => Launch(entry, attempt));
+            _launching.Add(id);
+            PersistEvent(new CommandStartedV1(id, attempt, Now), _ =>
+            {
+                _launching.Remove(id);
+                Launch(entry, attempt);
+            });
         }
     }
 

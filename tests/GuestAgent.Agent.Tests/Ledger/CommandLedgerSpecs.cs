@@ -2,6 +2,10 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Akka.Actor;
+using Akka.Configuration;
+using Akka.Persistence;
+using Akka.Persistence.TestKit;
+using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
@@ -23,8 +27,9 @@ namespace GuestAgent.Agent.Tests.Ledger;
 /// </summary>
 public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
 {
+    // Akka.Persistence.TestKit's journal: in memory, and a test can make its writes fail.
     private const string Journal = """
-        akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+        akka.persistence.journal.plugin = "akka.persistence.journal.test"
         akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
         akka.loglevel = WARNING
         """;
@@ -39,7 +44,8 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     private readonly LedgerContext _ctx;
     private IActorRef? _ledger;
 
-    public CommandLedgerSpecs() : base(Journal)
+    public CommandLedgerSpecs() : base(ConfigurationFactory.ParseString(Journal)
+        .WithFallback(ConfigurationFactory.FromResource<TestJournal>("Akka.Persistence.TestKit.config.conf")))
     {
         _outbox = CreateTestProbe();
         _global = new OperationSlots(2);
@@ -291,6 +297,25 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         Assert.True(_tenant.IsOpen);
         Assert.Equal(8 - 3, _tenant.Free);
         Assert.Equal(0, _global.Free);
+    }
+
+    [Fact]
+    public async Task A_global_slot_taken_for_a_run_whose_start_could_not_be_written_comes_back_when_the_ledger_stops()
+    {
+        var journal = TestJournal.FromRef(Persistence.Instance.Apply(Sys).JournalFor(null));
+        StartLedger();
+        Watch(_ledger!);
+        await journal.OnWrite.FailOnType<CommandStartedV1>();
+
+        // Accepted is written; the Started write fails, which stops the ledger with the slot taken.
+        Offer(GateOffer("a", InterruptPolicy.Rerun), OfferOutcome.Accepted);
+        ExpectTerminated(_ledger!, Wait);
+
+        Assert.Equal(2, _global.Free);
+        await journal.OnWrite.Pass();
+        StartLedger();
+        await _gate.StartedAsync("a", 1);
+        Assert.Equal(1, _global.Free);
     }
 
     private sealed class GateBlock : OperationBlock
