@@ -297,20 +297,31 @@ public sealed class KeystoneBed : IDisposable
     public async Task<(int Status, string Body)> RawZaqarAsync(
         HttpMethod method, string path, IReadOnlyDictionary<string, string> headers, string? jsonBody = null, CancellationToken ct = default)
     {
-        using var req = new HttpRequestMessage(method, ZaqarUrl + path);
-        req.Headers.TryAddWithoutValidation("Client-ID", Guid.NewGuid().ToString());
-        // A fresh connection each time: a pooled one the server already closed ends the response early.
-        req.Headers.ConnectionClose = true;
-        foreach (var (name, value) in headers)
+        for (var attempt = 1; ; attempt++)
         {
-            req.Headers.TryAddWithoutValidation(name, value);
+            using var req = new HttpRequestMessage(method, ZaqarUrl + path);
+            req.Headers.TryAddWithoutValidation("Client-ID", Guid.NewGuid().ToString());
+            // A fresh connection each time: a pooled one the server already closed ends the response early.
+            req.Headers.ConnectionClose = true;
+            foreach (var (name, value) in headers)
+            {
+                req.Headers.TryAddWithoutValidation(name, value);
+            }
+            if (jsonBody is not null)
+            {
+                req.Content = new StringContent(jsonBody, System.Text.Encoding.UTF8, "application/json");
+            }
+            try
+            {
+                using var resp = await Http.SendAsync(req, ct).ConfigureAwait(false);
+                return ((int)resp.StatusCode, await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+            }
+            catch (HttpRequestException e) when (e.InnerException is HttpIOException && attempt < 3)
+            {
+                // The server answered a refusal before reading the body and closed the connection
+                // under the rest of it: the same request again gets its answer.
+            }
         }
-        if (jsonBody is not null)
-        {
-            req.Content = new StringContent(jsonBody, System.Text.Encoding.UTF8, "application/json");
-        }
-        using var resp = await Http.SendAsync(req, ct).ConfigureAwait(false);
-        return ((int)resp.StatusCode, await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
     }
 
     public void Dispose()
