@@ -1,3 +1,6 @@
+using GuestAgent.Protocol;
+using Serilog;
+
 namespace GuestAgent.Agent.Transports;
 
 /// <summary>
@@ -26,6 +29,31 @@ public sealed class PoisonWatch(int limit = 2)
 
     /// <summary>The receiver is done judging (whatever the verdict).</summary>
     public void Judged() => _inHand = null;
+
+    /// <summary>
+    /// A message's verdict, never an exception: one message's fault must cost that message alone,
+    /// never the receiver (a restart would get the same message first again). <paramref name="judge"/>
+    /// reads the body and parses it; an exception from it is logged and becomes an internal_error
+    /// rejection. Only what leaves the process in doubt (out of memory) escapes, with the message
+    /// left in hand for <see cref="Restarted"/>.
+    /// </summary>
+    public (CommandParseResult Result, byte[] Raw) Judge(string messageId, Func<(CommandParseResult, byte[])> judge, ILogger log, string queue)
+    {
+        Judging(messageId);
+        (CommandParseResult, byte[]) verdict;
+        try
+        {
+            verdict = judge();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", messageId, queue);
+            verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
+                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), []);
+        }
+        Judged();
+        return verdict;
+    }
 
     /// <summary>
     /// Called by each new receiver: the message its predecessor died holding, with that message's

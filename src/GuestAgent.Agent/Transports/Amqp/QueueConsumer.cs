@@ -341,28 +341,9 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         AdjustFlow();
     }
 
-    /// <summary>
-    /// A message's verdict, never an exception: one message's fault must cost that message alone,
-    /// never the consumer (a restart would hand it back and get the same message again).
-    /// Only what leaves the process in doubt (out of memory) escapes; <see cref="PoisonWatch"/> ends that.
-    /// </summary>
-    private (CommandParseResult Result, byte[] Raw) Judge(string bodyId, byte[] body)
-    {
-        _watch.Judging(bodyId);
-        (CommandParseResult, byte[]) verdict;
-        try
-        {
-            verdict = (_parse(body, _time.GetUtcNow()), body);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            _log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", bodyId, _settings.CommandQueue);
-            verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
-                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), []);
-        }
-        _watch.Judged();
-        return verdict;
-    }
+    /// <summary>The message's verdict (<see cref="PoisonWatch.Judge"/>).</summary>
+    private (CommandParseResult Result, byte[] Raw) Judge(string bodyId, byte[] body) =>
+        _watch.Judge(bodyId, () => (_parse(body, _time.GetUtcNow()), body), _log, _settings.CommandQueue);
 
     /// <summary>Ends a message that made the consumer fail <see cref="PoisonWatch.Limit"/> times: logged with the start of its body, and acked unjudged.</summary>
     private void DeadLetter(QueueConsumerProtocol.Delivered d, string bodyId, int strikes)

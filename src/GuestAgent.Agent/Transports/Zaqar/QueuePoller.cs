@@ -428,29 +428,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         AwaitOffers();
     }
 
-    /// <summary>
-    /// A message's verdict, never an exception: one message's fault must cost that message alone,
-    /// never the poller (a restart would release the claim and take the same message first again).
-    /// Only what leaves the process in doubt (out of memory) escapes; <see cref="PoisonWatch"/> ends that.
-    /// </summary>
-    private (CommandParseResult Result, byte[] Raw) Judge(QueueMessage message, DateTimeOffset now)
-    {
-        _watch.Judging(message.Id);
-        (CommandParseResult, byte[]) verdict;
-        try
+    /// <summary>The message's verdict (<see cref="PoisonWatch.Judge"/>): authenticated here, before the ledger records anything.</summary>
+    private (CommandParseResult Result, byte[] Raw) Judge(QueueMessage message, DateTimeOffset now) =>
+        _watch.Judge(message.Id, () =>
         {
             var raw = RawBody(message);
-            verdict = (_parse(raw, now), raw);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            _log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", message.Id, _binding.CommandQueue);
-            verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
-                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), []);
-        }
-        _watch.Judged();
-        return verdict;
-    }
+            return (_parse(raw, now), raw);
+        }, _log, _binding.CommandQueue);
 
     /// <summary>
     /// Ends a message that made the poller fail <see cref="PoisonWatch.Limit"/> times: logged with the
