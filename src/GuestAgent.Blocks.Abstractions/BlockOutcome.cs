@@ -9,6 +9,12 @@ public enum BlockEnd
     Failed,
     TimedOut,
     Cancelled,
+
+    /// <summary>
+    /// A reattached run ended without anyone recording how (its supervisor was killed too): the
+    /// agent treats it like an attempt interrupted by a crash, and the command's <c>on_interrupt</c> decides.
+    /// </summary>
+    Lost,
 }
 
 /// <summary>
@@ -33,4 +39,7 @@ public sealed record BlockOutcome(BlockEnd End, object? Result, string? ErrorCod
     /// <summary>Stopped by its cancellation; the core words why (a cancel command or the agent stopping).</summary>
     public static BlockOutcome Cancelled(object? result = null, params (string Stream, CapturedStream Captured)[] outputs) =>
         new(BlockEnd.Cancelled, result, "cancelled", null, outputs);
+
+    /// <summary>See <see cref="BlockEnd.Lost"/>; <paramref name="why"/> goes into the log and, if the command ends, its reply.</summary>
+    public static BlockOutcome Lost(string why) => new(BlockEnd.Lost, null, "interrupted", why, []);
 }

@@ -18,6 +18,20 @@ public sealed record BlockRun(Guid CommandId, string Op, OpArgs Args, int Attemp
     /// <summary>The agent's clock.</summary>
     public required TimeProvider Time { get; init; }
 
+    /// <summary>
+    /// Fires just before the cancellation token when the agent stops following the run without
+    /// wanting it ended (the agent stops, or its journal failed): a block that can reattach
+    /// (<see cref="OperationBlock.ReattachAsync"/>) leaves its work running and returns at once;
+    /// any other block just sees the cancellation.
+    /// </summary>
+    public CancellationToken Detaching { get; init; }
+
+    /// <summary>
+    /// For <see cref="OperationBlock.ReattachAsync"/>: a cancel of this attempt was acknowledged
+    /// before the agent lost it, so its stop grace has already been given: end it at once.
+    /// </summary>
+    public bool CancelRequested { get; init; }
+
     /// <summary>Further services of the core, asked for by type (null when it offers none of that type).</summary>
     public IServiceProvider? Services { get; init; }
 }

@@ -54,12 +54,24 @@ public abstract class OperationBlock
     public abstract Task<BlockOutcome> RunAsync(BlockRun run, CancellationToken cancel);
 
     /// <summary>
-    /// The agent stopped (a crash, a kill) while an attempt of <paramref name="command"/> ran. Clean
-    /// up what that attempt may have left (processes, partial files) and say whether it may have
-    /// taken effect: <see cref="InterruptMeaning.NoEffect"/> lets the agent run it again whatever
-    /// the command's <c>on_interrupt</c>.
+    /// The agent stopped following an attempt of <paramref name="command"/> (a crash, a kill, a
+    /// stop, its journal failing) before it ended. Either the attempt outlived the agent and can be
+    /// followed (<see cref="InterruptMeaning.Reattachable"/>), or clean up what it may have left
+    /// (processes, partial files) and say whether it may have taken effect:
+    /// <see cref="InterruptMeaning.NoEffect"/> lets the agent run it again whatever the command's
+    /// <c>on_interrupt</c>. The core asks with the attempt's <see cref="BlockRun"/> (where its output went).
     /// </summary>
     public virtual InterruptMeaning Interrupted(BlockCommand command) => InterruptMeaning.MayHaveTakenEffect;
+
+    /// <summary>
+    /// Follows an attempt that outlived the agent (<see cref="Interrupted"/> said
+    /// <see cref="InterruptMeaning.Reattachable"/>) to its end, under the same attempt number: the
+    /// outcome it had if it has ended, else the one it will have. Timeout and cancellation apply as
+    /// in <see cref="RunAsync"/>, the timeout counted from the attempt's original start. A run that
+    /// vanished without a trace of how it ended is <see cref="BlockOutcome.Lost"/>.
+    /// </summary>
+    public virtual Task<BlockOutcome> ReattachAsync(BlockRun run, CancellationToken cancel) =>
+        Task.FromResult(BlockOutcome.Lost($"block '{Name}' cannot reattach to a run"));
 }
 
 /// <summary>One op of a block: its name on the wire and the reader of its arguments.</summary>
@@ -75,6 +87,13 @@ public enum InterruptMeaning
 
     /// <summary>It changed nothing (a read-only op): it is run again, up to the agent's max-attempts.</summary>
     NoEffect,
+
+    /// <summary>
+    /// It outlived the agent and its outcome can still be had (it is still running, or it ended and
+    /// how was recorded): the agent follows it with <see cref="OperationBlock.ReattachAsync"/> instead
+    /// of running it again or reporting it interrupted.
+    /// </summary>
+    Reattachable,
 }
 
 /// <summary>A command a block is asked about.</summary>

@@ -58,13 +58,18 @@ public sealed record StreamOutput(
 /// set (e.g. "SIGKILL").
 /// </summary>
 /// <param name="Attempt">1 for the first run; higher when the agent reran it after an interruption.</param>
+/// <param name="Reattached">
+/// True when the run outlived the agent (a crash, a restart) and the agent that reports it found it
+/// again, still running or ended: this is its true end, not a guess; absent otherwise.
+/// </param>
 public sealed record ExecResult(
     int Attempt,
     long DurationMs,
     StreamOutput Stdout,
     StreamOutput Stderr,
     [property: JsonPropertyOrder(-1)] int? ExitCode = null,
-    [property: JsonPropertyOrder(-1)] string? Signal = null);
+    [property: JsonPropertyOrder(-1)] string? Signal = null,
+    bool? Reattached = null);
 
 /// <summary>
 /// Result of <c>http</c>: the response to the last request sent (after any redirects followed).

@@ -15,28 +15,29 @@ namespace GuestAgent.Agent.Blocks;
 /// ledger's. A block that throws or returns garbage ends the command <c>failed</c>
 /// (<c>internal_error</c>); it cannot stop the ledger or the poller.
 /// </summary>
-public sealed class BlockOperation(OperationBlock block, BlockRun run, TimeSpan? timeout)
+public sealed class BlockOperation(OperationBlock block, BlockRun run, TimeSpan? timeout, bool reattach = false)
     : OperationActor<BlockOutcome>(run.CommandId, run.Attempt,
-        ct => RunAsync(block, run, timeout, ct),
+        (ct, detaching) => RunAsync(block, run with { Detaching = detaching }, timeout, reattach, ct),
         e => Crashed(block, e),
         (outcome, byCommand) => ToOutcome(outcome, run.ChunkBytes, byCommand))
 {
     /// <summary>How long a cancelled run has to stop before it is abandoned and reported anyway.</summary>
     public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
-    public static Props Props(OperationBlock block, BlockRun run, TimeSpan? timeout) =>
-        Akka.Actor.Props.Create(() => new BlockOperation(block, run, timeout));
+    /// <param name="reattach">Follow the attempt that outlived an earlier agent (<see cref="OperationBlock.ReattachAsync"/>) rather than start one.</param>
+    public static Props Props(OperationBlock block, BlockRun run, TimeSpan? timeout, bool reattach = false) =>
+        Akka.Actor.Props.Create(() => new BlockOperation(block, run, timeout, reattach));
 
     /// <summary>
     /// The block's run under the core's deadline: cancelled when it passes (or on a cancel command
     /// or agent stop), and abandoned if it then does not stop within <see cref="StopGrace"/>, so a
     /// hung block costs its command, not a slot forever.
     /// </summary>
-    private static async Task<BlockOutcome> RunAsync(OperationBlock block, BlockRun run, TimeSpan? timeout, CancellationToken cancel)
+    private static async Task<BlockOutcome> RunAsync(OperationBlock block, BlockRun run, TimeSpan? timeout, bool reattach, CancellationToken cancel)
     {
         using var deadline = timeout is { } t ? new CancellationTokenSource(t, run.Time) : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, deadline.Token);
-        var work = Task.Run(() => block.RunAsync(run, linked.Token), CancellationToken.None);
+        var work = Task.Run(() => reattach ? block.ReattachAsync(run, linked.Token) : block.RunAsync(run, linked.Token), CancellationToken.None);
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using (linked.Token.Register(() => stopped.TrySetResult()))
         {
@@ -106,6 +107,7 @@ public sealed class BlockOperation(OperationBlock block, BlockRun run, TimeSpan?
                 new OutcomeV1("failed", json, o.ErrorCode ?? RejectCodes.InternalError, o.ErrorMessage ?? "failed without saying why", spools)),
             BlockEnd.TimedOut => (FinishKind.TimedOut, new OutcomeV1("timed_out", json, o.ErrorCode ?? "timed_out", o.ErrorMessage ?? "timed out", spools)),
             BlockEnd.Cancelled => (FinishKind.Cancelled, new OutcomeV1("cancelled", json, "cancelled", o.ErrorMessage ?? CancelReason(cancelledByCommand), spools)),
+            BlockEnd.Lost => (FinishKind.Lost, new OutcomeV1("interrupted", null, "interrupted", o.ErrorMessage ?? "the run was lost", [])),
             _ => (FinishKind.Completed, new OutcomeV1("failed", null, RejectCodes.InternalError, $"the block ended with an unknown state {(int)o.End}", [])),
         };
     }

@@ -15,7 +15,7 @@ namespace GuestAgent.Agent.Credentials;
 /// </summary>
 public sealed class CredentialsOperation(Guid commandId, int attempt, CredentialsArgs args, TenantBinding binding, ICredentialsRenewal? renewal)
     : OperationActor<CredentialsOutcome>(commandId, attempt,
-        ct => renewal is null
+        (ct, _) => renewal is null
             ? Task.FromResult(new CredentialsOutcome(null, NotPreSigned,
                 $"tenant {binding.Name} holds no renewable credentials on its {binding.Transport} transport (not pre-signed URLs): there is nothing to renew"))
             : renewal.RenewAsync(args, ct),

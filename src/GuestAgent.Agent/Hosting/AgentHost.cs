@@ -90,7 +90,8 @@ public static class AgentHost
                         var agent = system.ActorOf(AgentSupervisor.Props(settings, lifetime, platform, TimeProvider.System), "agent");
                         registry.Register<AgentSupervisor>(agent);
                         // SIGTERM: claim nothing new and give running operations the grace to finish
-                        // (their final replies go out); what is still running after it is interrupted.
+                        // (their final replies go out). After it, exec runs go on under their supervisors
+                        // and the next start reattaches them; other operations are interrupted.
                         Akka.Actor.CoordinatedShutdown.Get(system).AddTask(Akka.Actor.CoordinatedShutdown.PhaseBeforeServiceUnbind, "drain-operations", async () =>
                         {
                             Log.Information("stopping: no new claims; {Running} operation(s) get up to {Grace} to finish",
@@ -101,7 +102,8 @@ public static class AgentHost
                                 // Let the outbox post the last final replies; anything left is reposted at the next start.
                                 await Task.Delay(TimeSpan.FromSeconds(1));
                             }
-                            Log.Information(drained ? "all operations finished" : "grace over: {Running} operation(s) will be interrupted",
+                            Log.Information(drained ? "all operations finished"
+                                : "grace over: {Running} operation(s) still running; exec runs go on without the agent and are reattached at its next start, others are interrupted",
                                 lifetime.GlobalSlots.Used);
                             return Akka.Done.Instance;
                         });

@@ -399,24 +399,29 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
     }
 
-    private void Launch(CommandEntry entry, int attempt)
+    /// <summary>The block's view of attempt <paramref name="attempt"/> of the command.</summary>
+    private BlockRun RunOf(OperationBlock block, Command cmd, int attempt) =>
+        new(cmd.Id, cmd.Op, cmd.Args, attempt, _ctx.Binding.Name, _ctx.Binding.Policies.GetValueOrDefault(block.Name))
+        {
+            Output = new SpoolOutput(_ctx.Platform.Files, SpoolDirectory, cmd.Id, attempt),
+            InlineCapBytes = _ctx.Settings.InlineOutputBytes,
+            ChunkBytes = _ctx.Settings.ChunkBytes,
+            Time = _ctx.Time,
+            Services = new RunServices(new TransferDesk(Self)),
+        };
+
+    /// <param name="reattach">Follow the attempt an earlier agent started, which outlived it, instead of starting one.</param>
+    private IActorRef Launch(CommandEntry entry, int attempt, bool reattach = false)
     {
+        // A reattached run whose cancel was acknowledged before the agent stopped is ended at once.
         var id = entry.Command.Id;
-        var spoolDirectory = SpoolDirectory;
-        Directory.CreateDirectory(spoolDirectory);
+        Directory.CreateDirectory(SpoolDirectory);
         var cmd = entry.Command;
         Props props;
         if (_ctx.Settings.Blocks.BlockOf(cmd.Op) is { } block)
         {
-            var run = new BlockRun(id, cmd.Op, cmd.Args, attempt, _ctx.Binding.Name, _ctx.Binding.Policies.GetValueOrDefault(block.Name))
-            {
-                Output = new SpoolOutput(_ctx.Platform.Files, spoolDirectory, id, attempt),
-                InlineCapBytes = _ctx.Settings.InlineOutputBytes,
-                ChunkBytes = _ctx.Settings.ChunkBytes,
-                Time = _ctx.Time,
-                Services = new RunServices(new TransferDesk(Self)),
-            };
-            props = BlockOperation.Props(block, run, block.TimeLimit(run));
+            var run = RunOf(block, cmd, attempt) with { CancelRequested = reattach && entry.CancelRequestedBy is not null };
+            props = BlockOperation.Props(block, run, block.TimeLimit(run), reattach);
         }
         else if (cmd.Args is CredentialsArgs credentials)
         {
@@ -429,7 +434,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var op = Context.ActorOf(props, $"op-{id:N}");
         Context.Watch(op);
         _running[id] = op;
-        Logger(id).Information("started attempt {Attempt}", attempt);
+        Logger(id).Information(reattach ? "reattached to attempt {Attempt}, which outlived the agent" : "started attempt {Attempt}", attempt);
+        return op;
     }
 
     private void HandleFinished(OperationFinished f)
@@ -441,6 +447,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         Context.Unwatch(op);
         _ctx.GlobalSlots.Release();
         ReleaseInstall(f.CommandId);
+        if (f.Kind == FinishKind.Lost && _state.Commands.TryGetValue(f.CommandId, out var lost))
+        {
+            Logger(f.CommandId).Warning("attempt {Attempt} was lost: {Reason}", f.Attempt, f.Outcome.ErrorMessage);
+            FollowOnInterrupt(lost, InterruptMeaning.MayHaveTakenEffect, holdsTenantSlot: true, f.Outcome.ErrorMessage ?? $"attempt {f.Attempt} was lost");
+            StartWaiting();
+            return;
+        }
         ILedgerEvent e = f.Kind switch
         {
             FinishKind.Cancelled => new CommandCancelledV1(f.CommandId, f.Outcome, Now),
@@ -529,6 +542,18 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                     break;
                 case CommandPhase.Started:
                     var meaning = CleanUpInterrupted(entry);
+                    if (meaning == InterruptMeaning.Reattachable)
+                    {
+                        // The run outlived the agent: follow it to its true end, under the slots it held.
+                        _ctx.TenantSlots.ForceAcquire();
+                        _ctx.GlobalSlots.ForceAcquire();
+                        var op = Launch(entry, entry.Attempt, reattach: true);
+                        if (entry.CancelRequestedBy is { } canceller)
+                        {
+                            op.Tell(new CancelOperation(canceller));
+                        }
+                        break;
+                    }
                     if (entry.CancelRequestedBy is { } by)
                     {
                         var cancelled = new OutcomeV1("cancelled", null, "cancelled",
@@ -540,23 +565,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                         });
                         break;
                     }
-                    if ((entry.Command.OnInterrupt == InterruptPolicy.Rerun || meaning == InterruptMeaning.NoEffect)
-                        && entry.Attempt < _ctx.Settings.MaxAttempts)
-                    {
-                        Logger(id).Warning("attempt {Attempt} was interrupted by an agent stop; running it again", entry.Attempt);
-                        _ctx.TenantSlots.ForceAcquire();
-                        _waiting.Enqueue(id);
-                        break;
-                    }
-                    var why = entry.Command.OnInterrupt == InterruptPolicy.Fail
-                        ? $"the agent stopped during attempt {entry.Attempt} and on_interrupt is fail"
-                        : $"the agent stopped during attempt {entry.Attempt}, the last of {_ctx.Settings.MaxAttempts} allowed";
-                    var outcome = new OutcomeV1("interrupted", null, "interrupted", why, []);
-                    PersistEvent(new CommandInterruptedV1(id, outcome, now), _ =>
-                    {
-                        Logger(id).Warning("interrupted: {Reason}", why);
-                        SendFinal(entry);
-                    });
+                    FollowOnInterrupt(entry, meaning, holdsTenantSlot: false, $"the agent stopped during attempt {entry.Attempt}");
                     break;
                 case CommandPhase.Finished:
                     // Completed but the final reply may not have been posted: post it again (same seq).
@@ -573,6 +582,41 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     }
 
     /// <summary>
+    /// An attempt ended without anyone knowing how (the agent stopped, or a reattached run vanished):
+    /// run it again when its on_interrupt (or the block, for an attempt without effect) allows and
+    /// attempts are left, else end it <c>interrupted</c>.
+    /// </summary>
+    /// <param name="what">What happened to the attempt, for the log and the reply.</param>
+    private void FollowOnInterrupt(CommandEntry entry, InterruptMeaning meaning, bool holdsTenantSlot, string what)
+    {
+        var id = entry.Command.Id;
+        if ((entry.Command.OnInterrupt == InterruptPolicy.Rerun || meaning == InterruptMeaning.NoEffect)
+            && entry.Attempt < _ctx.Settings.MaxAttempts)
+        {
+            Logger(id).Warning("{What}; running it again", what);
+            if (!holdsTenantSlot)
+            {
+                _ctx.TenantSlots.ForceAcquire();
+            }
+            _waiting.Enqueue(id);
+            return;
+        }
+        var why = entry.Command.OnInterrupt == InterruptPolicy.Fail
+            ? $"{what} and on_interrupt is fail"
+            : $"{what}, the last of {_ctx.Settings.MaxAttempts} allowed";
+        var outcome = new OutcomeV1("interrupted", null, "interrupted", why, []);
+        PersistEvent(new CommandInterruptedV1(id, outcome, Now), _ =>
+        {
+            if (holdsTenantSlot)
+            {
+                _ctx.TenantSlots.Release();
+            }
+            Logger(id).Warning("interrupted: {Reason}", why);
+            SendFinal(entry);
+        });
+    }
+
+    /// <summary>
     /// The command's block cleans up what the interrupted attempt left (processes, partial files),
     /// so a rerun never races it, and says whether the attempt may have taken effect.
     /// </summary>
@@ -584,7 +628,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
         try
         {
-            return block.Interrupted(AsBlockCommand(block, entry.Command, entry.Attempt));
+            return block.Interrupted(RunOf(block, entry.Command, entry.Attempt));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -29,6 +29,9 @@ public static class CommandLedgerProtocol
         Completed,
         Cancelled,
         TimedOut,
+
+        /// <summary>A reattached run vanished without a record of its end: the command's on_interrupt decides.</summary>
+        Lost,
     }
 
     /// <summary>From the outbox: the command's final reply is in Zaqar.</summary>

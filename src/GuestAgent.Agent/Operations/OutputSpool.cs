@@ -26,6 +26,42 @@ internal sealed class OutputSpool(FileStream file, string path, int cap) : IOutp
         Options = FileOptions.Asynchronous,
     });
 
+    /// <summary>
+    /// Describes a spool file something else wrote (a run's supervisor): its length now, its first
+    /// <paramref name="cap"/> bytes and the SHA-256 of exactly that length, so that bytes a leftover
+    /// background process appends later change neither the hash nor the chunks cut from it.
+    /// </summary>
+    public static async Task<CapturedStream> CaptureFileAsync(string path, int cap)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await using var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Open,
+            Access = FileAccess.Read,
+            Share = FileShare.ReadWrite | FileShare.Delete,
+            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+        });
+        var total = file.Length;
+        var inline = new byte[Math.Min(cap, total)];
+        var buffer = new byte[ReadBufferBytes];
+        long read = 0;
+        while (read < total)
+        {
+            var n = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, total - read))).ConfigureAwait(false);
+            if (n == 0)
+            {
+                break; // truncated under us: describe what is there
+            }
+            hash.AppendData(buffer, 0, n);
+            if (read < inline.Length)
+            {
+                buffer.AsSpan(0, (int)Math.Min(n, inline.Length - read)).CopyTo(inline.AsSpan((int)read));
+            }
+            read += n;
+        }
+        return new CapturedStream(read, read < inline.Length ? inline[..(int)read] : inline, Convert.ToHexStringLower(hash.GetHashAndReset()), path);
+    }
+
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> chunk)
     {
         await file.WriteAsync(chunk, CancellationToken.None).ConfigureAwait(false);

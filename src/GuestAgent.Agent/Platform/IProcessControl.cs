@@ -30,11 +30,26 @@ public interface IProcessControl
     (UserSwitch? Switch, string? Refusal) SwitchTo(string user);
 
     /// <summary>
-    /// Makes <paramref name="start"/> (environment, directory and pipes already set) start
+    /// Makes <paramref name="start"/> (environment and directory already set) start
     /// <paramref name="command"/> as the root of a new process tree, as <paramref name="user"/> when
     /// given. Returns why processes cannot be started at all, or null.
+    /// <para>
+    /// With <paramref name="supervised"/>, the root is a small supervisor that outlives the agent:
+    /// it records its pid, runs the command with stdin from <see cref="RunFiles.Stdin"/> when
+    /// <paramref name="withStdin"/> (else empty) and stdout and stderr into the run's files (which
+    /// must exist), records the exit status when the command ends, and exits with it. Without, the
+    /// command is the root and <paramref name="start"/>'s pipes are its streams.
+    /// </para>
     /// </summary>
-    string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user);
+    string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user,
+        RunFiles? supervised = null, bool withStdin = false);
+
+    /// <summary>
+    /// The tree of a supervised run started by an earlier agent, while its supervisor still runs
+    /// (its pid file names a live process of that run: one whose environment holds
+    /// <paramref name="variable"/>=<paramref name="value"/>); null once it is gone.
+    /// </summary>
+    IProcessTree? FindSupervised(RunFiles files, string variable, string value);
 
     /// <summary>The process tree of <paramref name="root"/>, just started from a <see cref="PrepareStart"/>d start.</summary>
     IProcessTree TreeOf(Process root);
@@ -57,6 +72,12 @@ public interface IProcessTree
 
     /// <summary>Kills the whole tree at once, without waiting.</summary>
     void Kill();
+
+    /// <summary>Whether the root has exited.</summary>
+    bool HasExited { get; }
+
+    /// <summary>Returns once the root has exited.</summary>
+    Task WaitForExitAsync(CancellationToken cancel);
 
     /// <summary>
     /// The signal that ended the root when it exited with <paramref name="exitCode"/> because of a

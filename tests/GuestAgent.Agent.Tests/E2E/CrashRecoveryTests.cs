@@ -24,16 +24,17 @@ public sealed class CrashRecoveryTests
     }
 
     [Fact]
-    public async Task Casts_survive_agent_kill_rerun_or_fail_as_on_interrupt_says_and_no_reply_is_lost()
+    public async Task Casts_and_calls_outlive_an_agent_kill_and_are_reattached_with_their_exact_exit_code_and_output()
     {
         using var e2e = new E2EContext();
-        ExecArgs Work(string name) => new()
+        ExecArgs Work(string name, int exit) => new()
         {
-            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; sleep 8; echo done >> {e2e.Dir}/{name}",
+            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; echo before; sleep 6; echo after; echo oops >&2; " +
+                $"echo done >> {e2e.Dir}/{name}; exit {exit}",
         };
-        var rerun = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("rerun"), CommandMode.Cast, InterruptPolicy.Rerun));
-        var fail = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("fail"), CommandMode.Cast, InterruptPolicy.Fail));
-        var call = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("call"), CommandMode.Call));
+        var rerun = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("rerun", 0), CommandMode.Cast, InterruptPolicy.Rerun));
+        var fail = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("fail", 3), CommandMode.Cast, InterruptPolicy.Fail));
+        var call = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("call", 0), CommandMode.Call));
         foreach (var name in new[] { "rerun", "fail", "call" })
         {
             await E2EContext.WaitForAsync(() => e2e.MarkLines(name).Length == 1, $"{name} started");
@@ -45,17 +46,23 @@ public sealed class CrashRecoveryTests
         var rerunFinal = await e2e.Controller.FinalAsync(rerun.Id, E2EContext.Wait);
         var failFinal = await e2e.Controller.FinalAsync(fail.Id, E2EContext.Wait);
         var callFinal = await e2e.Controller.FinalAsync(call.Id, E2EContext.Wait);
-        await Task.Delay(8500); // long enough for a surviving first attempt to have written "done"
 
+        foreach (var (final, name) in new[] { (rerunFinal, "rerun"), (failFinal, "fail"), (callFinal, "call") })
+        {
+            var result = final.ResultAs<ExecResult>()!;
+            Assert.Equal(1, result.Attempt);
+            Assert.True(result.Reattached, $"{name} was not reported reattached");
+            Assert.Equal("before\nafter\n", result.Stdout.Data);
+            Assert.Equal("oops\n", result.Stderr.Data);
+            Assert.InRange(result.DurationMs, 5500, 20000);
+            Assert.Equal(["attempt=1", "done"], e2e.MarkLines(name)); // ran once, to its end
+        }
         Assert.Equal(ReplyStatus.Succeeded, rerunFinal.Status);
-        Assert.Equal(2, rerunFinal.ResultAs<ExecResult>()!.Attempt);
-        Assert.Equal(["attempt=1", "attempt=2", "done"], e2e.MarkLines("rerun"));
-        Assert.Equal(ReplyStatus.Interrupted, failFinal.Status);
-        Assert.Equal("interrupted", failFinal.Error?.Code);
-        Assert.Equal(["attempt=1"], e2e.MarkLines("fail"));
-        Assert.Equal(ReplyStatus.Interrupted, callFinal.Status);
-        Assert.Equal(["attempt=1"], e2e.MarkLines("call"));
-        Assert.Contains("process(es) left from interrupted attempt 1", e2e.Agent.Log);
+        Assert.Equal(ReplyStatus.Succeeded, callFinal.Status);
+        Assert.Equal(ReplyStatus.Failed, failFinal.Status);
+        Assert.Equal("nonzero_exit", failFinal.Error?.Code);
+        Assert.Equal(3, failFinal.ResultAs<ExecResult>()!.ExitCode);
+        Assert.Contains("reattached to attempt 1", e2e.Agent.Log);
     }
 
     [Fact]
@@ -83,14 +90,15 @@ public sealed class CrashRecoveryTests
             Assert.Equal(ReplyStatus.Succeeded, (await e2e.Controller.FinalAsync(cast.Id, TimeSpan.FromSeconds(60))).Status);
         }
 
-        // The runs the restarted agent started (the two reruns and the four new ones), each with its
-        // own start and end times. The killed agent's first attempts are left out: they outlive it
-        // and may or may not end before the restarted agent ends them (reattaching them is separate work).
+        // Every run, each with its own start and end times: the two the killed agent started outlive
+        // it and are reattached (not rerun), and hold their slots until they end.
         var marks = e2e.MarkLines("runs").Select(l => l.Split(' ')).ToList();
         var ends = marks.Where(m => m[1] == "end").ToDictionary(m => m[0], m => long.Parse(m[2]));
-        var intervals = marks.Where(m => m[1] == "start" && long.Parse(m[2]) >= restartedNs && ends.ContainsKey(m[0]))
+        var intervals = marks.Where(m => m[1] == "start" && ends.ContainsKey(m[0]))
             .Select(m => (Start: long.Parse(m[2]), End: ends[m[0]])).ToList();
         Assert.Equal(6, intervals.Count);
+        Assert.All(marks, m => Assert.StartsWith($"{m[0].Split('/')[0]}/1", m[0])); // nothing was rerun
+        Assert.Equal(2, marks.Count(m => m[1] == "start" && long.Parse(m[2]) < restartedNs));
         var most = intervals.Max(a => intervals.Count(b => b.Start <= a.Start && a.Start < b.End));
         Assert.True(most <= 2, $"{most} runs at once with max-operations = 2: {string.Join("; ", e2e.MarkLines("runs"))}");
     }

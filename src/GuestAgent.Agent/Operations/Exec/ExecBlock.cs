@@ -79,6 +79,7 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
                     TimeProvider = run.Time,
                     Policy = run.PolicyAs<ExecPolicy>(),
                     Tenant = run.Tenant,
+                    Detaching = run.Detaching,
                 }, cancel).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -89,9 +90,21 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
         return ToOutcome(outcome, run.ChunkBytes);
     }
 
-    /// <summary>Kills what the interrupted attempt still has running, so a rerun never races it.</summary>
+    /// <summary>
+    /// An attempt whose supervisor still runs, or recorded how the run ended, can be followed to
+    /// its true end. Otherwise (the machine or the supervisor died) kills whatever the attempt
+    /// still has running, so a rerun never races it.
+    /// </summary>
     public override InterruptMeaning Interrupted(BlockCommand command)
     {
+        // The core asks with the attempt's run, whose output says where its files are.
+        if (command is BlockRun { Output: SpoolOutput spool }
+            && RunFiles.For(spool.Directory, command.CommandId, command.Attempt) is var files
+            && (files.ReadExitCode() is not null
+                || platform.Processes.FindSupervised(files, ExecOptions.CommandIdVariable, command.CommandId.ToString("D")) is not null))
+        {
+            return InterruptMeaning.Reattachable;
+        }
         // ExecRunner puts the command id in every run's environment, and children inherit it.
         var pids = platform.Processes.KillTagged(ExecOptions.CommandIdVariable, command.CommandId.ToString("D"));
         if (pids.Count > 0)
@@ -102,12 +115,35 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
         return InterruptMeaning.MayHaveTakenEffect;
     }
 
+    public override async Task<BlockOutcome> ReattachAsync(BlockRun run, CancellationToken cancel)
+    {
+        var outcome = await _runner.ReattachAsync(run.ArgsAs<ExecArgs>(), new ExecOptions
+        {
+            CommandId = run.CommandId,
+            Attempt = run.Attempt,
+            SpoolDirectory = ((SpoolOutput)run.Output).Directory,
+            DefaultInlineCapBytes = run.InlineCapBytes,
+            TimeProvider = run.Time,
+            Tenant = run.Tenant,
+            Detaching = run.Detaching,
+            KillAtOnce = run.CancelRequested,
+        }, cancel).ConfigureAwait(false);
+        return outcome is null
+            ? BlockOutcome.Lost($"attempt {run.Attempt} outlived the agent, but its supervisor ended without recording how the run ended")
+            : ToOutcome(outcome, run.ChunkBytes);
+    }
+
     internal static BlockOutcome ToOutcome(ExecOutcome o, int chunkBytes)
     {
         if (o.MayHaveRun)
         {
             // A controller that read "failed_to_start" could send it again and run it twice.
             return BlockOutcome.Failed(RejectCodes.InternalError, $"{o.Error}; the process may have run, its result is lost");
+        }
+        if (o.Kind == ExecOutcomeKind.Detached)
+        {
+            // Nobody reads it: the ledger that stopped following the run is gone; the next one reattaches.
+            return BlockOutcome.Cancelled();
         }
         if (!o.Started)
         {

@@ -11,7 +11,7 @@ public sealed record ExecOptions
 
     public const int DefaultInlineCap = 64 * 1024;
 
-    /// <summary>The command being run; exported as <see cref="CommandIdVariable"/> and used to name the spool files.</summary>
+    /// <summary>The command being run; exported as <see cref="CommandIdVariable"/> and used to name the run's files.</summary>
     public required Guid CommandId { get; init; }
 
     /// <summary>1 for the first run; exported as <see cref="AttemptVariable"/>.</summary>
@@ -26,12 +26,11 @@ public sealed record ExecOptions
     /// <summary>Bytes of each stream kept in memory (inline) when the command's <c>output_cap_bytes</c> is null.</summary>
     public int DefaultInlineCapBytes { get; init; } = DefaultInlineCap;
 
-    /// <summary>
-    /// How long to keep reading stdout/stderr after the process has ended. A background process
-    /// that inherited the pipes can keep them open indefinitely; after this the runner stops
-    /// reading and reports what it has.
-    /// </summary>
-    public TimeSpan OutputDrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Fires when the agent stops following the run without wanting it ended: the runner returns and leaves the run to its supervisor.</summary>
+    public CancellationToken Detaching { get; init; }
+
+    /// <summary>For a reattach: a cancel was acknowledged before the agent lost the run; kill it at once.</summary>
+    public bool KillAtOnce { get; init; }
 
     /// <summary>Who the command runs as and what it may start (the tenant binding's exec block).</summary>
     public Configuration.ExecPolicy Policy { get; init; } = Configuration.ExecPolicy.Unrestricted;

@@ -18,6 +18,9 @@ public enum ExecOutcomeKind
     /// <summary>The cancellation token fired; the process group was stopped as for a timeout.</summary>
     Cancelled,
 
+    /// <summary>The agent stopped following the run, which goes on under its supervisor; no outcome yet.</summary>
+    Detached,
+
     /// <summary>No process ran: bad arguments, missing program or cwd, unknown or forbidden user. See <see cref="ExecOutcome.Error"/>.</summary>
     FailedToStart,
 }
@@ -51,6 +54,12 @@ public sealed record ExecOutcome(
     public static ExecOutcome Crashed(int attempt, Exception e) =>
         FailedToStart(attempt, $"internal error: {e.Message}") with { MayHaveRun = true };
 
+    public static ExecOutcome Detached(int attempt) =>
+        new(ExecOutcomeKind.Detached, attempt, null, null, TimeSpan.Zero, CapturedStream.Empty, CapturedStream.Empty);
+
+    /// <summary>The run outlived the agent that started it and was found again by this one.</summary>
+    public bool Reattached { get; init; }
+
     public static ExecOutcome FailedToStart(int attempt, string error) =>
         new(ExecOutcomeKind.FailedToStart, attempt, null, null, TimeSpan.Zero, CapturedStream.Empty, CapturedStream.Empty, error);
 
@@ -73,6 +82,7 @@ public sealed record ExecOutcome(
             Stdout.ToStreamOutput(stdoutChunks),
             Stderr.ToStreamOutput(stderrChunks),
             ExitCode,
-            Signal);
+            Signal,
+            Reattached ? true : null);
     }
 }

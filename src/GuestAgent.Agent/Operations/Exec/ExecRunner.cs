@@ -18,9 +18,12 @@ namespace GuestAgent.Agent.Operations.Exec;
 /// variables.
 /// </para>
 /// <para>
-/// stdout and stderr are read as raw bytes, concurrently, into spool files under
-/// <see cref="ExecOptions.SpoolDirectory"/>; the first cap bytes of each are kept in memory and
-/// the whole stream is counted and hashed.
+/// Every run is started under a supervisor (<see cref="IProcessControl.PrepareStart"/>) that
+/// outlives the agent: the child reads stdin from and writes stdout and stderr straight into the
+/// run's files under <see cref="ExecOptions.SpoolDirectory"/> (<see cref="RunFiles"/>), and the
+/// supervisor records its exit status. When the run has ended, the files are counted and hashed
+/// and the first cap bytes of each go inline. An agent that restarted finds the run again with
+/// <see cref="ReattachAsync"/>: its true end, or still running.
 /// </para>
 /// </summary>
 public sealed class ExecRunner(GuestPlatform platform)
@@ -82,12 +85,10 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
 
         var processes = Platform.Processes;
+        // No pipes: the supervisor gives the child the run's files, which outlive the agent.
         var psi = new ProcessStartInfo
         {
             UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
             WorkingDirectory = cwd,
         };
 
@@ -133,42 +134,36 @@ public sealed class ExecRunner(GuestPlatform platform)
         {
             command = processes.ShellCommand(args.Shell!);
         }
-        if (processes.PrepareStart(psi, command, asUser) is { } cannotStart)
+        var files = RunFiles.For(options.SpoolDirectory, options.CommandId, attempt);
+        var withStdin = stdin is { Length: > 0 };
+        if (processes.PrepareStart(psi, command, asUser, files, withStdin) is { } cannotStart)
         {
             return Fail(cannotStart);
         }
 
-        // ---- Spool files.
-        FileStream stdoutSpool, stderrSpool;
-        string stdoutPath, stderrPath;
+        // ---- Files the supervisor hands the child: created here, owner-only (output may be sensitive).
         try
         {
             Directory.CreateDirectory(options.SpoolDirectory);
-            var stem = Path.Combine(options.SpoolDirectory, $"{options.CommandId:N}-{attempt}");
-            stdoutPath = stem + ".stdout";
-            stderrPath = stem + ".stderr";
-            stdoutSpool = OutputSpool.OpenFile(Platform.Files, stdoutPath);
-            try
+            foreach (var path in new[] { files.Stdout, files.Stderr })
             {
-                stderrSpool = OutputSpool.OpenFile(Platform.Files, stderrPath);
+                await OutputSpool.OpenFile(Platform.Files, path).DisposeAsync().ConfigureAwait(false);
             }
-            catch
+            if (withStdin)
             {
-                await stdoutSpool.DisposeAsync().ConfigureAwait(false);
-                throw;
+                await using var input = OutputSpool.OpenFile(Platform.Files, files.Stdin);
+                await input.WriteAsync(stdin, CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            return Fail($"cannot create spool files in '{options.SpoolDirectory}': {e.Message}");
+            return Fail($"cannot create the run's files in '{options.SpoolDirectory}': {e.Message}");
         }
 
         if (cancel.IsCancellationRequested)
         {
-            await stdoutSpool.DisposeAsync().ConfigureAwait(false);
-            await stderrSpool.DisposeAsync().ConfigureAwait(false);
             return new ExecOutcome(ExecOutcomeKind.Cancelled, attempt, null, null, TimeSpan.Zero,
-                CapturedStream.Empty with { SpoolPath = stdoutPath }, CapturedStream.Empty with { SpoolPath = stderrPath });
+                CapturedStream.Empty with { SpoolPath = files.Stdout }, CapturedStream.Empty with { SpoolPath = files.Stderr });
         }
 
         // ---- Start.
@@ -184,57 +179,16 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
         catch (Exception e) when (e is Win32Exception or InvalidOperationException)
         {
-            await stdoutSpool.DisposeAsync().ConfigureAwait(false);
-            await stderrSpool.DisposeAsync().ConfigureAwait(false);
             return Fail($"cannot start '{command[0]}': {e.Message}");
         }
 
         var tree = processes.TreeOf(process);
-        using var pumpStop = new CancellationTokenSource();
-        var stdoutPump = PumpAsync(process.StandardOutput.BaseStream, stdoutSpool, stdoutPath, cap, pumpStop.Token);
-        var stderrPump = PumpAsync(process.StandardError.BaseStream, stderrSpool, stderrPath, cap, pumpStop.Token);
-        var stdinFeed = FeedAsync(process.StandardInput.BaseStream, stdin, pumpStop.Token);
-
-        var kind = ExecOutcomeKind.Exited;
-        try
+        var (kind, detached) = await WaitAsync(tree, TimeSpan.FromSeconds(args.TimeoutSeconds), args, clock, cancel, options.Detaching)
+            .ConfigureAwait(false);
+        if (detached)
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Min(args.TimeoutSeconds, int.MaxValue / 1000.0)), clock);
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel, timeout.Token);
-            try
-            {
-                await process.WaitForExitAsync(stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                kind = cancel.IsCancellationRequested ? ExecOutcomeKind.Cancelled : ExecOutcomeKind.TimedOut;
-                await tree.TerminateAsync(TimeSpan.FromSeconds(args.KillGraceSeconds), clock).ConfigureAwait(false);
-            }
-
-            // The pipes close when the last holder exits; a background process may hold them longer.
-            var pumps = Task.WhenAll(stdoutPump, stderrPump, stdinFeed);
-            try
-            {
-                await pumps.WaitAsync(options.OutputDrainTimeout, clock).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                await pumpStop.CancelAsync().ConfigureAwait(false);
-                await pumps.ConfigureAwait(false);
-            }
+            return ExecOutcome.Detached(attempt);
         }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                // Only reached on an unexpected exception: leave nothing running.
-                tree.Kill();
-            }
-            if (!pumpStop.IsCancellationRequested)
-            {
-                await pumpStop.CancelAsync().ConfigureAwait(false);
-            }
-        }
-
         var duration = clock.GetElapsedTime(started);
         int? exitCode = process.ExitCode;
         var signal = tree.SignalThatEnded(exitCode.Value);
@@ -242,65 +196,104 @@ public sealed class ExecRunner(GuestPlatform platform)
         {
             exitCode = null;
         }
-        return new ExecOutcome(kind, attempt, exitCode, signal, duration,
-            await stdoutPump.ConfigureAwait(false), await stderrPump.ConfigureAwait(false));
+        return await EndedAsync(kind, attempt, exitCode, signal, duration, files, cap, reattached: false).ConfigureAwait(false);
     }
 
-    private static async Task<CapturedStream> PumpAsync(Stream source, FileStream file, string spoolPath, int cap, CancellationToken stop)
+    /// <summary>
+    /// Finds attempt <see cref="ExecOptions.Attempt"/> of the command again after the agent lost it
+    /// (a crash, a restart): its recorded end, or its supervisor still running, which is then followed
+    /// like a run of this agent, the timeout counted from the original start. Null when there is no
+    /// trace of it (the supervisor never started, or died without recording how the run ended).
+    /// </summary>
+    public async Task<ExecOutcome?> ReattachAsync(ExecArgs args, ExecOptions options, CancellationToken cancel)
     {
-        var buffer = new byte[OutputSpool.ReadBufferBytes];
-        await using var spool = new OutputSpool(file, spoolPath, cap);
-        try
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(options);
+        var files = RunFiles.For(options.SpoolDirectory, options.CommandId, options.Attempt);
+        if (files.StartedAt is not { } startedAt)
         {
-            while (true)
+            return null;
+        }
+        var cap = Math.Clamp(args.OutputCapBytes ?? options.DefaultInlineCapBytes, 0, options.DefaultInlineCapBytes);
+        var clock = options.TimeProvider;
+        var tree = Platform.Processes.FindSupervised(files, ExecOptions.CommandIdVariable, options.CommandId.ToString("D"));
+        var kind = ExecOutcomeKind.Exited;
+        if (tree is not null && options.KillAtOnce)
+        {
+            tree.Kill();
+            await tree.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            kind = ExecOutcomeKind.Cancelled;
+        }
+        else if (tree is not null)
+        {
+            var left = TimeSpan.FromSeconds(args.TimeoutSeconds) - (clock.GetUtcNow() - startedAt);
+            (kind, var detached) = await WaitAsync(tree, left > TimeSpan.Zero ? left : TimeSpan.Zero, args, clock, cancel, options.Detaching)
+                .ConfigureAwait(false);
+            if (detached)
             {
-                int n;
-                try
-                {
-                    n = await source.ReadAsync(buffer, stop).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
-                {
-                    break; // stopped waiting for a pipe held open by a background process
-                }
-                if (n == 0)
-                {
-                    break;
-                }
-                await spool.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
+                return ExecOutcome.Detached(options.Attempt);
             }
-            return await spool.CompleteAsync().ConfigureAwait(false);
         }
-        finally
+        var ended = files.EndedAt ?? clock.GetUtcNow();
+        var duration = ended > startedAt ? ended - startedAt : TimeSpan.Zero;
+        int? exitCode = files.ReadExitCode();
+        string? signal = null;
+        if (exitCode is { } code && tree?.SignalThatEnded(code) is { } sent)
         {
-            await source.DisposeAsync().ConfigureAwait(false);
+            (exitCode, signal) = (null, sent);
         }
+        else if (exitCode is null)
+        {
+            if (kind == ExecOutcomeKind.Exited)
+            {
+                return null; // the supervisor died unrecorded: how the run ended is unknown
+            }
+            signal = "SIGKILL"; // this agent's kill after the grace ended the supervisor too
+        }
+        return await EndedAsync(kind, options.Attempt, exitCode, signal, duration, files, cap, reattached: true).ConfigureAwait(false);
     }
 
-    private static async Task FeedAsync(Stream stdin, byte[]? data, CancellationToken stop)
+    /// <summary>
+    /// Waits for the tree's root under the timeout and cancellation, and stops the whole tree when
+    /// either fires; returns how the wait ended, or that the agent stopped following the run.
+    /// </summary>
+    private static async Task<(ExecOutcomeKind Kind, bool Detached)> WaitAsync(IProcessTree tree, TimeSpan timeout, ExecArgs args,
+        TimeProvider clock, CancellationToken cancel, CancellationToken detaching)
     {
         try
         {
-            if (data is { Length: > 0 })
-            {
-                await stdin.WriteAsync(data, stop).ConfigureAwait(false);
-                await stdin.FlushAsync(stop).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
-        {
-            // The child stopped reading (exited or closed stdin); the rest is not wanted.
-        }
-        finally
-        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Min(timeout.TotalSeconds, int.MaxValue / 1000.0)), clock);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel, deadline.Token, detaching);
             try
             {
-                await stdin.DisposeAsync().ConfigureAwait(false); // EOF for the child
+                await tree.WaitForExitAsync(stop.Token).ConfigureAwait(false);
+                return (ExecOutcomeKind.Exited, false);
             }
-            catch (IOException)
+            catch (OperationCanceledException)
             {
-                // broken pipe on the final flush
+                // Detaching fires before the agent's own cancel: the run is left to its supervisor.
+                if (detaching.IsCancellationRequested)
+                {
+                    return (ExecOutcomeKind.Exited, true);
+                }
+                var kind = cancel.IsCancellationRequested ? ExecOutcomeKind.Cancelled : ExecOutcomeKind.TimedOut;
+                await tree.TerminateAsync(TimeSpan.FromSeconds(args.KillGraceSeconds), clock).ConfigureAwait(false);
+                return (kind, false);
             }
         }
+        catch when (!tree.HasExited && !detaching.IsCancellationRequested)
+        {
+            // Only reached on an unexpected exception: leave nothing running.
+            tree.Kill();
+            throw;
+        }
+    }
+
+    private static async Task<ExecOutcome> EndedAsync(ExecOutcomeKind kind, int attempt, int? exitCode, string? signal, TimeSpan duration,
+        RunFiles files, int cap, bool reattached)
+    {
+        var stdout = await OutputSpool.CaptureFileAsync(files.Stdout, cap).ConfigureAwait(false);
+        var stderr = await OutputSpool.CaptureFileAsync(files.Stderr, cap).ConfigureAwait(false);
+        return new ExecOutcome(kind, attempt, exitCode, signal, duration, stdout, stderr) { Reattached = reattached };
     }
 }

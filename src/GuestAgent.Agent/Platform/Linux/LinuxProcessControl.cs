@@ -52,7 +52,24 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         }), null);
     }
 
-    public string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user)
+    /// <summary>
+    /// The supervisor of a run: POSIX sh, which every Linux guest has. It traps SIGTERM (a no-op,
+    /// so the child keeps the default action) so that a terminate sent to the group ends the child
+    /// while the supervisor lives to record how; only SIGKILL ends it unrecorded. The pid is
+    /// written before the child starts, the exit status after it ends, each in one write.
+    /// </summary>
+    internal const string SupervisorScript =
+        "trap : TERM\n" +
+        "printf '%s\\n' \"$$\" >\"$5\" || exit 125\n" +
+        "in=$1 out=$2 err=$3 st=$4\n" +
+        "shift 5\n" +
+        "\"$@\" <\"$in\" >\"$out\" 2>\"$err\"\n" +
+        "rc=$?\n" +
+        "printf 'exit %s\\n' \"$rc\" >\"$st\"\n" +
+        "exit \"$rc\"\n";
+
+    public string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user,
+        RunFiles? supervised = null, bool withStdin = false)
     {
         if (!File.Exists(SetsidPath))
         {
@@ -61,6 +78,15 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         // setsid: the child (not a group leader, so setsid does not fork) becomes leader of a new session and group.
         start.FileName = SetsidPath;
         start.ArgumentList.Add("--");
+        if (supervised is not null)
+        {
+            // The supervisor runs as the agent (it writes the run's files in the agent's spool); the user switch is below it.
+            foreach (var a in new[] { ShellPath, "-c", SupervisorScript, "guest-agent-run",
+                withStdin ? supervised.Stdin : "/dev/null", supervised.Stdout, supervised.Stderr, supervised.Exit, supervised.Pid })
+            {
+                start.ArgumentList.Add(a);
+            }
+        }
         if (user is not null)
         {
             foreach (var a in new[] { SetprivPath, $"--reuid={user.User.Uid}", $"--regid={user.User.Gid}", "--init-groups", "--" })
@@ -73,6 +99,15 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
             start.ArgumentList.Add(a);
         }
         return null;
+    }
+
+    public IProcessTree? FindSupervised(RunFiles files, string variable, string value)
+    {
+        if (files.ReadPid() is not { } pid || SupervisorLeader.Of(pid) is not { } leader || !HasTag(pid, Marker(variable, value)))
+        {
+            return null;
+        }
+        return new LinuxProcessGroup(leader);
     }
 
     public IProcessTree TreeOf(Process root) => new LinuxProcessGroup(root);
@@ -125,34 +160,35 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
     /// <summary>SIGKILL to every process whose /proc/PID/environ holds the entry.</summary>
     public IReadOnlyList<int> KillTagged(string variable, string value)
     {
-        var marker = Encoding.UTF8.GetBytes($"{variable}={value}\0");
-        byte[] inner = [0, .. marker];
+        var marker = Marker(variable, value);
         var killed = new List<int>();
         var self = Environment.ProcessId;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == self)
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != self && HasTag(pid, marker) && Native.Kill(pid, Native.SIGKILL) == 0)
             {
-                continue;
-            }
-            byte[] environ;
-            try
-            {
-                environ = File.ReadAllBytes(Path.Combine(dir, "environ"));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                continue; // gone, or not ours to see
-            }
-            // The entry may be the first one (no leading NUL) or any later one.
-            if (environ.AsSpan().StartsWith(marker) || environ.AsSpan().IndexOf(inner) >= 0)
-            {
-                if (Native.Kill(pid, Native.SIGKILL) == 0)
-                {
-                    killed.Add(pid);
-                }
+                killed.Add(pid);
             }
         }
         return killed;
+    }
+
+    private static byte[] Marker(string variable, string value) => Encoding.UTF8.GetBytes($"{variable}={value}\0");
+
+    /// <summary>Whether /proc/PID/environ holds the entry <paramref name="marker"/> (NUL-terminated).</summary>
+    private static bool HasTag(int pid, byte[] marker)
+    {
+        byte[] environ;
+        try
+        {
+            environ = File.ReadAllBytes($"/proc/{pid}/environ");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone, or not ours to see
+        }
+        // The entry may be the first one (no leading NUL) or any later one.
+        byte[] inner = [0, .. marker];
+        return environ.AsSpan().StartsWith(marker) || environ.AsSpan().IndexOf(inner) >= 0;
     }
 }

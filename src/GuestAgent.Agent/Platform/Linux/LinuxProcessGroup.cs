@@ -4,14 +4,38 @@ namespace GuestAgent.Agent.Platform.Linux;
 
 /// <summary>
 /// The process group led by a child started through setsid (its pgid is its pid): terminate is
-/// SIGTERM to the group, kill is SIGKILL to the group.
+/// SIGTERM to the group, kill is SIGKILL to the group. The leader is either this agent's child
+/// (<see cref="Process"/>) or the supervisor of a run an earlier agent started (<see cref="SupervisorLeader"/>).
 /// </summary>
-internal sealed class LinuxProcessGroup(Process leader) : IProcessTree
+internal sealed class LinuxProcessGroup : IProcessTree
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
-    private readonly int _pgid = leader.Id > 1 ? leader.Id : throw new InvalidOperationException($"implausible child pid {leader.Id}");
+    private readonly int _pgid;
+    private readonly Func<bool> _exited;
+    private readonly Func<CancellationToken, Task> _waitForExit;
     private readonly HashSet<int> _signalsSent = [];
+
+    public LinuxProcessGroup(Process leader)
+        : this(leader.Id, () => leader.HasExited, leader.WaitForExitAsync)
+    {
+    }
+
+    public LinuxProcessGroup(SupervisorLeader leader)
+        : this(leader.Pid, () => !leader.Alive, leader.WaitForExitAsync)
+    {
+    }
+
+    private LinuxProcessGroup(int pgid, Func<bool> exited, Func<CancellationToken, Task> waitForExit)
+    {
+        _pgid = pgid > 1 ? pgid : throw new InvalidOperationException($"implausible child pid {pgid}");
+        _exited = exited;
+        _waitForExit = waitForExit;
+    }
+
+    public bool HasExited => _exited();
+
+    public Task WaitForExitAsync(CancellationToken cancel) => _waitForExit(cancel);
 
     public void Kill() => Signal(Native.SIGKILL);
 
@@ -30,22 +54,80 @@ internal sealed class LinuxProcessGroup(Process leader) : IProcessTree
             }
             await Task.Delay(left < PollInterval ? left : PollInterval, clock).ConfigureAwait(false);
         }
-        await leader.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        await _waitForExit(CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>A shell-style exit code 128+n, when signal n was one this group was sent.</summary>
     public string? SignalThatEnded(int exitCode) =>
         _signalsSent.Contains(exitCode - 128) ? Native.SignalName(exitCode - 128) : null;
 
+    /// <summary>Whether this group was sent <paramref name="signal"/>.</summary>
+    public bool WasSent(int signal) => _signalsSent.Contains(signal);
+
     private void Signal(int sig)
     {
         _signalsSent.Add(sig);
         // ESRCH: setsid has not run yet (the child is still in the agent's group) or the group is gone; signal the child alone.
-        if (Native.Kill(-_pgid, sig) == Native.ESRCH && !leader.HasExited)
+        if (Native.Kill(-_pgid, sig) == Native.ESRCH && !_exited())
         {
             Native.Kill(_pgid, sig);
         }
     }
 
-    private bool Alive => !leader.HasExited || Native.Kill(-_pgid, 0) == 0;
+    private bool Alive => !_exited() || Native.Kill(-_pgid, 0) == 0;
+}
+
+/// <summary>
+/// A run's supervisor that is not this agent's child (an earlier agent started it): alive while
+/// /proc shows the same process (same start time, so a reused pid is not mistaken for it) not yet a zombie.
+/// </summary>
+internal sealed class SupervisorLeader
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+    private readonly string _startTime;
+
+    private SupervisorLeader(int pid, string startTime)
+    {
+        Pid = pid;
+        _startTime = startTime;
+    }
+
+    public int Pid { get; }
+
+    public bool Alive => ReadStat(Pid) is { } stat && stat.StartTime == _startTime && stat.State != 'Z';
+
+    /// <summary>The live process <paramref name="pid"/>, or null when there is none.</summary>
+    public static SupervisorLeader? Of(int pid) =>
+        ReadStat(pid) is { State: not 'Z' } stat ? new SupervisorLeader(pid, stat.StartTime) : null;
+
+    public async Task WaitForExitAsync(CancellationToken cancel)
+    {
+        // Not our child: no wait(2) and no exit notification; its exit is seen in /proc.
+        while (Alive)
+        {
+            await Task.Delay(PollInterval, cancel).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>State (field 3) and start time (field 22) from /proc/PID/stat; the command name may hold spaces and parentheses.</summary>
+    private static (char State, string StartTime)? ReadStat(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        var afterName = stat.LastIndexOf(')');
+        if (afterName < 0)
+        {
+            return null;
+        }
+        var fields = stat[(afterName + 2)..].Split(' ');
+        // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+        return fields.Length > 19 && fields[0].Length == 1 ? (fields[0][0], fields[19]) : null;
+    }
 }
