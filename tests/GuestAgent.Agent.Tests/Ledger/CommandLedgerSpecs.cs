@@ -81,9 +81,10 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         ExpectTerminated(_ledger!, Wait);
     }
 
-    private Offer GateOffer(string key, InterruptPolicy onInterrupt, bool effect = true, int? timeoutMs = null, Guid? id = null)
+    private Offer GateOffer(string key, InterruptPolicy onInterrupt, bool effect = true, int? timeoutMs = null, Guid? id = null, bool survives = false,
+        bool lost = false)
     {
-        var args = new JsonObject { ["key"] = key, ["effect"] = effect };
+        var args = new JsonObject { ["key"] = key, ["effect"] = effect, ["survives"] = survives, ["lost"] = lost };
         if (timeoutMs is { } t)
         {
             args["timeout_ms"] = t;
@@ -318,6 +319,63 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         Assert.Equal(1, _global.Free);
     }
 
+    [Fact]
+    public async Task A_ledger_stopped_by_a_journal_fault_detaches_its_runs_and_the_next_one_reattaches_them_under_their_slots()
+    {
+        var journal = TestJournal.FromRef(Persistence.Instance.Apply(Sys).JournalFor(null));
+        StartLedger();
+        Watch(_ledger!);
+        var survivor = GateOffer("survivor", InterruptPolicy.Fail, survives: true);
+        Offer(survivor, OfferOutcome.Accepted);
+        await _gate.StartedAsync("survivor", 1);
+        Assert.Equal(1, _global.Free);
+
+        // Any write failing stops the ledger, the running attempt's actor with it.
+        await journal.OnWrite.FailOnType<CommandAcceptedV1>();
+        _ledger!.Tell(GateOffer("victim", InterruptPolicy.Fail), TestActor);
+        ExpectTerminated(_ledger!, Wait);
+        await journal.OnWrite.Pass();
+        _outbox.ReceiveWhile(TimeSpan.FromMilliseconds(200), m => m);
+        StartLedger();
+
+        // Followed again under the same attempt, holding its slots: not interrupted, not run twice.
+        await _gate.ReattachedAsync("survivor", 1);
+        AwaitCondition(() => _global.Free == 1 && _tenant.Used == 1, Wait);
+        _gate.Release("survivor");
+        var final = FinalOf(survivor.Command.Id).Outcome;
+        Assert.Equal("succeeded", final.Status);
+        Assert.Contains("\"attempt\":1", final.ResultJson);
+        Assert.Equal(1, _gate.Runs("survivor"));
+        AwaitCondition(() => _global.Free == 2 && _tenant.Used == 0, Wait);
+    }
+
+    [Fact]
+    public async Task A_reattached_run_that_is_lost_follows_on_interrupt_under_the_slots_it_held()
+    {
+        StartLedger();
+        var rerun = GateOffer("lost-rerun", InterruptPolicy.Rerun, survives: true, lost: true);
+        var fail = GateOffer("lost-fail", InterruptPolicy.Fail, survives: true, lost: true);
+        Offer(rerun, OfferOutcome.Accepted);
+        Offer(fail, OfferOutcome.Accepted);
+        await _gate.StartedAsync("lost-rerun", 1);
+        await _gate.StartedAsync("lost-fail", 1);
+        StopLedger();
+        _outbox.ReceiveWhile(TimeSpan.FromMilliseconds(200), m => m);
+        StartLedger();
+        await _gate.ReattachedAsync("lost-rerun", 1);
+        await _gate.ReattachedAsync("lost-fail", 1);
+
+        // Both vanish: the rerun one runs again as attempt 2, the fail one ends interrupted.
+        _gate.Release("lost-fail");
+        var interrupted = FinalOf(fail.Command.Id).Outcome;
+        Assert.Equal(("interrupted", "interrupted"), (interrupted.Status, interrupted.ErrorCode));
+        Assert.Contains("vanished without a trace and on_interrupt is fail", interrupted.ErrorMessage);
+        _gate.Release("lost-rerun");
+        await _gate.StartedAsync("lost-rerun", 2);
+        Assert.Equal("succeeded", FinalOf(rerun.Command.Id).Outcome.Status);
+        AwaitCondition(() => _global.Free == 2 && _tenant.Used == 0, Wait);
+    }
+
     private sealed class GateBlock : OperationBlock
     {
         private readonly ConcurrentDictionary<string, TaskCompletionSource> _release = new();
@@ -331,18 +389,52 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         public override TimeSpan? TimeLimit(BlockCommand command) =>
             ((GateArgs)command.Args).Raw.TryGetProperty("timeout_ms", out var t) ? TimeSpan.FromMilliseconds(t.GetInt32()) : TimeSpan.FromMinutes(1);
 
+        /// <summary>A gate with <c>survives</c> goes on when its ledger stops (it was detached, not cancelled), like an exec run under its supervisor.</summary>
         public override InterruptMeaning Interrupted(BlockCommand command) =>
-            ((GateArgs)command.Args).Raw.GetProperty("effect").GetBoolean() ? InterruptMeaning.MayHaveTakenEffect : InterruptMeaning.NoEffect;
+            Survives(command) && _detached.ContainsKey(Key(command)) ? InterruptMeaning.Reattachable
+            : ((GateArgs)command.Args).Raw.GetProperty("effect").GetBoolean() ? InterruptMeaning.MayHaveTakenEffect : InterruptMeaning.NoEffect;
 
         public override async Task<BlockOutcome> RunAsync(BlockRun run, CancellationToken cancel)
         {
             var key = Key(run);
             _runs.AddOrUpdate(key, 1, (_, n) => n + 1);
             _started.GetOrAdd((key, run.Attempt), _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            return await WaitAsync(run, cancel);
+        }
+
+        public override async Task<BlockOutcome> ReattachAsync(BlockRun run, CancellationToken cancel)
+        {
+            _reattached.GetOrAdd((Key(run), run.Attempt), _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            var outcome = await WaitAsync(run, cancel);
+            return ((GateArgs)run.Args).Raw.TryGetProperty("lost", out var lost) && lost.GetBoolean()
+                ? BlockOutcome.Lost("the gate vanished without a trace")
+                : outcome;
+        }
+
+        private async Task<BlockOutcome> WaitAsync(BlockRun run, CancellationToken cancel)
+        {
+            var key = Key(run);
             var release = _release.GetOrAdd(key, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
-            await release.Task.WaitAsync(cancel);
+            try
+            {
+                await release.Task.WaitAsync(cancel);
+            }
+            catch (OperationCanceledException) when (run.Detaching.IsCancellationRequested && Survives(run))
+            {
+                _detached[key] = true;
+                throw;
+            }
             return BlockOutcome.Succeeded(new { key, attempt = run.Attempt });
         }
+
+        private readonly ConcurrentDictionary<string, bool> _detached = new();
+        private readonly ConcurrentDictionary<(string, int), TaskCompletionSource> _reattached = new();
+
+        public Task ReattachedAsync(string key, int attempt) =>
+            _reattached.GetOrAdd((key, attempt), _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).Task.WaitAsync(Wait);
+
+        private static bool Survives(BlockCommand command) =>
+            ((GateArgs)command.Args).Raw.TryGetProperty("survives", out var s) && s.GetBoolean();
 
         public Task StartedAsync(string key, int attempt) =>
             _started.GetOrAdd((key, attempt), _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).Task.WaitAsync(Wait);
