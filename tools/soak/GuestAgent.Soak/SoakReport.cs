@@ -33,6 +33,17 @@ public sealed record SoakReport
     public required IReadOnlyDictionary<string, int> CommandsByEffectCount { get; init; }
     public required int Reruns { get; init; }
     public required int RerunsMatchingLedger { get; init; }
+    /// <summary>"reattached to attempt" in the agent's log: runs that outlived an agent and were followed to their true end.</summary>
+    public required int ReattachedRuns { get; init; }
+    public required int InterruptedOutcomes { get; init; }
+
+    /// <summary>Commands that ended interrupted although their last attempt ran to its end.</summary>
+    public required int FalseInterrupted { get; init; }
+
+    /// <summary>Commands run again after an attempt that had run to its end.</summary>
+    public required int RerunsOfFinishedAttempts { get; init; }
+    public required int MostRunsAtOnce { get; init; }
+    public required int TenantMaxOperations { get; init; }
     public required int FailPolicyDuplicates { get; init; }
     public required int UnexplainedDuplicates { get; init; }
     public required int Lost { get; init; }
@@ -54,9 +65,12 @@ public sealed record SoakReport
     public required IReadOnlyList<FaultRecord> Faults { get; init; }
     public required IReadOnlyList<Problem> Problems { get; init; }
 
-    /// <summary>No loss, no hung command, no unexplained duplicate, no wrong output, no lost transfer.</summary>
+    /// <summary>
+    /// No loss, no hung command, no unexplained duplicate, no wrong output, no lost transfer, no false
+    /// interrupted, no rerun of a finished attempt, the tenant's slot cap held.
+    /// </summary>
     public bool Passed => Lost == 0 && Hung == 0 && UnexplainedDuplicates == 0 && WrongOutputs == 0 && TransfersLost == 0 && GracefulStop
-        && LateStopsUnderLoad == 0;
+        && LateStopsUnderLoad == 0 && FalseInterrupted == 0 && RerunsOfFinishedAttempts == 0 && MostRunsAtOnce <= TenantMaxOperations;
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -82,6 +96,9 @@ public sealed record SoakReport
         s.AppendLine($"final states (ledger)     {Dict(FinalStatuses)}");
         s.AppendLine($"effects per command       {Dict(CommandsByEffectCount)}");
         s.AppendLine($"reruns                    {Reruns} commands ran more than once, {RerunsMatchingLedger} of them exactly as often as the ledger's attempt count");
+        s.AppendLine($"reattached                {ReattachedRuns} runs outlived an agent and were followed to their true end (agent log)");
+        s.AppendLine($"interrupted               {InterruptedOutcomes} commands; false (last attempt had ended): {FalseInterrupted}; reruns of a finished attempt: {RerunsOfFinishedAttempts}");
+        s.AppendLine($"slot cap                  at most {MostRunsAtOnce} runs at once (from the runs' own marks) with max-operations = {TenantMaxOperations}");
         s.AppendLine($"duplicates                on_interrupt=fail with >1 effect: {FailPolicyDuplicates}; unexplained: {UnexplainedDuplicates}");
         s.AppendLine($"lost                      {Lost} (posted, unknown to the agent at the end); hung: {Hung} (not final, or final reply not in Zaqar, at the end)");
         s.AppendLine($"wrong output              {WrongOutputs}; unexpected outcomes (listed below, not failures): {UnexpectedOutcomes}");
@@ -102,7 +119,7 @@ public sealed record SoakReport
         {
             s.AppendLine($"  ... {Problems.Count - 40} more in the JSON");
         }
-        s.AppendLine($"verdict                   {(Passed ? "PASS: nothing lost, no unexplained duplicate" : "FAIL")}");
+        s.AppendLine($"verdict                   {(Passed ? "PASS: nothing lost, no unexplained duplicate, no false interrupted, slot cap held" : "FAIL")}");
         return s.ToString();
     }
 }

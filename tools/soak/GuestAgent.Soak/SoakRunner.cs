@@ -17,6 +17,9 @@ public static class SoakRunner
 {
     public const int MaxAttempts = 3;
 
+    /// <summary>The soak tenant's max-operations, which the runs' own marks must never exceed.</summary>
+    public const int TenantMaxOperations = 12;
+
     public static async Task<SoakReport> RunAsync(SoakOptions o)
     {
         var log = o.Log ?? (_ => { });
@@ -38,7 +41,7 @@ public static class SoakRunner
             bed = SoakBed.Start(Path.Combine(work, "bed"));
             log($"zaqar bed on {bed.Url} (redis with an fsynced append-only file), run dir {bed.Dir}");
             var key = new SigningKey("soak", RandomNumberGenerator.GetBytes(32));
-            var tenant = new TestTenant("soak", "soak-" + o.Seed, "soak-cmd", "soak-default-replies", MaxOperations: 12,
+            var tenant = new TestTenant("soak", "soak-" + o.Seed, "soak-cmd", "soak-default-replies", MaxOperations: TenantMaxOperations,
                 FileRoots: [fileRoot], SigningKeys: [key]);
             var extra = $$"""
                 state-dir = "{{stateDir}}"
@@ -129,9 +132,16 @@ public static class SoakRunner
             foreach (var t in tracked)
             {
                 var file = Path.Combine(marks, t.Id.ToString("N"));
-                t.Effects = File.Exists(file)
-                    ? File.ReadAllLines(file).Where(l => l.Length > 0).Select(l => int.TryParse(l, out var a) ? a : -1).ToArray()
+                // "attempt start-ns" per run, and in .end "attempt end-ns" for each run that got to its end.
+                static (int Attempt, long Ns)[] Lines(string path) => File.Exists(path)
+                    ? File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => l.Split(' ')).Select(f =>
+                        (int.TryParse(f[0], out var a) ? a : -1, f.Length > 1 && long.TryParse(f[1], out var ns) ? ns : 0L)).ToArray()
                     : [];
+                var starts = Lines(file);
+                var ends = Lines(file + ".end");
+                t.Effects = starts.Select(r => r.Attempt).ToArray();
+                t.Runs = starts.Select(r => new RunSpan(r.Attempt, r.Ns, ends.Where(e => e.Attempt == r.Attempt).Select(e => (long?)e.Ns).FirstOrDefault()))
+                    .ToArray();
             }
             return Account(o, tracked, injector.Faults, agent, journalMax, loadSeconds, total.Elapsed.TotalSeconds, graceful, stopSeconds, injector.LateStops);
         }
@@ -300,6 +310,26 @@ public static class SoakRunner
             return new LatencyFigures(ms.Count, Stats.Percentile(ms, 50), Stats.Percentile(ms, 99), ms.Count == 0 ? null : ms.Max());
         }
 
+        // Truth about interruptions and reruns, from the runs' own start and end marks.
+        var falseInterrupted = commands.Where(t => t.Ledger?.FinalStatus == ReplyStatus.Interrupted
+            && t.Runs.Any(r => r.Attempt == t.Ledger.Attempt && r.EndNs is not null)).ToList();
+        foreach (var t in falseInterrupted)
+        {
+            problems.Add(new Problem("false interrupted", t.Id, t.Kind, $"attempt {t.Ledger!.Attempt} ran to its end, yet the command ended interrupted"));
+        }
+        var rerunsOfFinished = commands.Where(t => t.Runs.Any(r => r.EndNs is not null && t.Runs.Any(n => n.Attempt == r.Attempt + 1))).ToList();
+        foreach (var t in rerunsOfFinished)
+        {
+            problems.Add(new Problem("rerun of a finished attempt", t.Id, t.Kind, $"attempts {string.Join(",", t.Effects)}; ended: {string.Join(",", t.Runs.Where(r => r.EndNs is not null).Select(r => r.Attempt))}"));
+        }
+        // Most runs of the tenant at once, from runs with both marks (a killed run has no end mark, so this is a lower bound).
+        var spans = commands.SelectMany(t => t.Runs).Where(r => r.EndNs is not null && r.StartNs > 0).ToList();
+        var mostAtOnce = spans.Count == 0 ? 0 : spans.Max(a => spans.Count(b => b.StartNs <= a.StartNs && a.StartNs < b.EndNs));
+        if (mostAtOnce > TenantMaxOperations)
+        {
+            problems.Add(new Problem("slot cap exceeded", Guid.Empty, WorkKind.Quick, $"{mostAtOnce} runs at once with max-operations = {TenantMaxOperations}"));
+        }
+
         var recoveries = agent.RecoveryMs;
         var calls = commands.Where(t => !t.IsCast).ToList();
         return new SoakReport
@@ -321,6 +351,12 @@ public static class SoakRunner
             CommandsByEffectCount = commands.GroupBy(t => t.Effects.Length).OrderBy(g => g.Key).ToDictionary(g => g.Key.ToString(), g => g.Count()),
             Reruns = reruns,
             RerunsMatchingLedger = rerunsMatching,
+            ReattachedRuns = agent.Count("reattached to attempt"),
+            InterruptedOutcomes = commands.Count(t => t.Ledger?.FinalStatus == ReplyStatus.Interrupted),
+            FalseInterrupted = falseInterrupted.Count,
+            RerunsOfFinishedAttempts = rerunsOfFinished.Count,
+            MostRunsAtOnce = mostAtOnce,
+            TenantMaxOperations = TenantMaxOperations,
             FailPolicyDuplicates = failDup,
             UnexplainedDuplicates = unexplained,
             Lost = lost,

@@ -71,9 +71,15 @@ public sealed class Tracked
     /// <summary>Attempt numbers the command's runs appended to its marker file.</summary>
     public int[] Effects { get; set; } = [];
 
+    /// <summary>Each run's attempt, start and (when it got there) end, from its marks (epoch ns).</summary>
+    public RunSpan[] Runs { get; set; } = [];
+
     /// <summary>File transfers: both directions verified.</summary>
     public bool TransferVerified { get; set; }
 }
+
+/// <summary>One run of a command as its marks tell it (epoch ns); no end when it was killed or lost.</summary>
+public sealed record RunSpan(int Attempt, long StartNs, long? EndNs);
 
 /// <summary>Sends the soak's commands and follows each to its end.</summary>
 internal sealed class Workload(GuestClient client, string marksDir, string fileRoot, Stopwatch clock, Action<string>? log)
@@ -143,9 +149,12 @@ internal sealed class Workload(GuestClient client, string marksDir, string fileR
 
     private ExecArgs Exec(Tracked t, Random random)
     {
-        // The marker: one line per run, the attempt number the agent gives the run.
-        var mark = $"printf '%s\\n' \"$GUESTAGENT_ATTEMPT\" >> '{Path.Combine(marksDir, t.Id.ToString("N"))}'";
-        var echo = $"echo ok-{t.Id:N}";
+        // The marker: one line per run, the attempt number the agent gives the run and when it started;
+        // the end marker, one line per run that got to its end.
+        var file = Path.Combine(marksDir, t.Id.ToString("N"));
+        var mark = $"printf '%s %s\\n' \"$GUESTAGENT_ATTEMPT\" \"$(date +%s%N)\" >> '{file}'";
+        var end = $"printf '%s %s\\n' \"$GUESTAGENT_ATTEMPT\" \"$(date +%s%N)\" >> '{file}.end'";
+        var echo = $"echo ok-{t.Id:N}; {end}";
         return t.Kind switch
         {
             WorkKind.Quick or WorkKind.CastQuick => new ExecArgs { Shell = $"{mark}; {echo}", TimeoutSeconds = 60 },
@@ -153,7 +162,7 @@ internal sealed class Workload(GuestClient client, string marksDir, string fileR
             WorkKind.Long => new ExecArgs { Shell = $"{mark}; sleep {10 + random.NextDouble() * 10:F1}; {echo}", TimeoutSeconds = 60 },
             WorkKind.Timeout => new ExecArgs { Shell = $"{mark}; sleep 30; {echo}", TimeoutSeconds = 1, KillGraceSeconds = 1 },
             WorkKind.Cancel => new ExecArgs { Shell = $"{mark}; sleep 30; {echo}", TimeoutSeconds = 60, KillGraceSeconds = 1 },
-            WorkKind.BigOutput => new ExecArgs { Shell = $"{mark}; head -c {BigOutputBytes} /dev/zero | tr '\\0' x", TimeoutSeconds = 60 },
+            WorkKind.BigOutput => new ExecArgs { Shell = $"{mark}; head -c {BigOutputBytes} /dev/zero | tr '\\0' x; {end}", TimeoutSeconds = 60 },
             _ => throw new ArgumentOutOfRangeException(nameof(t)),
         };
     }

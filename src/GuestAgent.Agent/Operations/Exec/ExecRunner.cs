@@ -183,6 +183,7 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
 
         var tree = processes.TreeOf(process);
+        using var space = new SpoolSpaceWatch(options.SpoolDirectory, clock);
         var (kind, detached) = await WaitAsync(tree, TimeSpan.FromSeconds(args.TimeoutSeconds), args, clock, cancel, options.Detaching)
             .ConfigureAwait(false);
         if (detached)
@@ -190,6 +191,15 @@ public sealed class ExecRunner(GuestPlatform platform)
             return ExecOutcome.Detached(attempt);
         }
         var duration = clock.GetElapsedTime(started);
+        if (process.ExitCode == SupervisorCouldNotStart && files.ReadPid() is null)
+        {
+            // The pid is written before the child starts: without it, nothing ran.
+            return Fail($"the run's supervisor could not write its files in '{options.SpoolDirectory}' (is the disk full?); nothing ran");
+        }
+        if (space.SawFull)
+        {
+            return ExecOutcome.Crashed(attempt, new IOException($"the filesystem of the spool '{options.SpoolDirectory}' was full while the run wrote its output, which may be incomplete"));
+        }
         int? exitCode = process.ExitCode;
         var signal = tree.SignalThatEnded(exitCode.Value);
         if (signal is not null)
@@ -198,6 +208,9 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
         return await EndedAsync(kind, attempt, exitCode, signal, duration, files, cap, reattached: false).ConfigureAwait(false);
     }
+
+    /// <summary>The supervisor's exit code when it cannot record its pid (see LinuxProcessControl.SupervisorScript).</summary>
+    private const int SupervisorCouldNotStart = 125;
 
     /// <summary>
     /// Finds attempt <see cref="ExecOptions.Attempt"/> of the command again after the agent lost it
@@ -227,11 +240,16 @@ public sealed class ExecRunner(GuestPlatform platform)
         else if (tree is not null)
         {
             var left = TimeSpan.FromSeconds(args.TimeoutSeconds) - (clock.GetUtcNow() - startedAt);
+            using var space = new SpoolSpaceWatch(options.SpoolDirectory, clock);
             (kind, var detached) = await WaitAsync(tree, left > TimeSpan.Zero ? left : TimeSpan.Zero, args, clock, cancel, options.Detaching)
                 .ConfigureAwait(false);
             if (detached)
             {
                 return ExecOutcome.Detached(options.Attempt);
+            }
+            if (space.SawFull)
+            {
+                return ExecOutcome.Crashed(options.Attempt, new IOException($"the filesystem of the spool '{options.SpoolDirectory}' was full while the run wrote its output, which may be incomplete"));
             }
         }
         var ended = files.EndedAt ?? clock.GetUtcNow();
@@ -296,4 +314,55 @@ public sealed class ExecRunner(GuestPlatform platform)
         var stderr = await OutputSpool.CaptureFileAsync(files.Stderr, cap).ConfigureAwait(false);
         return new ExecOutcome(kind, attempt, exitCode, signal, duration, stdout, stderr) { Reattached = reattached };
     }
+}
+
+/// <summary>
+/// Watches the free space of a run's spool while it runs. The child writes its output straight into
+/// the spool's files, so a write that fails for lack of space is the child's to notice, not the
+/// agent's: a run during which the filesystem was seen (nearly) full is reported as one whose output
+/// may be incomplete, never as a clean result with output silently missing.
+/// </summary>
+internal sealed class SpoolSpaceWatch : IDisposable
+{
+    /// <summary>Below this many free bytes (for root: reserved blocks count) a write of output may fail.</summary>
+    public const long NearlyFullBytes = 256 * 1024;
+
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(200);
+    private readonly string _directory;
+    private readonly ITimer _timer;
+    private volatile bool _sawFull;
+
+    public SpoolSpaceWatch(string directory, TimeProvider clock)
+    {
+        _directory = directory;
+        Check();
+        _timer = clock.CreateTimer(_ => Check(), null, Interval, Interval);
+    }
+
+    /// <summary>Whether the filesystem was seen nearly full at any check, the last one being now.</summary>
+    public bool SawFull
+    {
+        get
+        {
+            Check();
+            return _sawFull;
+        }
+    }
+
+    private void Check()
+    {
+        try
+        {
+            if (new DriveInfo(_directory).TotalFreeSpace < NearlyFullBytes)
+            {
+                _sawFull = true;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // Cannot tell: the run's own result stands.
+        }
+    }
+
+    public void Dispose() => _timer.Dispose();
 }
