@@ -203,7 +203,7 @@ public sealed class PauseTests
         using var e2e = new E2EContext(maxOperations: 8);
         var longCast = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
         {
-            Shell = $"echo started >> {e2e.Dir}/long; sleep 16; echo done >> {e2e.Dir}/long",
+            Shell = $"echo started >> {e2e.Dir}/long; sleep 26; echo done >> {e2e.Dir}/long",
         }, CommandMode.Cast, InterruptPolicy.Fail));
         await E2EContext.WaitForAsync(() => e2e.MarkLines("long").Length == 1, "the long cast started");
 
@@ -222,13 +222,13 @@ public sealed class PauseTests
         await Task.Delay(1500);
         var pid = e2e.Agent.Pid!.Value.ToString();
         BedScripts.Run("kill", ["-STOP", pid]);
-        await Task.Delay(TimeSpan.FromSeconds(12));
+        await Task.Delay(TimeSpan.FromSeconds(20));
         BedScripts.Run("kill", ["-CONT", pid]);
         await Task.Delay(1500);
         await flood.CancelAsync();
         await sending;
 
-        var longFinal = await e2e.Controller.FinalAsync(longCast.Id, TimeSpan.FromSeconds(40));
+        var longFinal = await e2e.Controller.FinalAsync(longCast.Id, TimeSpan.FromSeconds(60));
         Assert.True(longFinal.Status == ReplyStatus.Succeeded, $"the long cast ended {longFinal.Status}: {longFinal.Error?.Message}");
         Assert.Equal(["started", "done"], e2e.MarkLines("long"));
         foreach (var cast in quick)

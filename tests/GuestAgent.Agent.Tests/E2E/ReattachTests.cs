@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using GuestAgent.Testing;
 using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Tests.E2E;
@@ -144,5 +145,47 @@ public sealed class ReattachTests
         Assert.Equal(ReplyStatus.Interrupted, failFinal.Status);
         Assert.Equal(["attempt=1"], e2e.MarkLines("fail"));
         Assert.Contains("process(es) left from interrupted attempt 1", e2e.Agent.Log);
+    }
+
+    [LongFact]
+    public async Task Ten_kills_in_two_minutes_end_no_rerun_cast_interrupted_after_completed_attempts_and_rerun_no_finished_one()
+    {
+        using var e2e = new E2EContext(maxOperations: 6);
+        var random = new Random(19);
+        var casts = new List<Command>();
+        async Task SendAsync(int n)
+        {
+            var name = $"c{casts.Count}";
+            for (var i = 0; i < n; i++, name = $"c{casts.Count}")
+            {
+                casts.Add(await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
+                {
+                    Shell = $"echo start $GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; sleep {1 + random.NextDouble() * 9:F1}; " +
+                        $"echo end $GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}",
+                }, CommandMode.Cast, InterruptPolicy.Rerun)));
+            }
+        }
+
+        await SendAsync(10);
+        for (var kill = 0; kill < 10; kill++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(4 + random.NextDouble() * 6));
+            e2e.Agent.Kill();
+            e2e.Agent.Start();
+            await SendAsync(3);
+        }
+
+        foreach (var (cast, i) in casts.Select((c, i) => (c, i)))
+        {
+            var final = await e2e.Controller.FinalAsync(cast.Id, TimeSpan.FromSeconds(90));
+            var marks = e2e.MarkLines($"c{i}");
+            var ended = marks.Where(m => m.StartsWith("end ")).Select(m => int.Parse(m[4..])).ToList();
+            var started = marks.Where(m => m.StartsWith("start ")).Select(m => int.Parse(m[6..])).ToList();
+            Assert.True(final.Status == ReplyStatus.Succeeded, $"c{i} ended {final.Status} ({final.Error?.Message}); marks {string.Join(",", marks)}");
+            // No attempt started after one that ran to its end, and the reported attempt is the one that ended.
+            Assert.True(started.All(a => !ended.Any(e => e < a)), $"c{i} was rerun after a finished attempt: {string.Join(",", marks)}");
+            Assert.Contains(final.ResultAs<ExecResult>()!.Attempt, ended);
+        }
+        Assert.Equal(11, e2e.Agent.Starts);
     }
 }
