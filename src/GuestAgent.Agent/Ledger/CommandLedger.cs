@@ -197,14 +197,32 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             return;
         }
         _ctx.TenantSlots.ForceAcquire();
+        // An operation that can start at once has its Started written in the same journal batch as
+        // its Accepted: one write before the run starts, not two in a row.
+        var startNow = !IsQuery(cmd.Args) && _waiting.Count == 0 && _ctx.GlobalSlots.TryAcquire();
         PersistEvent(new CommandAcceptedV1(cmd.Id, offer.CommandJson, offer.MessageId, Now), _ =>
         {
             Logger(cmd.Id).Information("accepted {Op} ({Mode}) from message {MessageId}", cmd.Op, cmd.Mode, offer.MessageId);
             sender.Tell(new Offered(offer.MessageId, OfferOutcome.Accepted));
             Send(cmd, [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
-            Dispatch(_state.Commands[cmd.Id]);
+            if (!startNow)
+            {
+                Dispatch(_state.Commands[cmd.Id]);
+            }
         });
+        if (startNow)
+        {
+            _launching.Add(cmd.Id);
+            PersistEvent(new CommandStartedV1(cmd.Id, 1, Now), _ =>
+            {
+                _launching.Remove(cmd.Id);
+                Launch(_state.Commands[cmd.Id], 1);
+            });
+        }
     }
+
+    /// <summary>Queries (ping, status, cancel) answer at once and take no global slot.</summary>
+    private static bool IsQuery(OpArgs args) => args is PingArgs or StatusArgs or CancelArgs;
 
     /// <summary>Why the binding refuses <paramref name="cmd"/> (code, message, where to answer), or null when it may run.</summary>
     private (string Code, string Message, string ReplyTo)? Refusal(Command cmd)
