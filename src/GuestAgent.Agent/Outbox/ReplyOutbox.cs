@@ -32,6 +32,8 @@ public static class OutboxProtocol
 
     internal sealed record Retry;
 
+    internal sealed record LingerOver;
+
     /// <summary>Asks the outbox for its <see cref="Stats"/>.</summary>
     internal sealed record GetStats
     {
@@ -74,7 +76,20 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     /// <summary>Most bytes of encoded chunk replies held at once: the window and one more reply, which fits one post.</summary>
     internal static long MaxHeldChunkBytesFor(int maxPostBytes) => 3L * maxPostBytes;
 
-    private sealed record Item(Guid CommandId, string Queue, OutboundReply Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify);
+    /// <summary>
+    /// How long an accepted reply waits for company: a quick run's final reply is usually ready within
+    /// it, and both then go in one post (one request to the transport instead of two, and the final
+    /// one does not queue behind the accepted one's post).
+    /// </summary>
+    internal static readonly TimeSpan AcceptedLinger = TimeSpan.FromMilliseconds(25);
+
+    private sealed record Item(Guid CommandId, string Queue, OutboundReply Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify)
+    {
+        /// <summary>An accepted reply, which may wait <see cref="AcceptedLinger"/> for the final one.</summary>
+        public bool Lingers { get; init; }
+
+        public long AddedAt { get; init; }
+    }
 
     /// <summary>One delivery: replies built already, or a finished command whose replies are read from its spool.</summary>
     private sealed class Job(Guid commandId, string queue, SigningKey? key, IActorRef notify)
@@ -224,6 +239,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             Timers.StartSingleTimer("retry", new OutboxProtocol.Retry(), _backoff);
         });
         Receive<OutboxProtocol.Retry>(_ => Pump());
+        Receive<OutboxProtocol.LingerOver>(_ => Pump());
         Receive<OutboxProtocol.GetStats>(_ => Sender.Tell(new OutboxProtocol.Stats(
             HeldChunks, _heldChunkBytes, _peakChunks, _peakChunkBytes, _jobs.Count)));
     }
@@ -302,7 +318,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
     private void Add(Item item)
     {
-        _pending.AddLast(item);
+        _pending.AddLast(item with { AddedAt = Environment.TickCount64 });
         _pendingBytes += item.Size;
         if (item.IsChunk)
         {
@@ -356,7 +372,10 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             }, job.Key, ttlSeconds);
             size = channel.SizeOf([message]);
         }
-        return new Item(job.CommandId, job.Queue, message, size, reply.Chunk is not null, isFinal, job.Notify);
+        return new Item(job.CommandId, job.Queue, message, size, reply.Chunk is not null, isFinal, job.Notify)
+        {
+            Lingers = reply.Status == ReplyStatus.Accepted,
+        };
     }
 
     private static OutboundReply Encode(Reply reply, SigningKey? key, int ttlSeconds) =>
@@ -367,6 +386,15 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         if (_inFlight > 0 || _pending.Count == 0 || Timers.IsTimerActive("retry"))
         {
             return;
+        }
+        if (_pending.All(i => i.Lingers))
+        {
+            var waited = TimeSpan.FromMilliseconds(Environment.TickCount64 - _pending.First!.Value.AddedAt);
+            if (waited < AcceptedLinger)
+            {
+                Timers.StartSingleTimer("linger", new OutboxProtocol.LingerOver(), AcceptedLinger - waited);
+                return;
+            }
         }
         var queue = _pending.First!.Value.Queue;
         var batch = new List<OutboundReply>();

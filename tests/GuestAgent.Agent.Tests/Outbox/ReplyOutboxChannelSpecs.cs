@@ -83,6 +83,26 @@ public sealed class ReplyOutboxChannelSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(ids.Select(i => i.ToString()).Order(), _channel.Posted.Select(p => p.Body["id"]!.GetValue<string>()).Order());
     }
 
+    [Fact]
+    public void A_quick_runs_accepted_and_final_replies_go_in_one_post_and_a_slow_runs_accepted_goes_alone_after_the_linger()
+    {
+        var outbox = StartOutbox();
+        var (quick, slow) = (Guid.NewGuid(), Guid.NewGuid());
+
+        outbox.Tell(new OutboxProtocol.Deliver(quick, "rep", [_replies.Accepted(quick)], HasFinal: false), TestActor);
+        outbox.Tell(new OutboxProtocol.DeliverFinished(quick, "rep", Succeeded, 1024), TestActor);
+        ExpectMsg<FinalReplyDelivered>(Wait);
+        outbox.Tell(new OutboxProtocol.Deliver(slow, "rep", [_replies.Accepted(slow)], HasFinal: false), TestActor);
+        AwaitCondition(() => _channel.Posted.Count == 3, Wait);
+
+        lock (_channel.Batches)
+        {
+            Assert.Equal([2, 1], _channel.Batches.Select(b => b.Count));
+        }
+        Assert.Equal([(quick.ToString(), 0L), (quick.ToString(), 1L), (slow.ToString(), 0L)],
+            _channel.Posted.Select(p => (p.Body["id"]!.GetValue<string>(), p.Body["seq"]!.GetValue<long>())));
+    }
+
     /// <summary>A transport that counts a post as its replies' JSON text plus a comma each, and fails the next posts when told.</summary>
     private sealed class FakeChannel : IReplyChannel
     {
