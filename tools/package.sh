@@ -87,8 +87,8 @@ publish() {
     echo "package.sh: publishing $(name_of "$program") $version for $rid"
     if ! dotnet publish "$(project_of "$program")" -nologo -v:q -c Release -r "$rid" --self-contained true \
             -p:Version="$version" -p:DebugType=none -p:GenerateDocumentationFile=false -o "$dir" >"$log" 2>&1; then
-        if grep -Eq "NU1101|NU1102|NU1100|NU1301|NETSDK1112|NETSDK1094|[Rr]untime[Pp]ack|\.linux-(x64|arm64)" "$log" \
-                && grep -Eqi "Microsoft\.(NETCore|AspNetCore)\.App\.(Runtime|Host)|NETSDK1112|runtime pack" "$log"; then
+        # The runtime pack (or apphost pack) of this RID itself was not found, or could not be fetched.
+        if grep -Eq "(error (NU110[0-2]|NU1301).*Microsoft\.(NETCore\.App\.(Runtime|Host)|AspNetCore\.App\.Runtime)\.$rid)|NETSDK1112|NETSDK1094" "$log"; then
             echo "package.sh: cannot build for $rid here: the .NET runtime pack for $rid could not be restored:" >&2
             grep -E "error" "$log" | sort -u | head -5 >&2
             rm -f "$log"; return 3

@@ -9,8 +9,10 @@ namespace GuestAgent.Agent.Tests.E2E;
 /// The Debian package as an operator meets it (tools/package.sh): installed into a throw-away root
 /// with dpkg (its maintainer scripts run there, honouring DPKG_ROOT; nothing touches this machine's
 /// system), the installed self-contained binary run against the Zaqar bed, then upgraded to a newer
-/// build while casts are in flight. Two publishes: minutes, so the longer mode only.
+/// build while casts are in flight. Two publishes: minutes, so the longer mode only. Also the
+/// cloud-init user-data guestctl prints for a guest, through Debian's cloud-init schema check.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class PackageTests
 {
     private const string OldVersion = "0.9.1";
@@ -151,6 +153,71 @@ public sealed class PackageTests
             catch (IOException)
             {
             }
+        }
+    }
+
+    [LongFact]
+    public async Task Guestctl_mint_cloud_init_prints_user_data_that_cloud_init_accepts_and_whose_binding_the_agent_accepts()
+    {
+        var work = Directory.CreateTempSubdirectory("ga-cloud-init-").FullName;
+        try
+        {
+            var aptKey = Path.Combine(work, "repo.asc");
+            File.WriteAllText(aptKey, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBGexample\n-----END PGP PUBLIC KEY BLOCK-----\n");
+            var env = new Dictionary<string, string>
+            {
+                ["HOME"] = work,
+                ["ZAQAR_SIGNED_URL_SECRET"] = "test-signed-url-secret",
+                ["GUESTAGENT_SIGNING_KEYS"] = $"{TestKeys.K1.Id}={Convert.ToBase64String(TestKeys.K1.Secret)}",
+            };
+            string[] mint = ["credentials", "mint", "--endpoint", "http://192.0.2.10:8888", "--project", "p-cloud-init",
+                "--queue", "guest-vm1", "--reply-queue", "replies-vm1", "--expires-in", "2d", "--cloud-init", "--agent-name", "vm1",
+                "--binding", "shop", "--apt-source", "deb [signed-by=$KEY_FILE] https://repo.example/guest-agent bookworm main", "--apt-key-file", aptKey];
+            var (code, userData, stderr) = await Guestctl.RunAsync(mint, env);
+            Assert.True(code == 0, $"guestctl credentials mint --cloud-init failed ({code}): {stderr}");
+            Assert.StartsWith("#cloud-config\n", userData);
+            var file = Path.Combine(work, "user-data.yaml");
+            File.WriteAllText(file, userData);
+
+            // Debian's cloud-init says it is valid user-data (and so is the example shipped beside it).
+            var validate = Run(RepoPaths.Tool("cloud-init", "validate.sh"), TimeSpan.FromMinutes(5), file, RepoPaths.Tool("cloud-init", "user-data.example.yaml"));
+            Assert.True(validate.ExitCode == 0, $"cloud-init schema: {validate.Stdout}{validate.Stderr}\n{userData}");
+            Assert.Contains($"Valid cloud-config: {file}", validate.Stdout);
+
+            // The files it writes, as cloud-init would (parsed by the YAML library cloud-init uses).
+            var files = Path.Combine(work, "files");
+            Directory.CreateDirectory(files);
+            var extract = Run("/usr/bin/python3", TimeSpan.FromMinutes(1), "-c",
+                "import sys, yaml\n" +
+                "d = yaml.safe_load(open(sys.argv[1]))\n" +
+                "assert d['packages'] == ['guest-agent'], d['packages']\n" +
+                "for f in d['write_files']:\n" +
+                "    assert f['defer'] is True and f['permissions'] == '0600', f\n" +
+                "    open(sys.argv[2] + '/' + f['path'].rsplit('/', 1)[1], 'w').write(f['content'])\n" +
+                "print(' '.join(f['path'] for f in d['write_files']))\n",
+                file, files);
+            Assert.True(extract.ExitCode == 0, extract.Stderr);
+            Assert.Equal($"/etc/guest-agent/guest-agent.conf /etc/guest-agent/{TestKeys.K1.Id}.key", extract.Stdout.Trim());
+            Assert.Equal(Convert.ToBase64String(TestKeys.K1.Secret), File.ReadAllText(Path.Combine(files, $"{TestKeys.K1.Id}.key")).Trim());
+
+            // The agent accepts the binding as written: pre-signed URLs for its project and queues, the key file.
+            var conf = Path.Combine(files, "guest-agent.conf");
+            File.WriteAllText(conf, File.ReadAllText(conf).Replace("/etc/guest-agent/", files + "/") +
+                                    $"\nguest-agent.state-dir = \"{Path.Combine(work, "state")}\"\n");
+            var check = Run("dotnet", TimeSpan.FromMinutes(1), AgentProcess.AgentDll, "--check-config", "--config", conf);
+            Assert.True(check.ExitCode == 0, $"guest-agent --check-config ({check.ExitCode}): {check.Stderr}\n{File.ReadAllText(conf)}");
+            Assert.Contains("1 tenant binding(s)", check.Stdout);
+
+            // Without the key the guest needs, guestctl says so instead of printing user-data.
+            env.Remove("GUESTAGENT_SIGNING_KEYS");
+            var noKey = await Guestctl.RunAsync(mint, env);
+            Assert.Equal(2, noKey.ExitCode);
+            Assert.Contains("GUESTAGENT_SIGNING_KEYS", noKey.Stderr);
+            Assert.Equal("", noKey.Stdout);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
         }
     }
 
