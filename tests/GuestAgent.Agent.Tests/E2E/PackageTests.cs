@@ -102,7 +102,7 @@ public sealed class PackageTests
             {
                 var cast = await controller.SendAsync(controller.Exec(new ExecArgs
                 {
-                    Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {marks}/cast{i}; sleep 4; echo cast{i}",
+                    Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {marks}/cast{i}; sleep 8; echo cast{i}",
                 }, CommandMode.Cast, InterruptPolicy.Rerun));
                 casts.Add(cast.Id);
             }
@@ -113,18 +113,23 @@ public sealed class PackageTests
             Dpkg(root, "-i", newDeb);
             Assert.Contains($"Version: {NewVersion}", Dpkg(root, "-s", "guest-agent"));
             Assert.True(agent.Stop(TimeSpan.FromSeconds(30)), "the old agent did not exit after SIGTERM");
+            Assert.Contains("operation(s) will be interrupted", agent.Log);
             Assert.Equal(operatorConf, File.ReadAllText(conf));
             Assert.True(File.Exists(keyFile), "the upgrade lost the operator's key file");
             Assert.False(File.Exists(conf + ".dpkg-new") || File.Exists(conf + ".dpkg-old"), "dpkg left a conffile copy: the operator's edit was not simply kept");
             Assert.Equal($"guest-agent {NewVersion}", Run(binary, "--version").Stdout.Trim());
             agent.Start();
 
+            var reruns = 0;
             foreach (var (id, i) in casts.Select((id, i) => (id, i)))
             {
                 var final = await controller.FinalAsync(id, Wait);
                 Assert.True(final.Status == ReplyStatus.Succeeded, $"cast{i} ended {final.Status}: {final.Result}\n{agent.Log}");
                 Assert.Equal($"cast{i}\n", final.ResultAs<ExecResult>()!.Stdout.Data);
+                reruns += final.ResultAs<ExecResult>()!.Attempt > 1 ? 1 : 0;
             }
+            // The ones the old agent was running were interrupted by the upgrade and run again by the new one.
+            Assert.InRange(reruns, 1, 3);
             Assert.Contains($"guest-agent {NewVersion} starting", agent.Log);
             var after = await controller.SendAsync(controller.Exec(new ExecArgs { Shell = "echo upgraded" }));
             Assert.Equal("upgraded\n", (await controller.FinalAsync(after.Id, Wait)).ResultAs<ExecResult>()!.Stdout.Data);
