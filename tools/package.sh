@@ -29,7 +29,8 @@
 #                         [--no-publish] [--no-tarball]
 #   --arch        architectures (default all: x64 and arm64)
 #   --only        build one of the two programs only
-#   --no-publish  package what an earlier run published into OUT/publish (same --arch/--only)
+#   --no-publish  package what an earlier run published into OUT/publish (same --arch/--only;
+#                the binaries keep the version they were published with)
 #   --no-tarball  .deb files only
 # Exit status: 0 all built, 1 a build failed, 2 bad usage, 3 an architecture could not be built here.
 set -euo pipefail
@@ -116,6 +117,12 @@ $(printf '%s\n' "$@")
 EOF
 }
 
+# md5sums STAGE: DEBIAN/md5sums, so that `dpkg --verify` can tell a changed file on a guest.
+md5sums() {
+    ( cd "$1" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums )
+    chmod 0644 "$1/DEBIAN/md5sums"
+}
+
 deb_agent() {
     local rid="$1" debarch="$2" pub="$3" stage
     stage="$(mktemp -d)"; chmod 0755 "$stage"
@@ -140,6 +147,7 @@ deb_agent() {
         " requests from the guest) and posts signed results to a reply queue. Casts survive" \
         " agent crashes and upgrades: the command ledger lives in /var/lib/guest-agent." \
         " Self-contained: the .NET runtime is inside /opt/guest-agent."
+    md5sums "$stage"
     local deb="$out/guest-agent_${debversion}_${debarch}.deb"
     fakeroot dpkg-deb --build -Zxz "$stage" "$deb" >/dev/null
     rm -rf "$stage"
@@ -159,6 +167,7 @@ deb_guestctl() {
         " guestctl sends calls and casts to guest-agent through Zaqar, copies files to and" \
         " from guests, and mints and renews a guest's pre-signed Zaqar URLs." \
         " Self-contained: the .NET runtime is inside /opt/guestctl."
+    md5sums "$stage"
     local deb="$out/guestctl_${debversion}_${debarch}.deb"
     fakeroot dpkg-deb --build -Zxz "$stage" "$deb" >/dev/null
     rm -rf "$stage"
