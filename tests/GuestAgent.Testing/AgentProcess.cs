@@ -39,10 +39,26 @@ public sealed class AgentProcess : IDisposable
     private readonly object _gate = new();
     private Process? _process;
 
-    private AgentProcess(string stateDir, string configPath)
+    private AgentProcess(string stateDir, string configPath, string? executable = null)
     {
         StateDir = stateDir;
         ConfigPath = configPath;
+        Executable = executable;
+    }
+
+    /// <summary>A self-contained agent binary run directly (an installed package's); null: the built guest-agent.dll under dotnet.</summary>
+    public string? Executable { get; }
+
+    /// <summary>
+    /// Starts <paramref name="executable"/> (e.g. a package's /opt/guest-agent/guest-agent unpacked into a
+    /// throw-away root) with <paramref name="configPath"/>; Start() again runs whatever that path holds
+    /// then (a new build after an upgrade). Dispose deletes <paramref name="dir"/>.
+    /// </summary>
+    public static AgentProcess StartExecutable(string executable, string configPath, string dir)
+    {
+        var agent = new AgentProcess(dir, configPath, executable);
+        agent.Start();
+        return agent;
     }
 
     public string StateDir { get; }
@@ -137,8 +153,11 @@ public sealed class AgentProcess : IDisposable
         {
             throw new InvalidOperationException("the agent is already running");
         }
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(AgentDll);
+        var psi = new ProcessStartInfo(Executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Executable is null)
+        {
+            psi.ArgumentList.Add(AgentDll);
+        }
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(ConfigPath);
         var p = new Process { StartInfo = psi };

@@ -14,18 +14,23 @@ namespace GuestAgent.Agent.Hosting;
 /// <summary>Builds and runs the guest-agent daemon.</summary>
 public static class AgentHost
 {
-    private const string Usage = "usage: guest-agent [--config FILE] [--version]\n" +
-                                 "  --config FILE  HOCON merged over the built-in reference (hocon/guest-agent.conf)";
+    private const string Usage = "usage: guest-agent [--config FILE] [--check-config] [--version]\n" +
+                                 "  --config FILE   HOCON merged over the built-in reference (hocon/guest-agent.conf)\n" +
+                                 "  --check-config  read the configuration as a start would, say what is wrong (exit 78) or that it is fine (exit 0), and exit";
 
     public static async Task<int> RunAsync(string[] args)
     {
         string? configFile = null;
+        var checkOnly = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--config" when i + 1 < args.Length:
                     configFile = args[++i];
+                    break;
+                case "--check-config":
+                    checkOnly = true;
                     break;
                 case "--version":
                     Console.WriteLine($"guest-agent {AgentInfo.Version}");
@@ -50,6 +55,14 @@ public static class AgentHost
         try
         {
             settings = AgentSettings.Load(configFile, platform: platform);
+            if (checkOnly)
+            {
+                // Nothing is created or changed: the state directory may not exist yet (a package's
+                // postinst checks the configuration before the first start).
+                Console.WriteLine($"guest-agent: configuration {(configFile ?? "(built-in reference)")} is valid: " +
+                                  $"{settings.Tenants.Count} tenant binding(s), state in {settings.StateDir}, journal {settings.Journal.Provider}");
+                return 0;
+            }
             Directory.CreateDirectory(settings.StateDir);
             JournalConfig.Prepare(settings.Journal);
         }

@@ -51,16 +51,67 @@ public static class CredentialsCommands
             DefaultValueFactory = _ => "auto",
         };
         via.AcceptOnlyFromAmong("auto", "secret", "share");
-        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, Json })
+        var cloudInit = new Option<bool>("--cloud-init")
+        {
+            Description = "Print the guest's whole cloud-init user-data instead: install the guest-agent package, write the binding " +
+                          "(these URLs, --endpoint as the guest reaches Zaqar) and the signing key (the first of GUESTAGENT_SIGNING_KEYS), " +
+                          "start the agent. Shaped like tools/cloud-init/user-data.example.yaml",
+        };
+        var binding = new Option<string>("--binding") { Description = "With --cloud-init: the binding's name in guest-agent.tenants (default main)", DefaultValueFactory = _ => "main" };
+        var agentName = new Option<string?>("--agent-name") { Description = "With --cloud-init: guest-agent.name (default: the guest's host name)" };
+        var aptSource = new Option<string?>("--apt-source")
+        {
+            Description = "With --cloud-init: the apt source line serving the package, e.g. \"deb [signed-by=$KEY_FILE] https://repo.example/guest-agent bookworm main\" " +
+                          "(default: none, the image's sources have it)",
+        };
+        var aptKeyFile = new Option<string?>("--apt-key-file") { Description = "With --cloud-init: the ASCII-armoured key of --apt-source" };
+        foreach (var o in new Option[] { queue, reply, expiresIn, secretFile, via, Json, cloudInit, binding, agentName, aptSource, aptKeyFile })
         {
             mint.Options.Add(o);
         }
         mint.SetAction(async (r, ct) =>
         {
+            CloudInitUserData.Settings? userData = null;
+            if (r.GetValue(cloudInit))
+            {
+                if (r.GetValue(Json))
+                {
+                    Console.Error.WriteLine("--cloud-init and --json: choose one");
+                    return 2;
+                }
+                try
+                {
+                    var keys = GuestCommands.SigningKeysFromEnvironment();
+                    if (keys is not { Count: > 0 })
+                    {
+                        Console.Error.WriteLine("--cloud-init: the guest needs the key its controllers sign with: set GUESTAGENT_SIGNING_KEYS=kid=base64secret " +
+                                                "(the first key goes to the guest; head -c 32 /dev/urandom | base64 makes a secret)");
+                        return 2;
+                    }
+                    var keyText = r.GetValue(aptKeyFile) is { } kf ? File.ReadAllText(kf) : null;
+                    userData = new CloudInitUserData.Settings(r.GetValue(Connection.Endpoint)!, r.GetValue(binding)!, r.GetValue(agentName), keys[0],
+                        r.GetValue(aptSource), keyText);
+                }
+                catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine(e is ArgumentException ? e.Message : $"--apt-key-file: {e.Message}");
+                    return 2;
+                }
+                if (CloudInitUserData.Check(userData) is { } problem)
+                {
+                    Console.Error.WriteLine(problem);
+                    return 2;
+                }
+            }
             var minted = await MintAsync(r, queue, reply, expiresIn, secretFile, via, ct);
             if (minted is not { } urls)
             {
                 return 2;
+            }
+            if (userData is not null)
+            {
+                Console.Write(CloudInitUserData.Render(userData, urls.Command, urls.Reply));
+                return 0;
             }
             if (r.GetValue(Json))
             {
