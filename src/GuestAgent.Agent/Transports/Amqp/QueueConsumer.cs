@@ -57,7 +57,6 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     /// <summary>How often a paused consumer looks whether the ledger has recovered (no request to the broker).</summary>
     private static readonly TimeSpan RecoveryRecheck = TimeSpan.FromMilliseconds(50);
 
-    private static readonly TimeSpan MinReconnectDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>A connection that lived this long was fine: the next loss starts the backoff afresh.</summary>
     private static readonly TimeSpan HealthyUptime = TimeSpan.FromSeconds(30);
@@ -67,6 +66,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     private readonly TenantBinding _binding;
     private readonly AmqpSettings _settings;
+    private readonly ReconnectBackoff _reconnect;
     private readonly PollSettings _poll;
     private readonly IActorRef _ledger;
     private readonly AgentLifetime _lifetime;
@@ -85,7 +85,6 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     private IChannel? _channel;
     private ChannelOps? _ops;
     private DateTimeOffset _connectedAt;
-    private TimeSpan _backoff = TimeSpan.Zero;
     private bool _readyLogged;
     private int _round;
 
@@ -102,6 +101,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     {
         _binding = binding;
         _settings = AmqpTransport.SettingsOf(binding);
+        _reconnect = new ReconnectBackoff(_settings.MaxReconnectDelay);
         _poll = poll;
         _ledger = ledger;
         _lifetime = lifetime;
@@ -362,10 +362,9 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         Close();
         if (uptime >= HealthyUptime)
         {
-            _backoff = TimeSpan.Zero;
+            _reconnect.Reset();
         }
-        _backoff = _backoff == TimeSpan.Zero ? MinReconnectDelay : TimeSpan.FromTicks(Math.Min(_settings.MaxReconnectDelay.Ticks, _backoff.Ticks * 2));
-        var delay = TimeSpan.FromTicks((long)(_backoff.Ticks * (0.8 + Random.Shared.NextDouble() * 0.4)));
+        var delay = _reconnect.Next();
         _log.Warning("consuming {Queue} stopped ({Reason}); reconnecting in {Delay}", _settings.CommandQueue, reason, delay);
         Timers.StartSingleTimer("connect", new QueueConsumerProtocol.Connect(_generation), delay);
     }

@@ -1,3 +1,4 @@
+using GuestAgent.Protocol;
 using GuestAgent.Client.Transport;
 using GuestAgent.Zaqar;
 
@@ -17,18 +18,17 @@ namespace GuestAgent.Client.Transports.Zaqar;
 /// </summary>
 internal sealed class ZaqarReplyPush : IChannelWatch
 {
-    private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
 
     private readonly ZaqarClient _zaqar;
     private readonly string _queue;
     private readonly Uri _url;
     private readonly ZaqarTransportOptions _options;
+    private readonly ReconnectBackoff _reconnect;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _live;
     private long _announcements;
-    private TimeSpan _reconnectDelay = TimeSpan.Zero;
     private long _lastImmediate = -10_000;
 
     public ZaqarReplyPush(ZaqarClient zaqar, string queue, Uri url, ZaqarTransportOptions options)
@@ -37,6 +37,7 @@ internal sealed class ZaqarReplyPush : IChannelWatch
         _queue = queue;
         _url = url;
         _options = options;
+        _reconnect = new ReconnectBackoff(options.PushMaxReconnectDelay);
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
@@ -97,14 +98,9 @@ internal sealed class ZaqarReplyPush : IChannelWatch
                 _lastImmediate = Environment.TickCount64;
                 continue;
             }
-            _reconnectDelay = _reconnectDelay == TimeSpan.Zero
-                ? FirstReconnectDelay
-                : TimeSpan.FromTicks(Math.Min(_options.PushMaxReconnectDelay.Ticks, _reconnectDelay.Ticks * 2));
             try
             {
-                // Jittered, so that many controllers do not come back at the same instant.
-                await Task.Delay(TimeSpan.FromTicks((long)(_reconnectDelay.Ticks * (0.8 + Random.Shared.NextDouble() * 0.4))), stop)
-                    .ConfigureAwait(false);
+                await Task.Delay(_reconnect.Next(), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -124,7 +120,7 @@ internal sealed class ZaqarReplyPush : IChannelWatch
             Auth = _zaqar.Options.Auth,
         }, stop).ConfigureAwait(false);
         var id = await socket.SubscribeAsync(_queue, _options.PushSubscriptionTtlSeconds, ct: stop).ConfigureAwait(false);
-        _reconnectDelay = TimeSpan.Zero;
+        _reconnect.Reset();
         SetLive(true);
         var pump = PumpAsync(socket);
         while (true)

@@ -1,3 +1,4 @@
+using GuestAgent.Protocol;
 using Akka.Actor;
 using GuestAgent.Zaqar;
 using Serilog;
@@ -45,7 +46,6 @@ public static class CommandQueuePushProtocol
 /// </summary>
 public sealed class CommandQueuePush : ReceiveActor, IWithTimers
 {
-    private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>Checks asked for by the poller are at most this frequent.</summary>
     private static readonly TimeSpan MinCheckInterval = TimeSpan.FromSeconds(30);
@@ -58,7 +58,7 @@ public sealed class CommandQueuePush : ReceiveActor, IWithTimers
     private int _generation;
     private ZaqarPushSocket? _socket;
     private string? _subscriptionId;
-    private TimeSpan _reconnectDelay = TimeSpan.Zero;
+    private readonly ReconnectBackoff _reconnect;
     private int _failures;
     private bool _renewing;
     private DateTimeOffset _lastCheck = DateTimeOffset.MinValue;
@@ -67,6 +67,7 @@ public sealed class CommandQueuePush : ReceiveActor, IWithTimers
     {
         _queue = queue;
         _push = push;
+        _reconnect = new ReconnectBackoff(push.MaxReconnectDelay);
         _zaqar = zaqar;
         _time = time;
         _log = Serilog.Log.ForContext("Tenant", tenant).ForContext("SourceContext", "CommandQueuePush");
@@ -87,7 +88,7 @@ public sealed class CommandQueuePush : ReceiveActor, IWithTimers
             }
             _socket = s.Socket;
             _subscriptionId = s.SubscriptionId;
-            _reconnectDelay = TimeSpan.Zero;
+            _reconnect.Reset();
             _log.Information("push: subscribed to {Queue} over {Url}{Again}; claims follow each announced message, with a safety-net poll every {SafetyPoll}",
                 _queue, _push.Url, _failures > 0 ? $" (after {_failures} failed attempt(s))" : "", _push.SafetyPoll);
             _failures = 0;
@@ -106,11 +107,11 @@ public sealed class CommandQueuePush : ReceiveActor, IWithTimers
             var why = f.Cause is ZaqarException z ? z.Message : $"{f.Cause.GetType().Name}: {f.Cause.Message}";
             if (_failures == 1)
             {
-                _log.Warning("push over {Url} is unavailable ({Error}); the binding polls meanwhile; next try in {Delay}", _push.Url, why, _reconnectDelay);
+                _log.Warning("push over {Url} is unavailable ({Error}); the binding polls meanwhile; next try in {Delay}", _push.Url, why, _reconnect.Current);
             }
             else
             {
-                _log.Debug("push over {Url} still unavailable ({Error}, attempt {Attempt}); next try in {Delay}", _push.Url, why, _failures, _reconnectDelay);
+                _log.Debug("push over {Url} still unavailable ({Error}, attempt {Attempt}); next try in {Delay}", _push.Url, why, _failures, _reconnect.Current);
             }
         });
         Receive<CommandQueuePushProtocol.Notified>(n =>
@@ -265,10 +266,6 @@ public sealed class CommandQueuePush : ReceiveActor, IWithTimers
 
     private void ScheduleReconnect()
     {
-        _reconnectDelay = _reconnectDelay == TimeSpan.Zero
-            ? FirstReconnectDelay
-            : TimeSpan.FromTicks(Math.Min(_push.MaxReconnectDelay.Ticks, _reconnectDelay.Ticks * 2));
-        var jittered = TimeSpan.FromTicks((long)(_reconnectDelay.Ticks * (0.8 + Random.Shared.NextDouble() * 0.4)));
-        Timers.StartSingleTimer("reconnect", new CommandQueuePushProtocol.Connect(_generation), jittered);
+        Timers.StartSingleTimer("reconnect", new CommandQueuePushProtocol.Connect(_generation), _reconnect.Next());
     }
 }
