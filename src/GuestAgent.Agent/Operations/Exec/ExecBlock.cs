@@ -100,7 +100,7 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
         // The core asks with the attempt's run, whose output says where its files are.
         if (command is BlockRun { Output: SpoolOutput spool }
             && RunFiles.For(spool.Directory, command.CommandId, command.Attempt) is var files
-            && (files.ReadExitCode() is not null
+            && (files.ReadExitCode() is not null || _runner.IsDetachedHere(files)
                 || platform.Processes.FindSupervised(files, ExecOptions.CommandIdVariable, command.CommandId.ToString("D")) is not null))
         {
             return InterruptMeaning.Reattachable;

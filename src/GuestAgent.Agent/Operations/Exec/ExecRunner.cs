@@ -168,7 +168,8 @@ public sealed class ExecRunner(GuestPlatform platform)
 
         // ---- Start.
         var clock = options.TimeProvider;
-        using var process = new Process { StartInfo = psi };
+        var process = new Process { StartInfo = psi };
+        using var owned = new ProcessOwnership(process);
         var started = clock.GetTimestamp();
         try
         {
@@ -188,6 +189,10 @@ public sealed class ExecRunner(GuestPlatform platform)
             .ConfigureAwait(false);
         if (detached)
         {
+            // The supervisor is this agent's child: a ledger that reattaches within this process
+            // learns its exit code from here even if the supervisor could not record it (a full disk).
+            owned.Release();
+            _detached[files.Stem] = ExitCodeOfAsync(process);
             return ExecOutcome.Detached(attempt);
         }
         var duration = clock.GetElapsedTime(started);
@@ -207,6 +212,54 @@ public sealed class ExecRunner(GuestPlatform platform)
             exitCode = null;
         }
         return await EndedAsync(kind, attempt, exitCode, signal, duration, files, cap, reattached: false).ConfigureAwait(false);
+    }
+
+    /// <summary>Exit codes of supervisors this agent started and then stopped following, by the run's files.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<int>> _detached = new();
+
+    private static async Task<int> ExitCodeOfAsync(Process process)
+    {
+        using (process)
+        {
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            return process.ExitCode;
+        }
+    }
+
+    /// <summary>Whether this agent started the run of <paramref name="files"/> and stopped following it (its ledger stopped).</summary>
+    public bool IsDetachedHere(RunFiles files) => _detached.ContainsKey(files.Stem);
+
+    /// <summary>The exit code of a detached supervisor of this process (it has exited), or null.</summary>
+    private async Task<int?> DetachedExitCodeAsync(RunFiles files)
+    {
+        if (!_detached.TryGetValue(files.Stem, out var exit))
+        {
+            return null;
+        }
+        try
+        {
+            return await exit.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Disposes the process unless ownership was handed on.</summary>
+    private sealed class ProcessOwnership(Process process) : IDisposable
+    {
+        private bool _released;
+
+        public void Release() => _released = true;
+
+        public void Dispose()
+        {
+            if (!_released)
+            {
+                process.Dispose();
+            }
+        }
     }
 
     /// <summary>The supervisor's exit code when it cannot record its pid (see LinuxProcessControl.SupervisorScript).</summary>
@@ -254,11 +307,17 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
         var ended = files.EndedAt ?? clock.GetUtcNow();
         var duration = ended > startedAt ? ended - startedAt : TimeSpan.Zero;
-        int? exitCode = files.ReadExitCode();
+        int? exitCode = files.ReadExitCode() ?? await DetachedExitCodeAsync(files).ConfigureAwait(false);
+        _detached.TryRemove(files.Stem, out _);
         string? signal = null;
         if (exitCode is { } code && tree?.SignalThatEnded(code) is { } sent)
         {
             (exitCode, signal) = (null, sent);
+        }
+        else if (tree is null && exitCode is 128 + 15 or 128 + 9 && duration >= TimeSpan.FromSeconds(args.TimeoutSeconds))
+        {
+            // Ended by the signal of the earlier agent's own timeout, which died before it could say so.
+            (kind, signal, exitCode) = (ExecOutcomeKind.TimedOut, exitCode == 128 + 15 ? "SIGTERM" : "SIGKILL", null);
         }
         else if (exitCode is null)
         {
