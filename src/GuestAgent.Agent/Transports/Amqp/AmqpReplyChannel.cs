@@ -51,6 +51,8 @@ public sealed class AmqpReplyChannel(string binding, string replyQueue, AmqpSett
                     ContentType = "application/json",
                     // The reply's TTL: a controller that never reads it does not fill the broker's disk.
                     Expiration = ((long)reply.TtlSeconds * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    // When it was posted: a controller sharing the reply queue tells a reply's age by it (AMQP keeps none of its own).
+                    Timestamp = new AmqpTimestamp(DateTimeOffset.UtcNow.ToUnixTimeSeconds()),
                 };
                 var body = Encoding.UTF8.GetBytes(reply.Body.ToJsonString());
                 // Mandatory: an exchange bound to nothing returns the reply rather than drop it.
