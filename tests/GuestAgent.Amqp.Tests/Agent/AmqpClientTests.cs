@@ -1,0 +1,185 @@
+using System.Security.Cryptography;
+using GuestAgent.Client;
+using GuestAgent.Client.Files;
+using GuestAgent.Client.Transport;
+using GuestAgent.Client.Transports.Amqp;
+using GuestAgent.Protocol;
+using GuestAgent.Testing;
+
+namespace GuestAgent.Amqp.Tests.Agent;
+
+/// <summary>
+/// The controller side over AMQP, end to end: the SDK's <see cref="GuestClient"/> on an
+/// <see cref="AmqpTransport"/>, and guestctl --transport amqp, against a real agent process
+/// consuming a provisioned guest's queue on the shared bed. The controller is the tenant's
+/// administrator; the agent holds only the guest's own user.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class AmqpClientTests
+{
+    private static readonly TimeSpan Wait = AmqpAgentContext.Wait;
+
+    [Fact]
+    public async Task Call_over_amqp_returns_output_reassembled_from_chunk_replies_and_the_exit_code()
+    {
+        await using var e2e = await AmqpAgentContext.StartAsync();
+        await using var guest = e2e.NewClient();
+
+        // 200,000 bytes: past the inline cap, so the output comes as checksummed chunk replies.
+        var result = await guest.Client.CallAsync(new ExecArgs { Shell = "head -c 200000 /dev/zero | tr '\\0' x; echo err >&2; exit 3" },
+            new CallOptions { Timeout = Wait });
+
+        Assert.Equal(ReplyStatus.Failed, result.Status);
+        Assert.Equal("nonzero_exit", result.Error?.Code);
+        Assert.Equal(3, result.ExitCode);
+        Assert.Equal(new string('x', 200_000), result.StdoutText);
+        Assert.Equal("err\n", result.StderrText);
+        Assert.Contains(result.Replies, r => r.Seq > 0 && !r.Final);
+        // Replies came by the consumer's announcements, every one verified against the binding's key.
+        var stats = guest.Client.Stats;
+        Assert.True(stats.PushLive);
+        Assert.True(stats.Announcements >= result.Replies.Count);
+        Assert.Equal(0, stats.Unverified);
+    }
+
+    [Fact]
+    public async Task Cast_over_amqp_is_accepted_runs_once_and_status_reports_it_succeeded()
+    {
+        await using var e2e = await AmqpAgentContext.StartAsync();
+        await using var guest = e2e.NewClient();
+
+        var id = await guest.Client.CastAsync(new ExecArgs { Shell = $"sleep 1; echo ran >> {e2e.Dir}/cast" },
+            new CastOptions { WaitForAcceptance = true, AcceptanceTimeout = Wait });
+        var running = await guest.Client.StatusAsync(id, new CallOptions { Timeout = Wait });
+        await AmqpAgentContext.WaitForAsync(() => e2e.MarkLines("cast").Length == 1, "the cast ran");
+        StatusResult status;
+        var deadline = DateTime.UtcNow + Wait;
+        do
+        {
+            status = await guest.Client.StatusAsync(id, new CallOptions { Timeout = Wait });
+        }
+        while (status.FinalStatus is null && DateTime.UtcNow < deadline && await Delay());
+
+        Assert.Equal(id, running.CommandId);
+        Assert.Contains(running.State, new[] { CommandState.Accepted, CommandState.Started });
+        Assert.Equal(CommandState.Replied, status.State);
+        Assert.Equal(ReplyStatus.Succeeded, status.FinalStatus);
+        Assert.Equal(1, status.Attempt);
+        Assert.Equal(["ran"], e2e.MarkLines("cast"));
+    }
+
+    [Fact]
+    public async Task File_put_then_get_over_amqp_round_trips_the_bytes_with_matching_sha256()
+    {
+        await using var e2e = await AmqpAgentContext.StartAsync();
+        await using var guest = e2e.NewClient();
+        var content = RandomNumberGenerator.GetBytes(1024 * 1024 + 77);
+        var guestPath = Path.Combine(e2e.FileRoot, "up.bin");
+        var back = Path.Combine(e2e.Dir, "back.bin");
+
+        var put = await guest.Client.PutFileAsync(new MemoryStream(content), guestPath, new FilePutOptions { ChunkBytes = 200_000, Mode = "0640" });
+        var get = await guest.Client.GetFileAsync(guestPath, back);
+
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        Assert.Equal(content, await File.ReadAllBytesAsync(guestPath));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(guestPath));
+        Assert.Equal(sha, put.Sha256);
+        Assert.Equal(put.ChunkCount, put.ChunksSent);
+        Assert.Equal(content, await File.ReadAllBytesAsync(back));
+        Assert.Equal(sha, get.Sha256);
+    }
+
+    [Fact]
+    public async Task Guestctl_exec_over_amqp_prints_the_remote_output_and_exits_with_its_code()
+    {
+        await using var e2e = await AmqpAgentContext.StartAsync();
+        var home = Path.Combine(e2e.Dir, "home");
+        Directory.CreateDirectory(home);
+
+        var run = await Guestctl.RunAsync(["exec", "--wait", "30", "--", "sh", "-c", "echo hello from $0; echo oops >&2; exit 7"],
+            GuestctlEnv(e2e, home));
+
+        Assert.Equal(7, run.ExitCode);
+        Assert.Equal("hello from sh\n", run.Stdout);
+        Assert.Equal("oops\n", run.Stderr);
+    }
+
+    [Fact]
+    public async Task A_reply_queue_the_broker_does_not_have_fails_the_call_at_once_naming_the_queue()
+    {
+        var bed = RabbitBed.Shared;
+        var guest = bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
+        await using var transport = new AmqpTransport(new AmqpTransportOptions
+        {
+            Endpoint = new Uri($"amqp://127.0.0.1:{bed.AmqpPort}/{guest.VirtualHost}"),
+            User = bed.AdminUser,
+            Password = bed.AdminPassword,
+            // The wrong prefix: ga.GUEST. is what provision.sh made.
+            NamePrefix = "gb.",
+        });
+        await using var client = new GuestClient(transport, "commands", "replies");
+
+        var started = DateTime.UtcNow;
+        var error = await Assert.ThrowsAsync<AmqpTransportException>(() => client.PingAsync(new CallOptions { Timeout = Wait }));
+
+        Assert.Contains("'gb.replies'", error.Message);
+        Assert.Contains("no such queue", error.Message);
+        Assert.Equal(TransportErrorKind.Permanent, transport.Classify(error));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Guestctl_over_amqp_with_a_wrong_password_or_no_url_says_what_to_fix()
+    {
+        var bed = RabbitBed.Shared;
+        var guest = bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
+        var home = Path.Combine(Path.GetTempPath(), "guestctl-amqp-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(home);
+        try
+        {
+            var env = new Dictionary<string, string>
+            {
+                ["HOME"] = home,
+                ["GUESTAGENT_TRANSPORT"] = "amqp",
+                ["GUESTAGENT_AMQP_URL"] = $"amqp://127.0.0.1:{bed.AmqpPort}/{guest.VirtualHost}",
+                ["GUESTAGENT_AMQP_USER"] = bed.AdminUser,
+                ["GUESTAGENT_AMQP_PASSWORD"] = "not-the-password",
+                ["GUESTAGENT_AMQP_PREFIX"] = $"ga.{guest.Guest}.",
+                ["GUESTAGENT_QUEUE"] = "commands",
+            };
+            var wrong = await Guestctl.RunAsync(["ping", "--wait", "10"], env);
+            env.Remove("GUESTAGENT_AMQP_URL");
+            var noUrl = await Guestctl.RunAsync(["ping", "--wait", "10"], env);
+
+            Assert.Equal(125, wrong.ExitCode);
+            Assert.Contains("refused the user name or password", wrong.Stderr);
+            Assert.DoesNotContain("not-the-password", wrong.Stderr);
+            Assert.Equal(125, noUrl.ExitCode);
+            Assert.Contains("--amqp-url", noUrl.Stderr);
+            Assert.Contains("GUESTAGENT_AMQP_URL", noUrl.Stderr);
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    /// <summary>guestctl's environment for <paramref name="e2e"/>'s guest: the tenant's administrator, the guest's broker names, the binding's key.</summary>
+    private static Dictionary<string, string> GuestctlEnv(AmqpAgentContext e2e, string home) => new()
+    {
+        ["HOME"] = home,
+        ["GUESTAGENT_TRANSPORT"] = "amqp",
+        ["GUESTAGENT_AMQP_URL"] = $"amqp://127.0.0.1:{e2e.Bed.AmqpPort}/{Uri.EscapeDataString(e2e.Guest.VirtualHost)}",
+        ["GUESTAGENT_AMQP_USER"] = e2e.Bed.AdminUser,
+        ["GUESTAGENT_AMQP_PASSWORD"] = e2e.Bed.AdminPassword,
+        ["GUESTAGENT_AMQP_PREFIX"] = $"ga.{e2e.Guest.Guest}.",
+        ["GUESTAGENT_QUEUE"] = e2e.Tenant.CommandQueue,
+        ["GUESTAGENT_SIGNING_KEYS"] = $"{e2e.Tenant.Keys[0].Id}={Convert.ToBase64String(e2e.Tenant.Keys[0].Secret)}",
+    };
+
+    private static async Task<bool> Delay()
+    {
+        await Task.Delay(200);
+        return true;
+    }
+}
