@@ -58,7 +58,7 @@ public sealed class AmqpClientTests
         {
             status = await guest.Client.StatusAsync(id, new CallOptions { Timeout = Wait });
         }
-        while (status.FinalStatus is null && DateTime.UtcNow < deadline && await Delay());
+        while (status.State != CommandState.Replied && DateTime.UtcNow < deadline && await Delay());
 
         Assert.Equal(id, running.CommandId);
         Assert.Contains(running.State, new[] { CommandState.Accepted, CommandState.Started });
@@ -77,7 +77,7 @@ public sealed class AmqpClientTests
         var guestPath = Path.Combine(e2e.FileRoot, "up.bin");
         var back = Path.Combine(e2e.Dir, "back.bin");
 
-        var put = await guest.Client.PutFileAsync(new MemoryStream(content), guestPath, new FilePutOptions { ChunkBytes = 200_000, Mode = "0640" });
+        var put = await guest.Client.PutFileAsync(new MemoryStream(content), guestPath, new FilePutOptions { ChunkBytes = 100_000, Mode = "0640" });
         var get = await guest.Client.GetFileAsync(guestPath, back);
 
         var sha = Convert.ToHexStringLower(SHA256.HashData(content));
@@ -96,11 +96,11 @@ public sealed class AmqpClientTests
         var home = Path.Combine(e2e.Dir, "home");
         Directory.CreateDirectory(home);
 
-        var run = await Guestctl.RunAsync(["exec", "--wait", "30", "--", "sh", "-c", "echo hello from $0; echo oops >&2; exit 7"],
+        var run = await Guestctl.RunAsync(["exec", "--wait", "30", "--", "sh", "-c", "echo hello from the guest; echo oops >&2; exit 7"],
             GuestctlEnv(e2e, home));
 
         Assert.Equal(7, run.ExitCode);
-        Assert.Equal("hello from sh\n", run.Stdout);
+        Assert.Equal("hello from the guest\n", run.Stdout);
         Assert.Equal("oops\n", run.Stderr);
     }
 
