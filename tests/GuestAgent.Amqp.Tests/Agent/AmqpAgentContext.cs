@@ -35,18 +35,7 @@ public sealed class AmqpAgentContext : IAsyncDisposable
     /// <summary>The binding of <paramref name="guest"/>: protocol names for its queues, the broker's names in its amqp block.</summary>
     public static TestTenant TenantFor(RabbitGuest guest, int maxOperations = 4, string? fileRoot = null) =>
         new("t1", guest.VirtualHost, "commands", "replies", MaxOperations: maxOperations, FileRoots: fileRoot is null ? null : [fileRoot],
-            ExtraConfig: $$"""
-                  transport = amqp
-                  amqp {
-                    user = "{{guest.UserName}}"
-                    password = "{{guest.Password}}"
-                    command-queue = "{{guest.CommandQueue}}"
-                    reply-exchange = "{{guest.ReplyExchange}}"
-                    heartbeat = 5s
-                    max-reconnect-delay = 2s
-                    publish-timeout = 5s
-                  }
-            """);
+            ExtraConfig: guest.BindingConfig());
 
     /// <summary>The directory the binding's file ops may reach (its file-roots), under <see cref="Dir"/>.</summary>
     public string FileRoot => Path.Combine(Dir, "files");

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using GuestAgent.Client.Transport;
+using GuestAgent.Protocol;
 using RabbitMQ.Client;
 
 namespace GuestAgent.Client.Transports.Amqp;
@@ -113,7 +114,8 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
             Timestamp = new AmqpTimestamp(DateTimeOffset.UtcNow.ToUnixTimeSeconds()),
             MessageId = body is JsonObject o && o["id"] is JsonValue id && id.TryGetValue<string>(out var text) ? text : null,
         };
-        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        // As the protocol writes JSON: a file chunk's base64 unescaped ('+' would be six bytes otherwise).
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(ProtocolJson.Options));
         IChannel? used = null;
         try
         {
