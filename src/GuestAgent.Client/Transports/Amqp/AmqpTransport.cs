@@ -19,6 +19,13 @@ namespace GuestAgent.Client.Transports.Amqp;
 /// up the consumer's acks. Both reconnect on the next use after a close. Dispose the transport
 /// after the clients that use it.
 /// </summary>
+/// <remarks>
+/// A guest can publish replies to its own reply queue only, so every controller of that guest
+/// consumes the same queue and the broker hands each reply to one of them: clients that share it
+/// set <see cref="GuestClientOptions.ForeignReplyGrace"/> so that each leaves the others' replies
+/// (released back to the queue after <see cref="AmqpTransportOptions.ReleaseDelay"/>) instead of
+/// deleting them.
+/// </remarks>
 public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
 {
     private static readonly CreateChannelOptions Confirms = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);

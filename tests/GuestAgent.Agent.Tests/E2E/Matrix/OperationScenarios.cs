@@ -139,6 +139,9 @@ public sealed class OperationScenarios
 
         await Assert.ThrowsAsync<GuestSigningMismatchException>(() =>
             forger.CallAsync(new ExecArgs { Shell = $"echo ran >> {guest.Dir}/forged" }, Timely));
+        // Gone before the genuine client reads: on AMQP both would consume the guest's one reply queue,
+        // and a client that owns its reply queue (no ForeignReplyGrace) deletes replies it does not wait for.
+        await forger.DisposeAsync();
         // The genuine key still works on the same binding.
         var genuine = await guest.NewClient().CallAsync(new ExecArgs { Shell = "echo ok" }, Timely);
 
@@ -154,7 +157,7 @@ public sealed class OperationScenarios
         var client = guest.NewClient();
         ExecArgs Work(string name) => new()
         {
-            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {guest.Dir}/{name}; sleep 2; echo done >> {guest.Dir}/{name}",
+            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {guest.Dir}/{name}; sleep 6; echo done >> {guest.Dir}/{name}",
         };
         var rerun = await client.CastAsync(Work("rerun"), new CastOptions { WaitForAcceptance = true, OnInterrupt = InterruptPolicy.Rerun });
         var fail = await client.CastAsync(Work("fail"), new CastOptions { WaitForAcceptance = true, OnInterrupt = InterruptPolicy.Fail });
@@ -167,7 +170,9 @@ public sealed class OperationScenarios
         guest.Agent.Start();
         var rerunFinal = await FinalStatusAsync(client, rerun);
         var failFinal = await FinalStatusAsync(client, fail);
-        await Task.Delay(2500); // long enough for a surviving first attempt to have written "done"
+        // Long enough for a surviving first attempt to have written "done". Its 6 s outlast the restart and recovery
+        // (which kill it) even on a loaded machine: with 2 s it sometimes finished first and wrote "done" twice.
+        await Task.Delay(6500);
 
         Assert.Equal(ReplyStatus.Succeeded, rerunFinal.FinalStatus);
         Assert.Equal(2, rerunFinal.Attempt);
