@@ -10,7 +10,7 @@ namespace GuestAgent.Agent.Tests.E2E.Matrix;
 /// The operations end to end, one definition run on every transport of <see cref="MatrixTransports"/>:
 /// a real agent with one binding on the transport and the SDK over the same transport. The default
 /// suite runs the core (exec call, cast with status, file put and get, ping) on each transport; the
-/// rest (http, cancel, signing, kill -9 recovery) run in the longer mode (tools/test-long.sh), where
+/// rest (http, cancel, signing, runs reattached after a kill -9) run in the longer mode (tools/test-long.sh), where
 /// the transport-specific suites already cover them on Zaqar by default.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -151,34 +151,35 @@ public sealed class OperationScenarios
 
     [LongTheory]
     [MemberData(nameof(MatrixTransports.All), MemberType = typeof(MatrixTransports))]
-    public async Task Casts_survive_agent_kill_9_rerun_or_fail_as_on_interrupt_says(string transport)
+    public async Task Runs_outlive_an_agent_kill_9_and_are_reattached_with_their_exit_code_and_output(string transport)
     {
         await using var guest = await MatrixTransports.StartAsync(transport);
         var client = guest.NewClient();
-        ExecArgs Work(string name) => new()
+        ExecArgs Work(string name, int exit) => new()
         {
-            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {guest.Dir}/{name}; sleep 6; echo done >> {guest.Dir}/{name}",
+            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {guest.Dir}/{name}; echo before; sleep 6; echo after; echo done >> {guest.Dir}/{name}; exit {exit}",
         };
-        var rerun = await client.CastAsync(Work("rerun"), new CastOptions { WaitForAcceptance = true, OnInterrupt = InterruptPolicy.Rerun });
-        var fail = await client.CastAsync(Work("fail"), new CastOptions { WaitForAcceptance = true, OnInterrupt = InterruptPolicy.Fail });
-        foreach (var name in new[] { "rerun", "fail" })
+        // A call waits through the kill; a cast that must never run twice is asked about afterwards.
+        var call = client.CallAsync(Work("call", 0), new CallOptions { Timeout = TimeSpan.FromSeconds(60) });
+        var cast = await client.CastAsync(Work("cast", 3), new CastOptions { WaitForAcceptance = true, OnInterrupt = InterruptPolicy.Fail });
+        foreach (var name in new[] { "call", "cast" })
         {
             await MatrixGuest.WaitForAsync(() => guest.MarkLines(name).Length == 1, $"{name} started");
         }
 
         guest.Agent.Kill();
         guest.Agent.Start();
-        var rerunFinal = await FinalStatusAsync(client, rerun);
-        var failFinal = await FinalStatusAsync(client, fail);
-        // Long enough for a surviving first attempt to have written "done". Its 6 s outlast the restart and recovery
-        // (which kill it) even on a loaded machine: with 2 s it sometimes finished first and wrote "done" twice.
-        await Task.Delay(6500);
+        var called = await call;
+        var castFinal = await FinalStatusAsync(client, cast);
 
-        Assert.Equal(ReplyStatus.Succeeded, rerunFinal.FinalStatus);
-        Assert.Equal(2, rerunFinal.Attempt);
-        Assert.Equal(["attempt=1", "attempt=2", "done"], guest.MarkLines("rerun"));
-        Assert.Equal(ReplyStatus.Interrupted, failFinal.FinalStatus);
-        Assert.Equal(["attempt=1"], guest.MarkLines("fail"));
+        Assert.Equal(ReplyStatus.Succeeded, called.Status);
+        Assert.True(called.Exec!.Reattached);
+        Assert.Equal(1, called.Exec.Attempt);
+        Assert.Equal("before\nafter\n", called.StdoutText);
+        Assert.Equal(ReplyStatus.Failed, castFinal.FinalStatus);
+        Assert.Equal(1, castFinal.Attempt);
+        Assert.Equal(["attempt=1", "done"], guest.MarkLines("call"));
+        Assert.Equal(["attempt=1", "done"], guest.MarkLines("cast"));
     }
 
     /// <summary>Asks until the command's final reply is posted.</summary>
