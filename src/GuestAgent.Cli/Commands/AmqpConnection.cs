@@ -77,7 +77,14 @@ internal sealed class AmqpConnection
         command.Options.Add(Prefix);
     }
 
-    public bool IsAmqp(ParseResult r) => r.GetValue(Transport) == Amqp;
+    /// <summary>Whether --transport (or GUESTAGENT_TRANSPORT) says amqp.</summary>
+    /// <exception cref="ArgumentException">GUESTAGENT_TRANSPORT names neither (an option's value is checked by the parser).</exception>
+    public bool IsAmqp(ParseResult r) => r.GetValue(Transport) switch
+    {
+        Amqp => true,
+        Zaqar => false,
+        var other => throw new ArgumentException($"GUESTAGENT_TRANSPORT must be {Zaqar} or {Amqp}; got '{other}'"),
+    };
 
     /// <summary>The AMQP transport the options describe.</summary>
     /// <exception cref="ArgumentException">No URL, a bad one, no user, an unreadable or empty password file.</exception>

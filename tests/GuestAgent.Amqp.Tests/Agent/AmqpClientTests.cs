@@ -82,7 +82,7 @@ public sealed class AmqpClientTests
     }
 
     [Fact]
-    public async Task Guestctl_over_amqp_with_a_wrong_password_or_no_url_says_what_to_fix()
+    public async Task Guestctl_over_amqp_with_a_wrong_password_no_url_or_an_unknown_transport_says_what_to_fix()
     {
         var bed = RabbitBed.Shared;
         var guest = bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
@@ -103,6 +103,8 @@ public sealed class AmqpClientTests
             var wrong = await Guestctl.RunAsync(["ping", "--wait", "10"], env);
             env.Remove("GUESTAGENT_AMQP_URL");
             var noUrl = await Guestctl.RunAsync(["ping", "--wait", "10"], env);
+            env["GUESTAGENT_TRANSPORT"] = "rabbit";
+            var noSuchTransport = await Guestctl.RunAsync(["ping", "--wait", "10"], env);
 
             Assert.Equal(125, wrong.ExitCode);
             Assert.Contains("refused the user name or password", wrong.Stderr);
@@ -110,6 +112,8 @@ public sealed class AmqpClientTests
             Assert.Equal(125, noUrl.ExitCode);
             Assert.Contains("--amqp-url", noUrl.Stderr);
             Assert.Contains("GUESTAGENT_AMQP_URL", noUrl.Stderr);
+            Assert.Equal(125, noSuchTransport.ExitCode);
+            Assert.Contains("GUESTAGENT_TRANSPORT must be zaqar or amqp; got 'rabbit'", noSuchTransport.Stderr);
         }
         finally
         {
