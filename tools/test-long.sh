@@ -1,7 +1,8 @@
 #!/bin/bash
 # test-long.sh -- the longer test mode, run by hand before resolving work that touches what it covers:
 # the default suite (tools/test.sh, same arguments) plus the tests marked [LongFact] (real outages
-# waited out for tens of seconds: Zaqar's WebSocket notifier after its server was killed) and the
+# waited out for tens of seconds: Zaqar's WebSocket notifier after its server was killed) and
+# [LongTheory] (the operation matrix's http, cancel, signing and kill -9 reattach scenarios on every transport), and the
 # big-output test at 2 GiB instead of 128 MiB. Ends with the same totals line as tools/test.sh.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

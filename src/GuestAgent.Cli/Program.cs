@@ -10,12 +10,15 @@ public static partial class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        var root = new RootCommand("guestctl: drive GuestAgent guests through OpenStack Zaqar queues. Commands are signed with " +
+        var root = new RootCommand("guestctl: drive GuestAgent guests through OpenStack Zaqar queues or a RabbitMQ broker. Commands are signed with " +
                                    "the keys in env GUESTAGENT_SIGNING_KEYS (kid=base64secret[,kid2=base64secret]: the first signs, " +
                                    "all verify replies); without it they go unsigned, and an agent whose binding has signing keys " +
                                    "rejects them. Zaqar: --endpoint (env ZAQAR_URL, default http://127.0.0.1:8888), " +
                                    "--project (env ZAQAR_PROJECT), --websocket (env ZAQAR_WS_URL: replies pushed, not polled for); " +
-                                   "the guest: --queue (env GUESTAGENT_QUEUE).");
+                                   "the guest: --queue (env GUESTAGENT_QUEUE). Over RabbitMQ instead of Zaqar: --transport amqp " +
+                                   "(env GUESTAGENT_TRANSPORT) with --amqp-url amqp://host:port/VHOST (env GUESTAGENT_AMQP_URL), " +
+                                   "--amqp-user (env GUESTAGENT_AMQP_USER), the password in env GUESTAGENT_AMQP_PASSWORD or " +
+                                   "--amqp-password-file, and --amqp-prefix (env GUESTAGENT_AMQP_PREFIX) before the queue names.");
         root.Subcommands.Add(QueueCommands.Build());
         root.Subcommands.Add(CredentialsCommands.Build());
         foreach (var command in GuestCommands.Build())

@@ -8,7 +8,8 @@ public static class Guestctl
 {
     /// <summary>Variables a test's own environment might set that would change what guestctl does.</summary>
     private static readonly string[] Inherited =
-        ["OS_AUTH_TOKEN", "ZAQAR_SIGNED_URL_SECRET", "GUESTAGENT_SIGNING_KEYS", "ZAQAR_PROJECT", "ZAQAR_URL", "ZAQAR_WS_URL", "GUESTAGENT_QUEUE"];
+        ["OS_AUTH_TOKEN", "ZAQAR_SIGNED_URL_SECRET", "GUESTAGENT_SIGNING_KEYS", "ZAQAR_PROJECT", "ZAQAR_URL", "ZAQAR_WS_URL", "GUESTAGENT_QUEUE",
+         "GUESTAGENT_TRANSPORT", "GUESTAGENT_AMQP_URL", "GUESTAGENT_AMQP_USER", "GUESTAGENT_AMQP_PASSWORD", "GUESTAGENT_AMQP_VHOST", "GUESTAGENT_AMQP_PREFIX"];
 
     public static string Dll
     {

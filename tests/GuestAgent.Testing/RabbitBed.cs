@@ -18,7 +18,26 @@ public sealed record RabbitGuest(
     string CommandQueue,
     string ReplyQueue,
     string CommandExchange,
-    string ReplyExchange);
+    string ReplyExchange)
+{
+    /// <summary>
+    /// What an agent's binding on this guest adds to a tenant block (<see cref="TestTenant.ExtraConfig"/>):
+    /// <c>transport = amqp</c> and its <c>amqp</c> block with the guest's own user and broker names,
+    /// with short heartbeat, reconnect and publish timeouts for tests.
+    /// </summary>
+    public string BindingConfig() => $$"""
+              transport = amqp
+              amqp {
+                user = "{{UserName}}"
+                password = "{{Password}}"
+                command-queue = "{{CommandQueue}}"
+                reply-exchange = "{{ReplyExchange}}"
+                heartbeat = 5s
+                max-reconnect-delay = 2s
+                publish-timeout = 5s
+              }
+        """;
+}
 
 /// <summary>
 /// A real RabbitMQ (Debian's rabbitmq-server) on 127.0.0.1, started by tools/rabbitmq/start.sh:

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using GuestAgent.Client;
+using GuestAgent.Client.Transports.Amqp;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Zaqar;
@@ -58,6 +59,8 @@ public static partial class GuestCommands
 
     private static readonly ZaqarConnection Connection = new(recursive: false);
 
+    private static readonly AmqpConnection AmqpOptions = new();
+
     private static readonly Option<string> Queue = new("--queue")
     {
         Description = "The guest's command queue (env GUESTAGENT_QUEUE)",
@@ -66,7 +69,8 @@ public static partial class GuestCommands
 
     private static readonly Option<string?> ReplyQueue = new("--reply-queue")
     {
-        Description = "Queue for the replies (default: replies-<id>, made once per user and kept in ~/.config/guestctl/reply-queue)",
+        Description = "Queue for the replies (Zaqar's default: replies-<id>, made once per user and kept in ~/.config/guestctl/reply-queue; " +
+                      "over AMQP the guest binding's reply-queue, default: replies)",
         HelpName = "name",
     };
 
@@ -372,6 +376,7 @@ public static partial class GuestCommands
     {
         Connection.AddTo(cmd);
         Connection.AddWebSocketTo(cmd);
+        AmqpOptions.AddTo(cmd);
         cmd.Options.Add(Queue);
         cmd.Options.Add(ReplyQueue);
         cmd.Options.Add(Wait);
@@ -392,8 +397,11 @@ public static partial class GuestCommands
         }
         try
         {
-            var replyQueue = r.GetValue(ReplyQueue) ?? ZaqarConnection.DefaultReplyQueue();
-            await using var client = new GuestClient(Connection.Transport(r), queue, replyQueue,
+            var amqp = AmqpOptions.IsAmqp(r);
+            var replyQueue = r.GetValue(ReplyQueue) ?? (amqp ? AmqpConnection.DefaultReplyQueue : ZaqarConnection.DefaultReplyQueue());
+            // Disposed after the client (declared first): the client's listener stops before the transport's connections close.
+            await using var amqpTransport = amqp ? AmqpOptions.Build(r) : null;
+            await using var client = new GuestClient(amqpTransport is null ? Connection.Transport(r) : amqpTransport, queue, replyQueue,
                 new GuestClientOptions
                 {
                     DefaultCallTimeout = TimeSpan.FromSeconds(60),
@@ -423,6 +431,11 @@ public static partial class GuestCommands
         catch (ZaqarException e)
         {
             Error(Connection.Explain(e, r));
+            return ExitError;
+        }
+        catch (AmqpTransportException e)
+        {
+            Error(e.Message);
             return ExitError;
         }
         catch (Exception e) when (e is GuestClientException or ZaqarProtocolException or ArgumentException or IOException)

@@ -148,7 +148,7 @@ internal static class HelpPages
     public static string Man(RootCommand root)
     {
         var b = new StringBuilder();
-        b.Append(".TH GUESTCTL 1\n.SH NAME\nguestctl \\- drive GuestAgent guests through OpenStack Zaqar queues\n");
+        b.Append(".TH GUESTCTL 1\n.SH NAME\nguestctl \\- drive GuestAgent guests through OpenStack Zaqar queues or a RabbitMQ broker\n");
         b.Append(".SH SYNOPSIS\n.B guestctl\nVERB [options]\n.SH DESCRIPTION\n").Append(Troff(root.Description ?? "")).Append('\n');
         b.Append(".SH VERBS\n");
         foreach (var command in Walk(root).Where(c => c != root))
@@ -164,6 +164,12 @@ internal static class HelpPages
                      ("ZAQAR_WS_URL", "Zaqar's WebSocket URL (--websocket): replies are pushed instead of polled for; unset means polling."),
                      ("OS_AUTH_TOKEN", "A keystone token (--token)."),
                      ("GUESTAGENT_QUEUE", "The guest's command queue (--queue)."),
+                     ("GUESTAGENT_TRANSPORT", "zaqar (unset: the default) or amqp (--transport)."),
+                     ("GUESTAGENT_AMQP_URL", "With amqp: the broker, amqp[s]://host[:port]/VHOST (--amqp-url)."),
+                     ("GUESTAGENT_AMQP_USER", "With amqp: the tenant's controller user (--amqp-user)."),
+                     ("GUESTAGENT_AMQP_PASSWORD", "With amqp: its password (or --amqp-password-file)."),
+                     ("GUESTAGENT_AMQP_VHOST", "With amqp: the tenant's vhost, over the URL's path (--amqp-vhost)."),
+                     ("GUESTAGENT_AMQP_PREFIX", "With amqp: put before the queue names to make the broker's (--amqp-prefix), e.g. ga.vm1."),
                      ("GUESTAGENT_SIGNING_KEYS", "kid=base64secret[,kid2=base64secret]: the first key signs commands, all verify replies."),
                  })
         {

@@ -183,7 +183,7 @@ public sealed class HttpOpTests : IDisposable
     }
 
     /// <summary>A small HttpListener server on 127.0.0.1 and a free port, counting the requests it gets.</summary>
-    private sealed class TestHttpServer : IDisposable
+    internal sealed class TestHttpServer : IDisposable
     {
         public const string Hello = "hello from the test server\n";
 

@@ -1,3 +1,5 @@
+using GuestAgent.Client;
+using GuestAgent.Client.Transports.Amqp;
 using GuestAgent.Testing;
 
 namespace GuestAgent.Amqp.Tests.Agent;
@@ -31,27 +33,20 @@ public sealed class AmqpAgentContext : IAsyncDisposable
     public string Dir { get; }
 
     /// <summary>The binding of <paramref name="guest"/>: protocol names for its queues, the broker's names in its amqp block.</summary>
-    public static TestTenant TenantFor(RabbitGuest guest, int maxOperations = 4) =>
-        new("t1", guest.VirtualHost, "commands", "replies", MaxOperations: maxOperations, ExtraConfig: $$"""
-                  transport = amqp
-                  amqp {
-                    user = "{{guest.UserName}}"
-                    password = "{{guest.Password}}"
-                    command-queue = "{{guest.CommandQueue}}"
-                    reply-exchange = "{{guest.ReplyExchange}}"
-                    heartbeat = 5s
-                    max-reconnect-delay = 2s
-                    publish-timeout = 5s
-                  }
-            """);
+    public static TestTenant TenantFor(RabbitGuest guest, int maxOperations = 4, string? fileRoot = null) =>
+        new("t1", guest.VirtualHost, "commands", "replies", MaxOperations: maxOperations, FileRoots: fileRoot is null ? null : [fileRoot],
+            ExtraConfig: guest.BindingConfig());
+
+    /// <summary>The directory the binding's file ops may reach (its file-roots), under <see cref="Dir"/>.</summary>
+    public string FileRoot => Path.Combine(Dir, "files");
 
     public static async Task<AmqpAgentContext> StartAsync(RabbitBed? bed = null, int maxOperations = 4)
     {
         bed ??= RabbitBed.Shared;
         var guest = bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
-        var tenant = TenantFor(guest, maxOperations);
         var dir = Path.Combine(Path.GetTempPath(), "guestagent-amqp-e2e-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(dir);
+        Directory.CreateDirectory(Path.Combine(dir, "files"));
+        var tenant = TenantFor(guest, maxOperations, Path.Combine(dir, "files"));
         var agent = AgentProcess.Start($"amqp://127.0.0.1:{bed.AmqpPort}", [tenant]);
         var context = new AmqpAgentContext(bed, guest, tenant, agent, dir);
         try
@@ -64,6 +59,29 @@ public sealed class AmqpAgentContext : IAsyncDisposable
             throw;
         }
         return context;
+    }
+
+    /// <summary>
+    /// How a controller reaches this guest over AMQP: the bed's administrator (the tenant's
+    /// controller user, all permissions on the tenant's vhost), the broker names provision.sh gave.
+    /// </summary>
+    public AmqpTransportOptions TransportOptions => new()
+    {
+        Endpoint = new Uri($"amqp://127.0.0.1:{Bed.AmqpPort}/{Uri.EscapeDataString(Guest.VirtualHost)}"),
+        User = Bed.AdminUser,
+        Password = Bed.AdminPassword,
+        NamePrefix = $"ga.{Guest.Guest}.",
+        Heartbeat = TimeSpan.FromSeconds(5),
+        PublishTimeout = TimeSpan.FromSeconds(10),
+    };
+
+    /// <summary>The SDK over AMQP, signing with the binding's key; disposing it disposes its transport too.</summary>
+    public ClientOverAmqp NewClient(GuestClientOptions? options = null)
+    {
+        var transport = new AmqpTransport(TransportOptions);
+        var client = new GuestClient(transport, Tenant.CommandQueue, Tenant.ReplyQueue,
+            (options ?? new GuestClientOptions()) with { SigningKeys = Tenant.Keys });
+        return new ClientOverAmqp(client, transport);
     }
 
     public string[] MarkLines(string name)
@@ -96,5 +114,18 @@ public sealed class AmqpAgentContext : IAsyncDisposable
         catch (IOException)
         {
         }
+    }
+}
+
+/// <summary>A <see cref="GuestClient"/> and the <see cref="AmqpTransport"/> it alone uses, disposed in that order.</summary>
+public sealed class ClientOverAmqp(GuestClient client, AmqpTransport transport) : IAsyncDisposable
+{
+    public GuestClient Client { get; } = client;
+    public AmqpTransport Transport { get; } = transport;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Transport.DisposeAsync();
     }
 }

@@ -154,15 +154,19 @@ public sealed class AmqpAgentBrokerFaultTests(PrivateRabbit rabbit) : IClassFixt
     public async Task Broker_restarted_mid_command_the_final_reply_still_arrives_and_nothing_runs_twice()
     {
         await using var e2e = await AmqpAgentContext.StartAsync(rabbit.Bed);
+        // It finishes only once the broker is down (a go file): a fixed sleep lost the race with the broker's stop on a loaded machine.
         var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
         {
-            Shell = $"echo run >> {e2e.Dir}/mark; sleep 3; echo finished",
+            Shell = $"echo run >> {e2e.Dir}/mark; while [ ! -e {e2e.Dir}/go ]; do sleep 0.1; done; echo finished",
         }));
         await e2e.Controller.WaitForAsync(cmd.Id, ReplyStatus.Accepted, AmqpAgentContext.Wait);
         await AmqpAgentContext.WaitForAsync(() => e2e.MarkLines("mark").Length == 1, "the command started");
 
         // The command ends while the broker is down: its reply waits in the outbox; the consumer reconnects.
-        rabbit.Bed.RestartBroker(down: TimeSpan.FromSeconds(2));
+        rabbit.Bed.StopBroker();
+        await File.WriteAllTextAsync(Path.Combine(e2e.Dir, "go"), "");
+        await e2e.Agent.WaitForLogAsync("replies failed", AmqpAgentContext.Wait);
+        rabbit.Bed.RestartBroker();
 
         var final = await e2e.Controller.FinalAsync(cmd.Id, TimeSpan.FromSeconds(40));
         Assert.Equal(ReplyStatus.Succeeded, final.Status);
@@ -179,12 +183,17 @@ public sealed class AmqpAgentBrokerFaultTests(PrivateRabbit rabbit) : IClassFixt
     public async Task Disk_alarm_holds_the_final_reply_until_it_clears_and_nothing_runs_twice()
     {
         await using var e2e = await AmqpAgentContext.StartAsync(rabbit.Bed);
-        var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark; sleep 1; echo finished" }));
+        // It finishes only once the alarm is up (a go file): a fixed sleep lost the race with rabbitmqctl on a loaded machine.
+        var cmd = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
+        {
+            Shell = $"echo run >> {e2e.Dir}/mark; while [ ! -e {e2e.Dir}/go ]; do sleep 0.1; done; echo finished",
+        }));
         await e2e.Controller.WaitForAsync(cmd.Id, ReplyStatus.Accepted, AmqpAgentContext.Wait);
 
         rabbit.Bed.RaiseDiskAlarm();
         try
         {
+            await File.WriteAllTextAsync(Path.Combine(e2e.Dir, "go"), "");
             await e2e.Agent.WaitForLogAsync($"{cmd.Id} CommandLedger: attempt 1 ended", AmqpAgentContext.Wait);
             // The broker blocks the reply's publisher: not confirmed, so the outbox holds the reply and tries again.
             await e2e.Agent.WaitForLogAsync("replies failed", AmqpAgentContext.Wait);

@@ -27,7 +27,13 @@ public sealed class AmqpReplyChannel(string binding, string replyQueue, AmqpSett
 
     public int MaxPostBytes => MaxReplyBytes;
 
-    public int SizeOf(IReadOnlyList<OutboundReply> batch) => batch.Sum(r => Encoding.UTF8.GetByteCount(r.Body.ToJsonString()));
+    public int SizeOf(IReadOnlyList<OutboundReply> batch) => batch.Sum(r => Encoding.UTF8.GetByteCount(Wire(r)));
+
+    /// <summary>
+    /// A reply's body as published: base64 unescaped, as chunk sizes assume (ProtocolLimits.MaxChunkDataBytes);
+    /// the default encoder writes each '+' as six bytes, which pushed file chunks past the limit.
+    /// </summary>
+    private static string Wire(OutboundReply reply) => reply.Body.ToJsonString(GuestAgent.Protocol.ProtocolJson.Options);
 
     public async Task PostAsync(string queue, IReadOnlyList<OutboundReply> batch, CancellationToken ct = default)
     {
@@ -51,8 +57,10 @@ public sealed class AmqpReplyChannel(string binding, string replyQueue, AmqpSett
                     ContentType = "application/json",
                     // The reply's TTL: a controller that never reads it does not fill the broker's disk.
                     Expiration = ((long)reply.TtlSeconds * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    // When it was posted: a controller sharing the reply queue tells a reply's age by it (AMQP keeps none of its own).
+                    Timestamp = new AmqpTimestamp(DateTimeOffset.UtcNow.ToUnixTimeSeconds()),
                 };
-                var body = Encoding.UTF8.GetBytes(reply.Body.ToJsonString());
+                var body = Encoding.UTF8.GetBytes(Wire(reply));
                 // Mandatory: an exchange bound to nothing returns the reply rather than drop it.
                 confirms.Add(channel.BasicPublishAsync(settings.ReplyExchange, settings.ReplyRoutingKey, mandatory: true, props, body, timeout.Token)
                     .AsTask());
