@@ -9,13 +9,15 @@ namespace GuestAgent.Agent.Tests.E2E;
 public sealed class PoisonTests
 {
     [Fact]
-    public async Task Command_that_kills_the_agent_on_every_run_ends_interrupted_at_the_attempt_cap_and_the_agent_carries_on()
+    public async Task Command_that_kills_the_agent_and_its_supervisor_on_every_run_ends_interrupted_at_the_attempt_cap_and_the_agent_carries_on()
     {
         using var e2e = new E2EContext(extraConfig: "max-attempts = 3");
-        // The command's shell is the agent's child: $PPID is the agent, killed as a fatal bug would kill it.
+        // The command's shell is the child of its supervisor ($PPID), which is the agent's child: the
+        // command kills both, as a fatal bug or a machine-level fault would. (Had it killed the agent
+        // alone, its run would go on and be reattached: not run again.)
         var poison = await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs
         {
-            Shell = $"echo $GUESTAGENT_ATTEMPT >> {e2e.Dir}/mark; kill -9 $PPID; sleep 5",
+            Shell = $"echo $GUESTAGENT_ATTEMPT >> {e2e.Dir}/mark; kill -9 $(cut -d' ' -f4 /proc/$PPID/stat) $PPID; sleep 5",
         }, CommandMode.Cast, InterruptPolicy.Rerun));
 
         // Started again after each death, as systemd's Restart=always does.
