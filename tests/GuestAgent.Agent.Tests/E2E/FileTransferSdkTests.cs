@@ -148,7 +148,8 @@ public sealed class FileTransferSdkTests : IDisposable
         Assert.Equal(content, await File.ReadAllBytesAsync(guestPath));
     }
 
-    [Fact]
+    // 20 to 70 s, most of it the restart waited out: in the longer mode.
+    [LongFact]
     public async Task Put_rides_out_a_zaqar_restart()
     {
         using var bed = ZaqarBed.StartPrivate();
