@@ -85,18 +85,6 @@ public abstract class MatrixGuest : IAsyncDisposable
         return File.Exists(path) ? File.ReadAllLines(path) : [];
     }
 
-    public static async Task WaitForAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for: {what}");
-            }
-            await Task.Delay(50);
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -120,7 +120,7 @@ public sealed class OperationScenarios
         var client = guest.NewClient();
         var id = await client.CastAsync(new ExecArgs { Shell = $"echo started >> {guest.Dir}/long; sleep 60; echo finished >> {guest.Dir}/long" },
             new CastOptions { WaitForAcceptance = true, AcceptanceTimeout = Wait });
-        await MatrixGuest.WaitForAsync(() => guest.MarkLines("long").Length == 1, "the cast started");
+        await E2EContext.WaitForAsync(() => guest.MarkLines("long").Length == 1, "the cast started");
 
         var cancel = await client.CancelAsync(id, Timely);
         var final = await FinalStatusAsync(client, id);
@@ -164,7 +164,7 @@ public sealed class OperationScenarios
         var cast = await client.CastAsync(Work("cast", 3), new CastOptions { WaitForAcceptance = true, OnInterrupt = InterruptPolicy.Fail });
         foreach (var name in new[] { "call", "cast" })
         {
-            await MatrixGuest.WaitForAsync(() => guest.MarkLines(name).Length == 1, $"{name} started");
+            await E2EContext.WaitForAsync(() => guest.MarkLines(name).Length == 1, $"{name} started");
         }
 
         guest.Agent.Kill();
