@@ -139,6 +139,7 @@ public static class CredentialsCommands
         {
             renew.Options.Add(o);
         }
+        Connection.AddWebSocketTo(renew);
         renew.SetAction(async (r, ct) =>
         {
             var minted = await MintAsync(r, queue, reply, expiresIn, secretFile, via, ct);
@@ -150,7 +151,7 @@ public static class CredentialsCommands
             {
                 // The controller itself talks to Zaqar with the connection options (a keystone token).
                 var replyQueue = r.GetValue(reply)!;
-                await using var client = new GuestAgent.Client.GuestClient(Connection.Client(r), r.GetValue(queue)!, replyQueue,
+                await using var client = new GuestAgent.Client.GuestClient(Connection.Transport(r), r.GetValue(queue)!, replyQueue,
                     new GuestAgent.Client.GuestClientOptions
                     {
                         SigningKeys = GuestCommands.SigningKeysFromEnvironment(),

@@ -43,7 +43,8 @@ internal sealed class ZaqarConnection
         WebSocket = new("--websocket")
         {
             Description = "Zaqar's WebSocket URL, e.g. ws://127.0.0.1:9000 (env ZAQAR_WS_URL): replies are read as soon as " +
-                          "Zaqar pushes word of them instead of by polling, which goes on whenever the socket is down",
+                          "Zaqar pushes word of them instead of by polling, which goes on whenever the socket is down. With a " +
+                          "keystone token give --project too: the socket's requests name their project themselves",
             HelpName = "url",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZAQAR_WS_URL") is { Length: > 0 } url ? url : null,
             Recursive = recursive,

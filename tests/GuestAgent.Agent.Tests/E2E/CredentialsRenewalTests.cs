@@ -65,19 +65,24 @@ public sealed class CredentialsRenewalTests
         // Less than a day left (the default auth.expiry-warning): the agent says so.
         await agent.WaitForLogAsync("renew them with guestctl credentials renew", TimeSpan.FromSeconds(10));
 
-        // guestctl mints through Zaqar's share API with tenant A's token and sends the signed command.
+        // guestctl mints through Zaqar's share API with tenant A's token and sends the signed command;
+        // it waits for the answer by push over the keystone-authenticated socket.
         var home = Directory.CreateTempSubdirectory("ga-renew-").FullName;
         var (code, stdout, stderr) = await Guestctl.RunAsync(
-            ["credentials", "renew", "--queue", queue, "--reply-queue", reply, "--expires-in", "1d", "--endpoint", _bed.ZaqarUrl],
+            ["credentials", "renew", "--queue", queue, "--reply-queue", reply, "--expires-in", "1d", "--endpoint", _bed.ZaqarUrl,
+                "--websocket", _bed.WebSocketUrl ?? throw new InvalidOperationException("the keystone bed runs without its WebSocket server")],
             new Dictionary<string, string>
             {
                 ["HOME"] = home,
                 ["OS_AUTH_TOKEN"] = await _bed.TokenAsync(Tenant.A),
+                // The socket's requests name the project themselves (over HTTP keystone fills it in from the token).
+                ["ZAQAR_PROJECT"] = _bed.TenantA.ProjectId,
                 ["GUESTAGENT_SIGNING_KEYS"] = $"{TestKeys.K1.Id}={Convert.ToBase64String(TestKeys.K1.Secret)}",
             });
         Directory.Delete(home, recursive: true);
         Assert.True(code == 0, $"guestctl credentials renew exited {code}: {stderr}\n{agent.Log}");
         Assert.Contains("renewed", stdout);
+        Assert.False(stderr.Contains("no push"), stderr);
 
         var after = await PingAsync(controller);
         Assert.NotNull(after.CredentialsExpireAt);
