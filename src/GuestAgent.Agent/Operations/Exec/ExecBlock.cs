@@ -70,17 +70,7 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
         {
             try
             {
-                outcome = await _runner.RunAsync(admitted, new ExecOptions
-                {
-                    CommandId = run.CommandId,
-                    Attempt = run.Attempt,
-                    SpoolDirectory = ((SpoolOutput)run.Output).Directory,
-                    DefaultInlineCapBytes = run.InlineCapBytes,
-                    TimeProvider = run.Time,
-                    Policy = run.PolicyAs<ExecPolicy>(),
-                    Tenant = run.Tenant,
-                    Detaching = run.Detaching,
-                }, cancel).ConfigureAwait(false);
+                outcome = await _runner.RunAsync(admitted, OptionsFor(run), cancel).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -117,21 +107,26 @@ public sealed class ExecBlock(GuestPlatform platform) : OperationBlock
 
     public override async Task<BlockOutcome> ReattachAsync(BlockRun run, CancellationToken cancel)
     {
-        var outcome = await _runner.ReattachAsync(run.ArgsAs<ExecArgs>(), new ExecOptions
-        {
-            CommandId = run.CommandId,
-            Attempt = run.Attempt,
-            SpoolDirectory = ((SpoolOutput)run.Output).Directory,
-            DefaultInlineCapBytes = run.InlineCapBytes,
-            TimeProvider = run.Time,
-            Tenant = run.Tenant,
-            Detaching = run.Detaching,
-            KillAtOnce = run.CancelRequested,
-        }, cancel).ConfigureAwait(false);
+        var outcome = await _runner.ReattachAsync(run.ArgsAs<ExecArgs>(), OptionsFor(run) with { KillAtOnce = run.CancelRequested }, cancel)
+            .ConfigureAwait(false);
         return outcome is null
             ? BlockOutcome.Lost($"attempt {run.Attempt} outlived the agent, but its supervisor ended without recording how the run ended")
             : ToOutcome(outcome, run.ChunkBytes);
     }
+
+    /// <summary>How the runner runs (or finds again) this attempt: everything not in the command's args.</summary>
+    private static ExecOptions OptionsFor(BlockRun run) => new()
+    {
+        CommandId = run.CommandId,
+        Attempt = run.Attempt,
+        SpoolDirectory = ((SpoolOutput)run.Output).Directory,
+        DefaultInlineCapBytes = run.InlineCapBytes,
+        TimeProvider = run.Time,
+        // RunAsync has judged the policy already; a reattach does not use it.
+        Policy = run.Policy as ExecPolicy ?? ExecPolicy.Unrestricted,
+        Tenant = run.Tenant,
+        Detaching = run.Detaching,
+    };
 
     internal static BlockOutcome ToOutcome(ExecOutcome o, int chunkBytes)
     {

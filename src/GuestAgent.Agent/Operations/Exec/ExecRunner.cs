@@ -203,7 +203,7 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
         if (space.SawFull)
         {
-            return ExecOutcome.Crashed(attempt, new IOException($"the filesystem of the spool '{options.SpoolDirectory}' was full while the run wrote its output, which may be incomplete"));
+            return SpoolWasFull(options);
         }
         int? exitCode = process.ExitCode;
         var signal = tree.SignalThatEnded(exitCode.Value);
@@ -225,6 +225,9 @@ public sealed class ExecRunner(GuestPlatform platform)
             return process.ExitCode;
         }
     }
+
+    private static ExecOutcome SpoolWasFull(ExecOptions options) => ExecOutcome.Crashed(options.Attempt,
+        new IOException($"the filesystem of the spool '{options.SpoolDirectory}' was full while the run wrote its output, which may be incomplete"));
 
     /// <summary>Whether this agent started the run of <paramref name="files"/> and stopped following it (its ledger stopped).</summary>
     public bool IsDetachedHere(RunFiles files) => _detached.ContainsKey(files.Stem);
@@ -302,7 +305,7 @@ public sealed class ExecRunner(GuestPlatform platform)
             }
             if (space.SawFull)
             {
-                return ExecOutcome.Crashed(options.Attempt, new IOException($"the filesystem of the spool '{options.SpoolDirectory}' was full while the run wrote its output, which may be incomplete"));
+                return SpoolWasFull(options);
             }
         }
         var ended = files.EndedAt ?? clock.GetUtcNow();
