@@ -66,6 +66,9 @@ public sealed class PoisonTests
             }
             poisonId = (await e2e.Controller.SendAsync(e2e.Controller.Exec(new ExecArgs { Shell = $"echo ran >> {e2e.Dir}/mark" }))).Id;
             await e2e.Agent.WaitForLogAsync("did not answer", TimeSpan.FromSeconds(90));
+            // And the journal write has failed (SQLite's 30 s busy timeout): released any earlier, the
+            // lock would let the write land late and the command run, which is not this test's case.
+            await e2e.Agent.WaitForLogAsync("Failed to persist event", TimeSpan.FromSeconds(90));
             // The agent's claim would expire after 60 s (Zaqar's least): ended here at once, as its expiry would.
             var claimed = await zaqar.ListAsync(queue, new ListOptions { IncludeClaimed = true, Echo = true });
             await zaqar.ReleaseClaimAsync(queue, Assert.Single(claimed.Messages).ClaimId!);
