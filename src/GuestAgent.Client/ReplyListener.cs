@@ -218,6 +218,12 @@ internal sealed class ReplyListener : IAsyncDisposable
                 idle = _options.MinPollInterval;
                 lastTaken = _options.TimeProvider.GetUtcNow();
                 emptyRetries = 0;
+                if (received.Count < _receive.MaxMessages && _watch is { IsLive: true } pushing && announced is { IsCompleted: false })
+                {
+                    // Nothing was left behind, and whatever came since is announced: receiving again
+                    // now would come back empty, one more request on a server that may serve one at a time.
+                    await DelayAsync(pushing.SafetyPollInterval, wakeable: false, stop, announced).ConfigureAwait(false);
+                }
                 continue;
             }
             if (emptyRetries > 0)

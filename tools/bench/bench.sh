@@ -135,6 +135,12 @@ start_agent() {
         echo "  }"
         echo "}"
     } > "$d/agent.conf"
+    launch_agent "$name"
+}
+# launch_agent NAME: starts the agent whose config is RUN/agent-NAME/agent.conf, and writes its
+# start and kill -9 restart scripts.
+launch_agent() {
+    local name="$1" d="$RUN/agent-$1"
     cat > "$d/start.sh" <<SH
 #!/bin/bash
 setsid "$RUN/agent-bin/guest-agent" --config "$d/agent.conf" </dev/null >>"$d/agent.log" 2>&1 &
@@ -150,6 +156,42 @@ SH
     chmod +x "$d/start.sh" "$d/restart-kill9.sh"
     "$d/start.sh"
     AGENTS+=("$name")
+}
+# start_amqp_agent NAME RABBITMQ_DIR: one guest-agent process with one AMQP binding, a guest of
+# tenant bench provisioned on the bed in RABBITMQ_DIR (tools/rabbitmq/provision.sh); writes
+# RUN/agent-NAME/amqp.env, the controller's side (BENCH_TRANSPORT=amqp, GUESTAGENT_AMQP_*).
+start_amqp_agent() {
+    local name="$1" rdir="$2" d="$RUN/agent-$1" p
+    mkdir -p "$d"
+    p="$("$ROOT/tools/rabbitmq/provision.sh" "$rdir" bench "$name")" || return 1
+    pget() { grep "^$1=" <<<"$p" | cut -d= -f2-; }
+    pget RABBITMQ_PASSWORD > "$d/amqp.password"; chmod 600 "$d/amqp.password"
+    # shellcheck disable=SC1091
+    local port admin pw; port="$(. "$rdir/env"; echo "$RABBITMQ_AMQP_PORT")"
+    admin="$(. "$rdir/env"; echo "$RABBITMQ_ADMIN_USER")" pw="$(. "$rdir/env"; echo "$RABBITMQ_ADMIN_PASSWORD")"
+    cat > "$d/agent.conf" <<CONF
+guest-agent {
+  state-dir = "$d/state"
+  log.file = false
+  log.level = Warning
+  tenants {
+    b0 { transport = amqp, endpoint = "amqp://127.0.0.1:$port", project = bench, command-queue = commands, reply-queue = replies,
+         signing.allow-unsigned = true,
+         amqp { user = "$(pget RABBITMQ_USER)", password-file = "$d/amqp.password", command-queue = "$(pget COMMAND_QUEUE)",
+                reply-exchange = "$(pget REPLY_EXCHANGE)" } }
+  }
+}
+CONF
+    cat > "$d/amqp.env" <<ENV
+BENCH_TRANSPORT=amqp
+GUESTAGENT_AMQP_URL=amqp://127.0.0.1:$port/bench
+GUESTAGENT_AMQP_USER=$admin
+GUESTAGENT_AMQP_PASSWORD=$pw
+GUESTAGENT_AMQP_PREFIX=ga.$name.
+GUESTAGENT_QUEUE=commands
+BENCH_AMQP_REPLY_QUEUE=replies
+ENV
+    launch_agent "$name"
 }
 stop_agent() {
     local d="$RUN/agent-$1" pid
@@ -173,6 +215,16 @@ bench() {
       BENCH_AGENT_PIDFILE="$RUN/agent-$name/pid" BENCH_AGENT_RESTART="$RUN/agent-$name/restart-kill9.sh" \
       BENCH_FILE_ROOT="$RUN/files/$name" BENCH_HTTP_PORT="$HTTP_PORT" BENCH_JSON="$part" \
       "$RUN/bench-bin/GuestAgent.Bench" "$@" ) || rc=$?
+    cat "$part" >> "$BENCH_JSON"; rm -f "$part"
+    return $rc
+}
+# bench_amqp NAME ARGS..: GuestAgent.Bench over AMQP against agent NAME (start_amqp_agent).
+bench_amqp() {
+    local name="$1" part rc=0; shift
+    part="$(mktemp "$RUN/part.XXXXXX")"
+    ( set -a; source "$RUN/agent-$name/amqp.env"; set +a
+      BENCH_BED="RabbitMQ 3.10.8" BENCH_AGENT_PIDFILE="$RUN/agent-$name/pid" BENCH_AGENT_RESTART="$RUN/agent-$name/restart-kill9.sh" \
+      BENCH_JSON="$part" "$RUN/bench-bin/GuestAgent.Bench" "$@" ) || rc=$?
     cat "$part" >> "$BENCH_JSON"; rm -f "$part"
     return $rc
 }
@@ -257,6 +309,17 @@ peers_load() {
         || failed "murano-agent under load"
     wait "$mt" || failed "murano-agent throughput"
     drivers rabbit-floor "$PEER_CALLS" "$PEER_RUNS" "$TP_SECONDS" "$LEVELS" || failed "RabbitMQ floor"
+    say "7/8 guest-agent over AMQP on the same RabbitMQ: exec true ($PEER_RUNS runs of $PEER_CALLS), calls/s, kill -9 recovery"
+    if start_amqp_agent amqp "$RUN/murano/rabbitmq"; then
+        bench_amqp amqp call-latency "$PEER_CALLS" "$PEER_RUNS" >>"$OUT/bench-output.txt" || failed "guest-agent over AMQP: latency"
+        bench_amqp amqp throughput "$TP_SECONDS" "$TP_RUNS" "$LEVELS" || failed "guest-agent over AMQP: throughput"
+        for (( r = 1; r <= REC_RUNS; r++ )); do
+            bench_amqp amqp recovery "$REC_CASTS" || failed "guest-agent over AMQP: recovery run $r"
+        done
+        stop_agent amqp
+    else
+        failed "guest-agent over AMQP: provisioning or start"
+    fi
     say "7/8 qemu-ga: guest-exec /bin/true + guest-exec-status polling over its unix socket; $FILE_MIB MiB file both ways"
     drivers qga-latency "$RUN/qga.sock" "$((PEER_CALLS * 4))" "$PEER_RUNS" || failed "qemu-ga latency"
     drivers qga-file "$RUN/qga.sock" "$RUN/qga-files" "$FILE_MIB" "$FILE_RUNS" "$QGA_CHUNK_MIB" || failed "qemu-ga file transfer"

@@ -17,8 +17,9 @@ WORKLOADS = [
     ("scale", "6. Scale: many bindings, one Zaqar"),
     ("idle-first", "7. Idle to first command"),
 ]
-WHO = ["guest-agent", "floor", "zaqar-server", "murano-agent", "rabbitmq-floor", "rabbitmq", "qemu-ga", "os-collect-config"]
-WHO_NAME = {"floor": "Zaqar floor (no agent)", "rabbitmq-floor": "RabbitMQ floor (no agent)", "rabbitmq": "RabbitMQ broker"}
+WHO = ["guest-agent", "floor", "push-floor", "amqp-floor", "zaqar-server", "murano-agent", "rabbitmq-floor", "rabbitmq", "qemu-ga", "os-collect-config"]
+WHO_NAME = {"floor": "Zaqar floor (no agent)", "push-floor": "Zaqar floor as push makes it (no agent; announced, then claimed)", "amqp-floor": "RabbitMQ floor, confirmed (no agent)",
+            "rabbitmq-floor": "RabbitMQ floor (no agent)", "rabbitmq": "RabbitMQ broker"}
 # Per workload, what a peer's figures mean or why a peer has none (the table says so instead of
 # leaving a gap).
 NOT_MEASURED = {
@@ -121,7 +122,8 @@ SUMMARY = [
 
 # Polling and push side by side, each with the floor of its own bed, and what the agent adds over
 # it (the same figure of the same code for both: per run ours - floor, or ours / floor).
-PUSH_COLS = ["polling", "push", "Zaqar floor, polling bed", "Zaqar floor, push bed", "added over floor: polling", "added over floor: push"]
+PUSH_COLS = ["polling", "push", "Zaqar floor, polling bed", "Zaqar floor, push bed", "added over floor: polling", "added over floor: push",
+             "push floor (announced claims)", "added over push floor"]
 PUSH_SUMMARY = [
     ("1. exec true call, p50 / p95 (uwsgi Zaqar)", {
         "polling": [("latency", "guest-agent", f"exec true {p}", U) for p in ("p50", "p95")],
@@ -129,14 +131,18 @@ PUSH_SUMMARY = [
         "Zaqar floor, polling bed": [("latency", "floor", f"exec true {p}", U) for p in ("p50", "p95")],
         "Zaqar floor, push bed": [("latency", "floor", f"exec true {p}", PU) for p in ("p50", "p95")],
         "added over floor: polling": [("latency", "guest-agent", f"added over floor {p}", U) for p in ("p50", "p95")],
-        "added over floor: push": [("latency", "guest-agent", f"added over floor {p}", PU) for p in ("p50", "p95")]}),
+        "added over floor: push": [("latency", "guest-agent", f"added over floor {p}", PU) for p in ("p50", "p95")],
+        "push floor (announced claims)": [("latency", "push-floor", f"exec true {p}", PU) for p in ("p50", "p95")],
+        "added over push floor": [("latency", "guest-agent", f"added over push floor {p}", PU) for p in ("p50", "p95")]}),
     ("1. exec true call, p50 / p95 (zaqar-server)", {
         "polling": [("latency", "guest-agent", f"exec true {p}", W) for p in ("p50", "p95")],
         "push": [("latency", "guest-agent", f"exec true {p}", PW) for p in ("p50", "p95")],
         "Zaqar floor, polling bed": [("latency", "floor", f"exec true {p}", W) for p in ("p50", "p95")],
         "Zaqar floor, push bed": [("latency", "floor", f"exec true {p}", PW) for p in ("p50", "p95")],
         "added over floor: polling": [("latency", "guest-agent", f"added over floor {p}", W) for p in ("p50", "p95")],
-        "added over floor: push": [("latency", "guest-agent", f"added over floor {p}", PW) for p in ("p50", "p95")]}),
+        "added over floor: push": [("latency", "guest-agent", f"added over floor {p}", PW) for p in ("p50", "p95")],
+        "push floor (announced claims)": [("latency", "push-floor", f"exec true {p}", PW) for p in ("p50", "p95")],
+        "added over push floor": [("latency", "guest-agent", f"added over push floor {p}", PW) for p in ("p50", "p95")]}),
     ("2. calls/s, 1 / 8 / 32 callers (uwsgi Zaqar); added: ratio to raw Zaqar", {
         "polling": [("throughput", "guest-agent", f"calls/s, {n} callers", U) for n in (1, 8, 32)],
         "push": [("throughput", "guest-agent", f"calls/s, {n} callers", PU) for n in (1, 8, 32)],
@@ -170,6 +176,57 @@ PUSH_SUMMARY = [
         "push": [("idle", "guest-agent", "push idle per binding, safety-poll 60s Zaqar requests/s", PU),
                  ("scale", "guest-agent", "push 200 bindings idle, per binding Zaqar requests/s", PU)]}),
 ]
+
+# guest-agent over AMQP beside murano-agent on the same broker. Two floors: the round trip with
+# the guarantees the agent keeps (persistent, publisher confirms, manual acks; GuestAgent.Bench's
+# AmqpFloor, .NET) and drivers.py's (kombu, no confirms: murano's own way).
+AMQP_COLS = ["guest-agent", "floor, confirmed", "added over confirmed floor", "murano-agent", "floor, kombu (no confirms)"]
+AMQP_SUMMARY = [
+    ("1. exec true call (murano: true plan), p50 / p95", {
+        "guest-agent": [("latency", "guest-agent", f"exec true {p}", R) for p in ("p50", "p95")],
+        "floor, confirmed": [("latency", "amqp-floor", f"exec true {p}", R) for p in ("p50", "p95")],
+        "added over confirmed floor": [("latency", "guest-agent", f"added over floor {p}", R) for p in ("p50", "p95")],
+        "murano-agent": [("latency", "murano-agent", f"true plan {p}", R) for p in ("p50", "p95")],
+        "floor, kombu (no confirms)": [("latency", "rabbitmq-floor", f"2-hop round trip {p}", R) for p in ("p50", "p95")]}),
+    ("2. calls/s, 1 / 8 / 32 callers (murano: plans in flight)", {
+        "guest-agent": [("throughput", "guest-agent", f"calls/s, {n} callers", R) for n in (1, 8, 32)],
+        "floor, confirmed": [("throughput", "amqp-floor", f"raw RabbitMQ cycles/s, {n} workers", R) for n in (1, 8, 32)],
+        "added over confirmed floor": [("throughput", "guest-agent", f"ratio to raw RabbitMQ, {n} callers", R) for n in (1, 8, 32)],
+        "murano-agent": [("throughput", "murano-agent", f"plans/s, {n} in flight", R) for n in (1, 8, 32)],
+        "floor, kombu (no confirms)": [("throughput", "rabbitmq-floor", f"round trips/s, {n} in flight", R) for n in (1, 8, 32)]}),
+]
+
+
+def amqp_summary(figures):
+    by = {(x["workload"], x["who"], x["what"], x["bed"]): x for x in figures}
+    md = ["| workload | " + " | ".join(AMQP_COLS) + " |", "|---" * (len(AMQP_COLS) + 1) + "|"]
+    for label, cols in AMQP_SUMMARY:
+        md.append(f"| {label} | " + " | ".join(cells(by, cols[c]) if c in cols else "" for c in AMQP_COLS) + " |")
+    rec = [x for x in figures if x["workload"] == "recovery" and x["bed"] == R and x["what"].startswith("restart to all")]
+    for x in sorted(rec, key=lambda x: x["who"]):
+        md.append(f"| 4. recovery after kill -9: {x['what']} | " + " | ".join(
+            (fmt(x["median"], x["unit"]) + " " + x["unit"]) if c == x["who"] else "" for c in AMQP_COLS) + " |")
+    return md
+
+
+def amqp_targets(figures):
+    """PASS/FAIL of the AMQP transport against its targets."""
+    by = {(x["workload"], x["who"], x["what"], x["bed"]): x["median"] for x in figures}
+    a50 = by.get(("latency", "guest-agent", "added over floor p50", R))
+    ours = by.get(("throughput", "guest-agent", "calls/s, 32 callers", R))
+    murano = by.get(("throughput", "murano-agent", "plans/s, 32 in flight", R))
+    kombu50, ours50 = by.get(("latency", "rabbitmq-floor", "2-hop round trip p50", R)), by.get(("latency", "guest-agent", "exec true p50", R))
+
+    def verdict(ok):
+        return "MISSING" if ok is None else ("PASS" if ok else "FAIL")
+    over_kombu = "–" if kombu50 is None or ours50 is None else f"{ours50 - kombu50:.1f} ms"
+    ratio = None if ours is None or not murano else ours / murano
+    return [
+        f"- {verdict(None if a50 is None else a50 <= 3)} exec true over AMQP, added over the confirmed RabbitMQ round trip: p50 "
+        f"{'–' if a50 is None else f'{a50:.1f} ms'} (target <= 3 ms; over kombu's unconfirmed floor: {over_kombu})",
+        f"- {verdict(None if ratio is None else ratio >= 10)} calls/s at 32 callers: {'–' if ours is None else f'{ours:.0f}'}/s, "
+        f"{'–' if ratio is None else f'{ratio:.1f}x'} murano-agent's plans/s at 32 in flight ({'–' if murano is None else f'{murano:.1f}'}/s; target >= 10x)",
+    ]
 
 
 def cells(by, specs):
@@ -221,7 +278,10 @@ def push_targets(figures, meta):
         a50, a95 = get("latency", "guest-agent", "added over floor p50", pbed), get("latency", "guest-agent", "added over floor p95", pbed)
         lines.append(f"- {verdict(le(a50, 5), le(a95, 15))} exec true call on {pbed}, added over the raw Zaqar round trip: "
                      f"p50 {num(a50, ' ms', 1)} (target <= 5 ms; polling {num(get('latency', 'guest-agent', 'added over floor p50', bed), ' ms', 1)}), "
-                     f"p95 {num(a95, ' ms', 1)} (target <= 15 ms; polling {num(get('latency', 'guest-agent', 'added over floor p95', bed), ' ms', 1)})")
+                     f"p95 {num(a95, ' ms', 1)} (target <= 15 ms; polling {num(get('latency', 'guest-agent', 'added over floor p95', bed), ' ms', 1)})"
+                     + f"; over the push floor (the same requests on subscribed queues, each claim after its announcement): "
+                     f"p50 {num(get('latency', 'guest-agent', 'added over push floor p50', pbed), ' ms', 1)}, "
+                     f"p95 {num(get('latency', 'guest-agent', 'added over push floor p95', pbed), ' ms', 1)}")
     idle_s = meta.get("push_idle_s")
     f50 = get("idle-first", "guest-agent", "first call p50, push, safety-poll 60s", PU)
     rate = get("idle", "guest-agent", "push idle (1 binding) Zaqar requests/s", PU)
@@ -328,6 +388,12 @@ def main(out):
            "per run ours - floor (latency, per percentile) or ours / raw Zaqar (calls/s), median of the runs.", ""]
     md += push_summary(figures) + [""]
     md += ["Targets for push:", ""] + push_targets(figures, meta) + [""]
+    if any(x["bed"] == R and x["who"] == "guest-agent" for x in figures):
+        md += ["#### guest-agent over AMQP beside murano-agent (same RabbitMQ)", "",
+               "Floor, confirmed: the agent's and the SDK's guarantees (persistent, publisher confirms, manual acks) "
+               "with no agent, two .NET connections; floor, kombu: drivers.py's trivial responder without confirms. "
+               "Murano's throughput keeps N plans in flight on one connection.", ""]
+        md += amqp_summary(figures) + ["", "Targets for AMQP:", ""] + amqp_targets(figures) + [""]
     for w, title in WORKLOADS:
         fs = sorted((x for x in figures if x["workload"] == w), key=lambda x: (order.get(x["who"], 99), x["bed"]))
         if not fs and w not in NOT_MEASURED:

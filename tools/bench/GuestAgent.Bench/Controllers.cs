@@ -1,18 +1,67 @@
+using System.Text.Json.Nodes;
 using GuestAgent.Client;
+using GuestAgent.Client.Transports.Amqp;
 using GuestAgent.Client.Transports.Zaqar;
+using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Bench;
 
 /// <summary>
-/// The controllers the workloads call through: on a push bed (its env names ZAQAR_WS_URL) they wait
+/// The controllers the workloads call through, and the transport's floor beside them. With
+/// BENCH_TRANSPORT=amqp they speak AMQP (GUESTAGENT_AMQP_* name the broker, the tenant's vhost
+/// and the guest's names; the reply queue is the binding's, BENCH_AMQP_REPLY_QUEUE, as a guest
+/// may publish nowhere else). Over Zaqar, on a push bed (its env names ZAQAR_WS_URL) they wait
 /// for replies through a WebSocket subscription, as the agent waits for commands; elsewhere they poll.
 /// </summary>
 public static class Controllers
 {
+    public static bool Amqp => Environment.GetEnvironmentVariable("BENCH_TRANSPORT") == "amqp";
+
     public static Uri? WebSocketUrl =>
         Environment.GetEnvironmentVariable("ZAQAR_WS_URL") is { Length: > 0 } url ? new Uri(url) : null;
 
-    public static GuestClient Guest(ZaqarClient zaqar, string commandQueue, string replyQueue) =>
-        new(new ZaqarTransport(zaqar, new ZaqarTransportOptions { WebSocketUrl = WebSocketUrl }), commandQueue, replyQueue);
+    /// <summary>A client of the agent's <paramref name="commandQueue"/>; <paramref name="replyQueue"/> is a Zaqar reply queue of its own.</summary>
+    public static GuestClient Guest(ZaqarClient? zaqar, string commandQueue, string replyQueue) => Amqp
+        ? new(new AmqpTransport(AmqpTransportOptions.FromEnvironment()), commandQueue,
+            Environment.GetEnvironmentVariable("BENCH_AMQP_REPLY_QUEUE") ?? "replies")
+        : new(new ZaqarTransport(zaqar ?? throw new InvalidOperationException("ZAQAR_URL is not set"),
+            new ZaqarTransportOptions { WebSocketUrl = WebSocketUrl }), commandQueue, replyQueue);
+
+    /// <summary>Who the floor's figures are in the results (report.py names them).</summary>
+    public static string FloorWho => Amqp ? "amqp-floor" : "floor";
+
+    /// <summary>What the floor's figures are called in the bench's output.</summary>
+    public static string FloorName => Amqp ? "RabbitMQ round trip, confirmed" : "6 Zaqar requests";
+
+    /// <summary>The floor of one call on this transport, for <paramref name="workers"/> loops at once (each its own queues).</summary>
+    public static async Task<TransportFloor> FloorAsync(ZaqarClient? zaqar, string name, int workers)
+    {
+        var body = JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, name + "-replies", DateTimeOffset.UtcNow).ToJson())!;
+        if (Amqp)
+        {
+            var pairs = new AmqpFloor[workers];
+            for (var w = 0; w < workers; w++)
+            {
+                pairs[w] = await AmqpFloor.StartAsync($"{name}-{w}", body.ToJsonString());
+            }
+            return new TransportFloor(w => pairs[w].CycleAsync(), async () =>
+            {
+                foreach (var p in pairs)
+                {
+                    await p.DisposeAsync();
+                }
+            });
+        }
+        var z = zaqar ?? throw new InvalidOperationException("ZAQAR_URL is not set");
+        return new TransportFloor(w => CallLatency.FloorCycleAsync(z, $"{name}-{w}", body), () => Task.CompletedTask);
+    }
+}
+
+/// <summary>One transport round trip of a call with no agent, by worker.</summary>
+public sealed class TransportFloor(Func<int, Task> cycle, Func<Task> dispose) : IAsyncDisposable
+{
+    public Task CycleAsync(int worker) => cycle(worker);
+
+    public async ValueTask DisposeAsync() => await dispose();
 }

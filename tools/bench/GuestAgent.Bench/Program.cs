@@ -5,6 +5,7 @@ using GuestAgent.Zaqar;
 // Benchmarks against a running Zaqar and agent; run by tools/bench/*.sh, which set the environment
 // (ZAQAR_URL, ZAQAR_PROJECT, GUESTAGENT_QUEUE; BENCH_JSON: figures as JSON lines; BENCH_BED: which
 // Zaqar; BENCH_ZAQAR_CONNECTIONS: 1 for the single-threaded zaqar-server, more for uwsgi).
+// BENCH_TRANSPORT=amqp runs call-latency, throughput and recovery over AMQP instead (Controllers).
 //   GuestAgent.Bench call-latency CALLS [RUNS]
 //   GuestAgent.Bench throughput SECONDS RUNS N[,N...]
 //   GuestAgent.Bench recovery CASTS            (BENCH_AGENT_RESTART: kill -9 and restart the agent)
@@ -12,7 +13,8 @@ using GuestAgent.Zaqar;
 //   GuestAgent.Bench file-throughput MIB RUNS
 var env = (string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set");
 var inv = CultureInfo.InvariantCulture;
-var zaqar = new ZaqarClient(new ZaqarClientOptions
+// Over AMQP (BENCH_TRANSPORT=amqp) there is no Zaqar: the controllers speak to the broker.
+var zaqar = Controllers.Amqp ? null : new ZaqarClient(new ZaqarClientOptions
 {
     Endpoint = env("ZAQAR_URL"),
     ClientId = Guid.NewGuid(),
@@ -34,10 +36,10 @@ switch (args.FirstOrDefault())
         await Recovery.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), int.Parse(args[1], inv), env("BENCH_AGENT_RESTART"));
         break;
     case "idle-first-call":
-        await IdleFirstCall.RunAsync(zaqar, args[1], int.Parse(args[2], inv), args[3]);
+        await IdleFirstCall.RunAsync(zaqar ?? throw new InvalidOperationException("idle-first-call is a Zaqar workload"), args[1], int.Parse(args[2], inv), args[3]);
         break;
     case "file-throughput":
-        await FileThroughput.RunAsync(zaqar, env("GUESTAGENT_QUEUE"), env("BENCH_FILE_ROOT"), int.Parse(env("BENCH_HTTP_PORT"), inv),
+        await FileThroughput.RunAsync(zaqar ?? throw new InvalidOperationException("file-throughput is a Zaqar workload"), env("GUESTAGENT_QUEUE"), env("BENCH_FILE_ROOT"), int.Parse(env("BENCH_HTTP_PORT"), inv),
             args.Length > 1 ? int.Parse(args[1], inv) : 64, args.Length > 2 ? int.Parse(args[2], inv) : 3);
         break;
     default:

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GuestAgent.Client;
+using GuestAgent.Client.Transport;
 using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 
@@ -9,15 +10,24 @@ namespace GuestAgent.Bench;
 /// Crash recovery: N casts (`sleep 1`, on_interrupt = rerun) are posted, the agent is killed with
 /// SIGKILL while they run and restarted at once (BENCH_AGENT_RESTART, a shell command), and the
 /// time from the restart to the last cast's final reply is measured by reading the casts' reply
-/// queue with raw Zaqar claims.
+/// queue straight through the transport (Zaqar claims, AMQP gets), not through a client's listener.
 /// </summary>
 public static class Recovery
 {
-    public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, int casts, string restartCommand)
+    public static async Task RunAsync(ZaqarClient? zaqar, string agentQueue, int casts, string restartCommand)
     {
-        var replies = "bench-rec-" + Guid.NewGuid().ToString("N")[..8];
-        await using var guest = Controllers.Guest(zaqar, agentQueue, replies + "-calls");
-        (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
+        // The agent is up: one call, through a client of its own, whose reply listener stops with it.
+        var warmUp = Controllers.Guest(zaqar, agentQueue, "bench-rec-" + Guid.NewGuid().ToString("N")[..8]);
+        (await warmUp.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
+        await warmUp.DisposeAsync();
+        if (warmUp.Transport is IAsyncDisposable closing)
+        {
+            await closing.DisposeAsync();
+        }
+        // Casts only: this client never listens, so their replies wait on the queue for DrainAsync
+        // (over AMQP that is the binding's reply queue, the only one a guest may publish to).
+        await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-rec-" + Guid.NewGuid().ToString("N")[..8]);
+        var replies = guest.ReplyQueue;
         var ids = new HashSet<Guid>();
         for (var i = 0; i < casts; i++)
         {
@@ -26,7 +36,7 @@ public static class Recovery
         // Long enough for the agent to claim the casts and start the first ones, well short of the last.
         await Task.Delay(TimeSpan.FromSeconds(2));
         var final = new HashSet<Guid>();
-        await DrainAsync(zaqar, replies, final);
+        await DrainAsync(guest, replies, final);
         Console.Error.WriteLine($"recovery: {casts} casts posted, {final.Count} final before the kill; kill -9 and restart ...");
 
         var sw = Stopwatch.StartNew();
@@ -45,7 +55,7 @@ public static class Recovery
             {
                 throw new TimeoutException($"recovery: only {final.Count}/{casts} casts final after 180 s");
             }
-            if (!await DrainAsync(zaqar, replies, final))
+            if (!await DrainAsync(guest, replies, final))
             {
                 await Task.Delay(20);
             }
@@ -54,18 +64,20 @@ public static class Recovery
         Results.Emit("recovery", "guest-agent", $"casts still open at the kill (of {casts})", "", casts - before);
     }
 
-    /// <summary>Claims what is on the reply queue, notes final replies, deletes them; false when nothing was there.</summary>
-    private static async Task<bool> DrainAsync(ZaqarClient zaqar, string queue, HashSet<Guid> final)
+    /// <summary>Takes what is on the reply queue, notes final replies, removes them; false when nothing was there.</summary>
+    private static async Task<bool> DrainAsync(GuestClient guest, string queue, HashSet<Guid> final)
     {
-        var claim = await zaqar.ClaimAsync(queue, 20, 60, 60);
-        foreach (var m in claim.Messages)
+        var messages = await guest.Transport.ReceiveAsync(queue, Settings, CancellationToken.None);
+        foreach (var m in messages)
         {
             if (ReplyParser.TryParse(m.Body, out var reply, out _) && reply.Final)
             {
                 final.Add(reply.Id);
             }
-            await zaqar.DeleteAsync(queue, m.Id, claim.Id);
+            await m.AcknowledgeAsync(CancellationToken.None);
         }
-        return !claim.IsEmpty;
+        return messages.Count > 0;
     }
+
+    private static readonly ReceiveSettings Settings = new(20, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60));
 }

@@ -7,15 +7,17 @@ namespace GuestAgent.Bench;
 
 /// <summary>
 /// Calls per second of `exec true` with N concurrent callers sharing one client (one reply
-/// queue, as a controller does), and in the same run the raw Zaqar cycle rate with N workers
-/// (each the six requests of the floor on its own queue pair): when the two are close, Zaqar is
+/// queue, as a controller does), and in the same run the raw transport cycle rate with N workers
+/// (each the floor's round trip on its own queue pair): when the two are close, the transport is
 /// the limit, not the agent. While the agent is loaded its CPU and RSS are read from /proc.
 /// </summary>
 public static class Throughput
 {
-    public static async Task RunAsync(ZaqarClient zaqar, string agentQueue, double seconds, int runs, int[] concurrency)
+    public static async Task RunAsync(ZaqarClient? zaqar, string agentQueue, double seconds, int runs, int[] concurrency)
     {
         await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-tp-replies-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var floor = await Controllers.FloorAsync(zaqar, "bench-tp-raw-" + Guid.NewGuid().ToString("N")[..8], concurrency.Max());
+        var rawName = Controllers.Amqp ? "raw RabbitMQ" : "raw Zaqar";
         for (var i = 0; i < 5; i++)
         {
             (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
@@ -24,10 +26,9 @@ public static class Throughput
         {
             foreach (var n in concurrency)
             {
-                Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s raw Zaqar + {seconds:0.#} s calls ...");
-                var raw = await ForAsync(seconds, n, async (w, ct) =>
-                    await CallLatency.FloorCycleAsync(zaqar, $"bench-tp-raw-{w}"));
-                Results.Emit("throughput", "floor", $"raw Zaqar cycles/s, {n} workers", "/s", raw);
+                Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s {rawName} + {seconds:0.#} s calls ...");
+                var raw = await ForAsync(seconds, n, async (w, ct) => await floor.CycleAsync(w));
+                Results.Emit("throughput", Controllers.FloorWho, $"{rawName} cycles/s, {n} workers", "/s", raw);
 
                 var pid = ProcSample.AgentPid();
                 var before = pid is { } p0 ? ProcSample.Read(p0) : null;
@@ -35,7 +36,7 @@ public static class Throughput
                     (await guest.CallAsync(new ExecArgs { Argv = ["true"] }, ct: ct)).EnsureSucceeded());
                 var after = pid is { } p1 ? ProcSample.Read(p1) : null;
                 Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
-                Results.Emit("throughput", "guest-agent", $"ratio to raw Zaqar, {n} callers", "x", ours / raw);
+                Results.Emit("throughput", "guest-agent", $"ratio to {rawName}, {n} callers", "x", ours / raw);
                 if (before is { } b && after is { } a)
                 {
                     Results.Emit("load", "guest-agent", $"CPU % under load, {n} callers", "%",

@@ -113,6 +113,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <summary>Claims left to follow an empty claim made on an announcement.</summary>
     private int _pushedRetry = -1;
 
+    /// <summary>The last claim took as many messages as it asked for: more may be waiting.</summary>
+    private bool _lastClaimFull;
+
+    /// <summary>How many messages the claim under way asked for.</summary>
+    private int _claimLimit;
+
     /// <summary>The claim under way is the safety net's (no announcement led to it).</summary>
     private bool _safetyClaim;
 
@@ -193,6 +199,13 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 if (_outstanding.Count == 0)
                 {
                     Timers.Cancel("offers");
+                    if (_pushing && !_lastClaimFull && !_claimAgain)
+                    {
+                        // The claim left nothing behind, and what came since is announced: a claim now
+                        // would come back empty and only hold up this agent's replies on the server.
+                        Schedule(Jittered(_safetyPoll));
+                        return;
+                    }
                     ClaimNow();
                 }
             }
@@ -342,6 +355,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             return;
         }
         _claiming = true;
+        _claimLimit = limit;
         _zaqar.ClaimAsync(_binding.CommandQueue, limit, _poll.ClaimTtlSeconds, _poll.ClaimGraceSeconds).PipeTo(Self,
             success: c => new QueuePollerProtocol.Claimed(c),
             failure: ex => new QueuePollerProtocol.ClaimFailed(ex));
@@ -388,6 +402,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             return;
         }
         _pushedRetry = -1;
+        _lastClaimFull = claim.Messages.Count >= _claimLimit;
         if (safetyClaim && _pushChild is not null)
         {
             // Push is up, yet commands waited for the safety net: the subscription may be gone.
