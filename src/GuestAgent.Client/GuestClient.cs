@@ -236,6 +236,20 @@ public sealed partial class GuestClient : IAsyncDisposable
                ?? throw new GuestProtocolException($"ping command {result.CommandId} succeeded without a result.", result.CommandId, Ops.Ping);
     }
 
+    /// <summary>
+    /// Starts reading the reply queue now rather than with the first command, and returns once it is
+    /// read and, over a transport that announces new replies (Zaqar's WebSocket, AMQP), once
+    /// announcements come (true), or after <paramref name="pushWait"/> (default 5 s) without
+    /// (false: replies are polled meanwhile, and announcements are used once they come). A
+    /// controller that calls this before its first command does not pay for the reply queue's
+    /// set-up in that command's latency.
+    /// </summary>
+    public async Task<bool> StartListeningAsync(TimeSpan? pushWait = null, CancellationToken ct = default)
+    {
+        await EnsureReplyQueueAsync(ct).ConfigureAwait(false);
+        return await _listener.StartListeningAsync(pushWait ?? TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+    }
+
     /// <summary>Stops the reply listener; calls still waiting fail with <see cref="ObjectDisposedException"/>.</summary>
     public async ValueTask DisposeAsync()
     {

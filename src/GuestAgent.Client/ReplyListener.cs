@@ -35,6 +35,9 @@ internal sealed class ReplyListener : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _startLock = new();
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set once the loop has received once and its watch, if the transport has one, is live (true) or not (false).</summary>
+    private readonly TaskCompletionSource<bool> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
     private bool _disposed;
     private bool _watchStarted;
@@ -105,6 +108,27 @@ internal sealed class ReplyListener : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the loop and returns once it has received from the queue once and, with a transport
+    /// that announces, once announcements are live (true), or when <paramref name="pushWait"/>
+    /// has passed without (false: the listener polls meanwhile).
+    /// </summary>
+    public async Task<bool> StartListeningAsync(TimeSpan pushWait, CancellationToken ct)
+    {
+        EnsureStarted();
+        var live = await _listening.Task.WaitAsync(ct).ConfigureAwait(false);
+        if (live || _watch is null)
+        {
+            return live;
+        }
+        var until = _options.TimeProvider.GetTimestamp();
+        while (!_watch.IsLive && _options.TimeProvider.GetElapsedTime(until) < pushWait)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(10), _options.TimeProvider, ct).ConfigureAwait(false);
+        }
+        return _watch.IsLive;
+    }
+
     /// <summary>Cuts the current idle wait short: a command was just posted.</summary>
     public void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
@@ -115,6 +139,7 @@ internal sealed class ReplyListener : IAsyncDisposable
             return;
         }
         _disposed = true;
+        _listening.TrySetCanceled();
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -176,6 +201,7 @@ internal sealed class ReplyListener : IAsyncDisposable
                 }
                 received = await _transport.ReceiveAsync(_queue, _receive, stop).ConfigureAwait(false);
                 failures = 0;
+                _listening.TrySetResult(_watch?.IsLive ?? false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -188,6 +214,7 @@ internal sealed class ReplyListener : IAsyncDisposable
                 if (_transport.Classify(e) != TransportErrorKind.Transient)
                 {
                     FailWaiters(e);
+                    _listening.TrySetException(e);
                 }
                 var backoff = TimeSpan.FromMilliseconds(Math.Min(
                     _options.MaxErrorBackoff.TotalMilliseconds,

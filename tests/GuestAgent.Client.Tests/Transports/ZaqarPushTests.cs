@@ -119,6 +119,29 @@ public sealed class ZaqarPushTests(ClientPushBedFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task Start_listening_returns_once_push_is_live_so_the_first_call_is_answered_by_push()
+    {
+        var tenant = NewTenant();
+        using var agent = AgentProcess.Start(_bed, [tenant]);
+        await agent.WaitForLogAsync("ready: claiming commands", Wait);
+        await using var client = Client(tenant, new GuestClientOptions { MinPollInterval = SlowPoll, MaxPollInterval = SlowPoll });
+
+        Assert.True(await client.StartListeningAsync(TimeSpan.FromSeconds(10)), "push did not come up within 10 s");
+        Assert.True(client.Stats.PushLive);
+        // Replies are polled only every half minute: a first call answered within seconds came by push.
+        var result = await client.CallAsync(new ExecArgs { Argv = ["echo", "first"] }, new CallOptions { Timeout = TimeSpan.FromSeconds(10) });
+        Assert.True(result.Succeeded, result.Final.Error?.Message);
+        Assert.Equal("first\n", result.StdoutText);
+
+        // Without a WebSocket endpoint there is nothing to wait for: false at once, and calls are polled.
+        await using var polling = new GuestClient(new ZaqarTransport(_bed.Client(tenant.Project)), tenant.CommandQueue, tenant.ReplyQueue,
+            new GuestClientOptions { SigningKeys = [TestKeys.K1] });
+        var started = Stopwatch.GetTimestamp();
+        Assert.False(await polling.StartListeningAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(5), $"took {Stopwatch.GetElapsedTime(started)}");
+    }
+
+    [Fact]
     public async Task Guestctl_with_websocket_runs_exec_and_prints_the_output()
     {
         var tenant = NewTenant();
