@@ -37,7 +37,8 @@ public sealed class JournalTests
         var db = Path.Combine(e2e.Agent.StateDir, "state", "journal.db");
         var events = Rows(db, "journal");
         Assert.True(events < 60, $"journal holds {events} events after 41 commands with snapshot-every = 20");
-        Assert.True(Rows(db, "snapshot") <= 2);
+        // Snapshots have a file of their own: written beside the journal's, they held its writes up.
+        Assert.True(Rows(Path.ChangeExtension(db, ".snapshots.db"), "snapshot") <= 2);
 
         e2e.Agent.Kill();
         e2e.Agent.Start();
@@ -46,6 +47,57 @@ public sealed class JournalTests
         await e2e.Controller.PostRawAsync(JsonNode.Parse(first.ToJson()));
         await e2e.Agent.WaitForLogAsync($"{first.Id} CommandLedger: duplicate delivery of exec dropped", E2EContext.Wait);
 
+        Assert.Equal(["run"], e2e.MarkLines("mark"));
+    }
+
+    [Fact]
+    public async Task Snapshots_an_earlier_version_kept_in_the_journal_file_are_moved_and_recovered()
+    {
+        using var e2e = new E2EContext(extraConfig: "snapshot-every = 10");
+        var first = e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark" });
+        await e2e.Controller.SendAsync(first);
+        await e2e.Controller.FinalAsync(first.Id, E2EContext.Wait);
+        for (var i = 0; i < 10; i++)
+        {
+            var ping = await e2e.Controller.SendAsync(e2e.Controller.Call(new PingArgs()));
+            await e2e.Controller.FinalAsync(ping.Id, E2EContext.Wait);
+        }
+        await Task.Delay(1000);
+        Assert.True(e2e.Agent.Stop(TimeSpan.FromSeconds(30)), "the agent did not stop");
+
+        // The layout of an earlier version: the snapshot table and its rows in journal.db, no
+        // snapshots file. The events the snapshot stands for are deleted: only it knows the first command.
+        var db = Path.Combine(e2e.Agent.StateDir, "state", "journal.db");
+        var snapshots = Path.ChangeExtension(db, ".snapshots.db");
+        Assert.True(Rows(snapshots, "snapshot") >= 1, "no snapshot was written");
+        using (var journal = new SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            journal.Open();
+            using var cmd = journal.CreateCommand();
+            // The table as Akka.Persistence.Sql makes it (its column types matter when it is read).
+            cmd.CommandText = $"ATTACH DATABASE '{snapshots}' AS s; SELECT sql FROM s.sqlite_master WHERE name = 'snapshot'";
+            var ddl = (string)cmd.ExecuteScalar()!;
+            cmd.CommandText = ddl;
+            cmd.ExecuteNonQuery();
+            cmd.CommandText = "INSERT INTO main.snapshot SELECT * FROM s.snapshot; DETACH DATABASE s;";
+            cmd.ExecuteNonQuery();
+        }
+        foreach (var f in new[] { snapshots, snapshots + "-wal", snapshots + "-shm" })
+        {
+            File.Delete(f);
+        }
+        Assert.True(Rows(db, "journal") < 20, "events before the snapshot were not deleted: the test would prove nothing");
+
+        e2e.Agent.Start();
+        await e2e.Agent.WaitForLogAsync("ledger recovered", E2EContext.Wait, times: 2);
+        Assert.True(File.Exists(snapshots));
+        // The first command is still known: its status is its result, and a redelivery is a duplicate.
+        var status = await e2e.Controller.SendAsync(e2e.Controller.Call(new StatusArgs(first.Id)));
+        var state = (await e2e.Controller.FinalAsync(status.Id, E2EContext.Wait)).ResultAs<StatusResult>()!;
+        Assert.Equal(CommandState.Replied, state.State);
+        Assert.Equal(ReplyStatus.Succeeded, state.FinalStatus);
+        await e2e.Controller.PostRawAsync(JsonNode.Parse(first.ToJson()));
+        await e2e.Agent.WaitForLogAsync($"{first.Id} CommandLedger: duplicate delivery of exec dropped", E2EContext.Wait);
         Assert.Equal(["run"], e2e.MarkLines("mark"));
     }
 }
