@@ -13,6 +13,9 @@ public sealed class AgentUnderSoak(AgentProcess process, string stateDir) : IDis
     public string StateDir { get; } = stateDir;
     public string JournalPath => Path.Combine(StateDir, "journal.db");
 
+    /// <summary>The ledger's snapshots, in a file of their own beside the journal's.</summary>
+    public string SnapshotsPath => Path.Combine(StateDir, "journal.snapshots.db");
+
     /// <summary>Milliseconds from each process start to its ledger's "recovered" (journal read, commands re-dispatched).</summary>
     public IReadOnlyList<double> RecoveryMs => _recoveryMs;
 

@@ -107,7 +107,7 @@ public sealed record SoakReport
         s.AppendLine($"                          during faults:  {Lat(LatencyDuringFaults)}");
         s.AppendLine($"faults                    {(FaultCounts.Count == 0 ? "none" : Dict(FaultCounts))}");
         s.AppendLine($"agent restarts survived   {AgentRestartsSurvived} (after kill -9: {FaultCounts.GetValueOrDefault(nameof(FaultKind.AgentKill))}, after SIGTERM: {FaultCounts.GetValueOrDefault(nameof(FaultKind.AgentStop))})");
-        s.AppendLine($"journal                   {Journal.EventsWritten} events written; {Journal.EventRowsAtEnd} event rows kept at the end (max seen {Journal.MaxEventRowsSeen}), {Journal.SnapshotRowsAtEnd} snapshot row(s); journal.db {Journal.DatabaseBytes / 1024.0:F0} KiB");
+        s.AppendLine($"journal                   {Journal.EventsWritten} events written; {Journal.EventRowsAtEnd} event rows kept at the end (max seen {Journal.MaxEventRowsSeen}), {Journal.SnapshotRowsAtEnd} snapshot row(s); journal and snapshot files {Journal.DatabaseBytes / 1024.0:F0} KiB");
         s.AppendLine($"recovery                  {Journal.Recoveries} starts: ledger recovered p50 {Ms(Journal.RecoveryP50Ms)}, max {Ms(Journal.RecoveryMaxMs)} after process start");
         var underLoad = FaultCounts.GetValueOrDefault(nameof(FaultKind.AgentStop));
         s.AppendLine($"graceful stop (SIGTERM)   at the end: {(GracefulStop ? "exited" : "DID NOT EXIT")} in {GracefulStopSeconds:F1} s; under load: {underLoad - LateStopsUnderLoad} of {underLoad} within the grace");

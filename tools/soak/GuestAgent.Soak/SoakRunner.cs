@@ -373,8 +373,9 @@ public static class SoakRunner
                 JournalScalar(agent.JournalPath, "SELECT COALESCE(MAX(sequence_number), 0) FROM journal"),
                 JournalRows(agent.JournalPath, "journal"),
                 journalMax,
-                JournalRows(agent.JournalPath, "snapshot"),
-                new[] { "", "-wal" }.Select(s => new FileInfo(agent.JournalPath + s)).Where(f => f.Exists).Sum(f => f.Length),
+                JournalRows(agent.SnapshotsPath, "snapshot"),
+                new[] { agent.JournalPath, agent.JournalPath + "-wal", agent.SnapshotsPath, agent.SnapshotsPath + "-wal" }
+                    .Select(p => new FileInfo(p)).Where(f => f.Exists).Sum(f => f.Length),
                 recoveries.Count,
                 Stats.Percentile(recoveries, 50),
                 recoveries.Count == 0 ? null : recoveries.Max()),
