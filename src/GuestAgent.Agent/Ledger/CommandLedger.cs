@@ -82,11 +82,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             if (_state.Commands.TryGetValue(d.CommandId, out var entry) && entry.Phase == CommandPhase.Finished)
             {
+                // Written without holding the next commands back: lost in a crash, it only means the
+                // final reply is posted once more at the next start, which controllers drop as a duplicate.
                 PersistEvent(new CommandRepliedV1(d.CommandId, Now), _ =>
                 {
                     Logger(d.CommandId).Debug("final reply delivered");
                     DeleteSpool(d.CommandId);
-                });
+                }, holdCommands: false);
             }
         });
         Command<Terminated>(t =>
@@ -655,8 +657,14 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
     }
 
-    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then) where TEvent : ILedgerEvent =>
-        Persist(e, persisted =>
+    /// <summary>
+    /// Writes <paramref name="e"/> to the journal, then applies it and runs <paramref name="then"/>.
+    /// With <paramref name="holdCommands"/> (the default) later commands wait until it is written;
+    /// without, they go on meanwhile and it joins their journal batches (callbacks still run in order).
+    /// </summary>
+    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then, bool holdCommands = true) where TEvent : ILedgerEvent
+    {
+        void Persisted(TEvent persisted)
         {
             _state.Apply(persisted);
             then(persisted);
@@ -666,7 +674,16 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 _state.Prune(Now, _ctx.Settings.DedupWindow);
                 SaveSnapshot(_state.ToSnapshot());
             }
-        });
+        }
+        if (holdCommands)
+        {
+            Persist(e, Persisted);
+        }
+        else
+        {
+            PersistAsync(e, Persisted);
+        }
+    }
 
     private static string Json<T>(T value) => JsonSerializer.Serialize(value, ProtocolJson.Options);
 }
