@@ -3,6 +3,7 @@ using Akka.Hosting;
 using Akka.Logger.Serilog;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Diagnosis;
+using GuestAgent.Agent.Metrics;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
@@ -91,6 +92,7 @@ public static class AgentHost
         }
 
         Log.Logger = BuildLogger(settings);
+        PrometheusEndpoint? prometheus = null;
         try
         {
             Log.Information("guest-agent {Version} starting as {Agent}: {Tenants} tenant binding(s), state in {StateDir}, journal {Journal}",
@@ -100,6 +102,19 @@ public static class AgentHost
             builder.Services.AddSerilog();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
             var lifetime = new AgentLifetime(settings.MaxOperations);
+            if (settings.PrometheusListen is { } listen)
+            {
+                try
+                {
+                    prometheus = PrometheusEndpoint.Start(listen, lifetime.Metrics);
+                    Log.Information("metrics: Prometheus text at {Url}", prometheus.Url);
+                }
+                catch (System.Net.HttpListenerException e)
+                {
+                    // Commands matter more than their figures: run on without the endpoint.
+                    Log.Error("metrics: cannot listen on {Listen} ({Error}); the agent runs without its Prometheus endpoint", listen, e.Message);
+                }
+            }
             var drainTimeout = (int)Math.Ceiling((settings.ShutdownGrace + TimeSpan.FromSeconds(5)).TotalSeconds);
             builder.Services.AddAkka("guest-agent", akka =>
             {
@@ -151,6 +166,7 @@ public static class AgentHost
         }
         finally
         {
+            prometheus?.Dispose();
             await Log.CloseAndFlushAsync();
         }
     }
