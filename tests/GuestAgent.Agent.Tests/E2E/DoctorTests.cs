@@ -123,4 +123,27 @@ public sealed class DoctorTests : IDisposable
                                     && l.Contains("HTTP 401", StringComparison.Ordinal)
                                     && l.Contains("Fix: put a valid token in guest-agent.tenants.stale.auth.token", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Doctor_finds_an_amqp_guests_queue_and_exchange_and_names_a_refused_password_and_a_missing_queue()
+    {
+        var rabbit = RabbitBed.Shared;
+        var guest = rabbit.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
+        TestTenant Binding(string name, RabbitGuest g) =>
+            new(name, g.VirtualHost, $"commands-{name}", $"replies-{name}", ExtraConfig: g.BindingConfig(), AllowUnsigned: true);
+
+        var (exit, stdout, _) = Doctor($"amqp://127.0.0.1:{rabbit.AmqpPort}",
+            Binding("good", guest), Binding("badpass", guest with { Password = "not-the-password" }),
+            Binding("noqueue", guest with { CommandQueue = "ga.nobody.commands" }));
+
+        Assert.Equal(1, exit);
+        var lines = Lines(stdout);
+        Assert.Contains($"OK    good credentials: the broker lets user {guest.UserName} into vhost {guest.VirtualHost}", lines);
+        Assert.Contains($"OK    good command queue: queue {guest.CommandQueue} exists: 0 message(s) waiting, 0 consumer(s)", lines);
+        Assert.Contains(lines, l => l.StartsWith($"OK    good reply exchange: exchange {guest.ReplyExchange} exists", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("SKIP  good clock: AMQP carries no server time", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith($"FAIL  badpass credentials: the broker refused user {guest.UserName}", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("FAIL  noqueue command queue: there is no queue ga.nobody.commands in the vhost", StringComparison.Ordinal));
+        Assert.Equal("doctor: 2 check(s) failed", lines[^1]);
+    }
 }
