@@ -97,7 +97,7 @@ public sealed record HttpResult(
 /// <param name="Capabilities">Ops this agent accepts.</param>
 /// <param name="Agent">The agent's name, as in replies' <c>agent</c>.</param>
 /// <param name="CredentialsExpireAt">With pre-signed URL credentials: when the first of them expires (renew before, with <c>credentials</c>).</param>
-/// <param name="Metrics">The binding's counters since the agent started; absent from agents before 0.2.</param>
+/// <param name="Metrics">The binding's counters since the agent started; absent from older agents.</param>
 public sealed record PingResult(
     string Version,
     [property: JsonPropertyName("uptime_s")] long UptimeSeconds,
