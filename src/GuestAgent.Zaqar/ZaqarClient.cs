@@ -167,19 +167,27 @@ public sealed partial class ZaqarClient
         IReadOnlyList<(string Name, object Value)>? query = null, JsonNode? body = null, CancellationToken ct = default)
     {
         var path = $"{QueuePath(queue)}/{resource}";
-        var (req, content) = await PrepareAsync(method, path, query, body is null ? null : Serialize(body), JsonType, ct).ConfigureAwait(false);
-        var sentAt = Options.TimeProvider.GetUtcNow();
-        try
+        var bytes = body is null ? null : Serialize(body);
+        for (var staleRetries = 0; ; staleRetries++)
         {
-            using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
-            var receivedAt = Options.TimeProvider.GetUtcNow();
-            var (title, description) = ZaqarException.ParseBody(await resp.GetStringAsync().ConfigureAwait(false));
-            return new ZaqarProbe(resp.StatusCode, title, description, resp.ResponseMessage.Headers.Date, sentAt, receivedAt, null);
-        }
-        catch (FlurlHttpException ex) when (!ct.IsCancellationRequested)
-        {
-            return new ZaqarProbe(null, ex is FlurlHttpTimeoutException ? "Timed out" : "Connection failed",
-                ex.InnerException?.Message ?? ex.Message, null, sentAt, Options.TimeProvider.GetUtcNow(), ex);
+            var (req, content) = await PrepareAsync(method, path, query, bytes, JsonType, ct).ConfigureAwait(false);
+            var sentAt = Options.TimeProvider.GetUtcNow();
+            try
+            {
+                using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
+                var receivedAt = Options.TimeProvider.GetUtcNow();
+                var (title, description) = ZaqarException.ParseBody(await resp.GetStringAsync().ConfigureAwait(false));
+                return new ZaqarProbe(resp.StatusCode, title, description, resp.ResponseMessage.Headers.Date, sentAt, receivedAt, null);
+            }
+            catch (FlurlHttpException ex) when (ZaqarHttp.StaleConnection(ex) && staleRetries < MaxStaleRetries && !ct.IsCancellationRequested)
+            {
+                // A pooled connection the server had closed says nothing about the server (as in SendAsync).
+            }
+            catch (FlurlHttpException ex) when (!ct.IsCancellationRequested)
+            {
+                return new ZaqarProbe(null, ex is FlurlHttpTimeoutException ? "Timed out" : "Connection failed",
+                    ex.InnerException?.Message ?? ex.Message, null, sentAt, Options.TimeProvider.GetUtcNow(), ex);
+            }
         }
     }
 

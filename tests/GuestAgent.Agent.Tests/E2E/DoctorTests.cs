@@ -22,6 +22,11 @@ public sealed class DoctorTests : IDisposable
 
     private static string[] Lines(string stdout) => stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    /// <summary>Asserts a line that starts with <paramref name="start"/> and holds every one of <paramref name="parts"/>; a failure shows all lines.</summary>
+    private static void HasLine(string[] lines, string start, params string[] parts) =>
+        Assert.True(lines.Any(l => l.StartsWith(start, StringComparison.Ordinal) && parts.All(p => l.Contains(p, StringComparison.Ordinal))),
+            $"no line starting \"{start}\"{(parts.Length > 0 ? " with " + string.Join(", ", parts) : "")} in:\n{string.Join('\n', lines)}");
+
     [Fact]
     public async Task Doctor_passes_a_working_binding_without_taking_its_commands_or_creating_state()
     {
@@ -33,10 +38,10 @@ public sealed class DoctorTests : IDisposable
 
         Assert.True(exit == 0, stdout + stderr);
         var lines = Lines(stdout);
-        Assert.Contains(lines, l => l.StartsWith($"OK    t1 endpoint: Zaqar answers at {_bed.Url}", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith($"OK    t1 credentials: Zaqar lets project {tenant.Project} claim commands from {tenant.CommandQueue}", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith($"OK    t1 reply queue: Zaqar takes posts to {tenant.ReplyQueue}", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("OK    t1 clock: the guest's clock is within", StringComparison.Ordinal));
+        HasLine(lines, $"OK    t1 endpoint: Zaqar answers at {_bed.Url}");
+        HasLine(lines, $"OK    t1 credentials: Zaqar lets project {tenant.Project} claim commands from {tenant.CommandQueue}");
+        HasLine(lines, $"OK    t1 reply queue: Zaqar takes posts to {tenant.ReplyQueue}");
+        HasLine(lines, "OK    t1 clock: the guest's clock is within");
         Assert.Equal("doctor: every check passed", lines[^1]);
         var stats = await zaqar.GetQueueStatsAsync(tenant.CommandQueue);
         Assert.Equal((1L, 0L), (stats.Free, stats.Claimed));
@@ -57,9 +62,8 @@ public sealed class DoctorTests : IDisposable
 
         Assert.Equal(1, exit);
         var lines = Lines(stdout);
-        Assert.Contains(lines, l => l.StartsWith($"FAIL  t1 endpoint: unreachable: 127.0.0.1:{port}: connection refused", StringComparison.Ordinal)
-                                    && l.Contains("Fix: check the binding's endpoint", StringComparison.Ordinal));
-        Assert.Contains("SKIP  t1 credentials: not checked: the endpoint is not reachable", lines);
+        HasLine(lines, $"FAIL  t1 endpoint: unreachable: 127.0.0.1:{port}: connection refused", "Fix: check the binding's endpoint");
+        HasLine(lines, "SKIP  t1 credentials: not checked: the endpoint is not reachable");
         Assert.Equal("doctor: 1 check(s) failed", lines[^1]);
     }
 
@@ -79,13 +83,11 @@ public sealed class DoctorTests : IDisposable
 
         Assert.Equal(1, exit);
         var lines = Lines(stdout);
-        Assert.Contains(lines, l => l.StartsWith("OK    good credentials: Zaqar accepts the command queue's pre-signed URL", StringComparison.Ordinal)
-                                    && l.Contains("expire at", StringComparison.Ordinal) && l.Contains("in 2 d 23 h", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("OK    good reply queue:", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("FAIL  forged credentials: Zaqar refused the pre-signed URL for claiming commands", StringComparison.Ordinal)
-                                    && l.Contains("Fix: mint new URLs", StringComparison.Ordinal)
-                                    && l.Contains("guest-agent.tenants.forged.auth.command-queue-signature", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("FAIL  forged reply queue: Zaqar refused the pre-signed URL for posting replies", StringComparison.Ordinal));
+        HasLine(lines, "OK    good credentials: Zaqar accepts the command queue's pre-signed URL", "expire at", "in 2 d 23 h");
+        HasLine(lines, "OK    good reply queue:");
+        HasLine(lines, "FAIL  forged credentials: Zaqar refused the pre-signed URL for claiming commands",
+            "Fix: mint new URLs", "guest-agent.tenants.forged.auth.command-queue-signature");
+        HasLine(lines, "FAIL  forged reply queue: Zaqar refused the pre-signed URL for posting replies");
         Assert.Equal("doctor: 2 check(s) failed", lines[^1]);
     }
 
@@ -117,11 +119,10 @@ public sealed class DoctorTests : IDisposable
 
         Assert.Equal(1, exit);
         var lines = Lines(stdout);
-        Assert.Contains(lines, l => l.StartsWith("OK    valid credentials: Zaqar accepts the keystone token", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("OK    valid reply queue:", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("FAIL  stale credentials: Zaqar refused the keystone token for claiming commands", StringComparison.Ordinal)
-                                    && l.Contains("HTTP 401", StringComparison.Ordinal)
-                                    && l.Contains("Fix: put a valid token in guest-agent.tenants.stale.auth.token", StringComparison.Ordinal));
+        HasLine(lines, "OK    valid credentials: Zaqar accepts the keystone token");
+        HasLine(lines, "OK    valid reply queue:");
+        HasLine(lines, "FAIL  stale credentials: Zaqar refused the keystone token for claiming commands",
+            "HTTP 401", "Fix: put a valid token in guest-agent.tenants.stale.auth.token");
     }
 
     [Fact]
@@ -138,12 +139,12 @@ public sealed class DoctorTests : IDisposable
 
         Assert.Equal(1, exit);
         var lines = Lines(stdout);
-        Assert.Contains($"OK    good credentials: the broker lets user {guest.UserName} into vhost {guest.VirtualHost}", lines);
-        Assert.Contains($"OK    good command queue: queue {guest.CommandQueue} exists: 0 message(s) waiting, 0 consumer(s)", lines);
-        Assert.Contains(lines, l => l.StartsWith($"OK    good reply exchange: exchange {guest.ReplyExchange} exists", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("SKIP  good clock: AMQP carries no server time", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith($"FAIL  badpass credentials: the broker refused user {guest.UserName}", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("FAIL  noqueue command queue: there is no queue ga.nobody.commands in the vhost", StringComparison.Ordinal));
+        HasLine(lines, $"OK    good credentials: the broker lets user {guest.UserName} into vhost {guest.VirtualHost}");
+        HasLine(lines, $"OK    good command queue: queue {guest.CommandQueue} exists: 0 message(s) waiting, 0 consumer(s)");
+        HasLine(lines, $"OK    good reply exchange: exchange {guest.ReplyExchange} exists");
+        HasLine(lines, "SKIP  good clock: AMQP carries no server time");
+        HasLine(lines, $"FAIL  badpass credentials: the broker refused user {guest.UserName}");
+        HasLine(lines, "FAIL  noqueue command queue: there is no queue ga.nobody.commands in the vhost");
         Assert.Equal("doctor: 2 check(s) failed", lines[^1]);
     }
 }
