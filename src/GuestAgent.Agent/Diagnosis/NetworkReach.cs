@@ -8,8 +8,8 @@ public static class NetworkReach
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>A failed <c>endpoint</c> check naming where it broke, or null when a connection was made.</summary>
-    public static async Task<DoctorCheck?> ProblemAsync(string binding, string host, int port, CancellationToken ct)
+    /// <summary>A failed check (<paramref name="what"/>: endpoint, push ...) naming where it broke, or null when a connection was made.</summary>
+    public static async Task<DoctorCheck?> ProblemAsync(string binding, string what, string host, int port, CancellationToken ct)
     {
         IPAddress[] addresses;
         try
@@ -18,7 +18,7 @@ public static class NetworkReach
         }
         catch (SocketException e)
         {
-            return DoctorCheck.Fail(binding, "endpoint", $"the host name {host} does not resolve ({e.Message})",
+            return DoctorCheck.Fail(binding, what, $"the host name {host} does not resolve ({e.Message})",
                 "check the binding's endpoint and the guest's DNS (resolvectl query " + host + ")");
         }
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -31,7 +31,7 @@ public static class NetworkReach
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return DoctorCheck.Fail(binding, "endpoint", $"unreachable: no answer from {host}:{port} within {ConnectTimeout.TotalSeconds:0} s",
+            return DoctorCheck.Fail(binding, what, $"unreachable: no answer from {host}:{port} within {ConnectTimeout.TotalSeconds:0} s",
                 "a firewall or security group drops the traffic, or the address is wrong");
         }
         catch (SocketException e)
@@ -42,7 +42,7 @@ public static class NetworkReach
                 SocketError.HostUnreachable or SocketError.NetworkUnreachable => "no route to the host",
                 _ => e.Message,
             };
-            return DoctorCheck.Fail(binding, "endpoint", $"unreachable: {host}:{port}: {why}",
+            return DoctorCheck.Fail(binding, what, $"unreachable: {host}:{port}: {why}",
                 "check the binding's endpoint (host and port) and that the service runs there");
         }
     }

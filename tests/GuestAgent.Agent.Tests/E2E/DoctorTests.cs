@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using GuestAgent.Testing;
 using GuestAgent.Zaqar;
@@ -28,9 +26,10 @@ public sealed class DoctorTests : IDisposable
             $"no line starting \"{start}\"{(parts.Length > 0 ? " with " + string.Join(", ", parts) : "")} in:\n{string.Join('\n', lines)}");
 
     [Fact]
-    public async Task Doctor_passes_a_working_binding_without_taking_its_commands_or_creating_state()
+    public async Task Doctor_passes_a_working_binding_without_taking_its_commands_or_creating_state_and_only_warns_of_a_dead_push_server()
     {
-        var tenant = E2EContext.NewTenant("t1");
+        var pushPort = LoopbackPorts.Free();
+        var tenant = E2EContext.NewTenant("t1") with { ExtraConfig = $"push {{ websocket = \"ws://127.0.0.1:{pushPort}\" }}" };
         var zaqar = _bed.Client(tenant.Project);
         await zaqar.PostAsync(tenant.CommandQueue, [new OutgoingMessage(new JsonObject { ["waiting"] = true }, 300)]);
 
@@ -42,6 +41,7 @@ public sealed class DoctorTests : IDisposable
         HasLine(lines, $"OK    t1 credentials: Zaqar lets project {tenant.Project} claim commands from {tenant.CommandQueue}");
         HasLine(lines, $"OK    t1 reply queue: Zaqar takes posts to {tenant.ReplyQueue}");
         HasLine(lines, "OK    t1 clock: the guest's clock is within");
+        HasLine(lines, $"WARN  t1 push: unreachable: 127.0.0.1:{pushPort}: connection refused", "the binding polls instead", "Fix: check push.websocket");
         Assert.Equal("doctor: every check passed", lines[^1]);
         var stats = await zaqar.GetQueueStatsAsync(tenant.CommandQueue);
         Assert.Equal((1L, 0L), (stats.Free, stats.Claimed));
@@ -52,11 +52,7 @@ public sealed class DoctorTests : IDisposable
     [Fact]
     public void Doctor_names_an_unreachable_endpoint_and_skips_what_depends_on_it()
     {
-        // A port that was free a moment ago: nothing listens there.
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = LoopbackPorts.Free();
 
         var (exit, stdout, _) = Doctor($"http://127.0.0.1:{port}", E2EContext.NewTenant("t1"));
 

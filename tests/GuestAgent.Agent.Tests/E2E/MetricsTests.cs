@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using GuestAgent.Protocol;
 using GuestAgent.Testing;
 
@@ -11,15 +9,6 @@ namespace GuestAgent.Agent.Tests.E2E;
 /// </summary>
 public sealed class MetricsTests
 {
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     private static async Task<string[]> ScrapeAsync(HttpClient http, string url) =>
         (await http.GetStringAsync(url)).Split('\n');
 
@@ -33,7 +22,7 @@ public sealed class MetricsTests
     [Fact]
     public async Task Commands_move_the_counters_the_prometheus_endpoint_and_ping_show()
     {
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         using var ctx = new E2EContext(extraConfig: $"metrics.prometheus-listen = \"127.0.0.1:{port}\"");
         var url = $"http://127.0.0.1:{port}/metrics";
         await ctx.Agent.WaitForLogAsync($"metrics: Prometheus text at {url}", E2EContext.Wait);

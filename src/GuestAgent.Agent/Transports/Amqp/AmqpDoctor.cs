@@ -18,7 +18,7 @@ public static class AmqpDoctor
         var s = AmqpTransport.SettingsOf(binding);
         var clock = new DoctorCheck(name, "clock", CheckVerdict.NotChecked,
             "AMQP carries no server time to compare the guest's clock with; check it with timedatectl");
-        if (await NetworkReach.ProblemAsync(name, s.Host, s.Port, ct).ConfigureAwait(false) is { } unreachable)
+        if (await NetworkReach.ProblemAsync(name, "endpoint", s.Host, s.Port, ct).ConfigureAwait(false) is { } unreachable)
         {
             return [unreachable, NotChecked(name, "credentials"), NotChecked(name, "command queue"), NotChecked(name, "reply exchange"), clock];
         }

@@ -21,7 +21,7 @@ public static class ZaqarDoctor
     {
         var name = binding.Name;
         var uri = new Uri(binding.Endpoint);
-        if (await NetworkReach.ProblemAsync(name, uri.Host, uri.Port, ct).ConfigureAwait(false) is { } unreachable)
+        if (await NetworkReach.ProblemAsync(name, "endpoint", uri.Host, uri.Port, ct).ConfigureAwait(false) is { } unreachable)
         {
             return [unreachable, NotChecked(name, "credentials"), NotChecked(name, "reply queue"), NotChecked(name, "clock")];
         }
@@ -51,8 +51,26 @@ public static class ZaqarDoctor
             ? ClockSkew.Judge(name, "Zaqar", ClockSkew.Estimate(date, claim.SentAt, claim.ReceivedAt),
                 ClockSkew.Uncertainty(claim.SentAt, claim.ReceivedAt), ProtocolLimits.Default.ClockSkew)
             : new DoctorCheck(name, "clock", CheckVerdict.NotChecked, "Zaqar's answer had no Date header to compare the guest's clock with"));
+        if (auth.Push is { } push)
+        {
+            checks.Add(await PushAsync(name, push.Url, ct).ConfigureAwait(false));
+        }
         return checks;
     }
+
+    /// <summary>
+    /// Whether Zaqar's WebSocket server is reachable: a warning when not, since the binding then polls
+    /// as without push. The subscription itself is not made (it would change what Zaqar holds).
+    /// </summary>
+    private static async Task<DoctorCheck> PushAsync(string binding, Uri url, CancellationToken ct) =>
+        await NetworkReach.ProblemAsync(binding, "push", url.Host, url.Port, ct).ConfigureAwait(false) is { } problem
+            ? problem with
+            {
+                Verdict = CheckVerdict.Warn,
+                Detail = problem.Detail + "; the binding polls instead of being told of each command",
+                Fix = "check push.websocket (Zaqar's [drivers:transport:websocket] host and port) and that its WebSocket server runs",
+            }
+            : DoctorCheck.Ok(binding, "push", $"Zaqar's WebSocket server at {url} takes connections (the subscription is not tried)");
 
     private static DoctorCheck NotChecked(string binding, string what) => DoctorCheck.Skipped(binding, what, "the endpoint is not reachable");
 
