@@ -138,6 +138,16 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         return _finals[id].Dequeue();
     }
 
+    /// <summary>Offers a gate command, lets its first run go on for <paramref name="runFor"/>, ends it, and waits for its final reply.</summary>
+    private async Task RunToFinalAsync(Offer offer, string key, TimeSpan runFor)
+    {
+        Offer(offer, OfferOutcome.Accepted);
+        await _gate.StartedAsync(key, 1);
+        await Task.Delay(runFor);
+        _gate.Release(key);
+        FinalOf(offer.Command.Id);
+    }
+
     private Counts Counts()
     {
         _ledger!.Tell(new GetCounts(), TestActor);
@@ -197,11 +207,7 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     {
         StartLedger();
         var run = GateOffer("counted", InterruptPolicy.Fail);
-        Offer(run, OfferOutcome.Accepted);
-        await _gate.StartedAsync("counted", 1);
-        await Task.Delay(100);
-        _gate.Release("counted");
-        FinalOf(run.Command.Id);
+        await RunToFinalAsync(run, "counted", TimeSpan.FromMilliseconds(100));
         _ledger!.Tell(new OfferRejected(new CommandRejection(RejectCodes.MalformedJson, "not JSON", null, null, null), "msg-bad"), TestActor);
         ExpectMsg<Offered>(Wait);
 
@@ -223,10 +229,7 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     {
         StartLedger();
         var offer = GateOffer("once", InterruptPolicy.Rerun);
-        Offer(offer, OfferOutcome.Accepted);
-        await _gate.StartedAsync("once", 1);
-        _gate.Release("once");
-        FinalOf(offer.Command.Id);
+        await RunToFinalAsync(offer, "once", TimeSpan.Zero);
 
         // The poller died before deleting the message: it comes back, to this ledger and to the next one.
         Offer(offer with { MessageId = "redelivered-1" }, OfferOutcome.Duplicate);
