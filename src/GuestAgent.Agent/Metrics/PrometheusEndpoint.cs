@@ -55,6 +55,11 @@ public sealed class PrometheusEndpoint : IDisposable
             {
                 _log.Debug("a metrics scrape was cut off: {Error}", e.Message);
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One bad scrape must not end the endpoint for the agent's lifetime.
+                _log.Warning(e, "answering a metrics scrape failed");
+            }
         }
     }
 
