@@ -79,9 +79,12 @@ public static class AgentHost
         {
             if (doctor)
             {
-                Console.WriteLine($"FAIL  configuration: {ex.Message}. Fix: correct the key named (guest-agent --check-config says the same); no binding was checked");
+                Console.WriteLine($"FAIL  configuration: {ex.Message}. Fix: correct what it names (guest-agent --check-config says the same); no binding was checked");
             }
-            Console.Error.WriteLine($"guest-agent: configuration error: {ex.Message}");
+            else
+            {
+                Console.Error.WriteLine($"guest-agent: configuration error: {ex.Message}");
+            }
             return 78; // EX_CONFIG
         }
 
