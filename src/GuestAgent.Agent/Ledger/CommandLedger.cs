@@ -679,11 +679,9 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     /// <summary>Counts a command that reached its final status (live events only: recovery replays none through here).</summary>
     private void Measure(ILedgerEvent e)
     {
-        switch (e)
+        if (e is IOutcomeEvent o && _state.Commands.TryGetValue(o.CommandId, out var entry))
         {
-            case IOutcomeEvent o when _state.Commands.TryGetValue(o.CommandId, out var entry):
-                _ctx.Metrics.CommandEnded(_ctx.Binding.Name, entry.Command.Op, o.Outcome.Status, Now - entry.AcceptedAt);
-                break;
+            _ctx.Metrics.CommandEnded(_ctx.Binding.Name, entry.Command.Op, o.Outcome.Status, Now - entry.AcceptedAt);
         }
     }
 
