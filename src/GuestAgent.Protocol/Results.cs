@@ -97,6 +97,7 @@ public sealed record HttpResult(
 /// <param name="Capabilities">Ops this agent accepts.</param>
 /// <param name="Agent">The agent's name, as in replies' <c>agent</c>.</param>
 /// <param name="CredentialsExpireAt">With pre-signed URL credentials: when the first of them expires (renew before, with <c>credentials</c>).</param>
+/// <param name="Metrics">The binding's counters since the agent started; absent from older agents.</param>
 public sealed record PingResult(
     string Version,
     [property: JsonPropertyName("uptime_s")] long UptimeSeconds,
@@ -104,7 +105,30 @@ public sealed record PingResult(
     string Os,
     string Hostname,
     string Agent,
-    DateTimeOffset? CredentialsExpireAt = null);
+    DateTimeOffset? CredentialsExpireAt = null,
+    PingMetrics? Metrics = null);
+
+/// <summary>ping's <c>metrics</c>: what one tenant binding did since the agent started (other bindings' figures are not shown).</summary>
+/// <param name="Commands">Commands that reached a final status, by op and status, sorted.</param>
+/// <param name="QueuePolls">Requests for commands: Zaqar claims (AMQP delivers by push and counts none).</param>
+/// <param name="TransportErrors">Requests to the transport that failed: claims, deletes, reads, reply posts.</param>
+/// <param name="RepliesRetried">Replies whose post failed and was tried again.</param>
+public sealed record PingMetrics(
+    DateTimeOffset Since,
+    IReadOnlyList<CommandMetrics> Commands,
+    long QueuePolls,
+    long TransportErrors,
+    long RepliesRetried);
+
+/// <summary>One op and final status: how many commands ended so, and how long they took from accepted to final.</summary>
+/// <param name="LatencyMs">Of the accepted ones (a command rejected on arrival was never accepted); null when none was.</param>
+public sealed record CommandMetrics(string Op, string Status, long Count, [property: JsonPropertyName("latency_ms")] LatencySummary? LatencyMs = null);
+
+/// <summary>
+/// Latencies in milliseconds: their sum and largest exactly; the percentiles as the upper bound of the
+/// histogram bucket they fall in (the agent keeps buckets, not every value).
+/// </summary>
+public sealed record LatencySummary(long Count, double Sum, double Max, double P50, double P90, double P99);
 
 /// <summary>How far the agent got with a command, as <c>status</c> reports it.</summary>
 public enum CommandState

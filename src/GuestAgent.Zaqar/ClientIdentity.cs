@@ -8,7 +8,7 @@ public static class ClientIdentity
 {
     public static Guid LoadOrCreate(string path)
     {
-        if (File.Exists(path) && Guid.TryParse(File.ReadAllText(path).Trim(), out var existing))
+        if (Load(path) is { } existing)
         {
             return existing;
         }
@@ -19,4 +19,8 @@ public static class ClientIdentity
         File.Move(tmp, path, overwrite: true);
         return id;
     }
+
+    /// <summary>The id kept in <paramref name="path"/>, or null when there is none yet (nothing is created).</summary>
+    public static Guid? Load(string path) =>
+        File.Exists(path) && Guid.TryParse(File.ReadAllText(path).Trim(), out var existing) ? existing : null;
 }

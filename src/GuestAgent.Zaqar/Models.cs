@@ -150,3 +150,15 @@ public sealed record QueueOptions
         return o;
     }
 }
+
+/// <summary>
+/// What one request sent by <see cref="ZaqarClient.ProbeAsync"/> came to: the status (null when no
+/// answer came, <see cref="Failure"/> says why), Zaqar's title and description of a refusal, and the
+/// server's Date header with the local times the request left and its answer arrived.
+/// </summary>
+public sealed record ZaqarProbe(int? Status, string Title, string Description, DateTimeOffset? ServerDate,
+    DateTimeOffset SentAt, DateTimeOffset ReceivedAt, Exception? Failure)
+{
+    /// <summary>The refusal in Zaqar's words: "title: description", or either alone.</summary>
+    public string Detail => string.IsNullOrEmpty(Description) ? Title : string.IsNullOrEmpty(Title) ? Description : $"{Title}: {Description}";
+}

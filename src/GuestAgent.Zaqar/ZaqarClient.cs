@@ -86,24 +86,7 @@ public sealed partial class ZaqarClient
             var staleConnection = false;
             try
             {
-                var req = _http.Request(path)
-                    .AllowAnyHttpStatus()
-                    .WithTimeout(Options.RequestTimeout)
-                    .WithHeader("Client-ID", Options.ClientId.ToString())
-                    .WithHeader("Accept", JsonType);
-                foreach (var (name, value) in query ?? [])
-                {
-                    // Zaqar splits lists on a literal comma; an encoded %2C is one value.
-                    var raw = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
-                    req = req.SetQueryParam(name, string.Join(',', raw.Split(',').Select(Uri.EscapeDataString)), isEncoded: true);
-                }
-                await ApplyAuthAsync(req, method.Method, path, ct).ConfigureAwait(false);
-                HttpContent? content = null;
-                if (body is not null)
-                {
-                    content = new ByteArrayContent(body);
-                    content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
-                }
+                var (req, content) = await PrepareAsync(method, path, query, body, contentType, ct).ConfigureAwait(false);
                 Interlocked.Increment(ref _requests);
                 using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
                 Interlocked.Increment(ref _responses);
@@ -147,6 +130,64 @@ public sealed partial class ZaqarClient
                 throw error;
             }
             await Task.Delay(RetryDelay(attempt), Options.TimeProvider, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A request with the client's headers, query and credentials, and its body.</summary>
+    private async Task<(IFlurlRequest Request, HttpContent? Content)> PrepareAsync(HttpMethod method, string path,
+        IReadOnlyList<(string Name, object Value)>? query, byte[]? body, string contentType, CancellationToken ct)
+    {
+        var req = _http.Request(path)
+            .AllowAnyHttpStatus()
+            .WithTimeout(Options.RequestTimeout)
+            .WithHeader("Client-ID", Options.ClientId.ToString())
+            .WithHeader("Accept", JsonType);
+        foreach (var (name, value) in query ?? [])
+        {
+            // Zaqar splits lists on a literal comma; an encoded %2C is one value.
+            var raw = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            req = req.SetQueryParam(name, string.Join(',', raw.Split(',').Select(Uri.EscapeDataString)), isEncoded: true);
+        }
+        await ApplyAuthAsync(req, method.Method, path, ct).ConfigureAwait(false);
+        HttpContent? content = null;
+        if (body is not null)
+        {
+            content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        }
+        return (req, content);
+    }
+
+    /// <summary>
+    /// Sends one request once, with the client's credentials, and reports what came back instead of
+    /// throwing: for diagnosis (guest-agent doctor), which needs the status of a refusal and the
+    /// server's Date header. <paramref name="resource"/> is under the queue: "claims", "messages".
+    /// </summary>
+    public async Task<ZaqarProbe> ProbeAsync(HttpMethod method, string queue, string resource,
+        IReadOnlyList<(string Name, object Value)>? query = null, JsonNode? body = null, CancellationToken ct = default)
+    {
+        var path = $"{QueuePath(queue)}/{resource}";
+        var bytes = body is null ? null : Serialize(body);
+        for (var staleRetries = 0; ; staleRetries++)
+        {
+            var (req, content) = await PrepareAsync(method, path, query, bytes, JsonType, ct).ConfigureAwait(false);
+            var sentAt = Options.TimeProvider.GetUtcNow();
+            try
+            {
+                using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
+                var receivedAt = Options.TimeProvider.GetUtcNow();
+                var (title, description) = ZaqarException.ParseBody(await resp.GetStringAsync().ConfigureAwait(false));
+                return new ZaqarProbe(resp.StatusCode, title, description, resp.ResponseMessage.Headers.Date, sentAt, receivedAt, null);
+            }
+            catch (FlurlHttpException ex) when (ZaqarHttp.StaleConnection(ex) && staleRetries < MaxStaleRetries && !ct.IsCancellationRequested)
+            {
+                // A pooled connection the server had closed says nothing about the server (as in SendAsync).
+            }
+            catch (FlurlHttpException ex) when (!ct.IsCancellationRequested)
+            {
+                return new ZaqarProbe(null, ex is FlurlHttpTimeoutException ? "Timed out" : "Connection failed",
+                    ex.InnerException?.Message ?? ex.Message, null, sentAt, Options.TimeProvider.GetUtcNow(), ex);
+            }
         }
     }
 

@@ -88,6 +88,18 @@ public sealed class AgentProcess : IDisposable
         int maxOperations = 16, string extraConfig = "")
     {
         var dir = Path.Combine(Path.GetTempPath(), "guestagent-agent-" + Guid.NewGuid().ToString("N")[..12]);
+        var agent = new AgentProcess(dir, WriteConfig(dir, endpoint, tenants, name, maxOperations, extraConfig));
+        agent.Start();
+        return agent;
+    }
+
+    /// <summary>
+    /// Writes DIR/agent.conf as <see cref="Start(string, IReadOnlyList{TestTenant}, string, int, string)"/> does
+    /// (state in DIR/state, not created), for a start or a one-off run such as <c>doctor</c>; returns its path.
+    /// </summary>
+    public static string WriteConfig(string dir, string endpoint, IReadOnlyList<TestTenant> tenants, string name = "test-agent",
+        int maxOperations = 16, string extraConfig = "")
+    {
         Directory.CreateDirectory(dir);
         var config = new StringBuilder();
         config.AppendLine("guest-agent {");
@@ -131,9 +143,28 @@ public sealed class AgentProcess : IDisposable
         config.AppendLine("}");
         var path = Path.Combine(dir, "agent.conf");
         File.WriteAllText(path, config.ToString());
-        var agent = new AgentProcess(dir, path);
-        agent.Start();
-        return agent;
+        return path;
+    }
+
+    /// <summary>Runs the built agent once with <paramref name="args"/> (--check-config, doctor ...) and returns what it said.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunOnce(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(AgentDll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill();
+            throw new TimeoutException($"guest-agent {string.Join(' ', args)} did not finish within a minute");
+        }
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
     /// <summary>The built agent: src/GuestAgent.Agent/bin/&lt;same configuration as the tests&gt;/net10.0/guest-agent.dll.</summary>

@@ -151,6 +151,9 @@ public sealed record AgentSettings(
     /// <summary>The blocks the agent loaded and the core ops: what commands may name.</summary>
     public BlockRegistry Blocks { get; init; } = BlockRegistry.Of([]);
 
+    /// <summary>Where the Prometheus endpoint listens (a loopback address); null: it is off.</summary>
+    public System.Net.IPEndPoint? PrometheusListen { get; init; }
+
     /// <summary>How long an unfinished file.put transfer keeps its chunks without progress.</summary>
     public TimeSpan TransferIdle => TransferIdleTimeout ?? TimeSpan.FromHours(24);
 
@@ -260,7 +263,32 @@ public sealed record AgentSettings(
             PositiveSpan(c, "file-transfer-idle-timeout"), Range(c, "zaqar-connections", 1, 1024, ""))
         {
             Blocks = blocks,
+            PrometheusListen = LoopbackEndpoint(c.GetString("metrics.prometheus-listen", ""), "guest-agent.metrics.prometheus-listen"),
         };
+    }
+
+    /// <summary>
+    /// "127.0.0.1:9464", "[::1]:9464" or "localhost:9464" as an address to listen on; null for "" (off).
+    /// Loopback only: the endpoint has no authentication, and its figures cover every tenant.
+    /// </summary>
+    private static System.Net.IPEndPoint? LoopbackEndpoint(string value, string key)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+        var hostPort = value.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" + value["localhost".Length..] : value;
+        if (!System.Net.IPEndPoint.TryParse(hostPort, out var at) || at.Port is < 1 or > 65535 || !hostPort.Contains(':'))
+        {
+            throw new ConfigException($"{key}: '{value}' is not ADDRESS:PORT, such as 127.0.0.1:9464");
+        }
+        if (!System.Net.IPAddress.IsLoopback(at.Address))
+        {
+            throw new ConfigException($"{key}: {value} is not a loopback address; the metrics endpoint has no authentication and shows " +
+                                      "every tenant's figures, so it listens on 127.0.0.1 or [::1] only (scrape it from the guest, " +
+                                      "e.g. with a local Prometheus agent or node_exporter's textfile collector)");
+        }
+        return at;
     }
 
     /// <summary>

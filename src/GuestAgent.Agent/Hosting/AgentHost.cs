@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using Akka.Hosting;
 using Akka.Logger.Serilog;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Diagnosis;
+using GuestAgent.Agent.Metrics;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,14 +17,18 @@ namespace GuestAgent.Agent.Hosting;
 public static class AgentHost
 {
     private const string Usage = "usage: guest-agent [--config FILE] [--check-config] [--version]\n" +
+                                 "       guest-agent doctor [--config FILE]\n" +
                                  "  --config FILE   HOCON merged over the built-in reference (hocon/guest-agent.conf)\n" +
-                                 "  --check-config  read the configuration as a start would, say what is wrong (exit 78) or that it is fine (exit 0), and exit";
+                                 "  --check-config  read the configuration as a start would, say what is wrong (exit 78) or that it is fine (exit 0), and exit\n" +
+                                 "  doctor          check every binding: endpoint reachable, credentials accepted, reply queue, clock skew;\n" +
+                                 "                  one line per check with what to do; exit 0 when none failed, 1 when one did, 78 on a configuration error";
 
     public static async Task<int> RunAsync(string[] args)
     {
         string? configFile = null;
         var checkOnly = false;
-        for (var i = 0; i < args.Length; i++)
+        var doctor = args.Length > 0 && args[0] == "doctor";
+        for (var i = doctor ? 1 : 0; i < args.Length; i++)
         {
             switch (args[i])
             {
@@ -59,20 +65,37 @@ public static class AgentHost
             {
                 // Nothing is created or changed: the state directory may not exist yet (a package's
                 // postinst checks the configuration before the first start).
-                Console.WriteLine($"guest-agent: configuration {(configFile ?? "(built-in reference)")} is valid: " +
+                Console.WriteLine($"guest-agent: configuration {ConfigName(configFile)} is valid: " +
                                   $"{settings.Tenants.Count} tenant binding(s), state in {settings.StateDir}, journal {settings.Journal.Provider}");
                 return 0;
             }
-            Directory.CreateDirectory(settings.StateDir);
-            JournalConfig.Prepare(settings.Journal);
+            if (!doctor)
+            {
+                Directory.CreateDirectory(settings.StateDir);
+                JournalConfig.Prepare(settings.Journal);
+            }
         }
         catch (Exception ex) when (ex is ConfigException or Akka.Configuration.ConfigurationException or IOException or UnauthorizedAccessException or FormatException)
         {
-            Console.Error.WriteLine($"guest-agent: configuration error: {ex.Message}");
+            if (doctor)
+            {
+                Console.WriteLine($"FAIL  configuration: {ex.Message}. Fix: correct what it names (guest-agent --check-config says the same); no binding was checked");
+            }
+            else
+            {
+                Console.Error.WriteLine($"guest-agent: configuration error: {ex.Message}");
+            }
             return 78; // EX_CONFIG
         }
 
+        if (doctor)
+        {
+            // Creates nothing either: the doctor is for a guest whose agent does not start or does not answer.
+            return await Doctor.RunAsync(settings, ConfigName(configFile), Console.Out, TimeProvider.System, CancellationToken.None);
+        }
+
         Log.Logger = BuildLogger(settings);
+        PrometheusEndpoint? prometheus = null;
         try
         {
             Log.Information("guest-agent {Version} starting as {Agent}: {Tenants} tenant binding(s), state in {StateDir}, journal {Journal}",
@@ -82,6 +105,19 @@ public static class AgentHost
             builder.Services.AddSerilog();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
             var lifetime = new AgentLifetime(settings.MaxOperations);
+            if (settings.PrometheusListen is { } listen)
+            {
+                try
+                {
+                    prometheus = PrometheusEndpoint.Start(listen, lifetime.Metrics);
+                    Log.Information("metrics: Prometheus text at {Url}", prometheus.Url);
+                }
+                catch (System.Net.HttpListenerException e)
+                {
+                    // Commands matter more than their figures: run on without the endpoint.
+                    Log.Error("metrics: cannot listen on {Listen} ({Error}); the agent runs without its Prometheus endpoint", listen, e.Message);
+                }
+            }
             var drainTimeout = (int)Math.Ceiling((settings.ShutdownGrace + TimeSpan.FromSeconds(5)).TotalSeconds);
             builder.Services.AddAkka("guest-agent", akka =>
             {
@@ -133,9 +169,12 @@ public static class AgentHost
         }
         finally
         {
+            prometheus?.Dispose();
             await Log.CloseAndFlushAsync();
         }
     }
+
+    private static string ConfigName(string? configFile) => configFile ?? "(built-in reference)";
 
     /// <summary>The one platform the agent uses, chosen here and passed down; null on an OS it has no implementation for.</summary>
 

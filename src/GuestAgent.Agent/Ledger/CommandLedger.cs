@@ -4,6 +4,7 @@ using Akka.Persistence;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Credentials;
 using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Metrics;
 using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Operations.Files;
 using GuestAgent.Agent.Outbox;
@@ -36,6 +37,9 @@ public sealed record LedgerContext(
 
     /// <summary>The guest's renewable transport credentials (the credentials op), when it has such.</summary>
     public ICredentialsRenewal? Credentials { get; init; }
+
+    /// <summary>Where commands' final statuses and latencies are counted (the agent's; tests: their own).</summary>
+    public AgentMetrics Metrics { get; init; } = new();
 }
 
 /// <summary>
@@ -195,7 +199,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
         if (refusal is { } r)
         {
-            Reject(cmd.Id, r.ReplyTo, r.Code, r.Message, offer.MessageId, sender, cmd.Signature?.KeyId);
+            Reject(cmd.Id, cmd.Op, r.ReplyTo, r.Code, r.Message, offer.MessageId, sender, cmd.Signature?.KeyId);
             return;
         }
         _ctx.TenantSlots.ForceAcquire();
@@ -261,6 +265,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             // Nothing to record it under and nowhere to answer: log it; the poller deletes it.
             _log.Warning("message {MessageId} rejected ({Code}): {Reason}; no command id, nothing runs", r.MessageId, rej.Code, rej.Message);
+            CountRejected(UnknownOp);
             sender.Tell(new Offered(r.MessageId, OfferOutcome.Rejected));
             return;
         }
@@ -277,6 +282,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             // with keys drops it, and logs it); posting it gives an attacker nothing they cannot
             // do with their own access to the tenant's queues.
             Logger(id).Warning("rejected unauthenticated message {MessageId} ({Code}): {Reason}; not recorded", r.MessageId, rej.Code, rej.Message);
+            CountRejected(UnknownOp);
             sender.Tell(new Offered(r.MessageId, OfferOutcome.Rejected));
             if (rej.ReplyTo is not null)
             {
@@ -284,13 +290,14 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             }
             return;
         }
-        Reject(id, rej.ReplyTo is null ? null : Answerable(rej.ReplyTo), rej.Code, rej.Message, r.MessageId, sender, rej.KeyId);
+        Reject(id, UnknownOp, rej.ReplyTo is null ? null : Answerable(rej.ReplyTo), rej.Code, rej.Message, r.MessageId, sender, rej.KeyId);
     }
 
-    private void Reject(Guid id, string? replyTo, string code, string message, string messageId, IActorRef sender, string? keyId)
+    private void Reject(Guid id, string op, string? replyTo, string code, string message, string messageId, IActorRef sender, string? keyId)
     {
         PersistEvent(new CommandRejectedV1(id, replyTo, code, message, Now), _ =>
         {
+            CountRejected(op);
             Logger(id).Warning("rejected ({Code}): {Reason}", code, message);
             sender.Tell(new Offered(messageId, OfferOutcome.Rejected));
             if (replyTo is not null)
@@ -308,7 +315,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             case PingArgs:
                 FinishNow(entry, "succeeded", Json(new PingResult(AgentInfo.Version, (long)(Now - _ctx.StartedAt).TotalSeconds,
                     _ctx.Binding.AllowedOps.Order().ToList(), _ctx.Platform.Os.Description, _ctx.Platform.Os.HostName, _ctx.Settings.Name,
-                    _ctx.Credentials?.ExpiresAt)));
+                    _ctx.Credentials?.ExpiresAt, _ctx.Metrics.Of(_ctx.Binding.Name))));
                 break;
             case StatusArgs s:
                 FinishNow(entry, "succeeded", Json(StatusOf(s.CommandId)));
@@ -667,6 +674,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         void Persisted(TEvent persisted)
         {
             _state.Apply(persisted);
+            Measure(persisted);
             then(persisted);
             if (++_eventsSinceSnapshot >= _ctx.Settings.SnapshotEvery)
             {
@@ -684,6 +692,20 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             PersistAsync(e, Persisted);
         }
     }
+
+    /// <summary>Counts a command that reached its final status (live events only: recovery replays none through here).</summary>
+    private void Measure(ILedgerEvent e)
+    {
+        if (e is IOutcomeEvent o && _state.Commands.TryGetValue(o.CommandId, out var entry))
+        {
+            _ctx.Metrics.CommandEnded(_ctx.Binding.Name, entry.Command.Op, o.Outcome.Status, Now - entry.AcceptedAt);
+        }
+    }
+
+    /// <summary>The op counted for a command rejected before its op could be read (or trusted: an unsigned or forged one).</summary>
+    internal const string UnknownOp = "unknown";
+
+    private void CountRejected(string op) => _ctx.Metrics.CommandEnded(_ctx.Binding.Name, op, "rejected", latency: null);
 
     private static string Json<T>(T value) => JsonSerializer.Serialize(value, ProtocolJson.Options);
 }

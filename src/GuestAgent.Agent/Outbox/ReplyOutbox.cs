@@ -3,6 +3,7 @@ using Akka.Actor;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Metrics;
 using GuestAgent.Protocol;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Agent.Transport;
@@ -127,8 +128,10 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     private long _peakChunkBytes;
     private Task? _reading;
 
-    public ReplyOutbox(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff)
+    public ReplyOutbox(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff,
+        AgentMetrics? metrics = null)
     {
+        metrics ??= new AgentMetrics();
         _channel = channel;
         _emptyPostBytes = channel.SizeOf([]);
         _maxBackoff = maxBackoff;
@@ -216,6 +219,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         {
             var batch = _inFlight;
             _inFlight = 0;
+            metrics.TransportError(binding.Name, binding.Transport, "post");
             if (f.Cause is ReplyPostException { Permanent: true })
             {
                 // The transport will never take it (queue name refused, no right to post there):
@@ -234,6 +238,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
                 Pump();
                 return;
             }
+            metrics.RepliesRetried(binding.Name, batch);
             _backoff = _backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(_maxBackoff.Ticks, _backoff.Ticks * 2));
             _log.Warning("posting {Count} replies failed ({Error}); retrying in {Backoff}", batch, f.Cause.Message, _backoff);
             Timers.StartSingleTimer("retry", new OutboxProtocol.Retry(), _backoff);
@@ -246,8 +251,10 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff) =>
-        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, channel, replies, replyTtlSeconds, maxBackoff));
+    /// <param name="metrics">Where failed posts are counted; none: counted nowhere.</param>
+    public static Props Props(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff,
+        AgentMetrics? metrics = null) =>
+        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, channel, replies, replyTtlSeconds, maxBackoff, metrics));
 
     private int HeldChunks => _heldChunks + (_reading is null ? 0 : 1);
 

@@ -1,13 +1,17 @@
 using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Metrics;
 
 namespace GuestAgent.Agent.Tenancy;
 
 /// <summary>
-/// What the whole agent shares about its own life: the global operation slots, and whether it is
-/// draining for a shutdown (pollers then claim nothing new while running operations finish).
+/// What the whole agent shares about its own life: the global operation slots, whether it is
+/// draining for a shutdown (pollers then claim nothing new while running operations finish), and
+/// its metrics.
 /// </summary>
 public sealed class AgentLifetime(int maxOperations)
 {
+    public AgentMetrics Metrics { get; init; } = new();
+
     private volatile bool _draining;
 
     public OperationSlots GlobalSlots { get; } = new(maxOperations);

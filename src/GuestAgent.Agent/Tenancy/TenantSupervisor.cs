@@ -21,14 +21,17 @@ public sealed class TenantSupervisor : ReceiveActor
         var transport = (TransportRegistry.Find(binding.Transport)
                 ?? throw new InvalidOperationException($"binding {binding.Name} names transport '{binding.Transport}', which this agent does not have"))
             .Create(binding, settings, platform, time);
+        lifetime.Metrics.Bind(binding.Name);
         // Closed until the ledger has recovered: its recovered commands come first.
         var tenantSlots = new OperationSlots(binding.MaxOperations, open: false);
         var replies = new ReplyFactory(settings.Name, time);
-        var outbox = Context.ActorOf(ReplyOutbox.Props(binding, transport.Replies, replies, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff), "outbox");
+        var outbox = Context.ActorOf(ReplyOutbox.Props(binding, transport.Replies, replies, settings.ReplyTtlSeconds, settings.Poll.MaxFaultBackoff,
+            lifetime.Metrics), "outbox");
         var context = new LedgerContext(settings, binding, lifetime.GlobalSlots, tenantSlots, replies, platform, startedAt, time)
         {
             OnlyReplyQueue = transport.OnlyReplyQueue,
             Credentials = transport.Credentials,
+            Metrics = lifetime.Metrics,
         };
         foreach (var (name, props) in transport.Companions)
         {

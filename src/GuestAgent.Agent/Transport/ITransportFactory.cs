@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Diagnosis;
 using GuestAgent.Agent.Platform;
 
 namespace GuestAgent.Agent.Transport;
@@ -22,6 +23,13 @@ public interface ITransportFactory
 
     /// <summary>The binding's transport, with the settings <see cref="ReadSettings"/> returned.</summary>
     IBindingTransport Create(TenantBinding binding, AgentSettings settings, GuestPlatform platform, TimeProvider time);
+
+    /// <summary>
+    /// <c>guest-agent doctor</c> on one binding: whether the endpoint is reachable, the credentials
+    /// accepted, the reply destination usable and the guest's clock right, each a line saying what to
+    /// do when not. Never consumes a command, posts a reply or writes to the state directory.
+    /// </summary>
+    Task<IReadOnlyList<DoctorCheck>> DiagnoseAsync(TenantBinding binding, AgentSettings settings, TimeProvider time, CancellationToken ct);
 }
 
 /// <summary>Where a binding's commands come from and replies go, in the transport's own terms.</summary>

@@ -231,7 +231,7 @@ public static partial class GuestCommands
 
     private static Command Ping()
     {
-        var cmd = new Command("ping", "Check that the guest's agent answers (prints its version, capabilities, host as JSON).")
+        var cmd = new Command("ping", "Check that the guest's agent answers (prints its version, capabilities, host and the binding's metrics as JSON).")
             .WithExitCodes(AnswerExitCodes);
         AddCommon(cmd);
         cmd.Options.Add(Json);

@@ -40,6 +40,29 @@ public sealed class AgentSettingsTests
     }
 
     [Theory]
+    [InlineData("", null)]
+    [InlineData("127.0.0.1:9464", "127.0.0.1:9464")]
+    [InlineData("localhost:9100", "127.0.0.1:9100")]
+    [InlineData("[::1]:9464", "[::1]:9464")]
+    public void The_prometheus_endpoint_is_off_by_default_and_listens_on_a_loopback_address(string listen, string? expected)
+    {
+        var s = AgentSettings.Load(null, OneTenant + $"\nguest-agent.metrics.prometheus-listen = \"{listen}\"");
+        Assert.Equal(expected, s.PrometheusListen?.ToString());
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0:9464", "is not a loopback address")]
+    [InlineData("10.1.2.3:9464", "is not a loopback address")]
+    [InlineData("9464", "is not ADDRESS:PORT")]
+    [InlineData("127.0.0.1", "is not ADDRESS:PORT")]
+    public void A_prometheus_endpoint_off_loopback_or_without_a_port_is_refused(string listen, string message)
+    {
+        var e = Assert.Throws<ConfigException>(() => AgentSettings.Load(null, OneTenant + $"\nguest-agent.metrics.prometheus-listen = \"{listen}\""));
+        Assert.Contains("guest-agent.metrics.prometheus-listen", e.Message);
+        Assert.Contains(message, e.Message);
+    }
+
+    [Theory]
     [InlineData("guest-agent.tenants = null", "no tenant binding")]
     [InlineData("guest-agent.tenants.acme.endpoint = \"not a url\"", "endpoint")]
     [InlineData("guest-agent.tenants.acme.command-queue = \"bad.name\"", "command-queue")]

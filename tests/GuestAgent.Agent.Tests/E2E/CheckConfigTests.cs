@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GuestAgent.Cli.Commands;
 using GuestAgent.Protocol.Signing;
 using GuestAgent.Testing;
@@ -81,23 +80,5 @@ public sealed class CheckConfigTests
         Assert.Equal(1, text.Split(Convert.ToBase64String(TestKeys.K1.Secret)).Length - 1);
     }
 
-    private static (int ExitCode, string Stdout, string Stderr) Agent(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(AgentProcess.AgentDll);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
-        {
-            p.Kill();
-            throw new TimeoutException("guest-agent --check-config did not finish within a minute");
-        }
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Stdout, string Stderr) Agent(params string[] args) => AgentProcess.RunOnce(args);
 }

@@ -138,6 +138,16 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         return _finals[id].Dequeue();
     }
 
+    /// <summary>Offers a gate command, lets its first run go on for <paramref name="runFor"/>, ends it, and waits for its final reply.</summary>
+    private async Task RunToFinalAsync(Offer offer, string key, TimeSpan runFor)
+    {
+        Offer(offer, OfferOutcome.Accepted);
+        await _gate.StartedAsync(key, 1);
+        await Task.Delay(runFor);
+        _gate.Release(key);
+        FinalOf(offer.Command.Id);
+    }
+
     private Counts Counts()
     {
         _ledger!.Tell(new GetCounts(), TestActor);
@@ -193,14 +203,33 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     }
 
     [Fact]
+    public async Task Each_command_counts_once_by_op_and_final_status_with_its_latency_and_a_restart_counts_nothing_again()
+    {
+        StartLedger();
+        var run = GateOffer("counted", InterruptPolicy.Fail);
+        await RunToFinalAsync(run, "counted", TimeSpan.FromMilliseconds(100));
+        _ledger!.Tell(new OfferRejected(new CommandRejection(RejectCodes.MalformedJson, "not JSON", null, null, null), "msg-bad"), TestActor);
+        ExpectMsg<Offered>(Wait);
+
+        // The final reply was never confirmed: the next ledger sends it again, without counting the command again.
+        StopLedger();
+        StartLedger();
+        FinalOf(run.Command.Id);
+        var ping = OfferOf("ping", new JsonObject());
+        Offer(ping, OfferOutcome.Accepted);
+        var metrics = JsonSerializer.Deserialize<PingResult>(FinalOf(ping.Command.Id).Outcome.ResultJson!, ProtocolJson.Options)!.Metrics!;
+
+        Assert.Equal([("gate", "succeeded", 1L), ("unknown", "rejected", 1L)], metrics.Commands.Select(c => (c.Op, c.Status, c.Count)));
+        Assert.InRange(metrics.Commands[0].LatencyMs!.Max, 100, 10_000);
+        Assert.Null(metrics.Commands[1].LatencyMs);
+    }
+
+    [Fact]
     public async Task An_offer_redelivered_after_its_ack_was_lost_is_a_duplicate_and_never_runs_twice()
     {
         StartLedger();
         var offer = GateOffer("once", InterruptPolicy.Rerun);
-        Offer(offer, OfferOutcome.Accepted);
-        await _gate.StartedAsync("once", 1);
-        _gate.Release("once");
-        FinalOf(offer.Command.Id);
+        await RunToFinalAsync(offer, "once", TimeSpan.Zero);
 
         // The poller died before deleting the message: it comes back, to this ledger and to the next one.
         Offer(offer with { MessageId = "redelivered-1" }, OfferOutcome.Duplicate);

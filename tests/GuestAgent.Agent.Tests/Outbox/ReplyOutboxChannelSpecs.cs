@@ -3,6 +3,7 @@ using Akka.Actor;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
+using GuestAgent.Agent.Metrics;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Agent.Transport;
 using GuestAgent.Protocol;
@@ -22,11 +23,13 @@ public sealed class ReplyOutboxChannelSpecs : Akka.TestKit.Xunit2.TestKit
     private readonly ReplyFactory _replies = new("spec-agent", TimeProvider.System);
     private readonly FakeChannel _channel = new();
 
+    private readonly AgentMetrics _metrics = new();
+
     private IActorRef StartOutbox()
     {
         var binding = new TenantBinding("t1", "http://127.0.0.1:1", "p", new object(), "cmd", "rep", 4, new HashSet<string>(),
             new Dictionary<string, object?>());
-        return Sys.ActorOf(ReplyOutbox.Props(binding, _channel, _replies, 600, TimeSpan.FromMilliseconds(200)));
+        return Sys.ActorOf(ReplyOutbox.Props(binding, _channel, _replies, 600, TimeSpan.FromMilliseconds(200), _metrics));
     }
 
     private static OutcomeV1 Succeeded => new("succeeded", "{}", null, null, []);
@@ -44,6 +47,25 @@ public sealed class ReplyOutboxChannelSpecs : Akka.TestKit.Xunit2.TestKit
         ExpectMsg<FinalReplyDelivered>(Wait);
         Assert.Equal(3, _channel.Attempts);
         Assert.Equal([0L, 1L], _channel.Posted.Select(p => p.Body["seq"]!.GetValue<long>()));
+    }
+
+    [Fact]
+    public void Failed_posts_count_as_transport_errors_and_their_replies_as_retried_unless_refused_for_good()
+    {
+        _channel.Fail(2, permanent: false);
+        var outbox = StartOutbox();
+        var id = Guid.NewGuid();
+
+        outbox.Tell(new OutboxProtocol.DeliverFinished(id, "rep", Succeeded, 1024), TestActor);
+        ExpectMsg<FinalReplyDelivered>(Wait);
+        var afterFaults = _metrics.Of("t1");
+        _channel.Fail(1, permanent: true);
+        outbox.Tell(new OutboxProtocol.DeliverFinished(Guid.NewGuid(), "rep", Succeeded, 1024), TestActor);
+        ExpectMsg<FinalReplyDelivered>(Wait);
+
+        Assert.Equal((2L, 2L), (afterFaults.RepliesRetried, afterFaults.TransportErrors));
+        Assert.Equal((2L, 3L), (_metrics.Of("t1").RepliesRetried, _metrics.Of("t1").TransportErrors));
+        Assert.Equal(0L, _metrics.Of("t2").RepliesRetried);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Net.Security;
 using Akka.Actor;
 using Akka.Configuration;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Diagnosis;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Transport;
 using RabbitMQ.Client;
@@ -18,6 +19,9 @@ public sealed class AmqpTransportFactory : ITransportFactory
 
     public IBindingTransport Create(TenantBinding binding, AgentSettings settings, GuestPlatform platform, TimeProvider time) =>
         new AmqpTransport(binding, settings.Name);
+
+    public Task<IReadOnlyList<DoctorCheck>> DiagnoseAsync(TenantBinding binding, AgentSettings settings, TimeProvider time, CancellationToken ct) =>
+        AmqpDoctor.DiagnoseAsync(binding, ct);
 }
 
 /// <summary>

@@ -124,6 +124,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         {
             if (f.Generation == _generation)
             {
+                _lifetime.Metrics.TransportError(_binding.Name, AmqpTransport.TransportName, "connect");
                 Reconnect($"connecting failed: {Describe(f.Cause)}");
             }
         });

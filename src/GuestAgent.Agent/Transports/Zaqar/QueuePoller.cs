@@ -186,6 +186,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         Receive<QueuePollerProtocol.ClaimFailed>(f =>
         {
             _claiming = false;
+            _lifetime.Metrics.TransportError(_binding.Name, ZaqarTransport.TransportName, "claim");
             _fault = _fault == TimeSpan.Zero ? _poll.MinInterval : TimeSpan.FromTicks(Math.Min(_poll.MaxFaultBackoff.Ticks, _fault.Ticks * 2));
             _log.Warning("claiming {Queue} failed ({Error}); next try in {Delay}", _binding.CommandQueue, f.Cause.Message, _fault);
             Schedule(_fault);
@@ -221,6 +222,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         Receive<QueuePollerProtocol.ScanFailed>(f =>
         {
             _scanning = false;
+            _lifetime.Metrics.TransportError(_binding.Name, ZaqarTransport.TransportName, "read");
             if (f.Cause is ZaqarException { StatusCode: 401 or 403 or 404 } denied)
             {
                 // A pre-signed URL minted without GET on messages (Zaqar says 404): queries wait for a slot like
@@ -356,6 +358,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         }
         _claiming = true;
         _claimLimit = limit;
+        _lifetime.Metrics.Polled(_binding.Name);
         _zaqar.ClaimAsync(_binding.CommandQueue, limit, _poll.ClaimTtlSeconds, _poll.ClaimGraceSeconds).PipeTo(Self,
             success: c => new QueuePollerProtocol.Claimed(c),
             failure: ex => new QueuePollerProtocol.ClaimFailed(ex));
@@ -476,10 +479,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         {
             KeepListing(() => _openClaims.Answered(claimId));
         }
+        var (metrics, tenant) = (_lifetime.Metrics, _binding.Name);
         _zaqar.DeleteAsync(_binding.CommandQueue, messageId, claimId).ContinueWith(t =>
         {
             if (t.IsFaulted)
             {
+                metrics.TransportError(tenant, ZaqarTransport.TransportName, "delete");
                 _log.Warning("deleting message {MessageId} failed ({Error}); {Consequence}",
                     messageId, t.Exception?.GetBaseException().Message, ifNotDeleted);
             }

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Diagnosis;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Agent.Transport;
 using GuestAgent.Agent.Transports.Zaqar.Credentials;
@@ -17,12 +18,18 @@ public sealed class ZaqarTransportFactory : ITransportFactory
     public object ReadSettings(Config binding, Func<string, string> key, BindingAddress address, string stateDir) =>
         ZaqarBindingSettings.Read(binding, key, address, stateDir);
 
+    /// <summary>The file in the state directory holding the agent's Client-ID toward Zaqar.</summary>
+    public const string ClientIdFile = "client-id";
+
+    public Task<IReadOnlyList<DoctorCheck>> DiagnoseAsync(TenantBinding binding, AgentSettings settings, TimeProvider time, CancellationToken ct) =>
+        ZaqarDoctor.DiagnoseAsync(binding, settings, time, ct);
+
     /// <summary>The agent's Client-ID toward Zaqar, kept in the state directory: one per agent, whatever its bindings.</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Guid>> ClientIds = new();
 
     public IBindingTransport Create(TenantBinding binding, AgentSettings settings, GuestPlatform platform, TimeProvider time) =>
         new ZaqarTransport(binding, settings, platform,
-            ClientIds.GetOrAdd(settings.StateDir, dir => new(() => ClientIdentity.LoadOrCreate(Path.Combine(dir, "client-id")))).Value, time);
+            ClientIds.GetOrAdd(settings.StateDir, dir => new(() => ClientIdentity.LoadOrCreate(Path.Combine(dir, ClientIdFile)))).Value, time);
 }
 
 /// <summary>
@@ -45,24 +52,31 @@ public sealed class ZaqarTransport : IBindingTransport
         // methods cover it (claims and deletes: the command queue's, reply posts: the reply queue's).
         // A credentials command swaps them while the client is in use.
         _credentials = auth.Mode == "presigned" ? new GuestCredentials(auth.CommandQueueUrl!, auth.ReplyQueueUrl!) : null;
-        Client = new ZaqarClient(new ZaqarClientOptions
+        Client = ClientFor(binding, _credentials, clientId, time, settings.ZaqarConnections);
+        Replies = new ZaqarReplyChannel(Client);
+        Credentials = _credentials is null ? null : new PreSignedRenewal(binding, _credentials, Client, platform.Files, settings.StateDir, time);
+        Companions = _credentials is null ? [] : [("credentials-watch", CredentialsWatch.Props(binding, _credentials, time))];
+    }
+
+    /// <summary>A client of the binding's Zaqar with its credentials (<paramref name="credentials"/>: a presigned binding's URLs).</summary>
+    internal static ZaqarClient ClientFor(TenantBinding binding, GuestCredentials? credentials, Guid clientId, TimeProvider time, int maxConnections)
+    {
+        var auth = AuthOf(binding);
+        return new ZaqarClient(new ZaqarClientOptions
         {
             Endpoint = binding.Endpoint,
             ClientId = clientId,
             Auth = auth.Mode switch
             {
                 "keystone" => ZaqarAuth.Keystone.WithToken(auth.Token!, binding.Project),
-                "presigned" => new ZaqarAuth.PreSigned(_credentials!.Zaqar),
+                "presigned" => new ZaqarAuth.PreSigned(credentials!.Zaqar),
                 _ => new ZaqarAuth.None(binding.Project),
             },
             MaxAttempts = 3,
             RequestTimeout = TimeSpan.FromSeconds(20),
             TimeProvider = time,
-            MaxConnections = settings.ZaqarConnections,
+            MaxConnections = maxConnections,
         });
-        Replies = new ZaqarReplyChannel(Client);
-        Credentials = _credentials is null ? null : new PreSignedRenewal(binding, _credentials, Client, platform.Files, settings.StateDir, time);
-        Companions = _credentials is null ? [] : [("credentials-watch", CredentialsWatch.Props(binding, _credentials, time))];
     }
 
     /// <summary>The binding's Zaqar settings, as <see cref="ZaqarBindingSettings"/> read them.</summary>
