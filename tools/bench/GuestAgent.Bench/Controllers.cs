@@ -21,10 +21,16 @@ public static class Controllers
     public static Uri? WebSocketUrl =>
         Environment.GetEnvironmentVariable("ZAQAR_WS_URL") is { Length: > 0 } url ? new Uri(url) : null;
 
-    /// <summary>A client of the agent's <paramref name="commandQueue"/>; <paramref name="replyQueue"/> is a Zaqar reply queue of its own.</summary>
-    public static GuestClient Guest(ZaqarClient? zaqar, string commandQueue, string replyQueue) => Amqp
-        ? new(new AmqpTransport(AmqpTransportOptions.FromEnvironment()), commandQueue,
-            Environment.GetEnvironmentVariable("BENCH_AMQP_REPLY_QUEUE") ?? "replies")
+    /// <summary>The binding's reply queue over AMQP, the only one its guest may publish to.</summary>
+    public static string AmqpReplyQueue => Environment.GetEnvironmentVariable("BENCH_AMQP_REPLY_QUEUE") ?? "replies";
+
+    /// <summary>
+    /// A client of the agent's <paramref name="commandQueue"/>; <paramref name="replyQueue"/> is a
+    /// Zaqar reply queue of its own (over AMQP: the binding's, unless <paramref name="listens"/> is
+    /// false, for a client that only casts and leaves the binding's replies to be read by others).
+    /// </summary>
+    public static GuestClient Guest(ZaqarClient? zaqar, string commandQueue, string replyQueue, bool listens = true) => Amqp
+        ? new(new AmqpTransport(AmqpTransportOptions.FromEnvironment()), commandQueue, listens ? AmqpReplyQueue : "bench-unread")
         : new(new ZaqarTransport(zaqar ?? throw new InvalidOperationException("ZAQAR_URL is not set"),
             new ZaqarTransportOptions { WebSocketUrl = WebSocketUrl }), commandQueue, replyQueue);
 

@@ -24,10 +24,11 @@ public static class Recovery
         {
             await closing.DisposeAsync();
         }
-        // Casts only: this client never listens, so their replies wait on the queue for DrainAsync
-        // (over AMQP that is the binding's reply queue, the only one a guest may publish to).
-        await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-rec-" + Guid.NewGuid().ToString("N")[..8]);
-        var replies = guest.ReplyQueue;
+        // Casts only, replying elsewhere than to this client's own queue, so its listener never
+        // starts and their replies wait for DrainAsync (over AMQP on the binding's reply queue,
+        // the only one a guest may publish to).
+        var replies = Controllers.Amqp ? Controllers.AmqpReplyQueue : "bench-rec-" + Guid.NewGuid().ToString("N")[..8];
+        await using var guest = Controllers.Guest(zaqar, agentQueue, replies + "-calls", listens: false);
         var ids = new HashSet<Guid>();
         for (var i = 0; i < casts; i++)
         {
