@@ -483,6 +483,10 @@ for pass in "main|$WSGIREF|1|$MAIN_TP" "uwsgi|$UWSGI|8|$LEVELS" "pmain|$PWSGIREF
     bench "$name" "$name" "$label" "$conns" throughput "$TP_SECONDS" "$TP_RUNS" "$levels" || failed "throughput on $label"
 done
 
+say "5/8 process starts from .NET, no agent: true alone and under the exec supervisor chain"
+( BENCH_JSON="$BENCH_JSON.spawn" "$RUN/bench-bin/GuestAgent.Bench" spawn-floor "$LAT_CALLS" ) >>"$OUT/bench-output.txt" || failed "spawn floor"
+[[ -f "$BENCH_JSON.spawn" ]] && { cat "$BENCH_JSON.spawn" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.spawn"; }
+
 # ---------------------------------------------------------------- 6. recovery and file transfer
 if (( ! OVERLAP )); then
     start_agent rec uwsgi 1 ga-rec 16

@@ -11,10 +11,11 @@ using GuestAgent.Zaqar;
 //   GuestAgent.Bench recovery CASTS            (BENCH_AGENT_RESTART: kill -9 and restart the agent)
 //   GuestAgent.Bench idle-first-call PREFIX BINDINGS LABEL
 //   GuestAgent.Bench file-throughput MIB RUNS
+//   GuestAgent.Bench spawn-floor [N]          (process starts alone, no Zaqar needed)
 var env = (string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set");
 var inv = CultureInfo.InvariantCulture;
 // Over AMQP (BENCH_TRANSPORT=amqp) there is no Zaqar: the controllers speak to the broker.
-var zaqar = Controllers.Amqp ? null : new ZaqarClient(new ZaqarClientOptions
+var zaqar = Controllers.Amqp || args.FirstOrDefault() == "spawn-floor" ? null : new ZaqarClient(new ZaqarClientOptions
 {
     Endpoint = env("ZAQAR_URL"),
     ClientId = Guid.NewGuid(),
@@ -38,13 +39,16 @@ switch (args.FirstOrDefault())
     case "idle-first-call":
         await IdleFirstCall.RunAsync(zaqar ?? throw new InvalidOperationException("idle-first-call is a Zaqar workload"), args[1], int.Parse(args[2], inv), args[3]);
         break;
+    case "spawn-floor":
+        await SpawnFloor.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 100);
+        break;
     case "file-throughput":
         await FileThroughput.RunAsync(zaqar ?? throw new InvalidOperationException("file-throughput is a Zaqar workload"), env("GUESTAGENT_QUEUE"), env("BENCH_FILE_ROOT"), int.Parse(env("BENCH_HTTP_PORT"), inv),
             args.Length > 1 ? int.Parse(args[1], inv) : 64, args.Length > 2 ? int.Parse(args[2], inv) : 3);
         break;
     default:
         Console.Error.WriteLine("usage: GuestAgent.Bench call-latency CALLS [RUNS] | throughput SECONDS RUNS N[,N..] | recovery CASTS"
-            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS");
+            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS | spawn-floor [N]");
         return 2;
 }
 return 0;
