@@ -11,6 +11,8 @@ public sealed class OperationSlots(int capacity, bool open = true)
 {
     private int _used;
     private volatile bool _open = open;
+    private readonly Lock _listenersLock = new();
+    private Action[] _listeners = [];
 
     public int Capacity { get; } = capacity;
     public int Used => Volatile.Read(ref _used);
@@ -22,7 +24,44 @@ public sealed class OperationSlots(int capacity, bool open = true)
     public bool IsOpen => _open;
 
     /// <summary>The holder has counted its slots: claims may be sized from them again.</summary>
-    public void Open() => _open = true;
+    public void Open()
+    {
+        _open = true;
+        Freed();
+    }
+
+    /// <summary>
+    /// Calls <paramref name="listener"/> whenever a slot may have become free (given back, or the
+    /// slots opened), on the thread that freed it: a receiver waiting for a slot takes the next
+    /// command then, not at its next look. Keep it cheap (tell an actor). Disposing stops it.
+    /// </summary>
+    public IDisposable WhenFreed(Action listener)
+    {
+        lock (_listenersLock)
+        {
+            _listeners = [.. _listeners, listener];
+        }
+        return new Subscription(this, listener);
+    }
+
+    private void Freed()
+    {
+        foreach (var listener in Volatile.Read(ref _listeners))
+        {
+            listener();
+        }
+    }
+
+    private sealed class Subscription(OperationSlots slots, Action listener) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (slots._listenersLock)
+            {
+                slots._listeners = [.. slots._listeners.Where(l => l != listener)];
+            }
+        }
+    }
 
     public bool TryAcquire()
     {
@@ -59,5 +98,6 @@ public sealed class OperationSlots(int capacity, bool open = true)
         {
             Interlocked.Exchange(ref _used, 0);
         }
+        Freed();
     }
 }

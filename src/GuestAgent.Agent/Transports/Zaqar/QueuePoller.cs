@@ -42,6 +42,12 @@ public static class QueuePollerProtocol
     {
         public static readonly Pushed Instance = new();
     }
+
+    /// <summary>A slot was given back while every slot was busy: claim now rather than at the next look.</summary>
+    internal sealed record SlotFreed
+    {
+        public static readonly SlotFreed Instance = new();
+    }
 }
 
 /// <summary>
@@ -119,6 +125,14 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <summary>How many messages the claim under way asked for.</summary>
     private int _claimLimit;
 
+    /// <summary>Set while the last look found no free slot: a slot given back then wakes the poller.</summary>
+    private bool _wantsSlots;
+
+    /// <summary>1 while a wake-up is in the mailbox.</summary>
+    private int _wakeQueued;
+
+    private IDisposable[] _slotWatches = [];
+
     /// <summary>The claim under way is the safety net's (no announcement led to it).</summary>
     private bool _safetyClaim;
 
@@ -169,6 +183,14 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 _pushing = false;
                 _idle = _poll.MinInterval;
                 ClaimWhenIdle();
+            }
+        });
+        Receive<QueuePollerProtocol.SlotFreed>(_ =>
+        {
+            Volatile.Write(ref _wakeQueued, 0);
+            if (Volatile.Read(ref _wantsSlots) && !_claiming && _outstanding.Count == 0 && !_scanning)
+            {
+                ClaimNow();
             }
         });
         Receive<QueuePollerProtocol.Pushed>(_ =>
@@ -259,6 +281,15 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        var self = Self;
+        void Wake()
+        {
+            if (Volatile.Read(ref _wantsSlots) && Interlocked.Exchange(ref _wakeQueued, 1) == 0)
+            {
+                self.Tell(QueuePollerProtocol.SlotFreed.Instance);
+            }
+        }
+        _slotWatches = [_tenant.WhenFreed(Wake), _global.WhenFreed(Wake)];
         if (_pushProps is not null)
         {
             _pushChild = Context.ActorOf(_pushProps, "push");
@@ -310,7 +341,14 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         }
     }
 
-    protected override void PostStop() => EndWait();
+    protected override void PostStop()
+    {
+        foreach (var w in _slotWatches)
+        {
+            w.Dispose();
+        }
+        EndWait();
+    }
 
     /// <summary>Claims now unless a claim, its offers or a scan are under way (their end leads to the next claim).</summary>
     private void ClaimWhenIdle()
@@ -337,6 +375,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             return;
         }
         var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
+        // With every slot busy, a slot given back claims at once (SlotFreed) instead of at the next look.
+        Volatile.Write(ref _wantsSlots, limit == 0);
         if (limit == 0 && !_tenant.IsOpen)
         {
             // The ledger is recovering (agent start, or a restart after a journal fault): what it
