@@ -83,23 +83,21 @@ public sealed class WindowsFileSystem : IFileSystem
     public int SetOwner(string path, uint uid, uint gid) =>
         uid is WindowsAccounts.AgentAccountId or uint.MaxValue && gid is WindowsAccounts.AgentAccountId or uint.MaxValue ? 0 : 1; // 1: EPERM
 
+    /// <summary>A file it creates gets its owner-only ACL in the same call (no moment with inherited access).</summary>
     public FileStream OpenOwnerOnly(string path, FileStreamOptions options)
     {
-        var existed = File.Exists(path);
-        var stream = new FileStream(path, options);
-        if (!existed)
+        if (File.Exists(path) || options.Mode is FileMode.Open or FileMode.Truncate)
         {
-            try
-            {
-                stream.SetAccessControl(OwnerOnlyFile());
-            }
-            catch
-            {
-                stream.Dispose();
-                throw;
-            }
+            return new FileStream(path, options);
         }
-        return stream;
+        var rights = options.Access switch
+        {
+            FileAccess.Read => FileSystemRights.Read,
+            FileAccess.Write => FileSystemRights.Write,
+            _ => FileSystemRights.Read | FileSystemRights.Write,
+        };
+        // bufferSize 0 (unbuffered) is not taken here; 1 is the same.
+        return new FileInfo(path).Create(options.Mode, rights, options.Share, Math.Max(options.BufferSize, 1), options.Options, OwnerOnlyFile());
     }
 
     /// <summary>NTFS journals its directory entries: a completed rename survives a power cut without a flush of the directory.</summary>
