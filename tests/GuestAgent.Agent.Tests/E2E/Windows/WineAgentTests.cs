@@ -51,7 +51,7 @@ public sealed class WineAgentTests(WineAgent wine) : IClassFixture<WineAgent>
     {
         var final = await CallAsync(new ExecArgs
         {
-            Argv = ["findstr.exe", "needle"],
+            Argv = ["find.exe", "needle"], // Wine's findstr ignores stdin
             StdinB64 = Convert.ToBase64String("hay\r\nneedle one\r\nmore hay\r\nneedle two\r\n"u8),
         });
 
@@ -143,5 +143,16 @@ public sealed class WineAgentTests(WineAgent wine) : IClassFixture<WineAgent>
 
         Assert.Equal(ReplyStatus.Succeeded, final.Status);
         Assert.Equal("plain text", Encoding.UTF8.GetString(final.ResultAs<FileGetResult>()!.Data.DecodeInline()));
+    }
+
+    [Fact]
+    public void Shipped_Windows_example_config_is_valid_for_the_Windows_agent()
+    {
+        var example = Path.Combine(RepoPaths.Root, "hocon", "examples", "windows-single-tenant.conf");
+
+        var (exitCode, output) = wine.Bed.Wine(wine.Bed.AgentExe, "--check-config", "--config", WineBed.WinPath(example));
+
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("1 tenant binding(s), state in C:/ProgramData/guest-agent/state", output);
     }
 }
