@@ -10,6 +10,12 @@ namespace GuestAgent.Agent.Platform.Windows;
 /// stderr copied byte for byte into the run's files, records the exit code, and exits with it; the
 /// same <see cref="RunFiles"/> contract as the Linux supervisor script. Exit 125 when it cannot
 /// join the job or record its pid: then nothing ran.
+/// <para>
+/// Encodings: with a console (the agent starts it with a hidden one) its code pages are set to
+/// UTF-8 and the command shares it, so cmd and console programs write UTF-8. Without one (under
+/// Wine) cmd writes the ANSI code page; a shell line's output, which is text, is then converted to
+/// UTF-8 when it is not UTF-8 already. argv runs are passed through byte for byte, whatever they are.
+/// </para>
 /// </summary>
 public static class RunSupervisor
 {
@@ -22,6 +28,7 @@ public static class RunSupervisor
     public const string RawTail = "raw";
 
     private const int CouldNotStart = 125;
+    private const int Utf8CodePage = 65001;
 
     /// <summary>How to start this agent's executable again: itself, or dotnet with the agent's assembly.</summary>
     public static (string Program, IReadOnlyList<string> Arguments) SelfCommand()
@@ -60,11 +67,14 @@ public static class RunSupervisor
             return CouldNotStart;
         }
 
+        var hasConsole = WindowsNative.GetConsoleOutputCP() != 0
+                         && WindowsNative.SetConsoleOutputCP(Utf8CodePage) && WindowsNative.SetConsoleCP(Utf8CodePage);
         var start = new ProcessStartInfo
         {
             FileName = args[7],
             UseShellExecute = false,
-            CreateNoWindow = true,
+            // Sharing the supervisor's (hidden, UTF-8) console; without one, no window may be made.
+            CreateNoWindow = !hasConsole,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -92,6 +102,12 @@ public static class RunSupervisor
             await child.WaitForExitAsync();
             await Task.WhenAll(output, errors);
             code = child.ExitCode;
+        }
+        if (args[6] == RawTail)
+        {
+            var codePage = hasConsole ? Utf8CodePage : (int)WindowsNative.GetACP();
+            await ToUtf8Async(stdoutPath, codePage);
+            await ToUtf8Async(stderrPath, codePage);
         }
         await RecordAsync(exitPath, code);
         return code;
@@ -123,6 +139,25 @@ public static class RunSupervisor
                 // same
             }
         }
+    }
+
+    /// <summary>Rewrites a shell line's output from <paramref name="codePage"/> to UTF-8 unless it is UTF-8 already (or too large to hold).</summary>
+    private static async Task ToUtf8Async(string path, int codePage)
+    {
+        const long largestConverted = 64L << 20;
+        if (codePage == Utf8CodePage || new FileInfo(path).Length is 0 or > largestConverted)
+        {
+            return;
+        }
+        var bytes = await File.ReadAllBytesAsync(path);
+        if (System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return;
+        }
+        System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
+        var text = System.Text.Encoding.GetEncoding(codePage).GetString(bytes);
+        await using var file = new FileStream(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        await file.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text));
     }
 
     /// <summary>"exit N\n" in one write, as the Linux supervisor does.</summary>

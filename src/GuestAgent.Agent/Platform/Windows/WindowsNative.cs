@@ -85,7 +85,19 @@ internal static class WindowsNative
     private static extern uint GetFinalPathNameByHandle(SafeFileHandle file, [Out] char[] buffer, uint length, uint flags);
 
     [DllImport("kernel32.dll")]
-    public static extern uint GetOEMCP();
+    public static extern uint GetACP();
+
+    /// <summary>The code page of this process's console output; 0 when it has no console.</summary>
+    [DllImport("kernel32.dll")]
+    public static extern uint GetConsoleOutputCP();
+
+    [DllImport("kernel32.dll")]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    public static extern bool SetConsoleOutputCP(uint codePage);
+
+    [DllImport("kernel32.dll")]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    public static extern bool SetConsoleCP(uint codePage);
 
     /// <summary>A job whose processes all die when its last handle closes (the agent's, when the agent dies); <paramref name="name"/> lets a later agent open it.</summary>
     public static SafeJobHandle CreateKillOnCloseJob(string name)

@@ -36,6 +36,18 @@ public sealed class WineAgentTests(WineAgent wine) : IClassFixture<WineAgent>
     }
 
     [Fact]
+    public async Task Shell_output_that_is_not_UTF8_arrives_as_UTF8_text()
+    {
+        // Without a console (Wine's case) cmd writes the ANSI code page: é is one byte 0xE9 there.
+        var final = await CallAsync(new ExecArgs { Shell = "echo héllo wörld ✓" });
+
+        var result = final.ResultAs<ExecResult>()!;
+        Assert.True(final.Status == ReplyStatus.Succeeded, Describe(final));
+        Assert.Null(result.Stdout.DataB64);
+        Assert.StartsWith("héllo wörld ", result.Stdout.Data);
+    }
+
+    [Fact]
     public async Task Argv_reaches_the_program_quoted_by_Windows_rules()
     {
         // The agent's own executable says which argument it did not understand, exactly as it parsed it.
