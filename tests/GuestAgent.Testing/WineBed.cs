@@ -78,6 +78,11 @@ public sealed class WineBed : IDisposable
     /// <summary>Runs <paramref name="program"/> (a Windows program) with <paramref name="args"/> under this bed's Wine.</summary>
     public (int ExitCode, string Output) Wine(string program, params string[] args) => Run("wine", [program, .. args], Environment);
 
+    /// <summary>
+    /// Keeps this prefix's wineserver (and so services.exe with the services it runs) alive between wine calls.
+    /// </summary>
+    public void KeepServerAlive() => Run("wineserver", ["-p"], Environment);
+
     public void Dispose()
     {
         // Only this prefix's wineserver (and what it still runs).
@@ -91,25 +96,36 @@ public sealed class WineBed : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="program"/>, its output into a file: Wine's services (started by the
+    /// first call in a prefix) inherit the standard handles and outlive it, so pipes would never end.
+    /// </summary>
     private static (int ExitCode, string Output) Run(string program, IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
+        var output = Path.GetTempFileName();
+        try
         {
-            psi.ArgumentList.Add(a);
+            var psi = new ProcessStartInfo("sh");
+            foreach (var a in (string[])["-c", "\"$0\" \"$@\" >\"$GA_OUTPUT\" 2>&1 </dev/null", program, .. args])
+            {
+                psi.ArgumentList.Add(a);
+            }
+            foreach (var (variable, value) in environment ?? new Dictionary<string, string?>())
+            {
+                psi.Environment[variable] = value;
+            }
+            psi.Environment["GA_OUTPUT"] = output;
+            using var p = Process.Start(psi)!;
+            if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
+            {
+                p.Kill(entireProcessTree: true);
+                return (-1, $"{program} did not finish within 5 minutes");
+            }
+            return (p.ExitCode, File.ReadAllText(output));
         }
-        foreach (var (variable, value) in environment ?? new Dictionary<string, string?>())
+        finally
         {
-            psi.Environment[variable] = value;
+            File.Delete(output);
         }
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var errors = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            p.Kill(entireProcessTree: true);
-            return (-1, $"{program} did not finish within 5 minutes");
-        }
-        return (p.ExitCode, output.Result + errors.Result);
     }
 }

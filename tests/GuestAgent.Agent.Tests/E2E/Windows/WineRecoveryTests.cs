@@ -88,4 +88,45 @@ public sealed class WineRecoveryTests
         Assert.Equal(["attempt=1", "attempt=2"], wine.MarkLines("rerun"));
         Assert.Equal(["attempt=1"], wine.MarkLines("done"));
     }
+
+    [LongFact]
+    public async Task Windows_service_answers_commands_and_stops_gracefully()
+    {
+        using var bed = WineBed.Create();
+        var dir = Directory.CreateTempSubdirectory("ga-wine-service-").FullName;
+        try
+        {
+            var tenant = E2EContext.NewTenant("t1");
+            var config = AgentProcess.WriteConfig(dir, ZaqarBed.Shared.Url, [tenant], "wine-service", extraConfig: "log.file = true",
+                stateDir: WineBed.WinPath(Path.Combine(dir, "state")));
+            bed.KeepServerAlive();
+            var binPath = $"{WineBed.WinPathBackslashed(bed.AgentExe)} --config {WineBed.WinPathBackslashed(config)}";
+            var create = bed.Wine("sc", "create", "guest-agent", "binPath=", binPath, "start=", "demand");
+            Assert.True(create.ExitCode == 0, create.Output);
+            var start = bed.Wine("net", "start", "guest-agent");
+            Assert.True(start.ExitCode == 0, start.Output);
+
+            var controller = RawController.For(ZaqarBed.Shared, tenant);
+            var call = await controller.SendAsync(controller.Exec(new ExecArgs { Shell = "echo from the service" }));
+            var final = await controller.FinalAsync(call.Id, Wait);
+            var stop = bed.Wine("net", "stop", "guest-agent");
+
+            Assert.Equal(ReplyStatus.Succeeded, final.Status);
+            Assert.Equal("from the service\r\n", final.ResultAs<ExecResult>()!.Stdout.Data);
+            Assert.True(stop.ExitCode == 0, stop.Output);
+            // The service stop is the graceful stop: the drain runs and finds nothing left running (net stop may return first).
+            string Log() => string.Concat(Directory.GetFiles(Path.Combine(dir, "state", "logs")).Select(f =>
+            {
+                using var reader = new StreamReader(new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+                return reader.ReadToEnd();
+            }));
+            await E2EContext.WaitForAsync(() => Log().Contains("all operations finished", StringComparison.Ordinal), "the stop's drain in the service's log");
+            Assert.Contains("stopping: no new claims", Log());
+            bed.Wine("sc", "delete", "guest-agent");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
