@@ -9,6 +9,7 @@ internal static class WindowsNative
     public const uint JobObjectAllAccess = 0x1F001F;
     public const uint JobObjectAssignProcess = 0x0001;
     public const uint JobObjectTerminate = 0x0008;
+    private const int ErrorAlreadyExists = 183;
 
     private const int JobObjectBasicProcessIdList = 3;
     private const int JobObjectExtendedLimitInformation = 9;
@@ -106,6 +107,12 @@ internal static class WindowsNative
         if (job.IsInvalid)
         {
             throw new System.ComponentModel.Win32Exception(Marshal.GetLastPInvokeError(), $"CreateJobObject({name})");
+        }
+        if (Marshal.GetLastPInvokeError() == ErrorAlreadyExists)
+        {
+            // Another run of the same command still holds it: joining would tie the two runs' fates together.
+            job.Dispose();
+            throw new System.ComponentModel.Win32Exception(ErrorAlreadyExists, $"the job object {name} of an earlier run of this command still exists");
         }
         var info = new ExtendedLimitInformation { BasicLimitInformation = { LimitFlags = JobObjectLimitKillOnJobClose } };
         if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, ref info, (uint)Marshal.SizeOf<ExtendedLimitInformation>()))

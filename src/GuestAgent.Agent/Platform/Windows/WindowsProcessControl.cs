@@ -74,7 +74,7 @@ public sealed class WindowsProcessControl : IProcessControl
             return $"cannot create the run's job object: {e.Message}";
         }
         _jobs.AddOrUpdate(start, new RunJob(job, name));
-        // A window of its own would pop up on a desktop, or a hidden console be made for a service.
+        // No window on a desktop; the supervisor still gets a console of its own, hidden, which it sets to UTF-8.
         start.CreateNoWindow = true;
         if (supervised is null)
         {
