@@ -16,6 +16,11 @@
 #                                           on remove and upgrade, deleted on purge only
 #   guestctl_DEBVERSION_DEBARCH.deb         the controller's command line: /opt/guestctl/,
 #                                           /usr/bin/guestctl
+#   guest-agent-VERSION-win-x64.zip         the Windows agent (with --arch win-x64 or all), unpacked
+#                                           under guest-agent/: guest-agent.exe and its runtime (not
+#                                           single-file), install-service.ps1 (tools/windows), the
+#                                           sample windows-single-tenant.conf and the reference
+#                                           guest-agent.conf; install: .\install-service.ps1 as Administrator
 #
 # The version is the VERSION file at the repository's root unless --version (or the
 # GUESTAGENT_VERSION variable) says otherwise; it goes into the binaries (guest-agent --version)
@@ -25,9 +30,9 @@
 # it) is reported as not built, by name, and the script exits 3 after building the others;
 # nothing is faked.
 #
-# Usage: tools/package.sh [--arch x64|arm64|all] [--version V] [--out DIR] [--only agent|guestctl]
+# Usage: tools/package.sh [--arch x64|arm64|win-x64|all] [--version V] [--out DIR] [--only agent|guestctl]
 #                         [--no-publish] [--no-tarball]
-#   --arch        architectures (default all: x64 and arm64)
+#   --arch        architectures (default all: x64, arm64 and the Windows agent win-x64)
 #   --only        build one of the two programs only
 #   --no-publish  package what an earlier run published into OUT/publish (same --arch/--only;
 #                the binaries keep the version they were published with)
@@ -56,9 +61,10 @@ while (( $# )); do
     esac
 done
 case "$arch" in
-    all) arches=(x64 arm64) ;;
-    x64|arm64) arches=("$arch") ;;
-    *) echo "package.sh: --arch must be x64, arm64 or all, not '$arch'" >&2; exit 2 ;;
+    all) arches=(x64 arm64); windows=1 ;;
+    x64|arm64) arches=("$arch"); windows=0 ;;
+    win-x64) arches=(); windows=1 ;;
+    *) echo "package.sh: --arch must be x64, arm64, win-x64 or all, not '$arch'" >&2; exit 2 ;;
 esac
 case "$only" in
     "") programs=(agent guestctl) ;;
@@ -70,7 +76,7 @@ if ! [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]]; then
     echo "package.sh: version '$version' is not MAJOR.MINOR.PATCH[-PRERELEASE] (e.g. 1.2.0 or 1.2.0-rc1)" >&2; exit 2
 fi
 debversion="${version//-/\~}"
-for tool in dotnet dpkg-deb fakeroot tar gzip; do
+for tool in dotnet dpkg-deb fakeroot tar gzip $( (( windows )) && echo zip); do
     command -v "$tool" >/dev/null || { echo "package.sh: '$tool' is missing (apt-get install ${tool/dpkg-deb/dpkg})" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -174,6 +180,19 @@ deb_guestctl() {
     echo "package.sh: $deb ($(du -h "$deb" | cut -f1))"
 }
 
+# zip_windows PUB: the Windows agent's zip, guest-agent/ holding the release, its install script and configs.
+zip_windows() {
+    local pub="$1" stage zipfile="$out/guest-agent-$version-win-x64.zip"
+    stage="$(mktemp -d)"
+    cp -a "$pub" "$stage/guest-agent"
+    install -m 0644 "$ROOT/tools/windows/install-service.ps1" "$ROOT/hocon/examples/windows-single-tenant.conf" \
+        "$ROOT/hocon/guest-agent.conf" "$stage/guest-agent/"
+    rm -f "$zipfile"
+    ( cd "$stage" && zip -qr -X "$zipfile" guest-agent )
+    rm -rf "$stage"
+    echo "package.sh: $zipfile ($(du -h "$zipfile" | cut -f1))"
+}
+
 status=0
 not_built=()
 for a in "${arches[@]}"; do
@@ -198,6 +217,17 @@ for a in "${arches[@]}"; do
         if [[ "$program" == agent ]]; then deb_agent "$rid" "$debarch" "$pub"; else deb_guestctl "$rid" "$debarch" "$pub"; fi
     done
 done
+if (( windows )) && [[ " ${programs[*]} " == *" agent "* ]]; then
+    pub="$out/publish/win-x64/guest-agent"
+    rc=0
+    if (( publish )); then publish agent win-x64 "$pub" || rc=$?; fi
+    if (( rc == 3 )); then not_built+=(win-x64)
+    elif (( rc != 0 )); then status=1
+    elif [[ ! -f "$pub/guest-agent.exe" ]]; then
+        echo "package.sh: --no-publish, but $pub/guest-agent.exe was never published (run without --no-publish first)" >&2; status=1
+    else zip_windows "$pub"
+    fi
+fi
 if (( ${#not_built[@]} )); then
     echo "package.sh: NOT BUILT: ${not_built[*]} (its .NET runtime pack is not in the NuGet feeds this machine reaches)" >&2
     (( status != 0 )) || status=3

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test.sh -- the project's test command: everything from a fresh clone on a fresh machine.
 #
-# Installs what the tests need (Debian's zaqar-server, redis-server, keystone, rabbitmq-server ...), starts one local
+# Installs what the tests need (Debian's zaqar-server, redis-server, keystone, rabbitmq-server, wine ...), starts one local
 # Zaqar bed, one keystone-authenticated Zaqar bed with its WebSocket server (tools/keystone) and one RabbitMQ
 # (tools/rabbitmq) for the whole run (tests keep apart by project id and queue name, on RabbitMQ by tenants
 # and guests of their own), builds, runs every test project, stops the beds, and ends
@@ -26,6 +26,7 @@ trap cleanup EXIT
 "$ROOT/tools/keystone/install.sh" || { echo "installing the keystone bed failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/postgres/install.sh" || { echo "installing PostgreSQL failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/rabbitmq/install.sh" || { echo "installing the RabbitMQ bed failed"; echo "0 passed, 0 failed"; exit 1; }
+"$ROOT/tools/wine/install.sh" || { echo "installing Wine failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_ZAQAR_ENV="$BED/env"
 "$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
@@ -35,6 +36,10 @@ export GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
 
 if ! dotnet build -nologo -c Release GuestAgent.sln; then
     echo "build failed"; echo "0 passed, 0 failed"; exit 1
+fi
+# The win-x64 agent the Windows tests run under Wine (only when a source changed since the last one).
+if ! "$ROOT/tools/wine/build-agent.sh"; then
+    echo "building the win-x64 agent failed"; echo "0 passed, 0 failed"; exit 1
 fi
 # One test project at a time: they share one single-threaded Zaqar, and the agent tests start
 # many agent processes; running them side by side on two cores only adds load and flakiness.

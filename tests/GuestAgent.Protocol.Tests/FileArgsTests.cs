@@ -381,6 +381,18 @@ public sealed class FileArgsTests
         Assert.Equal((5_000_000_000L, (int?)100), (args.Offset, args.OutputCapBytes));
     }
 
+    [Theory]
+    [InlineData(@"C:\data\f.bin")]
+    [InlineData("c:/data/f.bin")]
+    [InlineData(@"\\server\share\f.bin")]
+    [InlineData("Z:f.bin")]
+    public void Windows_shaped_paths_pass_the_protocol_for_the_guest_policy_to_judge(string path)
+    {
+        var args = Assert.IsType<FileGetArgs>(Bodies.Accepted(Get(GetArgs(("path", path)))).Args);
+
+        Assert.Equal(path, args.Path);
+    }
+
     public static TheoryData<string, string, string> GetRejections() => new()
     {
         { "path", "<absent>", RejectCodes.MissingField },

@@ -39,11 +39,17 @@ public sealed class AgentProcess : IDisposable
     private readonly object _gate = new();
     private Process? _process;
 
-    private AgentProcess(string stateDir, string configPath, string? executable = null)
+    private readonly IReadOnlyList<string> _launcher;
+    private readonly IReadOnlyDictionary<string, string?> _environment;
+
+    private AgentProcess(string stateDir, string configPath, string? executable = null, IReadOnlyList<string>? launcher = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         StateDir = stateDir;
         ConfigPath = configPath;
         Executable = executable;
+        _launcher = launcher ?? [];
+        _environment = environment ?? new Dictionary<string, string?>();
     }
 
     /// <summary>A self-contained agent binary run directly (an installed package's); null: the built guest-agent.dll under dotnet.</summary>
@@ -54,9 +60,12 @@ public sealed class AgentProcess : IDisposable
     /// throw-away root) with <paramref name="configPath"/>; Start() again runs whatever that path holds
     /// then (a new build after an upgrade). Dispose deletes <paramref name="dir"/>.
     /// </summary>
-    public static AgentProcess StartExecutable(string executable, string configPath, string dir)
+    /// <param name="launcher">What runs the executable, with its arguments (<c>wine</c> for a win-x64 agent); none: it runs itself.</param>
+    /// <param name="environment">Variables for the launcher or the agent (WINEPREFIX); a null value removes the variable.</param>
+    public static AgentProcess StartExecutable(string executable, string configPath, string dir, IReadOnlyList<string>? launcher = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var agent = new AgentProcess(dir, configPath, executable);
+        var agent = new AgentProcess(dir, configPath, executable, launcher, environment);
         agent.Start();
         return agent;
     }
@@ -95,16 +104,17 @@ public sealed class AgentProcess : IDisposable
 
     /// <summary>
     /// Writes DIR/agent.conf as <see cref="Start(string, IReadOnlyList{TestTenant}, string, int, string)"/> does
-    /// (state in DIR/state, not created), for a start or a one-off run such as <c>doctor</c>; returns its path.
+    /// (state in DIR/state, not created, or in <paramref name="stateDir"/> as the agent's OS spells it), for a start
+    /// or a one-off run such as <c>doctor</c>; returns its path.
     /// </summary>
     public static string WriteConfig(string dir, string endpoint, IReadOnlyList<TestTenant> tenants, string name = "test-agent",
-        int maxOperations = 16, string extraConfig = "")
+        int maxOperations = 16, string extraConfig = "", string? stateDir = null)
     {
         Directory.CreateDirectory(dir);
         var config = new StringBuilder();
         config.AppendLine("guest-agent {");
         config.AppendLine($"  name = \"{name}\"");
-        config.AppendLine($"  state-dir = \"{Path.Combine(dir, "state")}\"");
+        config.AppendLine($"  state-dir = \"{stateDir ?? Path.Combine(dir, "state")}\"");
         config.AppendLine($"  max-operations = {maxOperations}");
         config.AppendLine("  log.file = false");
         config.AppendLine("  log.level = Debug");
@@ -184,10 +194,25 @@ public sealed class AgentProcess : IDisposable
         {
             throw new InvalidOperationException("the agent is already running");
         }
-        var psi = new ProcessStartInfo(Executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Executable is null)
+        var psi = new ProcessStartInfo(_launcher.Count > 0 ? _launcher[0] : Executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in _launcher.Skip(1))
         {
-            psi.ArgumentList.Add(AgentDll);
+            psi.ArgumentList.Add(a);
+        }
+        if (_launcher.Count > 0 || Executable is null)
+        {
+            psi.ArgumentList.Add(Executable ?? AgentDll);
+        }
+        foreach (var (variable, value) in _environment)
+        {
+            if (value is null)
+            {
+                psi.Environment.Remove(variable);
+            }
+            else
+            {
+                psi.Environment[variable] = value;
+            }
         }
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(ConfigPath);

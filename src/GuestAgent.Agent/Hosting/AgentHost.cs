@@ -25,6 +25,11 @@ public static class AgentHost
 
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args.Length > 0 && args[0] == Platform.Windows.RunSupervisor.Flag)
+        {
+            // Not for people: the Windows platform starts the agent's executable this way as the supervisor of one exec run.
+            return await Platform.Windows.RunSupervisor.RunAsync(args[1..]);
+        }
         string? configFile = null;
         var checkOnly = false;
         var doctor = args.Length > 0 && args[0] == "doctor";
@@ -52,8 +57,8 @@ public static class AgentHost
 
         if (GuestPlatform.OfThisMachine() is not { } platform)
         {
-            Console.Error.WriteLine($"guest-agent: this agent build supports Linux guests only, and this is {RuntimeInformation.OSDescription}; " +
-                                    "Windows support is the platform seam's next implementation (docs/architecture.md, Platforms)");
+            Console.Error.WriteLine($"guest-agent: this agent supports Linux and Windows guests only, and this is {RuntimeInformation.OSDescription} " +
+                                    "(docs/architecture.md, Platforms)");
             return 69; // EX_UNAVAILABLE
         }
 
@@ -101,7 +106,9 @@ public static class AgentHost
             Log.Information("guest-agent {Version} starting as {Agent}: {Tenants} tenant binding(s), state in {StateDir}, journal {Journal}",
                 AgentInfo.Version, settings.Name, settings.Tenants.Count, settings.StateDir, settings.Journal.Provider);
             var builder = Host.CreateApplicationBuilder();
+            // Each is a no-op unless the agent runs under it: a systemd unit, a Windows service (whose stop is then the graceful stop below).
             builder.Services.AddSystemd();
+            builder.Services.AddWindowsService(o => o.ServiceName = "guest-agent");
             builder.Services.AddSerilog();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
             var lifetime = new AgentLifetime(settings.MaxOperations);

@@ -17,7 +17,7 @@ public sealed record RunFiles(string Stem)
     public string Stdout => Stem + ".stdout";
     public string Stderr => Stem + ".stderr";
 
-    /// <summary>"exit N\n", written by the supervisor when the child has ended (N as a shell reports it: 128+n for signal n).</summary>
+    /// <summary>"exit N\n", written by the supervisor when the child has ended (N as a shell reports it: 128+n for signal n; on Windows the 32-bit code, negative for an NTSTATUS).</summary>
     public string Exit => Stem + ".exit";
 
     /// <summary>The supervisor's pid (also its process group), written before the child starts; its time is the run's start.</summary>
@@ -37,7 +37,7 @@ public sealed record RunFiles(string Stem)
         }
         // Only a whole line counts: an empty or partial file is no record.
         return text.StartsWith("exit ", StringComparison.Ordinal) && text.EndsWith('\n')
-            && int.TryParse(text.AsSpan(5, text.Length - 6), NumberStyles.None, CultureInfo.InvariantCulture, out var code)
+            && int.TryParse(text.AsSpan(5, text.Length - 6), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var code)
             ? code
             : null;
     }

@@ -383,13 +383,17 @@ public static partial class StandardArgs
         };
     }
 
-    /// <summary><c>args.path</c> of the file ops: absolute, without NUL, at most <see cref="FilePutArgs.MaxPathBytes"/> bytes.</summary>
+    /// <summary>
+    /// <c>args.path</c> of the file ops: absolute on some guest OS ('/', or a Windows drive letter
+    /// or '\\'), without NUL, at most <see cref="FilePutArgs.MaxPathBytes"/> bytes. Which spellings
+    /// the guest accepts is its file policy's to say.
+    /// </summary>
     private static string ReadFilePath(JsonElement args)
     {
         var path = ReadCleanString(Required(args, "path", "args.path"), "args.path", allowEmpty: false);
-        if (path[0] != '/')
+        if (path[0] is not ('/' or '\\') && !(path.Length >= 2 && char.IsAsciiLetter(path[0]) && path[1] == ':'))
         {
-            throw Invalid("args.path", $"args.path must be an absolute path (starting with '/'); got \"{path}\".");
+            throw Invalid("args.path", $"args.path must be an absolute path (starting with '/', or a drive letter on Windows guests); got \"{path}\".");
         }
         var bytes = Encoding.UTF8.GetByteCount(path);
         if (bytes > FilePutArgs.MaxPathBytes)

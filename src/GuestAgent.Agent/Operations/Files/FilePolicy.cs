@@ -36,7 +36,7 @@ public sealed record FilePathCheck(string? ResolvedPath, string? ErrorCode, stri
 public sealed class FilePolicy
 {
     /// <summary>Symlinks followed at most while resolving one path, as Linux's own limit (ELOOP).</summary>
-    public const int MaxSymlinks = 40;
+    public const int MaxSymlinks = PathResolution.MaxLinks;
 
     private readonly IReadOnlyList<string> _roots;
     private readonly IFileSystem _files;
@@ -56,7 +56,7 @@ public sealed class FilePolicy
         ArgumentNullException.ThrowIfNull(files);
         foreach (var root in allowedRoots)
         {
-            if (string.IsNullOrEmpty(root) || root[0] != '/' || root.Contains('\0'))
+            if (string.IsNullOrEmpty(root) || files.AbsolutePathRefusal(root) is not null || root.Contains('\0'))
             {
                 throw new ArgumentException($"Allowed roots must be absolute paths; got '{root}'.", nameof(allowedRoots));
             }
@@ -74,9 +74,9 @@ public sealed class FilePolicy
         {
             return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, "The path contains a NUL character.");
         }
-        if (path.Length == 0 || path[0] != '/')
+        if (_files.AbsolutePathRefusal(path) is { } refusal)
         {
-            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, $"The path must be absolute; got '{path}'.");
+            return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, refusal);
         }
 
         var roots = ResolvedRoots();
@@ -88,13 +88,13 @@ public sealed class FilePolicy
                 : $"{path}: no file access is allowed: none of this tenant binding's file-roots ({string.Join(", ", _roots)}) exists as a directory.");
         }
 
-        var r = Resolve(path);
+        var r = _files.ResolvePath(path);
         if (r.Error is not null)
         {
             return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath, $"{path}: {r.Error}");
         }
         // Outside paths are refused before anything else, so nothing is learnt about them.
-        if (!roots.Any(root => IsInside(r.Path, root)))
+        if (!roots.Any(root => _files.IsInside(r.Path, root)))
         {
             var shown = r.Path == path ? "" : $" (resolves to {r.Path})";
             return FilePathCheck.Refused(FileErrorCodes.ForbiddenPath,
@@ -133,15 +133,14 @@ public sealed class FilePolicy
     public static string ModeText(UnixFileMode mode) => "0" + Convert.ToString((int)mode & 0xFFF, 8).PadLeft(3, '0');
 
     /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it, by whole components. Both must be normalised.</summary>
-    public static bool IsInside(string path, string root) =>
-        root == "/" || path == root || (path.StartsWith(root, StringComparison.Ordinal) && path.Length > root.Length && path[root.Length] == '/');
+    public static bool IsInside(string path, string root) => Platform.Linux.LinuxPathWalk.IsInside(path, root);
 
     private List<string> ResolvedRoots()
     {
         var roots = new List<string>();
         foreach (var root in _roots)
         {
-            var r = Resolve(root);
+            var r = _files.ResolvePath(root);
             if (r.Error is null && !r.Missing && r.Type == FileType.Directory)
             {
                 roots.Add(r.Path);
@@ -158,93 +157,4 @@ public sealed class FilePolicy
         FileType.Socket => "socket",
         _ => "special file",
     };
-
-    /// <summary>
-    /// A path with every symlink resolved, as the kernel would walk it ("..", after a symlink, goes
-    /// up from the link's target). When a component does not exist, the rest is applied lexically
-    /// and <see cref="Resolution.Missing"/> is set; the path is then still good for the inside-a-root test.
-    /// </summary>
-    private Resolution Resolve(string path)
-    {
-        var pending = new Stack<string>(Split(path).Reverse());
-        var resolved = "/";
-        var type = FileType.Directory;
-        var links = 0;
-        while (pending.Count > 0)
-        {
-            var component = pending.Pop();
-            if (component == ".")
-            {
-                continue;
-            }
-            if (component == "..")
-            {
-                resolved = Parent(resolved);
-                type = FileType.Directory;
-                continue;
-            }
-            var next = Join(resolved, component);
-            var entry = _files.LinkStat(next);
-            if (entry.Lookup is PathLookup.NoEntry or PathLookup.NotADirectory)
-            {
-                return MissingFrom(next, pending, leaf: pending.All(c => c == "."));
-            }
-            if (!entry.Exists)
-            {
-                return new Resolution(next, FileType.Other, false, false, $"{next} cannot be examined (errno {entry.Error}).");
-            }
-            var nextType = entry.Type;
-            if (nextType == FileType.Symlink)
-            {
-                if (++links > MaxSymlinks)
-                {
-                    return new Resolution(next, FileType.Other, false, false, $"more than {MaxSymlinks} symbolic links.");
-                }
-                var target = new FileInfo(next).LinkTarget;
-                if (string.IsNullOrEmpty(target))
-                {
-                    return new Resolution(next, FileType.Other, false, false, $"the symbolic link {next} cannot be read.");
-                }
-                if (target[0] == '/')
-                {
-                    resolved = "/";
-                }
-                foreach (var c in Split(target).Reverse())
-                {
-                    pending.Push(c);
-                }
-                continue;
-            }
-            if (nextType != FileType.Directory && pending.Any(c => c != "."))
-            {
-                // A file used as a directory: the kernel says ENOTDIR.
-                return MissingFrom(next, pending, leaf: false);
-            }
-            resolved = next;
-            type = nextType;
-        }
-        return new Resolution(resolved, type, false, false, null);
-    }
-
-    /// <summary>A path that stops existing at <paramref name="missing"/>: the rest applied lexically, for the inside-a-root test.</summary>
-    private static Resolution MissingFrom(string missing, IEnumerable<string> rest, bool leaf)
-    {
-        foreach (var c in rest)
-        {
-            missing = c switch { "." => missing, ".." => Parent(missing), _ => Join(missing, c) };
-        }
-        return new Resolution(missing, FileType.Other, Missing: true, MissingIsLeaf: leaf, Error: null);
-    }
-
-    private static IEnumerable<string> Split(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-
-    private static string Join(string dir, string name) => dir == "/" ? "/" + name : dir + "/" + name;
-
-    private static string Parent(string path)
-    {
-        var slash = path.LastIndexOf('/');
-        return slash <= 0 ? "/" : path[..slash];
-    }
-
-    private sealed record Resolution(string Path, FileType Type, bool Missing, bool MissingIsLeaf, string? Error);
 }

@@ -42,5 +42,11 @@ public sealed class LinuxFileSystem : IFileSystem
         UnixCreateMode = OwnerOnly,
     });
 
+    public string? AbsolutePathRefusal(string path) => LinuxPathWalk.AbsolutePathRefusal(path);
+
+    public PathResolution ResolvePath(string path) => LinuxPathWalk.Resolve(this, path);
+
+    public bool IsInside(string path, string root) => LinuxPathWalk.IsInside(path, root);
+
     public int FsyncDirectory(string path) => Native.FsyncDirectory(path);
 }
