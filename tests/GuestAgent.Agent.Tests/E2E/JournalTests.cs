@@ -15,13 +15,20 @@ public sealed class JournalTests
         return (long)cmd.ExecuteScalar()!;
     }
 
+    /// <summary>A call that appends "run" to the mark file (which shows whether it ever ran twice), run to its final.</summary>
+    private static async Task<Command> MarkOnceAsync(E2EContext e2e)
+    {
+        var first = e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark" });
+        await e2e.Controller.SendAsync(first);
+        await e2e.Controller.FinalAsync(first.Id, E2EContext.Wait);
+        return first;
+    }
+
     [Fact]
     public async Task Journal_stays_small_through_snapshots_and_dedup_survives_a_restart()
     {
         using var e2e = new E2EContext(extraConfig: "snapshot-every = 20");
-        var first = e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark" });
-        await e2e.Controller.SendAsync(first);
-        await e2e.Controller.FinalAsync(first.Id, E2EContext.Wait);
+        var first = await MarkOnceAsync(e2e);
         // 40 more commands, about 160 events: without snapshots the journal would keep them all.
         var pings = new List<Command>();
         for (var i = 0; i < 40; i++)
@@ -54,9 +61,7 @@ public sealed class JournalTests
     public async Task Snapshots_an_earlier_version_kept_in_the_journal_file_are_moved_and_recovered()
     {
         using var e2e = new E2EContext(extraConfig: "snapshot-every = 10");
-        var first = e2e.Controller.Exec(new ExecArgs { Shell = $"echo run >> {e2e.Dir}/mark" });
-        await e2e.Controller.SendAsync(first);
-        await e2e.Controller.FinalAsync(first.Id, E2EContext.Wait);
+        var first = await MarkOnceAsync(e2e);
         for (var i = 0; i < 10; i++)
         {
             var ping = await e2e.Controller.SendAsync(e2e.Controller.Call(new PingArgs()));
