@@ -57,13 +57,8 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     /// <summary>How often a paused consumer looks whether the ledger has recovered (no request to the broker).</summary>
     private static readonly TimeSpan RecoveryRecheck = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Set while the consumer waits for slots (paused, or a prefetch below its slots): freed slots then wake it.</summary>
-    private bool _wantsSlots;
-
-    /// <summary>1 while a wake-up is in the mailbox.</summary>
-    private int _wakeQueued;
-
-    private IDisposable[] _slotWatches = [];
+    /// <summary>Wakes the consumer when it waits for slots (paused, or a prefetch below its slots) and one is given back.</summary>
+    private SlotWaiter? _slots;
 
 
     /// <summary>A connection that lived this long was fine: the next loss starts the backoff afresh.</summary>
@@ -170,7 +165,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         });
         Receive<QueueConsumerProtocol.CheckSlots>(_ =>
         {
-            Volatile.Write(ref _wakeQueued, 0);
+            _slots?.Woken();
             AdjustFlow();
         });
         Receive<QueueConsumerProtocol.OffersTimedOut>(t =>
@@ -196,17 +191,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        // A slot given back wakes a consumer that waits for one (paused, or with a prefetch below
-        // its slots); at most one wake-up is in the mailbox at a time.
-        var self = Self;
-        void Wake()
-        {
-            if (Volatile.Read(ref _wantsSlots) && Interlocked.Exchange(ref _wakeQueued, 1) == 0)
-            {
-                self.Tell(QueueConsumerProtocol.CheckSlots.Instance);
-            }
-        }
-        _slotWatches = [_tenant.WhenFreed(Wake), _lifetime.GlobalSlots.WhenFreed(Wake)];
+        _slots = new SlotWaiter(Self, QueueConsumerProtocol.CheckSlots.Instance, _tenant, _lifetime.GlobalSlots);
         if (_watch.Restarted() is { } died)
         {
             _log.Error("the consumer of {Queue} failed while judging message {MessageId} ({Strikes} time(s)); " +
@@ -217,10 +202,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var w in _slotWatches)
-        {
-            w.Dispose();
-        }
+        _slots?.Dispose();
         // Closing gives every unacked delivery back to the broker, which delivers it again to the next consumer.
         Close();
     }
@@ -301,8 +283,8 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             return;
         }
         var free = _lifetime.Draining ? 0 : Math.Min(_settings.MaxPrefetch, Math.Min(_tenant.Free, _lifetime.GlobalSlots.Free));
-        Volatile.Write(ref _wantsSlots, !_lifetime.Draining
-            && free < Math.Min(_settings.MaxPrefetch, Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity)));
+        _slots!.Wants = !_lifetime.Draining
+            && free < Math.Min(_settings.MaxPrefetch, Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity));
         if (free == 0)
         {
             if (_consuming)

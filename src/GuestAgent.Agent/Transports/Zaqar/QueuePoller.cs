@@ -125,13 +125,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <summary>How many messages the claim under way asked for.</summary>
     private int _claimLimit;
 
-    /// <summary>Set while the last look found no free slot: a slot given back then wakes the poller.</summary>
-    private bool _wantsSlots;
-
-    /// <summary>1 while a wake-up is in the mailbox.</summary>
-    private int _wakeQueued;
-
-    private IDisposable[] _slotWatches = [];
+    /// <summary>Wakes the poller when its last look found no free slot and one is given back.</summary>
+    private SlotWaiter? _slots;
 
     /// <summary>The claim under way is the safety net's (no announcement led to it).</summary>
     private bool _safetyClaim;
@@ -187,8 +182,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         });
         Receive<QueuePollerProtocol.SlotFreed>(_ =>
         {
-            Volatile.Write(ref _wakeQueued, 0);
-            if (Volatile.Read(ref _wantsSlots) && !_claiming && _outstanding.Count == 0 && !_scanning)
+            _slots?.Woken();
+            if (_slots is { Wants: true } && !_claiming && _outstanding.Count == 0 && !_scanning)
             {
                 ClaimNow();
             }
@@ -281,15 +276,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        var self = Self;
-        void Wake()
-        {
-            if (Volatile.Read(ref _wantsSlots) && Interlocked.Exchange(ref _wakeQueued, 1) == 0)
-            {
-                self.Tell(QueuePollerProtocol.SlotFreed.Instance);
-            }
-        }
-        _slotWatches = [_tenant.WhenFreed(Wake), _global.WhenFreed(Wake)];
+        _slots = new SlotWaiter(Self, QueuePollerProtocol.SlotFreed.Instance, _tenant, _global);
         if (_pushProps is not null)
         {
             _pushChild = Context.ActorOf(_pushProps, "push");
@@ -343,10 +330,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var w in _slotWatches)
-        {
-            w.Dispose();
-        }
+        _slots?.Dispose();
         EndWait();
     }
 
@@ -376,7 +360,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         }
         var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
         // With every slot busy, a slot given back claims at once (SlotFreed) instead of at the next look.
-        Volatile.Write(ref _wantsSlots, limit == 0);
+        _slots!.Wants = limit == 0;
         if (limit == 0 && !_tenant.IsOpen)
         {
             // The ledger is recovering (agent start, or a restart after a journal fault): what it
