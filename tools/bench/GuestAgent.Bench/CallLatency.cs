@@ -81,8 +81,11 @@ public static class CallLatency
         return floor;
     }
 
-    private static readonly JsonNode FloorBody =
-        JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, "bench-floor-replies", DateTimeOffset.UtcNow).ToJson())!;
+    private static readonly JsonNode FloorBody = FloorBodyFor("bench-floor-replies");
+
+    /// <summary>What every floor moves: a command of the size of the calls measured (exec true), replying to <paramref name="replyTo"/>.</summary>
+    public static JsonNode FloorBodyFor(string replyTo) =>
+        JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, replyTo, DateTimeOffset.UtcNow).ToJson())!;
 
     /// <summary>Post a command-sized message, claim it, delete it, then the same for the reply.</summary>
     public static async Task FloorCycleAsync(ZaqarClient zaqar, string queue, JsonNode? body = null)

@@ -1,8 +1,6 @@
-using System.Text.Json.Nodes;
 using GuestAgent.Client;
 using GuestAgent.Client.Transports.Amqp;
 using GuestAgent.Client.Transports.Zaqar;
-using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Bench;
@@ -43,7 +41,7 @@ public static class Controllers
     /// <summary>The floor of one call on this transport, for <paramref name="workers"/> loops at once (each its own queues).</summary>
     public static async Task<TransportFloor> FloorAsync(ZaqarClient? zaqar, string name, int workers)
     {
-        var body = JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, name + "-replies", DateTimeOffset.UtcNow).ToJson())!;
+        var body = CallLatency.FloorBodyFor(name + "-replies");
         if (Amqp)
         {
             var pairs = new AmqpFloor[workers];

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using GuestAgent.Client.Transport;
 using GuestAgent.Client.Transports.Zaqar;
-using GuestAgent.Protocol;
 using GuestAgent.Zaqar;
 
 namespace GuestAgent.Bench;
@@ -49,7 +48,7 @@ public sealed class PushFloor : IAsyncDisposable
             }
             await Task.Delay(20);
         }
-        var body = JsonNode.Parse(Command.Call(new ExecArgs { Argv = ["true"] }, name + "-r", DateTimeOffset.UtcNow).ToJson())!;
+        var body = CallLatency.FloorBodyFor(name + "-r");
         return new PushFloor(zaqar, queues, watches, body);
     }
 
