@@ -1,0 +1,55 @@
+#!/bin/bash
+# amqp-calls.sh [CALLS] [LEVELS] [extra agent HOCON] -- exec true over AMQP through a real agent on
+# a private RabbitMQ bed (tools/rabbitmq): sequential call latency beside the confirmed RabbitMQ
+# floor, then calls/s at each level of concurrent callers beside the floor's. Not part of the test
+# suite; a quick loop for work on the AMQP path (bench.sh runs the same workloads beside murano-agent).
+#   tools/bench/amqp-calls.sh 200 1,8,32
+#   tools/bench/amqp-calls.sh 200 32 'max-concurrent-ops = 64'
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CALLS="${1:-200}"; LEVELS="${2:-1,8,32}"; EXTRA="${3:-}"
+RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
+cleanup() {
+    if [[ -f "$RUN/agent.pid" ]] && tr '\0' ' ' < "/proc/$(cat "$RUN/agent.pid")/cmdline" 2>/dev/null | grep -q guest-agent; then
+        kill "$(cat "$RUN/agent.pid")"
+    fi
+    "$ROOT/tools/rabbitmq/stop.sh" "$RUN/rabbitmq" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$ROOT/tools/rabbitmq/start.sh" --dir "$RUN/rabbitmq" >/dev/null &
+START=$!
+dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
+wait "$START"
+p="$("$ROOT/tools/rabbitmq/provision.sh" "$RUN/rabbitmq" bench g1)"
+pget() { grep "^$1=" <<<"$p" | cut -d= -f2-; }
+pget RABBITMQ_PASSWORD > "$RUN/amqp.password"; chmod 600 "$RUN/amqp.password"
+set -a; source "$RUN/rabbitmq/env"; set +a
+cat > "$RUN/agent.conf" <<CONF
+guest-agent {
+  state-dir = "$RUN/state"
+  log.file = false
+  log.level = Warning
+  $EXTRA
+  tenants {
+    b0 { transport = amqp, endpoint = "amqp://127.0.0.1:$RABBITMQ_AMQP_PORT", project = bench, command-queue = commands, reply-queue = replies,
+         signing.allow-unsigned = true,
+         amqp { user = "$(pget RABBITMQ_USER)", password-file = "$RUN/amqp.password", command-queue = "$(pget COMMAND_QUEUE)",
+                reply-exchange = "$(pget REPLY_EXCHANGE)" } }
+  }
+}
+CONF
+"$RUN/agent-bin/guest-agent" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
+echo $! > "$RUN/agent.pid"
+export BENCH_TRANSPORT=amqp GUESTAGENT_AMQP_URL="amqp://127.0.0.1:$RABBITMQ_AMQP_PORT/bench" \
+    GUESTAGENT_AMQP_USER="$RABBITMQ_ADMIN_USER" GUESTAGENT_AMQP_PASSWORD="$RABBITMQ_ADMIN_PASSWORD" \
+    GUESTAGENT_AMQP_PREFIX=ga.g1. GUESTAGENT_QUEUE=commands BENCH_AMQP_REPLY_QUEUE=replies BENCH_BED="RabbitMQ" \
+    BENCH_AGENT_PIDFILE="$RUN/agent.pid"
+"$RUN/bench-bin/GuestAgent.Bench" call-latency "$CALLS" 1
+CPU0=$(awk '{print $14+$15}' "/proc/$(cat "$RUN/agent.pid")/stat")
+T0=$(date +%s.%N)
+"$RUN/bench-bin/GuestAgent.Bench" throughput 3 1 "$LEVELS"
+CPU1=$(awk '{print $14+$15}' "/proc/$(cat "$RUN/agent.pid")/stat")
+T1=$(date +%s.%N)
+echo "agent CPU during the throughput runs (floor included): $(( CPU1 - CPU0 )) ticks of $(getconf CLK_TCK)/s over $(echo "$T1 - $T0" | bc) s"
+echo "agent settings: defaults${EXTRA:+ + $EXTRA}; machine: $(nproc) cores"
