@@ -5,6 +5,7 @@
 # suite; a quick loop for work on the AMQP path (bench.sh runs the same workloads beside murano-agent).
 #   tools/bench/amqp-calls.sh 200 1,8,32
 #   tools/bench/amqp-calls.sh 200 32 'max-concurrent-ops = 64'
+#   BENCH_OP=ping tools/bench/amqp-calls.sh 200 1,8,32     # ping instead of exec true: no process starts
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CALLS="${1:-200}"; LEVELS="${2:-1,8,32}"; EXTRA="${3:-}"

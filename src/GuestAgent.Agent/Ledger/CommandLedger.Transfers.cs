@@ -11,6 +11,8 @@ namespace GuestAgent.Agent.Ledger;
 /// new, which is held already, and which operation verifies and renames the finished file. Chunk
 /// operations run concurrently; asking the ledger serialises them and records each stored chunk
 /// before its command is answered, so after a restart a transfer continues from what was stored.
+/// Its events hold the next commands back until written: a verdict reads the transfer's state,
+/// which is then always the written one.
 /// </summary>
 public sealed partial class CommandLedger : IWithTimers
 {
@@ -56,7 +58,7 @@ public sealed partial class CommandLedger : IWithTimers
             Logger(a.CommandId).Information("file.put transfer {TransferId} began: {Path}, {Size} bytes in {Count} chunks",
                 args.TransferId, args.Path, args.Size, args.Count);
             sender.Tell(new ChunkVerdict(ChunkAction.Write, _state.Transfers.Find(args.TransferId)!.Progress()));
-        });
+        }, holdCommands: true);
     }
 
     private static ChunkVerdict Refuse(string code, string message) => new(ChunkAction.Fail, null, code, message);
@@ -100,7 +102,7 @@ public sealed partial class CommandLedger : IWithTimers
             sender.Tell(AfterStore(transfer, s.CommandId));
             return;
         }
-        PersistEvent(new TransferChunkStoredV1(s.CommandId, s.TransferId, s.Index, Now), _ => sender.Tell(AfterStore(transfer, s.CommandId)));
+        PersistEvent(new TransferChunkStoredV1(s.CommandId, s.TransferId, s.Index, Now), _ => sender.Tell(AfterStore(transfer, s.CommandId)), holdCommands: true);
     }
 
     private void HandleInstalled(TransferInstalled i)
@@ -112,7 +114,7 @@ public sealed partial class CommandLedger : IWithTimers
             Logger(i.CommandId).Information("file.put transfer {TransferId} complete: {Path}, {Bytes} bytes, sha256 {Sha256}",
                 i.TransferId, transfer?.Opened.Path, i.Bytes, i.Sha256);
             sender.Tell(new ChunkVerdict(ChunkAction.Answer, transfer?.Progress()));
-        });
+        }, holdCommands: true);
     }
 
     private void HandleTransferFailed(TransferFailed f)
@@ -127,7 +129,7 @@ public sealed partial class CommandLedger : IWithTimers
         {
             Logger(f.CommandId).Warning("file.put transfer {TransferId} dropped ({Code}): {Reason}", f.TransferId, f.Code, f.Message);
             sender.Tell(new ChunkVerdict(ChunkAction.Answer, null));
-        });
+        }, holdCommands: true);
     }
 
     /// <summary>An operation that was to install a file ended without doing so: the next chunk to arrive may try again.</summary>
@@ -148,7 +150,7 @@ public sealed partial class CommandLedger : IWithTimers
             FileInstaller.TryDelete(t.Opened.PartPath);
             PersistEvent(new TransferDiscardedV1(Guid.Empty, t.Id, $"no chunk for {idle}", now), _ =>
                 _log.Warning("file.put transfer {TransferId} for {Path} dropped after {Idle} without a chunk ({Received} of {Count} held)",
-                    t.Id, t.Opened.Path, idle, t.Received.Count, t.Opened.Count));
+                    t.Id, t.Opened.Path, idle, t.Received.Count, t.Opened.Count), holdCommands: true);
         }
     }
 }

@@ -86,13 +86,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             if (_state.Commands.TryGetValue(d.CommandId, out var entry) && entry.Phase == CommandPhase.Finished)
             {
-                // Written without holding the next commands back: lost in a crash, it only means the
-                // final reply is posted once more at the next start, which controllers drop as a duplicate.
+                // Lost in a crash, it only means the final reply is posted once more at the next
+                // start, which controllers drop as a duplicate.
                 PersistEvent(new CommandRepliedV1(d.CommandId, Now), _ =>
                 {
                     Logger(d.CommandId).Debug("final reply delivered");
                     DeleteSpool(d.CommandId);
-                }, holdCommands: false);
+                });
             }
         });
         Command<Terminated>(t =>
@@ -180,8 +180,12 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var cmd = offer.Command;
         if (_state.Knows(cmd.Id))
         {
-            Logger(cmd.Id).Information("duplicate delivery of {Op} dropped (message {MessageId})", cmd.Op, offer.MessageId);
-            sender.Tell(new Offered(offer.MessageId, OfferOutcome.Duplicate));
+            // Only once what made it known is written: the message may be dropped then.
+            AfterWrites(() =>
+            {
+                Logger(cmd.Id).Information("duplicate delivery of {Op} dropped (message {MessageId})", cmd.Op, offer.MessageId);
+                sender.Tell(new Offered(offer.MessageId, OfferOutcome.Duplicate));
+            });
             return;
         }
         (string Code, string Message, string ReplyTo)? refusal;
@@ -211,10 +215,6 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             Logger(cmd.Id).Information("accepted {Op} ({Mode}) from message {MessageId}", cmd.Op, cmd.Mode, offer.MessageId);
             sender.Tell(new Offered(offer.MessageId, OfferOutcome.Accepted));
             Send(cmd, [_ctx.Replies.Accepted(cmd.Id)], hasFinal: false);
-            if (!startNow)
-            {
-                Dispatch(_state.Commands[cmd.Id]);
-            }
         });
         if (startNow)
         {
@@ -224,6 +224,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 _launching.Remove(cmd.Id);
                 Launch(_state.Commands[cmd.Id], 1);
             });
+        }
+        else
+        {
+            // A query's answer joins the same journal batch as its Accepted.
+            Dispatch(_state.Commands[cmd.Id]);
         }
     }
 
@@ -271,7 +276,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
         if (_state.Knows(id))
         {
-            sender.Tell(new Offered(r.MessageId, OfferOutcome.Duplicate));
+            AfterWrites(() => sender.Tell(new Offered(r.MessageId, OfferOutcome.Duplicate)));
             return;
         }
         if (!rej.IsAuthenticated && !_ctx.Binding.SigningPolicy.AllowUnsigned)
@@ -353,15 +358,19 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     private void Cancel(CommandEntry entry, Guid target)
     {
         var before = StatusOf(target);
-        if (_running.TryGetValue(target, out var op))
+        if (_running.ContainsKey(target) || _launching.Contains(target))
         {
             // Recorded first: if the agent dies before the run ends, recovery ends it cancelled
-            // rather than rerunning what the controller was told is being cancelled.
+            // rather than rerunning what the controller was told is being cancelled. A run whose
+            // Started is still being written is launched by then (its callback comes first).
             PersistEvent(new CommandCancelRequestedV1(target, entry.Command.Id, Now), _ =>
             {
-                op.Tell(new CancelOperation(entry.Command.Id));
-                FinishNow(entry, "succeeded", Json(before));
+                if (_running.TryGetValue(target, out var op))
+                {
+                    op.Tell(new CancelOperation(entry.Command.Id));
+                }
             });
+            FinishNow(entry, "succeeded", Json(before));
         }
         else if (_state.Commands.TryGetValue(target, out var waiting) && waiting.Phase == CommandPhase.Accepted)
         {
@@ -371,8 +380,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             {
                 _ctx.TenantSlots.Release();
                 SendFinal(waiting);
-                FinishNow(entry, "succeeded", Json(StatusOf(target)));
             });
+            FinishNow(entry, "succeeded", Json(StatusOf(target)));
         }
         else if (before.State == CommandState.Unknown)
         {
@@ -496,8 +505,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             {
                 SendFinal(entry);
             }
-            StartWaiting();
         });
+        StartWaiting();
     }
 
     /// <summary>
@@ -665,22 +674,33 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     }
 
     /// <summary>
-    /// Writes <paramref name="e"/> to the journal, then applies it and runs <paramref name="then"/>.
-    /// With <paramref name="holdCommands"/> (the default) later commands wait until it is written;
-    /// without, they go on meanwhile and it joins their journal batches (callbacks still run in order).
+    /// Applies <paramref name="e"/> to the state now and writes it to the journal; once it is
+    /// written, runs <paramref name="then"/>. The next commands are decided on the state with it
+    /// (a duplicate of a command being accepted is known at once) while the write is under way,
+    /// and their events join the same journal batch: one commit for all the commands that arrived
+    /// meanwhile, not one each in a row. What anyone outside sees (an acknowledged message, a
+    /// reply, a started run) happens only in <paramref name="then"/>, in journal order, so nothing
+    /// is acted on before it is written. A write that fails stops the ledger (Akka), and the
+    /// restarted one recovers the state from the journal.
+    /// With <paramref name="holdCommands"/>, later commands wait until it is written (file transfers:
+    /// their verdicts read the transfer's state, which must then be the written one).
     /// </summary>
-    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then, bool holdCommands = true) where TEvent : ILedgerEvent
+    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then, bool holdCommands = false) where TEvent : ILedgerEvent
     {
+        _state.Apply(e);
+        _writesPending++;
         void Persisted(TEvent persisted)
         {
-            _state.Apply(persisted);
+            _writesPending--;
             Measure(persisted);
             then(persisted);
             if (++_eventsSinceSnapshot >= _ctx.Settings.SnapshotEvery)
             {
-                _eventsSinceSnapshot = 0;
-                _state.Prune(Now, _ctx.Settings.DedupWindow);
-                SaveSnapshot(_state.ToSnapshot());
+                _snapshotDue = true;
+            }
+            if (_snapshotDue)
+            {
+                SnapshotWhenWritten();
             }
         }
         if (holdCommands)
@@ -691,6 +711,52 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             PersistAsync(e, Persisted);
         }
+    }
+
+    private int _writesPending;
+    private bool _snapshotDue;
+    private bool _drainingForSnapshot;
+
+    /// <summary>
+    /// A snapshot may only hold written events (its sequence number covers every event persisted so
+    /// far, and the journal is trimmed up to it): with writes under way, new commands wait (stashed)
+    /// until they are done, which takes one journal batch.
+    /// </summary>
+    private void SnapshotWhenWritten()
+    {
+        if (_writesPending > 0)
+        {
+            if (!_drainingForSnapshot)
+            {
+                _drainingForSnapshot = true;
+                BecomeStacked(() => CommandAny(_ => Stash.Stash()));
+            }
+            return;
+        }
+        _snapshotDue = false;
+        _eventsSinceSnapshot = 0;
+        _state.Prune(Now, _ctx.Settings.DedupWindow);
+        SaveSnapshot(_state.ToSnapshot());
+        if (_drainingForSnapshot)
+        {
+            _drainingForSnapshot = false;
+            UnbecomeStacked();
+            Stash.UnstashAll();
+        }
+    }
+
+    /// <summary>Runs <paramref name="act"/> once every event persisted so far is written (at once when none is under way).</summary>
+    private void AfterWrites(Action act) => DeferAsync(act, a => a());
+
+    /// <summary>
+    /// An event the journal refused (it could not be serialized) is already in the state: the
+    /// ledger stops, and the restarted one recovers what was written.
+    /// </summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "the journal refused ledger event {Event} (sequence number {SequenceNr}); the ledger restarts from what was written",
+            @event.GetType().Name, sequenceNr);
+        Context.Stop(Self);
     }
 
     /// <summary>Counts a command that reached its final status (live events only: recovery replays none through here).</summary>

@@ -380,6 +380,81 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     }
 
     [Fact]
+    public async Task A_cancel_right_behind_its_command_stops_the_run_whose_start_was_still_being_written()
+    {
+        StartLedger();
+        var run = GateOffer("behind", InterruptPolicy.Fail);
+        var cancel = OfferOf("cancel", new JsonObject { ["command_id"] = run.Command.Id.ToString() });
+
+        // Both in the mailbox before the journal answers: the cancel is decided while the run's
+        // Started is being written, and must still reach the run once it is launched.
+        _ledger!.Tell(run, TestActor);
+        _ledger.Tell(cancel, TestActor);
+        Assert.Equal(new Offered(run.MessageId, OfferOutcome.Accepted), ExpectMsg<Offered>(Wait));
+        Assert.Equal(new Offered(cancel.MessageId, OfferOutcome.Accepted), ExpectMsg<Offered>(Wait));
+
+        var cancelled = FinalOf(run.Command.Id).Outcome;
+        Assert.Equal("cancelled", cancelled.Status);
+        var answer = FinalOf(cancel.Command.Id).Outcome;
+        Assert.Equal("succeeded", answer.Status);
+        Assert.Contains("\"state\":\"started\"", answer.ResultJson);
+        AwaitCondition(() => _global.Free == 2 && _tenant.Used == 0, Wait);
+    }
+
+    [Fact]
+    public async Task A_redelivery_that_arrives_while_its_command_is_being_written_is_not_dropped_when_that_write_fails()
+    {
+        var journal = TestJournal.FromRef(Persistence.Instance.Apply(Sys).JournalFor(null));
+        StartLedger();
+        Watch(_ledger!);
+        await journal.OnWrite.FailOnType<CommandAcceptedV1>();
+        var offer = GateOffer("redelivered", InterruptPolicy.Fail);
+
+        // The copy is known the moment the first is decided, but only a written command makes a
+        // duplicate: told so early, the receiver would drop the copy, and with the write failing
+        // the command would be lost.
+        _ledger!.Tell(offer, TestActor);
+        _ledger.Tell(offer with { MessageId = "copy" }, TestActor);
+        var seen = ReceiveWhile(Wait, m => m is Terminated ? null : m, msgs: 3).OfType<Offered>().ToList();
+        ExpectTerminated(_ledger!, Wait);
+        Assert.DoesNotContain(seen, o => o.Outcome == OfferOutcome.Duplicate);
+
+        await journal.OnWrite.Pass();
+        StartLedger();
+        Offer(offer with { MessageId = "copy" }, OfferOutcome.Accepted);
+        await _gate.StartedAsync("redelivered", 1);
+        _gate.Release("redelivered");
+        Assert.Equal("succeeded", FinalOf(offer.Command.Id).Outcome.Status);
+        Assert.Equal(1, _gate.Runs("redelivered"));
+    }
+
+    [Fact]
+    public async Task Snapshots_taken_under_a_stream_of_commands_hold_only_written_events_and_a_restart_loses_none()
+    {
+        // A snapshot every 3 events, with commands arriving while events are being written.
+        var ctx = _ctx with { Settings = _ctx.Settings with { SnapshotEvery = 3 } };
+        _ledger = Sys.ActorOf(CommandLedger.Props(ctx, _outbox.Ref));
+        var pings = Enumerable.Range(0, 40).Select(_ => OfferOf("ping", new JsonObject())).ToList();
+        foreach (var ping in pings)
+        {
+            _ledger.Tell(ping, TestActor);
+        }
+        var answered = ReceiveN(pings.Count, Wait).OfType<Offered>().ToList();
+        Assert.All(answered, o => Assert.Equal(OfferOutcome.Accepted, o.Outcome));
+        foreach (var ping in pings)
+        {
+            Assert.Equal("succeeded", FinalOf(ping.Command.Id).Outcome.Status);
+            _ledger.Tell(new FinalReplyDelivered(ping.Command.Id));
+        }
+        await AwaitAssertAsync(() => Assert.Equal(0, Counts().Live), Wait);
+
+        StopLedger();
+        _ledger = Sys.ActorOf(CommandLedger.Props(ctx, _outbox.Ref));
+        Assert.Equal(new Counts(Live: 0, Seen: 40, Running: 0, Waiting: 0), Counts());
+        Offer(pings[17] with { MessageId = "again" }, OfferOutcome.Duplicate);
+    }
+
+    [Fact]
     public async Task A_reattached_run_that_is_lost_follows_on_interrupt_under_the_slots_it_held()
     {
         StartLedger();

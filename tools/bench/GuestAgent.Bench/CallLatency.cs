@@ -30,7 +30,7 @@ public static class CallLatency
             for (var i = 0; i < calls + 10; i++)
             {
                 var sw = Stopwatch.StartNew();
-                var result = await guest.CallAsync(new ExecArgs { Argv = ["true"] });
+                var result = await guest.CallAsync(Controllers.CallArgs);
                 if (!result.Succeeded)
                 {
                     throw new InvalidOperationException($"call failed: {result.Status} {result.Error?.Message}");

@@ -2,6 +2,7 @@ using GuestAgent.Client;
 using GuestAgent.Client.Transports.Amqp;
 using GuestAgent.Client.Transports.Zaqar;
 using GuestAgent.Zaqar;
+using GuestAgent.Protocol;
 
 namespace GuestAgent.Bench;
 
@@ -15,6 +16,12 @@ namespace GuestAgent.Bench;
 public static class Controllers
 {
     public static bool Amqp => Environment.GetEnvironmentVariable("BENCH_TRANSPORT") == "amqp";
+
+    /// <summary>
+    /// What the latency and throughput calls run: `exec true`, or with BENCH_OP=ping a ping, which
+    /// starts no process: the agent's own bookkeeping and the transport alone.
+    /// </summary>
+    public static OpArgs CallArgs => Environment.GetEnvironmentVariable("BENCH_OP") == "ping" ? new PingArgs() : new ExecArgs { Argv = ["true"] };
 
     public static Uri? WebSocketUrl =>
         Environment.GetEnvironmentVariable("ZAQAR_WS_URL") is { Length: > 0 } url ? new Uri(url) : null;

@@ -20,7 +20,7 @@ public static class Throughput
         var rawName = Controllers.Amqp ? "raw RabbitMQ" : "raw Zaqar";
         for (var i = 0; i < 5; i++)
         {
-            (await guest.CallAsync(new ExecArgs { Argv = ["true"] })).EnsureSucceeded();
+            (await guest.CallAsync(Controllers.CallArgs)).EnsureSucceeded();
         }
         for (var run = 1; run <= runs; run++)
         {
@@ -33,7 +33,7 @@ public static class Throughput
                 var pid = ProcSample.AgentPid();
                 var before = pid is { } p0 ? ProcSample.Read(p0) : null;
                 var ours = await ForAsync(seconds, n, async (w, ct) =>
-                    (await guest.CallAsync(new ExecArgs { Argv = ["true"] }, ct: ct)).EnsureSucceeded());
+                    (await guest.CallAsync(Controllers.CallArgs, ct: ct)).EnsureSucceeded());
                 var after = pid is { } p1 ? ProcSample.Read(p1) : null;
                 Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
                 Results.Emit("throughput", "guest-agent", $"ratio to {rawName}, {n} callers", "x", ours / raw);
