@@ -47,7 +47,7 @@ public sealed class AgentProcess : IDisposable
     {
         StateDir = stateDir;
         ConfigPath = configPath;
-        Executable = executable;
+        Executable = executable ?? (launcher is null ? AgentExecutable : null);
         _launcher = launcher ?? [];
         _environment = environment ?? new Dictionary<string, string?>();
     }
@@ -159,8 +159,11 @@ public sealed class AgentProcess : IDisposable
     /// <summary>Runs the built agent once with <paramref name="args"/> (--check-config, doctor ...) and returns what it said.</summary>
     public static (int ExitCode, string Stdout, string Stderr) RunOnce(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(AgentDll);
+        var psi = new ProcessStartInfo(AgentExecutable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (AgentExecutable is null)
+        {
+            psi.ArgumentList.Add(AgentDll);
+        }
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -176,6 +179,13 @@ public sealed class AgentProcess : IDisposable
         p.WaitForExit();
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
+
+    /// <summary>
+    /// A published agent every test runs instead of the built dll (GUESTAGENT_AGENT_EXECUTABLE, set by
+    /// tools/test-trimmed.sh: the trimmed self-contained build), or null.
+    /// </summary>
+    public static string? AgentExecutable =>
+        Environment.GetEnvironmentVariable("GUESTAGENT_AGENT_EXECUTABLE") is { Length: > 0 } path ? path : null;
 
     /// <summary>The built agent: src/GuestAgent.Agent/bin/&lt;same configuration as the tests&gt;/net10.0/guest-agent.dll.</summary>
     public static string AgentDll

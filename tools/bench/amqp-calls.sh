@@ -47,10 +47,13 @@ export BENCH_TRANSPORT=amqp GUESTAGENT_AMQP_URL="amqp://127.0.0.1:$RABBITMQ_AMQP
     GUESTAGENT_AMQP_PREFIX=ga.g1. GUESTAGENT_QUEUE=commands BENCH_AMQP_REPLY_QUEUE=replies BENCH_BED="RabbitMQ" \
     BENCH_AGENT_PIDFILE="$RUN/agent.pid"
 "$RUN/bench-bin/GuestAgent.Bench" call-latency "$CALLS" 1
-CPU0=$(awk '{print $14+$15}' "/proc/$(cat "$RUN/agent.pid")/stat")
-T0=$(date +%s.%N)
-"$RUN/bench-bin/GuestAgent.Bench" throughput 3 1 "$LEVELS"
-CPU1=$(awk '{print $14+$15}' "/proc/$(cat "$RUN/agent.pid")/stat")
-T1=$(date +%s.%N)
-echo "agent CPU during the throughput runs (floor included): $(( CPU1 - CPU0 )) ticks of $(getconf CLK_TCK)/s over $(echo "$T1 - $T0" | bc) s"
+# The agent's own CPU (utime+stime) and its runs' (cutime+cstime: the processes it started and reaped).
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d %d", ($14+$15)*1000/hz, ($16+$17)*1000/hz}' "/proc/$(cat "$RUN/agent.pid")/stat"; }
+read -r OWN0 RUNS0 <<<"$(cpu)"
+"$RUN/bench-bin/GuestAgent.Bench" throughput 3 1 "$LEVELS" 2>&1 | tee "$RUN/throughput.txt"
+read -r OWN1 RUNS1 <<<"$(cpu)"
+# Calls made: calls/s x 3 s per level (the floor's phases cost the agent nothing).
+CALLS_MADE=$(awk '/guest-agent: calls\/s/ {n += $(NF-1) * 3} END {printf "%d", n}' "$RUN/throughput.txt")
+echo "agent CPU per call during the throughput runs: $(( OWN1 - OWN0 )) ms own, $(( RUNS1 - RUNS0 )) ms in its runs' processes, over $CALLS_MADE calls:" \
+     "$(awk -v a=$(( OWN1 - OWN0 )) -v r=$(( RUNS1 - RUNS0 )) -v n="$CALLS_MADE" 'BEGIN {printf "%.2f ms own + %.2f ms runs per call", a/n, r/n}')"
 echo "agent settings: defaults${EXTRA:+ + $EXTRA}; machine: $(nproc) cores"
