@@ -53,7 +53,7 @@ read -r OWN0 RUNS0 <<<"$(cpu)"
 "$RUN/bench-bin/GuestAgent.Bench" throughput 3 1 "$LEVELS" 2>&1 | tee "$RUN/throughput.txt"
 read -r OWN1 RUNS1 <<<"$(cpu)"
 # Calls made: calls/s x 3 s per level (the floor's phases cost the agent nothing).
-CALLS_MADE=$(awk '/guest-agent: calls\/s/ {n += $(NF-1) * 3} END {printf "%d", n}' "$RUN/throughput.txt")
+CALLS_MADE=$(awk '/guest-agent: calls\/s/ {n += $(NF-2) * 3} END {printf "%d", n}' "$RUN/throughput.txt")
 echo "agent CPU per call during the throughput runs: $(( OWN1 - OWN0 )) ms own, $(( RUNS1 - RUNS0 )) ms in its runs' processes, over $CALLS_MADE calls:" \
      "$(awk -v a=$(( OWN1 - OWN0 )) -v r=$(( RUNS1 - RUNS0 )) -v n="$CALLS_MADE" 'BEGIN {printf "%.2f ms own + %.2f ms runs per call", a/n, r/n}')"
 echo "agent settings: defaults${EXTRA:+ + $EXTRA}; machine: $(nproc) cores"
