@@ -157,6 +157,25 @@ public sealed partial class ZaqarClient
     }
 
     /// <summary>
+    /// Deletes up to <see cref="ZaqarLimits.MaxPageSize"/> claimed messages in one request, each
+    /// under one of <paramref name="claimIds"/>. Zaqar reads the claim ids only when its
+    /// <c>message_delete_with_claim_id</c> is on (it is off by default, and then deletes the messages
+    /// whatever claims them); with it on, one message under another claim fails the whole request
+    /// (503) and deletes none: the caller then deletes them one by one. Messages that are gone
+    /// already are no error.
+    /// </summary>
+    public async Task DeleteManyAsync(string queue, IReadOnlyCollection<string> messageIds, IReadOnlyCollection<string> claimIds,
+        CancellationToken ct = default)
+    {
+        if (messageIds.Count is 0 or > ZaqarLimits.MaxPageSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(messageIds), messageIds.Count, $"1 to {ZaqarLimits.MaxPageSize} messages per request");
+        }
+        var query = new List<(string, object)> { ("ids", string.Join(',', messageIds)), ("claim_ids", string.Join(',', claimIds)) };
+        await SendAsync(HttpMethod.Delete, $"{QueuePath(queue)}/messages", ct, query).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Proves these credentials may post to <paramref name="queue"/> without posting anything: an
     /// empty batch passes authentication and is then refused as a bad request (400), while
     /// credentials that may not post (a pre-signed URL that is expired, tampered or for another

@@ -88,6 +88,26 @@ public sealed class ClaimTests
     }
 
     [Fact]
+    public async Task Claimed_messages_are_deleted_together_under_their_claims_even_when_one_is_gone_already()
+    {
+        var zaqar = _bed.Client(ZaqarBed.NewProject());
+        var queue = ZaqarBed.NewQueue();
+        var ids = await zaqar.PostAsync(queue, Enumerable.Range(0, 6).Select(i => OutgoingMessage.Of(i)).ToList());
+        var first = await zaqar.ClaimAsync(queue, limit: 3);
+        var second = await zaqar.ClaimAsync(queue, limit: 3);
+        var unclaimed = await zaqar.PostAsync(queue, OutgoingMessage.Of("other"));
+
+        await zaqar.DeleteAsync(queue, ids[5], second.Id);
+        await zaqar.DeleteManyAsync(queue, [.. ids], [first.Id!, second.Id!]);
+
+        foreach (var id in ids)
+        {
+            Assert.Null(await zaqar.GetAsync(queue, id));
+        }
+        Assert.NotNull(await zaqar.GetAsync(queue, unclaimed));
+    }
+
+    [Fact]
     public async Task Renewing_an_unknown_claim_is_a_404()
     {
         var zaqar = _bed.Client(ZaqarBed.NewProject());

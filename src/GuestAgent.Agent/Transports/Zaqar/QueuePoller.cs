@@ -48,6 +48,18 @@ public static class QueuePollerProtocol
     {
         public static readonly SlotFreed Instance = new();
     }
+
+    /// <summary>Send the deletes gathered so far (the ledger's answers to one journal batch arrive together).</summary>
+    internal sealed record SendDeletes
+    {
+        public static readonly SendDeletes Instance = new();
+    }
+
+    /// <summary>Zaqar did not delete a batch in one request: each message is deleted on its own.</summary>
+    internal sealed record BatchDeleteFailed(IReadOnlyList<PendingDelete> Batch, Exception Cause);
+
+    /// <summary>A message the ledger is done with, and what its staying in Zaqar would mean.</summary>
+    internal sealed record PendingDelete(string MessageId, string ClaimId, string IfNotDeleted);
 }
 
 /// <summary>
@@ -236,6 +248,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             ClaimNow();
         });
         Receive<QueuePollerProtocol.Scanned>(s => OnScanned(s.Messages));
+        Receive<QueuePollerProtocol.SendDeletes>(_ => SendDeletes());
+        Receive<QueuePollerProtocol.BatchDeleteFailed>(OnBatchDeleteFailed);
         Receive<QueuePollerProtocol.ScanFailed>(f =>
         {
             _scanning = false;
@@ -330,6 +344,8 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        // Answered messages not deleted now would come back after their claim and be dropped as duplicates.
+        SendDeletes();
         _slots?.Dispose();
         EndWait();
     }
@@ -499,10 +515,73 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// </summary>
     private void Delete(string messageId, string? claimId, string ifNotDeleted)
     {
-        if (claimId is not null)
+        if (claimId is null)
         {
-            KeepListing(() => _openClaims.Answered(claimId));
+            DeleteOne(messageId, null, ifNotDeleted);
+            return;
         }
+        KeepListing(() => _openClaims.Answered(claimId));
+        // Gathered: the ledger answers a journal batch's offers together, and one request deletes them all.
+        _deletes.Add(new QueuePollerProtocol.PendingDelete(messageId, claimId, ifNotDeleted));
+        if (_deletes.Count >= ZaqarLimits.MaxPageSize)
+        {
+            SendDeletes();
+        }
+        else if (_deletes.Count == 1)
+        {
+            Self.Tell(QueuePollerProtocol.SendDeletes.Instance);
+        }
+    }
+
+    /// <summary>Claimed messages answered and not yet deleted (see <see cref="Delete"/>).</summary>
+    private readonly List<QueuePollerProtocol.PendingDelete> _deletes = [];
+
+    /// <summary>Set once Zaqar refused a batch delete (a policy or pre-signed URL without it): one by one from then on.</summary>
+    private bool _batchDeleteRefused;
+
+    private void SendDeletes()
+    {
+        if (_deletes.Count == 0)
+        {
+            return;
+        }
+        var batch = _deletes.ToList();
+        _deletes.Clear();
+        if (batch.Count == 1 || _batchDeleteRefused)
+        {
+            foreach (var d in batch)
+            {
+                DeleteOne(d.MessageId, d.ClaimId, d.IfNotDeleted);
+            }
+            return;
+        }
+        var self = Self;
+        _zaqar.DeleteManyAsync(_binding.CommandQueue, [.. batch.Select(d => d.MessageId)], [.. batch.Select(d => d.ClaimId).Distinct()])
+            .ContinueWith(t =>
+            {
+                if (t.IsFaulted)
+                {
+                    self.Tell(new QueuePollerProtocol.BatchDeleteFailed(batch, t.Exception!.GetBaseException()));
+                }
+            }, TaskScheduler.Default);
+    }
+
+    private void OnBatchDeleteFailed(QueuePollerProtocol.BatchDeleteFailed f)
+    {
+        if (f.Cause is ZaqarException { StatusCode: 400 or 401 or 403 or 404 or 405 } refused && !_batchDeleteRefused)
+        {
+            _batchDeleteRefused = true;
+            _log.Information("Zaqar refused deleting several messages of {Queue} in one request (HTTP {Status}); deleting them one by one",
+                _binding.CommandQueue, refused.StatusCode);
+        }
+        foreach (var d in f.Batch)
+        {
+            DeleteOne(d.MessageId, d.ClaimId, d.IfNotDeleted);
+        }
+    }
+
+    private void DeleteOne(string messageId, string? claimId, string ifNotDeleted)
+    {
         var (metrics, tenant) = (_lifetime.Metrics, _binding.Name);
         _zaqar.DeleteAsync(_binding.CommandQueue, messageId, claimId).ContinueWith(t =>
         {
