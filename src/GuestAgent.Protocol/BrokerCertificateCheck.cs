@@ -73,16 +73,28 @@ public sealed class BrokerCertificateCheck
     /// If <paramref name="error"/> is a failed TLS handshake: why, in words (the certificate's
     /// refusal, or what the TLS stack said); null for any other failure.
     /// </summary>
-    public string? Explain(Exception error)
+    public string? Explain(Exception error) => Explain(error, out _);
+
+    /// <inheritdoc cref="Explain(Exception)"/>
+    /// <param name="certificateRefused">The broker's certificate was refused (not, say, a port that speaks no TLS): the CA or host name is what to fix.</param>
+    public string? Explain(Exception error, out bool certificateRefused)
     {
+        certificateRefused = false;
         for (var e = error; e is not null; e = e.InnerException)
         {
             if (e is AuthenticationException auth)
             {
-                var why = auth.Message.Contains("RemoteCertificateValidationCallback", StringComparison.Ordinal) && _lastRefusal is { } refusal
-                    ? refusal
-                    : $"{auth.Message.TrimEnd('.')}{(auth.InnerException is { } inner ? $" ({inner.Message.TrimEnd('.')})" : "")} " +
-                      "(does the port speak TLS?)";
+                string why;
+                if (auth.Message.Contains("RemoteCertificateValidationCallback", StringComparison.Ordinal) && _lastRefusal is { } refusal)
+                {
+                    certificateRefused = true;
+                    why = refusal;
+                }
+                else
+                {
+                    why = $"{auth.Message.TrimEnd('.')}{(auth.InnerException is { } inner ? $" ({inner.Message.TrimEnd('.')})" : "")} " +
+                          "(does the port speak TLS?)";
+                }
                 return $"the TLS handshake with {Host} failed: {why}";
             }
         }

@@ -37,8 +37,10 @@ public static class AmqpDoctor
         }
         catch (Exception e) when (s.Certificates?.Explain(e) is { } tls)
         {
+            s.Certificates.Explain(e, out var refused);
             checks.Add(DoctorCheck.Fail(name, "tls", tls,
-                s.Certificates.CaFile is null
+                !refused ? "check that the endpoint's port is the broker's amqps listener (5671 by default)"
+                : s.Certificates.CaFile is null
                     ? $"put the CA that signed the broker's certificate (a PEM file) in {key}.ca-file, and connect by a host name the certificate names"
                     : $"check that {key}.ca-file holds the CA that signed the broker's certificate, and connect by a host name the certificate names"));
             return [.. checks, NotChecked(name, "credentials"), NotChecked(name, "command queue"), NotChecked(name, "reply exchange"), clock];

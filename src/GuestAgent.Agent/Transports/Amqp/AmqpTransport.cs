@@ -76,9 +76,11 @@ internal static class Connections
     /// <summary>A connection's failure in words: a failed TLS handshake says why the certificate was refused.</summary>
     public static string Describe(AmqpSettings s, Exception e)
     {
-        if (s.Certificates?.Explain(e) is { } tls)
+        if (s.Certificates?.Explain(e, out var refused) is { } tls)
         {
-            return $"{tls}; check amqp.ca-file (the CA that signed the broker's certificate) and that the endpoint's host is in the certificate";
+            return refused
+                ? $"{tls}; check amqp.ca-file (the CA that signed the broker's certificate) and that the endpoint's host is in the certificate"
+                : tls;
         }
         var inner = e;
         while (inner.InnerException is { } i)

@@ -38,11 +38,14 @@ public sealed class AmqpTransportException : Exception
         {
             return known;
         }
-        if (certificates?.Explain(error) is { } tls)
+        if (certificates?.Explain(error, out var refused) is { } tls)
         {
             // Not transient: a certificate the controller does not trust stays so until someone changes it.
-            return new($"{what}: {tls}; give the CA that signed the broker's certificate ({AmqpTransportOptions.CaFileVariable}, " +
-                       "guestctl --amqp-ca-file) and a host name the certificate names", isTransient: false, inner: error);
+            var hint = refused
+                ? $"; give the CA that signed the broker's certificate ({AmqpTransportOptions.CaFileVariable}, guestctl --amqp-ca-file) " +
+                  "and a host name the certificate names"
+                : "";
+            return new($"{what}: {tls}{hint}", isTransient: false, inner: error);
         }
         if (Find<AuthenticationFailureException>(error) is { } auth)
         {
