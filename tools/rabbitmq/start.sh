@@ -32,7 +32,7 @@ while (( $# )); do
         --amqp-port) AMQP_PORT="$2"; shift 2;;
         --tls) TLS=1; shift;;
         --no-install) INSTALL=0; shift;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0;;
         *) echo "start.sh: unknown argument $1" >&2; exit 2;;
     esac
 done
