@@ -35,9 +35,8 @@ public static class AmqpDoctor
                 $"correct {key}.user and the password (tools/rabbitmq/provision.sh prints them)"));
             return [.. checks, NotChecked(name, "command queue"), NotChecked(name, "reply exchange"), clock];
         }
-        catch (Exception e) when (s.Certificates?.Explain(e) is { } tls)
+        catch (Exception e) when (s.Certificates?.Explain(e, out var refused) is { } tls)
         {
-            s.Certificates.Explain(e, out var refused);
             checks.Add(DoctorCheck.Fail(name, "tls", tls,
                 !refused ? "check that the endpoint's port is the broker's amqps listener (5671 by default)"
                 : s.Certificates.CaFile is null
