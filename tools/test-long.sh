@@ -3,7 +3,8 @@
 # the default suite (tools/test.sh, same arguments) plus the tests marked [LongFact] (real outages
 # waited out for tens of seconds: Zaqar's WebSocket notifier after its server was killed) and
 # [LongTheory] (the operation matrix's http, cancel, signing and kill -9 reattach scenarios on every transport; the
-# Windows agent's casts, cancel, kill -9 recovery and service under Wine: E2E/Windows/WineRecoveryTests), and the
+# Windows agent's casts, cancel, kill -9 recovery and service under Wine: E2E/Windows/WineRecoveryTests; the broker's own
+# faults and the AMQP controller's calls across a broker restart or a forced close, each on a broker of their own), and the
 # big-output test at 2 GiB instead of 128 MiB. Ends with the same totals line as tools/test.sh.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

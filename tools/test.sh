@@ -3,7 +3,7 @@
 #
 # Installs what the tests need (Debian's zaqar-server, redis-server, keystone, rabbitmq-server, wine ...), starts one local
 # Zaqar bed, one keystone-authenticated Zaqar bed with its WebSocket server (tools/keystone) and one RabbitMQ
-# (tools/rabbitmq) for the whole run (tests keep apart by project id and queue name, on RabbitMQ by tenants
+# (tools/rabbitmq, with its amqps listener) for the whole run (tests keep apart by project id and queue name, on RabbitMQ by tenants
 # and guests of their own), builds, runs every test project, stops the beds, and ends
 # with one line of totals over all projects:
 #   N passed, N failed, N skipped
@@ -31,7 +31,7 @@ trap cleanup EXIT
 export GUESTAGENT_ZAQAR_ENV="$BED/env"
 "$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env"
-"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --no-install >/dev/null || { echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; echo "0 passed, 0 failed"; exit 1; }
+"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --tls --no-install >/dev/null || { echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; echo "0 passed, 0 failed"; exit 1; }
 export GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
 
 if ! dotnet build -nologo -c Release GuestAgent.sln; then

@@ -18,7 +18,8 @@ public static partial class Program
                                    "the guest: --queue (env GUESTAGENT_QUEUE). Over RabbitMQ instead of Zaqar: --transport amqp " +
                                    "(env GUESTAGENT_TRANSPORT) with --amqp-url amqp://host:port/VHOST (env GUESTAGENT_AMQP_URL), " +
                                    "--amqp-user (env GUESTAGENT_AMQP_USER), the password in env GUESTAGENT_AMQP_PASSWORD or " +
-                                   "--amqp-password-file, and --amqp-prefix (env GUESTAGENT_AMQP_PREFIX) before the queue names.");
+                                   "--amqp-password-file, and --amqp-prefix (env GUESTAGENT_AMQP_PREFIX) before the queue names; " +
+                                   "with amqps://, --amqp-ca-file (env GUESTAGENT_AMQP_CA_FILE) names the CA of the broker's certificate.");
         root.Subcommands.Add(QueueCommands.Build());
         root.Subcommands.Add(CredentialsCommands.Build());
         foreach (var command in GuestCommands.Build())

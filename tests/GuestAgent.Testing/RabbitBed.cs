@@ -23,11 +23,12 @@ public sealed record RabbitGuest(
     /// <summary>
     /// What an agent's binding on this guest adds to a tenant block (<see cref="TestTenant.ExtraConfig"/>):
     /// <c>transport = amqp</c> and its <c>amqp</c> block with the guest's own user and broker names,
-    /// with short heartbeat, reconnect and publish timeouts for tests.
+    /// with short heartbeat, reconnect and publish timeouts for tests; <paramref name="caFile"/>: its <c>ca-file</c> (amqps).
     /// </summary>
-    public string BindingConfig() => $$"""
+    public string BindingConfig(string? caFile = null) => $$"""
               transport = amqp
               amqp {
+                {{(caFile is null ? "" : $"ca-file = \"{caFile}\"")}}
                 user = "{{UserName}}"
                 password = "{{Password}}"
                 command-queue = "{{CommandQueue}}"
@@ -43,7 +44,8 @@ public sealed record RabbitGuest(
 /// A real RabbitMQ (Debian's rabbitmq-server) on 127.0.0.1, started by tools/rabbitmq/start.sh:
 /// private node, epmd and ports, no guest/guest (only an administrator with a random password).
 /// <see cref="Shared"/> is one broker per test run: the bed tools/test.sh started (its env file is
-/// named by GUESTAGENT_RABBITMQ_ENV), or else one this process starts and stops at exit. Tests keep
+/// named by GUESTAGENT_RABBITMQ_ENV), or else one this process starts and stops at exit; it has an
+/// amqps listener too (<see cref="AmqpsPort"/>, <see cref="CaFile"/>). Tests keep
 /// apart by tenants and guests of their own (<see cref="NewName"/>, <see cref="Provision"/>);
 /// tests that restart the broker, raise a disk alarm or close connections start a bed of their
 /// own (<see cref="StartPrivate"/>): those faults hit every client of the node.
@@ -63,6 +65,8 @@ public sealed class RabbitBed : IDisposable
         AdminPassword = Get("RABBITMQ_ADMIN_PASSWORD");
         RunDir = Get("RABBITMQ_RUN_DIR");
         StartSeconds = double.Parse(Get("RABBITMQ_START_SECONDS"), System.Globalization.CultureInfo.InvariantCulture);
+        AmqpsPort = env.TryGetValue("RABBITMQ_AMQPS_PORT", out var tlsPort) && tlsPort.Length > 0 ? int.Parse(tlsPort) : null;
+        CaFile = env.TryGetValue("RABBITMQ_CA_FILE", out var ca) && ca.Length > 0 ? ca : null;
         _owned = owned;
 
         string Get(string name) => env.TryGetValue(name, out var v) && v.Length > 0
@@ -80,12 +84,18 @@ public sealed class RabbitBed : IDisposable
     public string AdminPassword { get; }
     public string RunDir { get; }
 
+    /// <summary>The amqps listener's port (start.sh --tls; the shared bed has one), its certificate for localhost and 127.0.0.1.</summary>
+    public int? AmqpsPort { get; }
+
+    /// <summary>The throw-away CA (PEM) that signed the amqps listener's certificate.</summary>
+    public string? CaFile { get; }
+
     /// <summary>How long start.sh waited for the broker to accept clients (epmd start to await_startup).</summary>
     public double StartSeconds { get; }
 
-    /// <summary>Starts a broker of its own, stopped by <see cref="Dispose"/>.</summary>
-    public static RabbitBed StartPrivate() =>
-        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-rabbit-" + Guid.NewGuid().ToString("N")[..12])), owned: true);
+    /// <summary>Starts a broker of its own, stopped by <see cref="Dispose"/>; <paramref name="tls"/>: with an amqps listener.</summary>
+    public static RabbitBed StartPrivate(bool tls = false) =>
+        new(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-rabbit-" + Guid.NewGuid().ToString("N")[..12]), tls), owned: true);
 
     /// <summary>A fresh tenant or guest name that provision.sh takes ([a-z0-9-], at most 64).</summary>
     public static string NewName(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(64, prefix.Length + 33)];
@@ -191,13 +201,13 @@ public sealed class RabbitBed : IDisposable
         {
             return new RabbitBed(BedScripts.ReadEnv(File.ReadAllText(envFile)), owned: false);
         }
-        var bed = new RabbitBed(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-rabbit-" + Environment.ProcessId)), owned: true);
+        var bed = new RabbitBed(RunStart(Path.Combine(Path.GetTempPath(), "guestagent-rabbit-" + Environment.ProcessId), tls: true), owned: true);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => bed.Dispose();
         return bed;
     }
 
-    private static Dictionary<string, string> RunStart(string dir) =>
-        BedScripts.ReadEnv(Run(RepoPaths.Tool("rabbitmq", "start.sh"), ["--dir", dir]));
+    private static Dictionary<string, string> RunStart(string dir, bool tls) =>
+        BedScripts.ReadEnv(Run(RepoPaths.Tool("rabbitmq", "start.sh"), tls ? ["--dir", dir, "--tls"] : ["--dir", dir]));
 
     private static string Run(string file, string[] args) => BedScripts.Run(file, args, TimeSpan.FromMinutes(3));
 }

@@ -5,7 +5,7 @@
 # and epmd on private 127.0.0.1 ports.
 # Idempotent; needs root (or sudo) only when something is missing.
 set -euo pipefail
-WANT=(rabbitmq-server python3)
+WANT=(rabbitmq-server python3 openssl)
 SUDO=""
 [[ "$(id -u)" == 0 ]] || SUDO="sudo"
 missing=()

@@ -5,7 +5,7 @@ namespace GuestAgent.Cli.Commands;
 
 /// <summary>
 /// --transport and the options of the AMQP transport (--amqp-url, --amqp-user,
-/// --amqp-password-file, --amqp-vhost, --amqp-prefix), each with its variable, and the transport
+/// --amqp-password-file, --amqp-vhost, --amqp-prefix, --amqp-ca-file), each with its variable, and the transport
 /// built from them. The password is never an option (it would show in ps): it comes from
 /// GUESTAGENT_AMQP_PASSWORD, a file, or the URL.
 /// </summary>
@@ -58,6 +58,13 @@ internal sealed class AmqpConnection
             HelpName = "prefix",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable(AmqpTransportOptions.PrefixVariable) ?? "",
         };
+        CaFile = new("--amqp-ca-file")
+        {
+            Description = "With an amqps:// URL: a PEM file with the CA that signed the broker's certificate (a cloud's own CA), the only one it may " +
+                          $"chain to; without it, the system's CAs (env {AmqpTransportOptions.CaFileVariable})",
+            HelpName = "path",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable(AmqpTransportOptions.CaFileVariable) is { Length: > 0 } f ? f : null,
+        };
     }
 
     public Option<string> Transport { get; }
@@ -66,6 +73,7 @@ internal sealed class AmqpConnection
     public Option<string?> PasswordFile { get; }
     public Option<string?> VirtualHost { get; }
     public Option<string> Prefix { get; }
+    public Option<string?> CaFile { get; }
 
     public void AddTo(Command command)
     {
@@ -75,6 +83,7 @@ internal sealed class AmqpConnection
         command.Options.Add(PasswordFile);
         command.Options.Add(VirtualHost);
         command.Options.Add(Prefix);
+        command.Options.Add(CaFile);
     }
 
     /// <summary>Whether --transport (or GUESTAGENT_TRANSPORT) says amqp.</summary>
@@ -103,6 +112,7 @@ internal sealed class AmqpConnection
             Password = Password(r),
             VirtualHost = r.GetValue(VirtualHost),
             NamePrefix = r.GetValue(Prefix) ?? "",
+            CaFile = r.GetValue(CaFile),
             ClientName = "guestctl",
         };
         if (options.User is null && endpoint.UserInfo.Length == 0)

@@ -170,6 +170,7 @@ internal static class HelpPages
                      ("GUESTAGENT_AMQP_PASSWORD", "With amqp: its password (or --amqp-password-file)."),
                      ("GUESTAGENT_AMQP_VHOST", "With amqp: the tenant's vhost, over the URL's path (--amqp-vhost)."),
                      ("GUESTAGENT_AMQP_PREFIX", "With amqp: put before the queue names to make the broker's (--amqp-prefix), e.g. ga.vm1."),
+                     ("GUESTAGENT_AMQP_CA_FILE", "With amqps: the CA (PEM) that signed the broker's certificate, the only one trusted then (--amqp-ca-file)."),
                      ("GUESTAGENT_SIGNING_KEYS", "kid=base64secret[,kid2=base64secret]: the first key signs commands, all verify replies."),
                  })
         {

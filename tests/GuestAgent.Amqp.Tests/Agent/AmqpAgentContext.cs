@@ -13,9 +13,10 @@ public sealed class AmqpAgentContext : IAsyncDisposable
 {
     public static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
-    private AmqpAgentContext(RabbitBed bed, RabbitGuest guest, TestTenant tenant, AgentProcess agent, string dir)
+    private AmqpAgentContext(RabbitBed bed, RabbitGuest guest, TestTenant tenant, AgentProcess agent, string dir, bool tls)
     {
         Bed = bed;
+        Tls = tls;
         Guest = guest;
         Tenant = tenant;
         Agent = agent;
@@ -24,6 +25,9 @@ public sealed class AmqpAgentContext : IAsyncDisposable
     }
 
     public RabbitBed Bed { get; }
+
+    /// <summary>The agent's binding is on the bed's amqps listener, and <see cref="TransportOptions"/> too.</summary>
+    public bool Tls { get; }
     public RabbitGuest Guest { get; }
     public TestTenant Tenant { get; }
     public AgentProcess Agent { get; }
@@ -33,25 +37,34 @@ public sealed class AmqpAgentContext : IAsyncDisposable
     public string Dir { get; }
 
     /// <summary>The binding of <paramref name="guest"/>: protocol names for its queues, the broker's names in its amqp block.</summary>
-    public static TestTenant TenantFor(RabbitGuest guest, int maxOperations = 4, string? fileRoot = null) =>
+    public static TestTenant TenantFor(RabbitGuest guest, int maxOperations = 4, string? fileRoot = null, string? caFile = null) =>
         new("t1", guest.VirtualHost, "commands", "replies", MaxOperations: maxOperations, FileRoots: fileRoot is null ? null : [fileRoot],
-            ExtraConfig: guest.BindingConfig());
+            ExtraConfig: guest.BindingConfig(caFile));
 
     /// <summary>The directory the binding's file ops may reach (its file-roots), under <see cref="Dir"/>.</summary>
     public string FileRoot => Path.Combine(Dir, "files");
 
-    public static async Task<AmqpAgentContext> StartAsync(RabbitBed? bed = null, int maxOperations = 4)
+    /// <param name="tls">The binding on the bed's amqps listener, trusting <paramref name="caFile"/> (default: the bed's CA).</param>
+    /// <param name="waitFor">What the agent's log must say before the context is handed over.</param>
+    public static async Task<AmqpAgentContext> StartAsync(RabbitBed? bed = null, int maxOperations = 4, bool tls = false, string? caFile = null,
+        string waitFor = "ready: consuming commands")
     {
         bed ??= RabbitBed.Shared;
         var guest = bed.Provision(RabbitBed.NewName("t"), RabbitBed.NewName("g"));
         var dir = Path.Combine(Path.GetTempPath(), "guestagent-amqp-e2e-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(Path.Combine(dir, "files"));
-        var tenant = TenantFor(guest, maxOperations, Path.Combine(dir, "files"));
-        var agent = AgentProcess.Start($"amqp://127.0.0.1:{bed.AmqpPort}", [tenant]);
-        var context = new AmqpAgentContext(bed, guest, tenant, agent, dir);
+        var endpoint = $"amqp://127.0.0.1:{bed.AmqpPort}";
+        if (tls)
+        {
+            endpoint = $"amqps://127.0.0.1:{bed.AmqpsPort ?? throw new InvalidOperationException("the bed has no amqps listener (start.sh --tls)")}";
+            caFile ??= bed.CaFile;
+        }
+        var tenant = TenantFor(guest, maxOperations, Path.Combine(dir, "files"), caFile);
+        var agent = AgentProcess.Start(endpoint, [tenant]);
+        var context = new AmqpAgentContext(bed, guest, tenant, agent, dir, tls);
         try
         {
-            await agent.WaitForLogAsync("ready: consuming commands", Wait);
+            await agent.WaitForLogAsync(waitFor, Wait);
         }
         catch
         {
@@ -67,7 +80,10 @@ public sealed class AmqpAgentContext : IAsyncDisposable
     /// </summary>
     public AmqpTransportOptions TransportOptions => new()
     {
-        Endpoint = new Uri($"amqp://127.0.0.1:{Bed.AmqpPort}/{Uri.EscapeDataString(Guest.VirtualHost)}"),
+        Endpoint = new Uri(Tls
+            ? $"amqps://127.0.0.1:{Bed.AmqpsPort}/{Uri.EscapeDataString(Guest.VirtualHost)}"
+            : $"amqp://127.0.0.1:{Bed.AmqpPort}/{Uri.EscapeDataString(Guest.VirtualHost)}"),
+        CaFile = Tls ? Bed.CaFile : null,
         User = Bed.AdminUser,
         Password = Bed.AdminPassword,
         NamePrefix = $"ga.{Guest.Guest}.",

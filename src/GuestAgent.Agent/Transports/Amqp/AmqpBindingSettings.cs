@@ -1,6 +1,7 @@
 using Akka.Configuration;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Transport;
+using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Transports.Amqp;
 
@@ -35,8 +36,12 @@ public sealed record AmqpSettings(
     /// <summary>Most deliveries in hand at once, whatever the free slots (AMQP's prefetch is 16 bits).</summary>
     public int MaxPrefetch { get; init; } = 100;
 
+    /// <summary>With amqps: checks the broker's certificate (against <c>amqp.ca-file</c>, or the system's CAs); null with amqp.</summary>
+    public BrokerCertificateCheck? Certificates { get; init; }
+
     public override string ToString() =>
-        $"{(Tls ? "amqps" : "amqp")}://{Host}:{Port} vhost {VirtualHost} as {User}, queue {CommandQueue}, replies to {ReplyExchange}";
+        $"{(Tls ? "amqps" : "amqp")}://{Host}:{Port} vhost {VirtualHost} as {User}, queue {CommandQueue}, replies to {ReplyExchange}" +
+        (Certificates?.CaFile is { } ca ? $", broker certificate checked against {ca}" : "");
 }
 
 /// <summary>Reads an AMQP binding's <c>amqp</c> block (hocon/guest-agent.conf documents it).</summary>
@@ -93,6 +98,7 @@ public static class AmqpBindingSettings
             MaxReconnectDelay = Positive("amqp.max-reconnect-delay", settings.MaxReconnectDelay),
             PublishTimeout = Positive("amqp.publish-timeout", settings.PublishTimeout),
             MaxPrefetch = t.GetInt("amqp.max-prefetch", settings.MaxPrefetch),
+            Certificates = Certificates(t, key, url.Host, tls),
         };
         if (settings.MaxPrefetch is < 1 or > ushort.MaxValue)
         {
@@ -103,6 +109,29 @@ public static class AmqpBindingSettings
             throw new ConfigException($"{key("amqp.heartbeat")} must be 1s .. {ushort.MaxValue}s");
         }
         return settings;
+    }
+
+    /// <summary>The broker certificate's check of an amqps endpoint, with <c>amqp.ca-file</c> when given.</summary>
+    private static BrokerCertificateCheck? Certificates(Config t, Func<string, string> key, string host, bool tls)
+    {
+        var caFile = t.GetString("amqp.ca-file", null);
+        if (string.IsNullOrEmpty(caFile))
+        {
+            return tls ? new BrokerCertificateCheck(host, null) : null;
+        }
+        if (!tls)
+        {
+            // A CA file with a plain endpoint would leave the operator believing the link is checked.
+            throw new ConfigException($"{key("amqp.ca-file")} is for an amqps:// endpoint; {key("endpoint")} is amqp:// (no TLS)");
+        }
+        try
+        {
+            return new BrokerCertificateCheck(host, caFile);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ConfigException($"{key("amqp.ca-file")}: {e.Message}");
+        }
     }
 
     private static string Password(Config t, Func<string, string> key)

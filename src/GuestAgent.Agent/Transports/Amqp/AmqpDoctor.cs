@@ -8,7 +8,7 @@ namespace GuestAgent.Agent.Transports.Amqp;
 /// <summary>
 /// <c>guest-agent doctor</c> on an AMQP binding: the broker reached, the guest's user let into its
 /// vhost, and its command queue and reply exchange there, found by passive declares (which change
-/// nothing and consume nothing).
+/// nothing and consume nothing); over amqps, the broker's certificate first.
 /// </summary>
 public static class AmqpDoctor
 {
@@ -35,6 +35,15 @@ public static class AmqpDoctor
                 $"correct {key}.user and the password (tools/rabbitmq/provision.sh prints them)"));
             return [.. checks, NotChecked(name, "command queue"), NotChecked(name, "reply exchange"), clock];
         }
+        catch (Exception e) when (s.Certificates?.Explain(e, out var refused) is { } tls)
+        {
+            checks.Add(DoctorCheck.Fail(name, "tls", tls,
+                !refused ? "check that the endpoint's port is the broker's amqps listener (5671 by default)"
+                : s.Certificates.CaFile is null
+                    ? $"put the CA that signed the broker's certificate (a PEM file) in {key}.ca-file, and connect by a host name the certificate names"
+                    : $"check that {key}.ca-file holds the CA that signed the broker's certificate, and connect by a host name the certificate names"));
+            return [.. checks, NotChecked(name, "credentials"), NotChecked(name, "command queue"), NotChecked(name, "reply exchange"), clock];
+        }
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or IOException)
         {
             // A user without rights on the vhost is let in, then refused at connection.open.
@@ -44,6 +53,10 @@ public static class AmqpDoctor
         }
         await using (connection.ConfigureAwait(false))
         {
+            if (s.Certificates is { } certificates)
+            {
+                checks.Add(DoctorCheck.Ok(name, "tls", $"the broker's certificate is for {s.Host} and chains to {certificates.TrustedBy}"));
+            }
             checks.Add(DoctorCheck.Ok(name, "credentials", $"the broker lets user {s.User} into vhost {s.VirtualHost}"));
             checks.Add(await PassiveAsync(connection, name, "command queue", async ch =>
             {

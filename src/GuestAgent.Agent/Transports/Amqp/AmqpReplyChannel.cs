@@ -89,7 +89,7 @@ public sealed class AmqpReplyChannel(string binding, string replyQueue, AmqpSett
                 : e is PublishReturnException r ? $"returned by the broker ({r.ReplyCode} {r.ReplyText}): nothing bound to {settings.ReplyExchange} " +
                                                   $"takes routing key {settings.ReplyRoutingKey}"
                 : closed is not null ? $"{closed.ReplyCode} {closed.ReplyText}"
-                : e.Message;
+                : settings.Certificates?.Explain(e) ?? e.Message;
             throw new ReplyPostException($"publishing {batch.Count} repl(ies) to {settings.ReplyExchange} failed: {why}", permanent: false, e);
         }
         finally

@@ -73,6 +73,23 @@ public sealed class AmqpTransport : IBindingTransport
 /// <summary>Connection factories of a binding: no automatic recovery, the transport reconnects itself and sees every close.</summary>
 internal static class Connections
 {
+    /// <summary>A connection's failure in words: a failed TLS handshake says why the certificate was refused.</summary>
+    public static string Describe(AmqpSettings s, Exception e)
+    {
+        if (s.Certificates?.Explain(e, out var refused) is { } tls)
+        {
+            return refused
+                ? $"{tls}; check amqp.ca-file (the CA that signed the broker's certificate) and that the endpoint's host is in the certificate"
+                : tls;
+        }
+        var inner = e;
+        while (inner.InnerException is { } i)
+        {
+            inner = i;
+        }
+        return inner == e ? e.Message : $"{e.Message} ({inner.Message})";
+    }
+
     public static ConnectionFactory Factory(AmqpSettings s, string clientName) => new()
     {
         HostName = s.Host,
@@ -80,7 +97,14 @@ internal static class Connections
         VirtualHost = s.VirtualHost,
         UserName = s.User,
         Password = s.Password,
-        Ssl = new SslOption { Enabled = s.Tls, ServerName = s.Host, AcceptablePolicyErrors = SslPolicyErrors.None },
+        Ssl = new SslOption
+        {
+            Enabled = s.Tls,
+            ServerName = s.Host,
+            AcceptablePolicyErrors = SslPolicyErrors.None,
+            // Host name and chain (to amqp.ca-file's CA, or the system's), with the reason of a refusal kept for the log.
+            CertificateValidationCallback = s.Certificates is { } check ? check.Validate : null,
+        },
         RequestedHeartbeat = s.Heartbeat,
         // Recovery would re-consume with its own prefetch and hide closes the consumer must see.
         AutomaticRecoveryEnabled = false,

@@ -128,7 +128,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             if (f.Generation == _generation)
             {
                 _lifetime.Metrics.TransportError(_binding.Name, AmqpTransport.TransportName, "connect");
-                Reconnect($"connecting failed: {Describe(f.Cause)}");
+                Reconnect($"connecting failed: {Connections.Describe(_settings, f.Cause)}");
             }
         });
         Receive<QueueConsumerProtocol.Consuming>(c =>
@@ -412,16 +412,6 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         {
             Serilog.Log.Debug("closing an AMQP connection failed ({Error})", e.Message);
         }
-    }
-
-    private static string Describe(Exception e)
-    {
-        var inner = e;
-        while (inner.InnerException is { } i)
-        {
-            inner = i;
-        }
-        return inner == e ? e.Message : $"{e.Message} ({inner.Message})";
     }
 
     /// <summary>

@@ -39,13 +39,21 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
     private IConnection? _consumeConnection;
     private volatile bool _disposed;
 
-    /// <exception cref="ArgumentException">No amqp:// URL, no user, or a bad exchange name.</exception>
+    /// <exception cref="ArgumentException">No amqp:// URL, no user, a bad exchange name, or a CA file that cannot be read or is not for amqps.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Timeouts, heartbeat or prefetch out of range.</exception>
     public AmqpTransport(AmqpTransportOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
+        try
+        {
+            Certificates = options.Tls ? new BrokerCertificateCheck(options.Endpoint.Host, options.CaFile) : null;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException($"{nameof(AmqpTransportOptions.CaFile)} ({AmqpTransportOptions.CaFileVariable}): {e.Message}", e);
+        }
     }
 
     public AmqpTransportOptions Options => _options;
@@ -141,7 +149,7 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
         {
             var closed = used?.CloseReason;
             await DropPublishChannelAsync(used).ConfigureAwait(false);
-            throw AmqpTransportException.From(e, $"publishing a command to {where} on {_options.Describe()}", closed);
+            throw AmqpTransportException.From(e, $"publishing a command to {where} on {_options.Describe()}", closed, Certificates);
         }
     }
 
@@ -182,6 +190,9 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
 
     internal AmqpTransportOptions Settings => _options;
 
+    /// <summary>With amqps: the broker certificate's check, which keeps why it last refused one.</summary>
+    internal BrokerCertificateCheck? Certificates { get; }
+
     internal void Forget(AmqpReplyConsumer consumer) =>
         _consumers.TryRemove(new KeyValuePair<string, AmqpReplyConsumer>(consumer.Channel, consumer));
 
@@ -200,7 +211,7 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
             _consumeConnection = null;
             try
             {
-                var connection = await _options.Factory("replies").CreateConnectionAsync(ct).ConfigureAwait(false);
+                var connection = await _options.Factory("replies", Certificates).CreateConnectionAsync(ct).ConfigureAwait(false);
                 connection.ConnectionShutdownAsync += (_, _) =>
                 {
                     foreach (var consumer in _consumers.Values)
@@ -214,7 +225,7 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                throw AmqpTransportException.From(e, $"connecting to {_options.Describe()}");
+                throw AmqpTransportException.From(e, $"connecting to {_options.Describe()}", certificates: Certificates);
             }
         }
         finally
@@ -250,7 +261,7 @@ public sealed class AmqpTransport : IControllerTransport, IAsyncDisposable
             {
                 await CloseQuietlyAsync(_publishConnection).ConfigureAwait(false);
                 _publishConnection = null;
-                _publishConnection = await _options.Factory("commands").CreateConnectionAsync(ct).ConfigureAwait(false);
+                _publishConnection = await _options.Factory("commands", Certificates).CreateConnectionAsync(ct).ConfigureAwait(false);
             }
             // A refused vhost (530) shows here, not when connecting: the library does not wait for open-ok.
             _publishChannel = await _publishConnection.CreateChannelAsync(Confirms, ct).ConfigureAwait(false);

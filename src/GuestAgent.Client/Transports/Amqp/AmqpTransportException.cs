@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using GuestAgent.Protocol;
 using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
 
@@ -8,7 +9,8 @@ namespace GuestAgent.Client.Transports.Amqp;
 /// A failure of the AMQP transport, in words that name the broker, vhost and queue, with the
 /// broker's reply code when it gave one. <see cref="IsTransient"/>: trying again may help (no
 /// connection, a close the broker forced, no confirm in time); refusals (bad credentials, 403 no
-/// permission, 404 no such queue or exchange, 530 vhost not allowed, an unroutable command) are not.
+/// permission, 404 no such queue or exchange, 530 vhost not allowed, an unroutable command, a
+/// broker certificate not trusted) are not.
 /// </summary>
 public sealed class AmqpTransportException : Exception
 {
@@ -26,13 +28,24 @@ public sealed class AmqpTransportException : Exception
 
     /// <summary>
     /// <paramref name="error"/>, thrown by RabbitMQ.Client while doing <paramref name="what"/>,
-    /// as a transport failure; <paramref name="closed"/> is the channel's close reason when known.
+    /// as a transport failure; <paramref name="closed"/> is the channel's close reason when known;
+    /// <paramref name="certificates"/>, over amqps, says why a TLS handshake failed.
     /// </summary>
-    internal static AmqpTransportException From(Exception error, string what, ShutdownEventArgs? closed = null)
+    internal static AmqpTransportException From(Exception error, string what, ShutdownEventArgs? closed = null,
+        BrokerCertificateCheck? certificates = null)
     {
         if (error is AmqpTransportException known)
         {
             return known;
+        }
+        if (certificates?.Explain(error, out var refused) is { } tls)
+        {
+            // Not transient: a certificate the controller does not trust stays so until someone changes it.
+            var hint = refused
+                ? $"; give the CA that signed the broker's certificate ({AmqpTransportOptions.CaFileVariable}, guestctl --amqp-ca-file) " +
+                  "and a host name the certificate names"
+                : "";
+            return new($"{what}: {tls}{hint}", isTransient: false, inner: error);
         }
         if (Find<AuthenticationFailureException>(error) is { } auth)
         {

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using GuestAgent.Protocol;
 using RabbitMQ.Client;
 
 namespace GuestAgent.Client.Transports.Amqp;
@@ -26,6 +27,9 @@ public sealed record AmqpTransportOptions
     /// <summary>Variable of <see cref="FromEnvironment"/>: <see cref="NamePrefix"/>.</summary>
     public const string PrefixVariable = "GUESTAGENT_AMQP_PREFIX";
 
+    /// <summary>Variable of <see cref="FromEnvironment"/>: <see cref="CaFile"/>.</summary>
+    public const string CaFileVariable = "GUESTAGENT_AMQP_CA_FILE";
+
     /// <summary>
     /// The broker: amqp://host[:port][/vhost] or amqps:// (TLS, the server's certificate checked).
     /// A path names the vhost, URL-escaped (amqp://h/t1 is vhost "t1", %2F is "/"); none means
@@ -33,6 +37,13 @@ public sealed record AmqpTransportOptions
     /// <see cref="User"/> / <see cref="Password"/> are set.
     /// </summary>
     public required Uri Endpoint { get; init; }
+
+    /// <summary>
+    /// With amqps: a PEM file with the CA that signed the broker's certificate (a cloud's own CA).
+    /// The certificate must then chain to that CA alone; without it, to one this machine trusts.
+    /// Either way it must name the endpoint's host. Not allowed with amqp://.
+    /// </summary>
+    public string? CaFile { get; init; }
 
     /// <summary>The tenant's vhost; overrides the URL's path.</summary>
     public string? VirtualHost { get; init; }
@@ -88,7 +99,7 @@ public sealed record AmqpTransportOptions
 
     /// <summary>
     /// Options from the environment: <see cref="UrlVariable"/> (required), <see cref="UserVariable"/>,
-    /// <see cref="PasswordVariable"/>, <see cref="VirtualHostVariable"/>, <see cref="PrefixVariable"/>.
+    /// <see cref="PasswordVariable"/>, <see cref="VirtualHostVariable"/>, <see cref="PrefixVariable"/>, <see cref="CaFileVariable"/>.
     /// </summary>
     /// <exception cref="ArgumentException">GUESTAGENT_AMQP_URL is missing or no amqp:// URL.</exception>
     public static AmqpTransportOptions FromEnvironment()
@@ -102,6 +113,7 @@ public sealed record AmqpTransportOptions
             Password = Get(PasswordVariable),
             VirtualHost = Get(VirtualHostVariable),
             NamePrefix = Get(PrefixVariable) ?? "",
+            CaFile = Get(CaFileVariable),
         };
     }
 
@@ -150,7 +162,7 @@ public sealed record AmqpTransportOptions
     /// <summary>What to say in messages: the broker and vhost, never the password.</summary>
     internal string Describe() => $"{Endpoint.Scheme}://{Endpoint.Host}:{Port} vhost '{ResolvedVirtualHost}' as '{Credentials.User}'";
 
-    private bool Tls => Endpoint.Scheme == "amqps";
+    internal bool Tls => Endpoint.Scheme == "amqps";
 
     private int Port => Endpoint.IsDefaultPort || Endpoint.Port < 0 ? (Tls ? 5671 : 5672) : Endpoint.Port;
 
@@ -170,6 +182,11 @@ public sealed record AmqpTransportOptions
         {
             throw new ArgumentOutOfRangeException(nameof(Heartbeat), Heartbeat, $"Heartbeat must be 1 s .. {ushort.MaxValue} s.");
         }
+        if (CaFile is not null && !Tls)
+        {
+            // A CA file with a plain endpoint would leave the caller believing the link is checked.
+            throw new ArgumentException($"{nameof(CaFile)} ({CaFileVariable}) is for an amqps:// endpoint; {Endpoint.Scheme}:// has no TLS.");
+        }
         if (Prefetch == 0)
         {
             throw new ArgumentOutOfRangeException(nameof(Prefetch), Prefetch, "Prefetch must be at least 1.");
@@ -180,14 +197,21 @@ public sealed record AmqpTransportOptions
         }
     }
 
-    internal ConnectionFactory Factory(string purpose) => new()
+    /// <param name="certificates">With amqps: the broker certificate's check (host name, and chain to <see cref="CaFile"/> or the system's CAs).</param>
+    internal ConnectionFactory Factory(string purpose, BrokerCertificateCheck? certificates) => new()
     {
         HostName = Endpoint.Host,
         Port = Port,
         VirtualHost = ResolvedVirtualHost,
         UserName = Credentials.User,
         Password = Credentials.Password,
-        Ssl = new SslOption { Enabled = Tls, ServerName = Endpoint.Host, AcceptablePolicyErrors = SslPolicyErrors.None },
+        Ssl = new SslOption
+        {
+            Enabled = Tls,
+            ServerName = Endpoint.Host,
+            AcceptablePolicyErrors = SslPolicyErrors.None,
+            CertificateValidationCallback = certificates is null ? null : certificates.Validate,
+        },
         RequestedHeartbeat = Heartbeat,
         // The transport reconnects itself: recovery would hide the closes it must see and re-consume behind its back.
         AutomaticRecoveryEnabled = false,
