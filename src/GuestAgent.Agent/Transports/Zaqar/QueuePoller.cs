@@ -374,7 +374,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             // Shutting down: claim nothing new; what is claimed but not offered comes back to the next start.
             return;
         }
-        var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
+        var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(TenantFree(), _global.Free));
         // With every slot busy, a slot given back claims at once (SlotFreed) instead of at the next look.
         _slots!.Wants = limit == 0;
         if (limit == 0 && !_tenant.IsOpen)
@@ -403,6 +403,16 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             success: c => new QueuePollerProtocol.Claimed(c),
             failure: ex => new QueuePollerProtocol.ClaimFailed(ex));
     }
+
+    /// <summary>
+    /// The binding's free slots. Closed while its ledger recovers, except before the first recovery
+    /// of a journal this start created: nothing is recovered then, so the whole cap is free, and
+    /// the claim goes out while the journal warms up instead of after it. Its offers wait in the
+    /// ledger (stashed until recovery ends) and a message is deleted only once its command is
+    /// recorded, as always.
+    /// </summary>
+    private int TenantFree() =>
+        _tenant.IsOpen || _tenant.HasOpened || !_lifetime.JournalCreated ? _tenant.Free : Math.Max(0, _tenant.Capacity - _tenant.Used);
 
     private void OnClaimed(Claim claim)
     {
