@@ -40,11 +40,12 @@ public sealed class EarlyClaimSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         return (queue, zaqar);
     }
 
-    private void StartPoller(string queue, ZaqarClient zaqar, IActorRef ledger, OperationSlots tenant, bool journalCreated)
+    private void StartPoller(string queue, ZaqarClient zaqar, IActorRef ledger, OperationSlots tenant, bool journalCreated,
+        TimeSpan? maxInterval = null)
     {
         var binding = new TenantBinding("t1", ZaqarBed.Shared.Url, "p", new TenantAuth("none", null), queue, "replies", 4,
             new HashSet<string>(OpCatalog.Standard.OpNames), new Dictionary<string, object?>());
-        var poll = new PollSettings(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200), 0, TimeSpan.FromSeconds(1),
+        var poll = new PollSettings(TimeSpan.FromMilliseconds(50), maxInterval ?? TimeSpan.FromMilliseconds(200), 0, TimeSpan.FromSeconds(1),
             ClaimTtlSeconds: 60, ClaimGraceSeconds: 60);
         var lifetime = new AgentLifetime(4) { JournalCreated = journalCreated };
         Sys.ActorOf(QueuePoller.Props(binding, poll, ProtocolLimits.Default, OpCatalog.Standard, zaqar, ledger, lifetime, tenant,
@@ -98,6 +99,25 @@ public sealed class EarlyClaimSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         ledger.ExpectNoMsg(TimeSpan.FromSeconds(1));
         tenant.Open();
         ledger.ExpectMsg<Offer>(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task The_end_of_the_first_recovery_brings_a_claim_at_once_however_long_the_empty_claims_before_it_made_the_wait()
+    {
+        var project = ZaqarBed.NewProject();
+        var queue = ZaqarBed.NewQueue("cmd");
+        var zaqar = ZaqarBed.Shared.Client(project);
+        var ledger = CreateTestProbe();
+        var tenant = new OperationSlots(4, open: false);
+        StartPoller(queue, zaqar, ledger.Ref, tenant, journalCreated: true, maxInterval: TimeSpan.FromSeconds(30));
+        // Empty claims every 50, 100, 200 ... ms: by now the next one is seconds away.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        var now = DateTimeOffset.UtcNow;
+        await zaqar.PostAsync(queue, [new OutgoingMessage(JsonNode.Parse(Command.Call(new PingArgs(), "replies", now, now.AddMinutes(10)).ToJson()))]);
+
+        tenant.Open();
+
+        ledger.ExpectMsg<Offer>(TimeSpan.FromSeconds(1));
     }
 
     [Fact]
