@@ -51,6 +51,7 @@ if [[ "$MODE" == quick ]]; then
     MAIN_TP=""                         # no throughput on the single-process zaqar-server
     PUSH_IDLE=""                       # push: first calls after the polling agents' idle spell
     PUSH_SAMPLE=60 PUSH_WINDOWS=1      # push idle and 200 bindings: one safety-poll period
+    COLD_RUNS=5                        # cold starts (fresh agent, empty state directory)
 else
     LAT_CALLS=100 LAT_RUNS=5
     TP_SECONDS=8 TP_RUNS=3
@@ -65,6 +66,7 @@ else
     MAIN_TP=1
     PUSH_IDLE=600                      # push: first calls after 10 minutes idle
     PUSH_SAMPLE=360 PUSH_WINDOWS=3     # push idle and 200 bindings: 3 windows of 2 safety polls
+    COLD_RUNS=20
 fi
 PUSH_SAFETY=60s                        # push.safety-poll (the default, written out)
 LEVELS=1,8,32
@@ -487,6 +489,9 @@ say "5/8 process starts from .NET, no agent: true alone and under the exec super
 ( BENCH_JSON="$BENCH_JSON.spawn" "$RUN/bench-bin/GuestAgent.Bench" spawn-floor "$LAT_CALLS" ) >>"$OUT/bench-output.txt" || failed "spawn floor"
 [[ -f "$BENCH_JSON.spawn" ]] && { cat "$BENCH_JSON.spawn" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.spawn"; }
 
+say "5/8 cold start on $UWSGI: $COLD_RUNS fresh agents on empty state directories, each with a call posted before it starts"
+BENCH_AGENT_BIN="$RUN/agent-bin/guest-agent" bench cold uwsgi "$UWSGI" 8 cold-start "$COLD_RUNS" >>"$OUT/bench-output.txt" || failed "cold start"
+
 # ---------------------------------------------------------------- 6. recovery and file transfer
 if (( ! OVERLAP )); then
     start_agent rec uwsgi 1 ga-rec 16
@@ -522,7 +527,7 @@ say "8/8 writing the report"
         echo "pkg.$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
     done
     echo "dotnet=$(dotnet --version)"
-    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP; push: safety-poll $PUSH_SAFETY, idle and 200 bindings ${IDLE_SETTLE}s + ${PUSH_SAMPLE}s measured ($PUSH_WINDOWS window(s)), first calls after ${PUSH_IDLE:-the same idle spell as polling}${PUSH_IDLE:+s}"
+    echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; cold starts $COLD_RUNS; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP; push: safety-poll $PUSH_SAFETY, idle and 200 bindings ${IDLE_SETTLE}s + ${PUSH_SAMPLE}s measured ($PUSH_WINDOWS window(s)), first calls after ${PUSH_IDLE:-the same idle spell as polling}${PUSH_IDLE:+s}"
     cat "$RUN/push-idle.txt" 2>/dev/null || true
 } > "$OUT/meta.txt"
 "$PY" "$HERE/report.py" "$OUT"

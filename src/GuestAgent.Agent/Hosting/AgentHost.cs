@@ -63,6 +63,7 @@ public static class AgentHost
         }
 
         AgentSettings settings;
+        var journalCreated = false;
         try
         {
             settings = AgentSettings.Load(configFile, platform: platform);
@@ -77,7 +78,7 @@ public static class AgentHost
             if (!doctor)
             {
                 Directory.CreateDirectory(settings.StateDir);
-                JournalConfig.Prepare(settings.Journal);
+                journalCreated = JournalConfig.Prepare(settings.Journal);
             }
         }
         catch (Exception ex) when (ex is ConfigException or Akka.Configuration.ConfigurationException or IOException or UnauthorizedAccessException or FormatException)
@@ -105,13 +106,16 @@ public static class AgentHost
         {
             Log.Information("guest-agent {Version} starting as {Agent}: {Tenants} tenant binding(s), state in {StateDir}, journal {Journal}",
                 AgentInfo.Version, settings.Name, settings.Tenants.Count, settings.StateDir, settings.Journal.Provider);
-            var builder = Host.CreateApplicationBuilder();
+            // Empty: the agent reads none of the default builder's sources (appsettings files, user
+            // secrets, environment and command line as host configuration) and logs through Serilog
+            // only; the defaults cost a dozen assemblies and a file watcher at every start.
+            var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
             // Each is a no-op unless the agent runs under it: a systemd unit, a Windows service (whose stop is then the graceful stop below).
             builder.Services.AddSystemd();
             builder.Services.AddWindowsService(o => o.ServiceName = "guest-agent");
             builder.Services.AddSerilog();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
-            var lifetime = new AgentLifetime(settings.MaxOperations);
+            var lifetime = new AgentLifetime(settings.MaxOperations) { JournalCreated = journalCreated };
             if (settings.PrometheusListen is { } listen)
             {
                 try

@@ -93,19 +93,24 @@ public static class JournalConfig
     /// A journal whose snapshots are still in its own file (written before they had a file of
     /// their own) has them copied over first: the events they stand for were deleted, so a
     /// ledger that did not find them would recover without those commands.
+    /// Returns true when the journal did not exist before (an SQLite file created now): no ledger
+    /// has anything to recover from it. PostgreSQL: false, whatever the database holds.
     /// </summary>
-    public static void Prepare(JournalSettings journal)
+    public static bool Prepare(JournalSettings journal)
     {
         if (journal.Provider != "sqlite")
         {
-            return;
+            return false;
         }
         var builder = new SqliteConnectionStringBuilder(journal.ConnectionString);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
+        var file = Path.GetFullPath(builder.DataSource);
+        var dir = Path.GetDirectoryName(file);
         if (dir is not null)
         {
             Directory.CreateDirectory(dir);
         }
+        // Neither the journal nor a snapshot file: a state directory no ledger has written to.
+        var created = !File.Exists(file) && !File.Exists(SnapshotFile(builder.DataSource));
         using var connection = new SqliteConnection(journal.ConnectionString);
         connection.Open();
         Execute(connection, "PRAGMA journal_mode=WAL;");
@@ -117,6 +122,7 @@ public static class JournalConfig
         using var snapshots = new SqliteConnection(SnapshotConnectionString(journal));
         snapshots.Open();
         Execute(snapshots, "PRAGMA journal_mode=WAL;");
+        return created;
     }
 
     /// <summary>

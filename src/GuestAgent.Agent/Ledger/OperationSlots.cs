@@ -23,10 +23,16 @@ public sealed class OperationSlots(int capacity, bool open = true)
     /// <summary>False from a holder's (re)start until it has counted what it holds.</summary>
     public bool IsOpen => _open;
 
+    /// <summary>Whether the slots have been open at least once (a holder finished counting its slots).</summary>
+    public bool HasOpened => _hasOpened;
+
+    private volatile bool _hasOpened = open;
+
     /// <summary>The holder has counted its slots: claims may be sized from them again.</summary>
     public void Open()
     {
         _open = true;
+        _hasOpened = true;
         Freed();
     }
 

@@ -12,6 +12,13 @@ public sealed class AgentLifetime(int maxOperations)
 {
     public AgentMetrics Metrics { get; init; } = new();
 
+    /// <summary>
+    /// The journal was created by this start (an empty state directory): no ledger has anything to
+    /// recover, so no recovered command will hold a slot, and a binding's first claim may be sized
+    /// and sent while its ledger is still recovering (its offers wait for the recovery).
+    /// </summary>
+    public bool JournalCreated { get; init; }
+
     private volatile bool _draining;
 
     public OperationSlots GlobalSlots { get; } = new(maxOperations);

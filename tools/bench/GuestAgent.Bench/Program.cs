@@ -12,6 +12,7 @@ using GuestAgent.Zaqar;
 //   GuestAgent.Bench idle-first-call PREFIX BINDINGS LABEL
 //   GuestAgent.Bench file-throughput MIB RUNS
 //   GuestAgent.Bench spawn-floor [N]          (process starts alone, no Zaqar needed)
+//   GuestAgent.Bench cold-start RUNS          (BENCH_AGENT_BIN: fresh agents on empty state directories)
 var env = (string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set");
 var inv = CultureInfo.InvariantCulture;
 // Over AMQP (BENCH_TRANSPORT=amqp) there is no Zaqar: the controllers speak to the broker.
@@ -42,13 +43,17 @@ switch (args.FirstOrDefault())
     case "spawn-floor":
         await SpawnFloor.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 100);
         break;
+    case "cold-start":
+        await ColdStart.RunAsync(zaqar ?? throw new InvalidOperationException("cold-start is a Zaqar workload"), env("BENCH_AGENT_BIN"),
+            env("ZAQAR_URL"), env("ZAQAR_PROJECT"), args.Length > 1 ? int.Parse(args[1], inv) : 10);
+        break;
     case "file-throughput":
         await FileThroughput.RunAsync(zaqar ?? throw new InvalidOperationException("file-throughput is a Zaqar workload"), env("GUESTAGENT_QUEUE"), env("BENCH_FILE_ROOT"), int.Parse(env("BENCH_HTTP_PORT"), inv),
             args.Length > 1 ? int.Parse(args[1], inv) : 64, args.Length > 2 ? int.Parse(args[2], inv) : 3);
         break;
     default:
         Console.Error.WriteLine("usage: GuestAgent.Bench call-latency CALLS [RUNS] | throughput SECONDS RUNS N[,N..] | recovery CASTS"
-            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS | spawn-floor [N]");
+            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS | spawn-floor [N] | cold-start RUNS");
         return 2;
 }
 return 0;

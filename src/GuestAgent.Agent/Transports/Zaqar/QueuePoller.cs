@@ -143,6 +143,9 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <summary>The claim under way is the safety net's (no announcement led to it).</summary>
     private bool _safetyClaim;
 
+    /// <summary>Claims went out before the ledger's first recovery (<see cref="TenantFree"/>), which has not been seen to end yet.</summary>
+    private bool _claimedBeforeRecovery;
+
     /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
@@ -195,6 +198,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         Receive<QueuePollerProtocol.SlotFreed>(_ =>
         {
             _slots?.Woken();
+            AfterFirstRecovery();
             if (_slots is { Wants: true } && !_claiming && _outstanding.Count == 0 && !_scanning)
             {
                 ClaimNow();
@@ -374,9 +378,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             // Shutting down: claim nothing new; what is claimed but not offered comes back to the next start.
             return;
         }
-        var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(_tenant.Free, _global.Free));
-        // With every slot busy, a slot given back claims at once (SlotFreed) instead of at the next look.
-        _slots!.Wants = limit == 0;
+        var early = EarlyClaim;
+        _claimedBeforeRecovery |= early;
+        var limit = Math.Min(ZaqarLimits.MaxClaimLimit, Math.Min(TenantFree(), _global.Free));
+        // With every slot busy, a slot given back claims at once (SlotFreed) instead of at the next look;
+        // before the first recovery, so does its end (the slots opening), as the first claim did before.
+        _slots!.Wants = limit == 0 || early;
         if (limit == 0 && !_tenant.IsOpen)
         {
             // The ledger is recovering (agent start, or a restart after a journal fault): what it
@@ -404,6 +411,31 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             failure: ex => new QueuePollerProtocol.ClaimFailed(ex));
     }
 
+    /// <summary>
+    /// The binding's free slots. Closed while its ledger recovers, except before the first recovery
+    /// of a journal this start created: nothing is recovered then, so the whole cap is free, and
+    /// the claim goes out while the journal warms up instead of after it. Its offers wait in the
+    /// ledger (stashed until recovery ends) and a message is deleted only once its command is
+    /// recorded, as always.
+    /// </summary>
+    private int TenantFree() => EarlyClaim ? Math.Max(0, _tenant.Capacity - _tenant.Used) : _tenant.Free;
+
+    private bool EarlyClaim => _lifetime.JournalCreated && !_tenant.IsOpen && !_tenant.HasOpened;
+
+    /// <summary>
+    /// Once the first recovery is seen to have ended, polling starts over from its shortest interval:
+    /// the empty claims made while the ledger recovered said nothing about an idle queue, and a
+    /// command posted as the agent became ready is claimed as promptly as before claims went out early.
+    /// </summary>
+    private void AfterFirstRecovery()
+    {
+        if (_claimedBeforeRecovery && _tenant.HasOpened)
+        {
+            _claimedBeforeRecovery = false;
+            _idle = _poll.MinInterval;
+        }
+    }
+
     private void OnClaimed(Claim claim)
     {
         if (!_readyLogged)
@@ -414,6 +446,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 _binding.CommandQueue, _binding.Endpoint, _binding.ReplyQueue, _binding.MaxOperations);
         }
         _fault = TimeSpan.Zero;
+        AfterFirstRecovery();
         var safetyClaim = _safetyClaim;
         _safetyClaim = false;
         if (claim.IsEmpty)

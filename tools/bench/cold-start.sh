@@ -1,0 +1,23 @@
+#!/bin/bash
+# cold-start.sh [RUNS] -- cold start of the agent: RUNS fresh agent processes, each on an empty state
+# directory with one binding on a uwsgi Zaqar bed of its own, and a call (`exec true`) posted before
+# each process starts. Prints, per run and as p50/p95, the time from the process start to its first
+# claim answered (the agent's "ready" line; the claim went out before it), to its ledger recovered
+# and to the call's final reply. Not part of the test suite; tools/bench/bench.sh runs the same
+# workload (quick 5 runs, full 20) into its table. BENCH_JSON=FILE also writes the JSON lines.
+#   tools/bench/cold-start.sh 10
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RUNS="${1:-10}"
+RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
+cleanup() { "$ROOT/tools/zaqar/stop.sh" "$RUN/bed" >/dev/null 2>&1; }
+trap cleanup EXIT
+"$ROOT/tools/zaqar/install.sh" --uwsgi >/dev/null
+"$ROOT/tools/zaqar/start.sh" --no-install --server uwsgi --workers 4 --dir "$RUN/bed" >/dev/null
+dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
+set -a; source "$RUN/bed/env"; set +a
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+ZAQAR_PROJECT=bench BENCH_BED="uwsgi, 4 processes" BENCH_ZAQAR_CONNECTIONS=8 BENCH_AGENT_BIN="$RUN/agent-bin/guest-agent" \
+    "$RUN/bench-bin/GuestAgent.Bench" cold-start "$RUNS"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
