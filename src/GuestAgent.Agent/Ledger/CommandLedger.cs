@@ -107,7 +107,12 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             }
         });
         ReceiveTransfers();
-        Command<GetCounts>(_ => Sender.Tell(new Counts(_state.Commands.Count, _state.Seen.Count, _running.Count, _waiting.Count)));
+        Command<GetCounts>(_ =>
+        {
+            // Counted once what was decided so far is written: a restart right after finds the same.
+            var sender = Sender;
+            AfterWrites(() => sender.Tell(new Counts(_state.Commands.Count, _state.Seen.Count, _running.Count, _waiting.Count)));
+        });
         Command<SaveSnapshotSuccess>(s =>
         {
             // The snapshot holds everything: older events and snapshots only cost recovery time.
