@@ -92,11 +92,10 @@ publish() {
     log="$(mktemp)"
     rm -rf "$dir"
     echo "package.sh: publishing $(name_of "$program") $version for $rid"
-    # The Linux agent, in every guest, ships trimmed (the framework's unused code removed: about a fifth
-    # less idle RSS, docs/performance.md); tools/test-trimmed.sh runs the suite against that build.
-    local trim=()
-    [[ "$program" == agent && "$rid" == linux-* ]] && trim=(-p:PublishTrimmed=true)
-    if ! dotnet publish "$(project_of "$program")" -nologo -v:q -c Release -r "$rid" --self-contained true "${trim[@]}" \
+    # Not trimmed: a trimmed agent (a fifth less idle RSS) breaks operation blocks loaded from a
+    # directory, which call framework code the agent itself never did (docs/performance.md,
+    # tools/test-trimmed.sh).
+    if ! dotnet publish "$(project_of "$program")" -nologo -v:q -c Release -r "$rid" --self-contained true \
             -p:Version="$version" -p:DebugType=none -p:GenerateDocumentationFile=false -o "$dir" >"$log" 2>&1; then
         # The runtime pack (or apphost pack) of this RID itself was not found, or could not be fetched.
         if grep -Eq "(error (NU110[0-2]|NU1301).*Microsoft\.(NETCore\.App\.(Runtime|Host)|AspNetCore\.App\.Runtime)\.$rid)|NETSDK1112|NETSDK1094" "$log"; then
