@@ -11,8 +11,9 @@ namespace GuestAgent.Agent.Ledger;
 /// new, which is held already, and which operation verifies and renames the finished file. Chunk
 /// operations run concurrently; asking the ledger serialises them and records each stored chunk
 /// before its command is answered, so after a restart a transfer continues from what was stored.
-/// Its events hold the next commands back until written: a verdict reads the transfer's state,
-/// which is then always the written one.
+/// Its events batch with the others (<see cref="PersistEvent{TEvent}"/>): a verdict is decided on
+/// the state with every event decided so far, and told only once they are all written, so an
+/// operation never acts on a transfer's state the journal does not hold yet.
 /// </summary>
 public sealed partial class CommandLedger : IWithTimers
 {
@@ -40,7 +41,7 @@ public sealed partial class CommandLedger : IWithTimers
         var transfer = _state.Transfers.Find(args.TransferId);
         if (transfer is not null)
         {
-            sender.Tell(transfer.Opened.TargetPath != a.TargetPath
+            TellWhenWritten(sender, transfer.Opened.TargetPath != a.TargetPath
                 ? Refuse(FileErrorCodes.TransferMismatch, $"{args.Path} now resolves to {a.TargetPath}, not {transfer.Opened.TargetPath} as when transfer {args.TransferId} began")
                 : Decide(transfer, args, a.CommandId));
             return;
@@ -48,7 +49,7 @@ public sealed partial class CommandLedger : IWithTimers
         if (a.TargetExists && !args.Overwrite)
         {
             // Refused on the first chunk, before any data is kept.
-            sender.Tell(Refuse(FileErrorCodes.Exists, $"{args.Path} exists and overwrite is false"));
+            TellWhenWritten(sender, Refuse(FileErrorCodes.Exists, $"{args.Path} exists and overwrite is false"));
             return;
         }
         var opened = new TransferOpenedV1(a.CommandId, args.TransferId, args.Path, a.TargetPath, a.PartPath, args.Size, args.Sha256,
@@ -57,9 +58,16 @@ public sealed partial class CommandLedger : IWithTimers
         {
             Logger(a.CommandId).Information("file.put transfer {TransferId} began: {Path}, {Size} bytes in {Count} chunks",
                 args.TransferId, args.Path, args.Size, args.Count);
-            sender.Tell(new ChunkVerdict(ChunkAction.Write, _state.Transfers.Find(args.TransferId)!.Progress()));
-        }, holdCommands: true);
+            sender.Tell(new ChunkVerdict(ChunkAction.Write, _state.Transfers.Find(args.TransferId)?.Progress()));
+        });
     }
+
+    /// <summary>
+    /// A verdict decided on the state as it is now (events applied but perhaps not written yet) is
+    /// told once every event persisted so far is written: what the operation then does (write,
+    /// install, answer) never rests on a record a crash could still lose.
+    /// </summary>
+    private void TellWhenWritten(IActorRef to, ChunkVerdict verdict) => AfterWrites(() => to.Tell(verdict));
 
     private static ChunkVerdict Refuse(string code, string message) => new(ChunkAction.Fail, null, code, message);
 
@@ -94,15 +102,17 @@ public sealed partial class CommandLedger : IWithTimers
         var transfer = _state.Transfers.Find(s.TransferId);
         if (transfer is null)
         {
-            sender.Tell(Refuse("transfer_discarded", $"transfer {s.TransferId} was dropped while this chunk was written; send the file again"));
+            TellWhenWritten(sender, Refuse("transfer_discarded", $"transfer {s.TransferId} was dropped while this chunk was written; send the file again"));
             return;
         }
         if (transfer.Complete || transfer.Received.Contains(s.Index))
         {
-            sender.Tell(AfterStore(transfer, s.CommandId));
+            TellWhenWritten(sender, AfterStore(transfer, s.CommandId));
             return;
         }
-        PersistEvent(new TransferChunkStoredV1(s.CommandId, s.TransferId, s.Index, Now), _ => sender.Tell(AfterStore(transfer, s.CommandId)), holdCommands: true);
+        PersistEvent(new TransferChunkStoredV1(s.CommandId, s.TransferId, s.Index, Now), _ => { });
+        // Decided with this chunk held (the one that completes the set installs), told once it is written.
+        TellWhenWritten(sender, AfterStore(transfer, s.CommandId));
     }
 
     private void HandleInstalled(TransferInstalled i)
@@ -114,7 +124,7 @@ public sealed partial class CommandLedger : IWithTimers
             Logger(i.CommandId).Information("file.put transfer {TransferId} complete: {Path}, {Bytes} bytes, sha256 {Sha256}",
                 i.TransferId, transfer?.Opened.Path, i.Bytes, i.Sha256);
             sender.Tell(new ChunkVerdict(ChunkAction.Answer, transfer?.Progress()));
-        }, holdCommands: true);
+        });
     }
 
     private void HandleTransferFailed(TransferFailed f)
@@ -129,7 +139,7 @@ public sealed partial class CommandLedger : IWithTimers
         {
             Logger(f.CommandId).Warning("file.put transfer {TransferId} dropped ({Code}): {Reason}", f.TransferId, f.Code, f.Message);
             sender.Tell(new ChunkVerdict(ChunkAction.Answer, null));
-        }, holdCommands: true);
+        });
     }
 
     /// <summary>An operation that was to install a file ended without doing so: the next chunk to arrive may try again.</summary>
@@ -150,7 +160,7 @@ public sealed partial class CommandLedger : IWithTimers
             FileInstaller.TryDelete(t.Opened.PartPath);
             PersistEvent(new TransferDiscardedV1(Guid.Empty, t.Id, $"no chunk for {idle}", now), _ =>
                 _log.Warning("file.put transfer {TransferId} for {Path} dropped after {Idle} without a chunk ({Received} of {Count} held)",
-                    t.Id, t.Opened.Path, idle, t.Received.Count, t.Opened.Count), holdCommands: true);
+                    t.Id, t.Opened.Path, idle, t.Received.Count, t.Opened.Count));
         }
     }
 }

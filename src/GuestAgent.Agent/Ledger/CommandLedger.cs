@@ -215,7 +215,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         // An operation that can start at once has its Started written in the same journal batch as
         // its Accepted: one write before the run starts, not two in a row.
         var startNow = !IsQuery(cmd.Args) && _waiting.Count == 0 && _ctx.GlobalSlots.TryAcquire();
-        PersistEvent(new CommandAcceptedV1(cmd.Id, offer.CommandJson, offer.MessageId, Now), _ =>
+        // A chunk's bytes go to its transfer's temp file, not through the journal as well.
+        ILedgerEvent accepted = cmd.Args is FilePutArgs
+            ? new ChunkCommandAcceptedV1(cmd.Id, ChunkJournal.WithoutData(offer.CommandJson), offer.MessageId, Now)
+            : new CommandAcceptedV1(cmd.Id, offer.CommandJson, offer.MessageId, Now);
+        PersistEvent(accepted, accepted: cmd, then: _ =>
         {
             Logger(cmd.Id).Information("accepted {Op} ({Mode}) from message {MessageId}", cmd.Op, cmd.Mode, offer.MessageId);
             sender.Tell(new Offered(offer.MessageId, OfferOutcome.Accepted));
@@ -575,6 +579,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             var id = entry.Command.Id;
             // The accepted reply may have been in the outbox when the agent stopped: post it again (same seq).
             Send(entry.Command, [_ctx.Replies.Accepted(id)], hasFinal: false);
+            if (entry.DataOmitted && entry.Phase != CommandPhase.Finished)
+            {
+                EndChunkWithoutData(entry);
+                continue;
+            }
             switch (entry.Phase)
             {
                 case CommandPhase.Accepted:
@@ -620,6 +629,24 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         StartWaiting();
         // Every recovered command holds its slot now: the receiver may size claims from what is left.
         _ctx.TenantSlots.Open();
+    }
+
+    /// <summary>
+    /// A file.put chunk left unfinished by the agent's (or ledger's) stop: its bytes were never
+    /// journaled, so it cannot run again whatever its on_interrupt. It ends interrupted, which makes
+    /// the controller send it again; a chunk it had stored is then answered as held.
+    /// </summary>
+    private void EndChunkWithoutData(CommandEntry entry)
+    {
+        var id = entry.Command.Id;
+        var why = $"the agent stopped before this chunk was {(entry.Phase == CommandPhase.Started ? "answered" : "written")}; " +
+                  "a chunk's bytes are not kept across restarts: send it again";
+        var outcome = new OutcomeV1("interrupted", null, "interrupted", why, []);
+        PersistEvent(new CommandInterruptedV1(id, outcome, Now), _ =>
+        {
+            Logger(id).Warning("interrupted: {Reason}", why);
+            SendFinal(entry);
+        });
     }
 
     /// <summary>
@@ -687,12 +714,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     /// reply, a started run) happens only in <paramref name="then"/>, in journal order, so nothing
     /// is acted on before it is written. A write that fails stops the ledger (Akka), and the
     /// restarted one recovers the state from the journal.
-    /// With <paramref name="holdCommands"/>, later commands wait until it is written (file transfers:
-    /// their verdicts read the transfer's state, which must then be the written one).
+    /// An answer decided on the state but given outside a write callback waits for every write
+    /// under way with <see cref="AfterWrites"/> (a duplicate's drop, a file.put chunk's verdict).
     /// </summary>
-    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then, bool holdCommands = false) where TEvent : ILedgerEvent
+    /// <param name="accepted">For an accepted event: the command as parsed from the queue, so that it is not parsed again.</param>
+    private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then, Command? accepted = null) where TEvent : ILedgerEvent
     {
-        _state.Apply(e);
+        _state.Apply(e, accepted);
         _writesPending++;
         void Persisted(TEvent persisted)
         {
@@ -708,14 +736,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
                 SnapshotWhenWritten();
             }
         }
-        if (holdCommands)
-        {
-            Persist(e, Persisted);
-        }
-        else
-        {
-            PersistAsync(e, Persisted);
-        }
+        PersistAsync(e, Persisted);
     }
 
     private int _writesPending;

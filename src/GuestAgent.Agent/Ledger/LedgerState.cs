@@ -13,10 +13,18 @@ public enum CommandPhase
 }
 
 /// <summary>A command the ledger still has work for (run it, or get its final reply out).</summary>
-public sealed class CommandEntry(Command command, string commandJson, DateTimeOffset acceptedAt)
+public sealed class CommandEntry(Command command, string commandJson, DateTimeOffset acceptedAt, bool dataOmitted = false)
 {
     public Command Command { get; } = command;
+
+    /// <summary>As journaled (for a file.put chunk, without its bytes).</summary>
     public string CommandJson { get; } = commandJson;
+
+    /// <summary>
+    /// A file.put chunk journaled without its bytes: read back from the journal, its command holds
+    /// placeholder bytes and must not run (the live one, accepted from the queue, has them).
+    /// </summary>
+    public bool DataOmitted { get; } = dataOmitted;
     public DateTimeOffset AcceptedAt { get; } = acceptedAt;
     public CommandPhase Phase { get; set; } = CommandPhase.Accepted;
     public int Attempt { get; set; }
@@ -25,7 +33,7 @@ public sealed class CommandEntry(Command command, string commandJson, DateTimeOf
     /// <summary>The cancel command that asked for this run to stop, if one did.</summary>
     public Guid? CancelRequestedBy { get; set; }
 
-    public CommandEntryV1 ToSnapshot() => new(Command.Id, CommandJson, Phase.ToString(), Attempt, Outcome, AcceptedAt, CancelRequestedBy);
+    public CommandEntryV1 ToSnapshot() => new(Command.Id, CommandJson, Phase.ToString(), Attempt, Outcome, AcceptedAt, CancelRequestedBy, DataOmitted);
 }
 
 /// <summary>
@@ -43,7 +51,13 @@ public sealed class LedgerState(IOpCatalog? ops = null)
 
     public bool Knows(Guid id) => Commands.ContainsKey(id) || Seen.ContainsKey(id);
 
-    public void Apply(ILedgerEvent e)
+    public void Apply(ILedgerEvent e) => Apply(e, accepted: null);
+
+    /// <param name="accepted">
+    /// The command an accepted event records, as the ledger parsed it from the queue (live); null
+    /// reads it back from the event's JSON (recovery).
+    /// </param>
+    public void Apply(ILedgerEvent e, Command? accepted)
     {
         switch (e)
         {
@@ -51,17 +65,10 @@ public sealed class LedgerState(IOpCatalog? ops = null)
                 Transfers.Apply(t);
                 break;
             case CommandAcceptedV1 a:
-                var parsed = CommandParser.Parse(System.Text.Encoding.UTF8.GetBytes(a.CommandJson), a.At, null, signing: null, _ops);
-                // It parsed when accepted; parsing again at the acceptance time only fails if the
-                // protocol library stopped accepting what it once did, which must not lose the entry.
-                if (parsed.Command is { } cmd)
-                {
-                    Commands[a.CommandId] = new CommandEntry(cmd, a.CommandJson, a.At);
-                }
-                else
-                {
-                    Seen[a.CommandId] = new SeenV1(a.At, "rejected");
-                }
+                Accept(a.CommandId, a.CommandJson, a.At, accepted, dataOmitted: false);
+                break;
+            case ChunkCommandAcceptedV1 c:
+                Accept(c.CommandId, c.CommandJson, c.At, accepted, dataOmitted: true);
                 break;
             case CommandRejectedV1 r:
                 Seen[r.CommandId] = new SeenV1(r.At, "rejected");
@@ -80,6 +87,25 @@ public sealed class LedgerState(IOpCatalog? ops = null)
             case CommandRepliedV1 r when Commands.Remove(r.CommandId, out var done):
                 Seen[r.CommandId] = new SeenV1(r.At, done.Outcome?.Status ?? "succeeded", done.Attempt);
                 break;
+        }
+    }
+
+    private void Accept(Guid id, string json, DateTimeOffset at, Command? accepted, bool dataOmitted)
+    {
+        if (accepted is null)
+        {
+            var text = dataOmitted ? ChunkJournal.WithPlaceholderData(json) : json;
+            // It parsed when accepted; parsing again at the acceptance time only fails if the
+            // protocol library stopped accepting what it once did, which must not lose the entry.
+            accepted = CommandParser.Parse(System.Text.Encoding.UTF8.GetBytes(text), at, null, signing: null, _ops).Command;
+        }
+        if (accepted is not null)
+        {
+            Commands[id] = new CommandEntry(accepted, json, at, dataOmitted);
+        }
+        else
+        {
+            Seen[id] = new SeenV1(at, "rejected");
         }
     }
 
@@ -109,7 +135,9 @@ public sealed class LedgerState(IOpCatalog? ops = null)
         }
         foreach (var c in snapshot.Commands)
         {
-            Apply(new CommandAcceptedV1(c.CommandId, c.CommandJson, null, c.AcceptedAt));
+            Apply(c.DataOmitted
+                ? new ChunkCommandAcceptedV1(c.CommandId, c.CommandJson, null, c.AcceptedAt)
+                : new CommandAcceptedV1(c.CommandId, c.CommandJson, null, c.AcceptedAt));
             if (Commands.TryGetValue(c.CommandId, out var entry))
             {
                 entry.Phase = Enum.Parse<CommandPhase>(c.Phase);

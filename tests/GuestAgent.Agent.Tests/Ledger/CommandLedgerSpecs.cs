@@ -9,6 +9,7 @@ using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Blocks;
 using GuestAgent.Agent.Configuration;
 using GuestAgent.Agent.Ledger;
+using GuestAgent.Agent.Operations.Files;
 using GuestAgent.Agent.Outbox;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Blocks;
@@ -49,14 +50,18 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     {
         _outbox = CreateTestProbe();
         _global = new OperationSlots(2);
-        var registry = BlockRegistry.Of([_gate]);
+        var registry = BlockRegistry.Of([_gate, new FilesBlock(GuestPlatform.OfThisMachine()!)]);
         var settings = AgentSettings.Load(null, $$"""
             guest-agent {
               state-dir = "{{_dir}}"
               tenants.t1 { endpoint = "http://127.0.0.1:1", project = "p", command-queue = "cmd", reply-queue = "rep", signing.allow-unsigned = true }
             }
             """) with { Blocks = registry };
-        var binding = settings.Tenants[0] with { AllowedOps = registry.OpsOf(["gate"]), Policies = new Dictionary<string, object?> { ["gate"] = null } };
+        var binding = settings.Tenants[0] with
+        {
+            AllowedOps = registry.OpsOf(["gate", "files"]),
+            Policies = new Dictionary<string, object?> { ["gate"] = null, ["files"] = new FilesPolicy([_dir], FilesPolicy.DefaultMaxFileBytes, []) },
+        };
         _ctx = new LedgerContext(settings, binding, _global, _tenant, new ReplyFactory("spec-agent", TimeProvider.System),
             GuestPlatform.OfThisMachine()!, DateTimeOffset.UtcNow, TimeProvider.System);
     }
@@ -452,6 +457,53 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         _ledger = Sys.ActorOf(CommandLedger.Props(ctx, _outbox.Ref));
         Assert.Equal(new Counts(Live: 0, Seen: 40, Running: 0, Waiting: 0), Counts());
         Offer(pings[17] with { MessageId = "again" }, OfferOutcome.Duplicate);
+    }
+
+    /// <summary>A one-chunk file.put of <paramref name="content"/> to <paramref name="path"/>, as a new command each time.</summary>
+    private Offer ChunkOffer(string path, byte[] content, Guid transferId) => OfferOf("file.put", new JsonObject
+    {
+        ["transfer_id"] = transferId.ToString(),
+        ["path"] = path,
+        ["size"] = content.Length,
+        ["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content)),
+        ["chunk_bytes"] = content.Length,
+        ["index"] = 0,
+        ["count"] = 1,
+        ["data_b64"] = Convert.ToBase64String(content),
+    }, InterruptPolicy.Rerun);
+
+    [Fact]
+    public async Task A_file_chunk_left_unfinished_by_a_restart_ends_interrupted_whatever_its_on_interrupt_and_is_taken_when_sent_again()
+    {
+        StartLedger();
+        // Both global slots busy: the chunk is accepted and waits for one.
+        Offer(GateOffer("busy-a", InterruptPolicy.Fail), OfferOutcome.Accepted);
+        Offer(GateOffer("busy-b", InterruptPolicy.Fail), OfferOutcome.Accepted);
+        await _gate.StartedAsync("busy-a", 1);
+        await _gate.StartedAsync("busy-b", 1);
+        var content = "hello, chunk"u8.ToArray();
+        var target = Path.Combine(_dir, "put.bin");
+        var transfer = Guid.NewGuid();
+        var chunk = ChunkOffer(target, content, transfer);
+        Offer(chunk, OfferOutcome.Accepted);
+
+        // Its bytes were not journaled: the next ledger cannot run it, and says so rather than rerun it.
+        StopLedger();
+        _outbox.ReceiveWhile(TimeSpan.FromMilliseconds(200), m => m);
+        _finals.Clear();
+        StartLedger();
+        var interrupted = FinalOf(chunk.Command.Id).Outcome;
+        Assert.Equal(("interrupted", "interrupted"), (interrupted.Status, interrupted.ErrorCode));
+        Assert.Contains("send it again", interrupted.ErrorMessage);
+        Assert.False(File.Exists(target));
+
+        // The controller sends it again as a new command: written, verified, installed.
+        var again = ChunkOffer(target, content, transfer);
+        Offer(again, OfferOutcome.Accepted);
+        var done = FinalOf(again.Command.Id).Outcome;
+        Assert.Equal("succeeded", done.Status);
+        Assert.Contains("\"complete\":true", done.ResultJson);
+        Assert.Equal(content, await File.ReadAllBytesAsync(target));
     }
 
     [Fact]

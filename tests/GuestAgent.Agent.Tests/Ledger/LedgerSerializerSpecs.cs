@@ -27,6 +27,7 @@ public sealed class LedgerSerializerSpecs : IDisposable
     public static TheoryData<object> Persisted => new()
     {
         new CommandAcceptedV1(A, "{\"v\":1}", "m1", At),
+        new ChunkCommandAcceptedV1(A, "{\"v\":1}", "m1", At),
         new CommandRejectedV1(A, "replies", "expired", "too late", At),
         new CommandStartedV1(A, 2, At),
         new CommandCompletedV1(A, Outcome, At),
@@ -40,7 +41,7 @@ public sealed class LedgerSerializerSpecs : IDisposable
         new TransferCompletedV1(A, A, 100, "aa", At),
         new TransferDiscardedV1(A, A, "idle", At),
         new LedgerSnapshotV1(
-            [new CommandEntryV1(A, "{}", "Started", 1, Outcome, At, Guid.NewGuid())],
+            [new CommandEntryV1(A, "{}", "Started", 1, Outcome, At, Guid.NewGuid()), new CommandEntryV1(A, "{}", "Accepted", 0, null, At, DataOmitted: true)],
             new Dictionary<Guid, SeenV1> { [A] = new(At, "succeeded", 1) },
             [new TransferV1(Opened, "0-1", At, 100, "aa", At)]),
     };
@@ -70,7 +71,7 @@ public sealed class LedgerSerializerSpecs : IDisposable
             .ToList();
         var covered = ((IEnumerable<object[]>)Persisted).Select(row => row[0].GetType()).ToHashSet();
 
-        Assert.Equal(14, persisted.Count);
+        Assert.Equal(15, persisted.Count);
         Assert.All(persisted, t => Assert.Contains(t, covered));
     }
 

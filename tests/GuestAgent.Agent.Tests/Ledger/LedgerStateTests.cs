@@ -71,4 +71,65 @@ public sealed class LedgerStateTests
         Assert.False(state.Knows(old));
         Assert.True(state.Knows(recent));
     }
+
+    private static Command Chunk(int index, string replyTo = "replies-1")
+    {
+        var data = new byte[index == 2 ? 1 : 4];
+        data[0] = 7;
+        return Command.Call(new FilePutArgs
+        {
+            TransferId = Guid.NewGuid(), Path = "/srv/f.bin", Size = 9, Sha256 = new string('a', 64), ChunkBytes = 4,
+            Index = index, Count = 3, DataB64 = Convert.ToBase64String(data), Mode = "0640",
+        }, replyTo, T0, T0.AddHours(1), InterruptPolicy.Rerun);
+    }
+
+    [Fact]
+    public void A_chunk_command_is_journaled_without_its_bytes_and_read_back_with_its_identity_but_marked_unrunnable()
+    {
+        var chunk = Chunk(1);
+        var journaled = ChunkJournal.WithoutData(chunk.ToJson());
+        Assert.DoesNotContain("data_b64", journaled);
+        Assert.Contains("\"index\":1", journaled);
+
+        // Live: the command as parsed from the queue, bytes and all; the journal's JSON has none.
+        var live = new LedgerState();
+        live.Apply(new ChunkCommandAcceptedV1(chunk.Id, journaled, "m1", T0), chunk);
+        Assert.Same(chunk, live.Commands[chunk.Id].Command);
+        Assert.True(live.Commands[chunk.Id].DataOmitted);
+
+        // Recovered from the event, and from a snapshot: the same command, placeholder bytes, still marked.
+        var recovered = new LedgerState();
+        recovered.Apply(new ChunkCommandAcceptedV1(chunk.Id, journaled, "m1", T0));
+        recovered.Apply(new CommandStartedV1(chunk.Id, 1, T0));
+        var fromSnapshot = new LedgerState();
+        fromSnapshot.Restore(recovered.ToSnapshot());
+        foreach (var state in new[] { recovered, fromSnapshot })
+        {
+            var entry = state.Commands[chunk.Id];
+            Assert.True(entry.DataOmitted);
+            Assert.Equal(CommandPhase.Started, entry.Phase);
+            Assert.Equal(journaled, entry.CommandJson);
+            Assert.Equal(("replies-1", InterruptPolicy.Rerun), (entry.Command.ReplyTo, entry.Command.OnInterrupt));
+            var args = Assert.IsType<FilePutArgs>(entry.Command.Args);
+            Assert.Equal((1, 4, 3), (args.Index, args.ChunkBytes, args.Count));
+            Assert.Equal(new byte[4], args.DecodeData());
+        }
+        Assert.True(fromSnapshot.ToSnapshot().Commands.Single().DataOmitted);
+    }
+
+    [Fact]
+    public void The_last_and_an_empty_chunk_read_back_with_placeholders_of_their_own_length()
+    {
+        var last = Chunk(2);
+        var state = new LedgerState();
+        state.Apply(new ChunkCommandAcceptedV1(last.Id, ChunkJournal.WithoutData(last.ToJson()), null, T0));
+        Assert.Single(((FilePutArgs)state.Commands[last.Id].Command.Args).DecodeData());
+
+        var empty = Command.Call(new FilePutArgs
+        {
+            TransferId = Guid.NewGuid(), Path = "/srv/empty", Size = 0, Sha256 = new string('b', 64), ChunkBytes = 4, Index = 0, Count = 1, DataB64 = "",
+        }, "replies-1", T0, T0.AddHours(1));
+        state.Apply(new ChunkCommandAcceptedV1(empty.Id, ChunkJournal.WithoutData(empty.ToJson()), null, T0));
+        Assert.Empty(((FilePutArgs)state.Commands[empty.Id].Command.Args).DecodeData());
+    }
 }

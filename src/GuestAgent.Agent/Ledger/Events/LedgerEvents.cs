@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace GuestAgent.Agent.Ledger.Events;
 
 // Persisted in the journal: these names and shapes are a storage format. Change one only by
@@ -23,6 +25,14 @@ public sealed record OutcomeV1(string Status, string? ResultJson, string? ErrorC
 
 /// <summary>The command was recorded; from here on the agent owns it and the Zaqar message can go.</summary>
 public sealed record CommandAcceptedV1(Guid CommandId, string CommandJson, string? MessageId, DateTimeOffset At) : ILedgerEvent;
+
+/// <summary>
+/// A file.put chunk command was recorded without its chunk's bytes (<c>args.data_b64</c> cut from
+/// <see cref="CommandJson"/>): they go to the transfer's temp file, not through the journal. Read
+/// back, it cannot run again, so one found unfinished after a restart ends interrupted and the
+/// controller sends the chunk again.
+/// </summary>
+public sealed record ChunkCommandAcceptedV1(Guid CommandId, string CommandJson, string? MessageId, DateTimeOffset At) : ILedgerEvent;
 
 /// <summary>Refused before running (bad input, expired, op not allowed ...).</summary>
 public sealed record CommandRejectedV1(Guid CommandId, string? ReplyTo, string Code, string Message, DateTimeOffset At) : ILedgerEvent;
@@ -51,10 +61,16 @@ public sealed record CommandInterruptedV1(Guid CommandId, OutcomeV1 Outcome, Dat
 /// <summary>The final reply is in Zaqar.</summary>
 public sealed record CommandRepliedV1(Guid CommandId, DateTimeOffset At) : ILedgerEvent;
 
-/// <summary>One command in a snapshot (<see cref="CancelRequestedBy"/> is null in snapshots older than it).</summary>
+/// <summary>
+/// One command in a snapshot (<see cref="CancelRequestedBy"/> is null and <see cref="DataOmitted"/>
+/// false in snapshots older than them). <see cref="DataOmitted"/>: a file.put chunk recorded without
+/// its bytes, as <see cref="ChunkCommandAcceptedV1"/>; written only when true, so the entries of
+/// other commands keep the shape they had.
+/// </summary>
 public sealed record CommandEntryV1(
     Guid CommandId, string CommandJson, string Phase, int Attempt, OutcomeV1? Outcome, DateTimeOffset AcceptedAt,
-    Guid? CancelRequestedBy = null);
+    Guid? CancelRequestedBy = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool DataOmitted = false);
 
 /// <summary>
 /// The ledger's whole state: commands not yet finished and replied, and the ids seen inside the

@@ -31,6 +31,7 @@ public sealed class LedgerSerializer(ExtendedActorSystem system) : SerializerWit
         ("command-timed-out.v1", typeof(CommandTimedOutV1)),
         ("command-interrupted.v1", typeof(CommandInterruptedV1)),
         ("command-replied.v1", typeof(CommandRepliedV1)),
+        ("chunk-command-accepted.v1", typeof(ChunkCommandAcceptedV1)),
         ("transfer-opened.v1", typeof(TransferOpenedV1)),
         ("transfer-chunk-stored.v1", typeof(TransferChunkStoredV1)),
         ("transfer-completed.v1", typeof(TransferCompletedV1)),

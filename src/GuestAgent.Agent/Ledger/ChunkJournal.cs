@@ -1,0 +1,50 @@
+using System.Text.Json.Nodes;
+using GuestAgent.Protocol;
+
+namespace GuestAgent.Agent.Ledger;
+
+/// <summary>
+/// How a file.put chunk command is journaled: without its bytes. They are written to the transfer's
+/// temp file and recorded there as stored (<c>TransferChunkStoredV1</c>); journaling them as well
+/// sent every file through SQLite once more, as base64 inside JSON, before its bytes reached the disk.
+/// </summary>
+public static class ChunkJournal
+{
+    private const string DataField = "data_b64";
+
+    /// <summary>The command's JSON without <c>args.data_b64</c>.</summary>
+    public static string WithoutData(string commandJson)
+    {
+        var root = JsonNode.Parse(commandJson)!.AsObject();
+        (root["args"] as JsonObject)?.Remove(DataField);
+        return root.ToJsonString();
+    }
+
+    /// <summary>
+    /// A journaled chunk command made readable by the parser again: zero bytes of the chunk's length
+    /// in place of its data. Only the command's identity, reply queue and key are used from it (a
+    /// recovered chunk command is never run); JSON that is not such a command is returned as it is,
+    /// and fails to parse as it would have.
+    /// </summary>
+    public static string WithPlaceholderData(string journaledJson)
+    {
+        try
+        {
+            var root = JsonNode.Parse(journaledJson)!.AsObject();
+            if (root["args"] is JsonObject args
+                && args["size"]?.GetValue<long>() is { } size and >= 0
+                && args["chunk_bytes"]?.GetValue<long>() is { } chunkBytes and > 0 and <= int.MaxValue
+                && args["index"]?.GetValue<long>() is { } index and >= 0 and <= int.MaxValue)
+            {
+                var length = FilePutArgs.ExpectedChunkLength(size, (int)chunkBytes, (int)index);
+                args[DataField] = Convert.ToBase64String(new byte[Math.Clamp(length, 0, ProtocolLimits.MaxChunkDataBytes())]);
+                return root.ToJsonString();
+            }
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            // Not a chunk command as this agent writes them: the parser says what is wrong with it.
+        }
+        return journaledJson;
+    }
+}
