@@ -229,7 +229,8 @@ internal sealed class FilePutTransfer
             Group = _o.Group,
             Overwrite = _o.Overwrite,
         };
-        // Rerun: a chunk is idempotent, so an agent that restarts mid-chunk should just do it again.
+        // Rerun: a chunk is idempotent. Agents that keep no chunk bytes across a restart answer an
+        // unfinished chunk interrupted anyway, and it is sent again below.
         var call = new CallOptions { Timeout = _o.ChunkTimeout, OnInterrupt = InterruptPolicy.Rerun };
         GuestTimeoutException? lastTimeout = null;
         Reply? lastInterrupted = null;
