@@ -12,12 +12,22 @@ public static class ChunkJournal
 {
     private const string DataField = "data_b64";
 
-    /// <summary>The command's JSON without <c>args.data_b64</c>.</summary>
-    public static string WithoutData(string commandJson)
+    /// <summary>
+    /// The command's JSON without <c>args.data_b64</c>, or null when it cannot be cut (it parsed as a
+    /// command, so never expected): the command is then journaled whole, as before, rather than the
+    /// fault stopping the ledger on the same message again and again.
+    /// </summary>
+    public static string? WithoutData(string commandJson)
     {
-        var root = JsonNode.Parse(commandJson)!.AsObject();
-        (root["args"] as JsonObject)?.Remove(DataField);
-        return root.ToJsonString();
+        try
+        {
+            var root = JsonNode.Parse(commandJson)!.AsObject();
+            return (root["args"] as JsonObject)?.Remove(DataField) == true ? root.ToJsonString() : null;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>

@@ -216,8 +216,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         // its Accepted: one write before the run starts, not two in a row.
         var startNow = !IsQuery(cmd.Args) && _waiting.Count == 0 && _ctx.GlobalSlots.TryAcquire();
         // A chunk's bytes go to its transfer's temp file, not through the journal as well.
-        ILedgerEvent accepted = cmd.Args is FilePutArgs
-            ? new ChunkCommandAcceptedV1(cmd.Id, ChunkJournal.WithoutData(offer.CommandJson), offer.MessageId, Now)
+        ILedgerEvent accepted = cmd.Args is FilePutArgs && ChunkJournal.WithoutData(offer.CommandJson) is { } withoutData
+            ? new ChunkCommandAcceptedV1(cmd.Id, withoutData, offer.MessageId, Now)
             : new CommandAcceptedV1(cmd.Id, offer.CommandJson, offer.MessageId, Now);
         PersistEvent(accepted, accepted: cmd, then: _ =>
         {

@@ -87,7 +87,7 @@ public sealed class LedgerStateTests
     public void A_chunk_command_is_journaled_without_its_bytes_and_read_back_with_its_identity_but_marked_unrunnable()
     {
         var chunk = Chunk(1);
-        var journaled = ChunkJournal.WithoutData(chunk.ToJson());
+        var journaled = ChunkJournal.WithoutData(chunk.ToJson())!;
         Assert.DoesNotContain("data_b64", journaled);
         Assert.Contains("\"index\":1", journaled);
 
@@ -122,14 +122,14 @@ public sealed class LedgerStateTests
     {
         var last = Chunk(2);
         var state = new LedgerState();
-        state.Apply(new ChunkCommandAcceptedV1(last.Id, ChunkJournal.WithoutData(last.ToJson()), null, T0));
+        state.Apply(new ChunkCommandAcceptedV1(last.Id, ChunkJournal.WithoutData(last.ToJson())!, null, T0));
         Assert.Single(((FilePutArgs)state.Commands[last.Id].Command.Args).DecodeData());
 
         var empty = Command.Call(new FilePutArgs
         {
             TransferId = Guid.NewGuid(), Path = "/srv/empty", Size = 0, Sha256 = new string('b', 64), ChunkBytes = 4, Index = 0, Count = 1, DataB64 = "",
         }, "replies-1", T0, T0.AddHours(1));
-        state.Apply(new ChunkCommandAcceptedV1(empty.Id, ChunkJournal.WithoutData(empty.ToJson()), null, T0));
+        state.Apply(new ChunkCommandAcceptedV1(empty.Id, ChunkJournal.WithoutData(empty.ToJson())!, null, T0));
         Assert.Empty(((FilePutArgs)state.Commands[empty.Id].Command.Args).DecodeData());
     }
 }
