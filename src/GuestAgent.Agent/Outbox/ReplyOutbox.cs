@@ -84,6 +84,8 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     /// </summary>
     internal static readonly TimeSpan AcceptedLinger = TimeSpan.FromMilliseconds(25);
 
+    private readonly TimeSpan _acceptedLinger;
+
     private sealed record Item(Guid CommandId, string Queue, OutboundReply Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify)
     {
         /// <summary>An accepted reply, which may wait <see cref="AcceptedLinger"/> for the final one.</summary>
@@ -128,9 +130,11 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     private long _peakChunkBytes;
     private Task? _reading;
 
+    /// <param name="acceptedLinger">How long an accepted reply waits for company (<see cref="AcceptedLinger"/>; specs on a loaded machine: longer).</param>
     public ReplyOutbox(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff,
-        AgentMetrics? metrics = null)
+        AgentMetrics? metrics = null, TimeSpan? acceptedLinger = null)
     {
+        _acceptedLinger = acceptedLinger ?? AcceptedLinger;
         metrics ??= new AgentMetrics();
         _channel = channel;
         _emptyPostBytes = channel.SizeOf([]);
@@ -253,8 +257,8 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
     /// <param name="metrics">Where failed posts are counted; none: counted nowhere.</param>
     public static Props Props(TenantBinding binding, IReplyChannel channel, ReplyFactory replies, int replyTtlSeconds, TimeSpan maxBackoff,
-        AgentMetrics? metrics = null) =>
-        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, channel, replies, replyTtlSeconds, maxBackoff, metrics));
+        AgentMetrics? metrics = null, TimeSpan? acceptedLinger = null) =>
+        Akka.Actor.Props.Create(() => new ReplyOutbox(binding, channel, replies, replyTtlSeconds, maxBackoff, metrics, acceptedLinger));
 
     private int HeldChunks => _heldChunks + (_reading is null ? 0 : 1);
 
@@ -397,9 +401,9 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         if (_pending.All(i => i.Lingers))
         {
             var waited = TimeSpan.FromMilliseconds(Environment.TickCount64 - _pending.First!.Value.AddedAt);
-            if (waited < AcceptedLinger)
+            if (waited < _acceptedLinger)
             {
-                Timers.StartSingleTimer("linger", new OutboxProtocol.LingerOver(), AcceptedLinger - waited);
+                Timers.StartSingleTimer("linger", new OutboxProtocol.LingerOver(), _acceptedLinger - waited);
                 return;
             }
         }
