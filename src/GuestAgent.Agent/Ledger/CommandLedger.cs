@@ -636,18 +636,11 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     /// journaled, so it cannot run again whatever its on_interrupt. It ends interrupted, which makes
     /// the controller send it again; a chunk it had stored is then answered as held.
     /// </summary>
-    private void EndChunkWithoutData(CommandEntry entry)
-    {
-        var id = entry.Command.Id;
-        var why = $"the agent stopped before this chunk was {(entry.Phase == CommandPhase.Started ? "answered" : "written")}; " +
-                  "a chunk's bytes are not kept across restarts: send it again";
-        var outcome = new OutcomeV1("interrupted", null, "interrupted", why, []);
-        PersistEvent(new CommandInterruptedV1(id, outcome, Now), _ =>
-        {
-            Logger(id).Warning("interrupted: {Reason}", why);
-            SendFinal(entry);
-        });
-    }
+    private void EndChunkWithoutData(CommandEntry entry) =>
+        EndInterrupted(entry,
+            $"the agent stopped before this chunk was {(entry.Phase == CommandPhase.Started ? "answered" : "written")}; " +
+            "a chunk's bytes are not kept across restarts: send it again",
+            holdsTenantSlot: false);
 
     /// <summary>
     /// An attempt ended without anyone knowing how (the agent stopped, or a reattached run vanished):
@@ -672,6 +665,13 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         var why = entry.Command.OnInterrupt == InterruptPolicy.Fail
             ? $"{what} and on_interrupt is fail"
             : $"{what}, the last of {_ctx.Settings.MaxAttempts} allowed";
+        EndInterrupted(entry, why, holdsTenantSlot);
+    }
+
+    /// <summary>Ends <paramref name="entry"/> interrupted for <paramref name="why"/>, giving back its tenant slot if it holds one.</summary>
+    private void EndInterrupted(CommandEntry entry, string why, bool holdsTenantSlot)
+    {
+        var id = entry.Command.Id;
         var outcome = new OutcomeV1("interrupted", null, "interrupted", why, []);
         PersistEvent(new CommandInterruptedV1(id, outcome, Now), _ =>
         {
@@ -727,11 +727,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             _writesPending--;
             Measure(persisted);
             then(persisted);
+            // Due until taken (the count starts over then); taken once no write is under way.
             if (++_eventsSinceSnapshot >= _ctx.Settings.SnapshotEvery)
-            {
-                _snapshotDue = true;
-            }
-            if (_snapshotDue)
             {
                 SnapshotWhenWritten();
             }
@@ -740,7 +737,6 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     }
 
     private int _writesPending;
-    private bool _snapshotDue;
     private bool _drainingForSnapshot;
 
     /// <summary>
@@ -759,7 +755,6 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             }
             return;
         }
-        _snapshotDue = false;
         _eventsSinceSnapshot = 0;
         _state.Prune(Now, _ctx.Settings.DedupWindow);
         SaveSnapshot(_state.ToSnapshot());

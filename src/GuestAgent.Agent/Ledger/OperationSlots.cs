@@ -18,7 +18,10 @@ public sealed class OperationSlots(int capacity, bool open = true)
     public int Used => Volatile.Read(ref _used);
 
     /// <summary>Slots free to claim for: none while closed.</summary>
-    public int Free => _open ? Math.Max(0, Capacity - Used) : 0;
+    public int Free => _open ? Unused : 0;
+
+    /// <summary>Slots nobody holds, open or closed.</summary>
+    public int Unused => Math.Max(0, Capacity - Used);
 
     /// <summary>False from a holder's (re)start until it has counted what it holds.</summary>
     public bool IsOpen => _open;

@@ -418,7 +418,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// ledger (stashed until recovery ends) and a message is deleted only once its command is
     /// recorded, as always.
     /// </summary>
-    private int TenantFree() => EarlyClaim ? Math.Max(0, _tenant.Capacity - _tenant.Used) : _tenant.Free;
+    private int TenantFree() => EarlyClaim ? _tenant.Unused : _tenant.Free;
 
     private bool EarlyClaim => _lifetime.JournalCreated && !_tenant.IsOpen && !_tenant.HasOpened;
 
@@ -582,10 +582,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         _deletes.Clear();
         if (batch.Count == 1 || _batchDeleteRefused)
         {
-            foreach (var d in batch)
-            {
-                DeleteOne(d.MessageId, d.ClaimId, d.IfNotDeleted);
-            }
+            DeleteEach(batch);
             return;
         }
         var self = Self;
@@ -607,7 +604,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             _log.Information("Zaqar refused deleting several messages of {Queue} in one request (HTTP {Status}); deleting them one by one",
                 _binding.CommandQueue, refused.StatusCode);
         }
-        foreach (var d in f.Batch)
+        DeleteEach(f.Batch);
+    }
+
+    private void DeleteEach(IEnumerable<QueuePollerProtocol.PendingDelete> batch)
+    {
+        foreach (var d in batch)
         {
             DeleteOne(d.MessageId, d.ClaimId, d.IfNotDeleted);
         }

@@ -35,9 +35,14 @@ public sealed class EarlyClaimSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         var project = ZaqarBed.NewProject();
         var queue = ZaqarBed.NewQueue("cmd");
         var zaqar = ZaqarBed.Shared.Client(project);
+        await PostPingAsync(zaqar, queue);
+        return (queue, zaqar);
+    }
+
+    private static async Task PostPingAsync(ZaqarClient zaqar, string queue)
+    {
         var now = DateTimeOffset.UtcNow;
         await zaqar.PostAsync(queue, [new OutgoingMessage(JsonNode.Parse(Command.Call(new PingArgs(), "replies", now, now.AddMinutes(10)).ToJson()))]);
-        return (queue, zaqar);
     }
 
     private void StartPoller(string queue, ZaqarClient zaqar, IActorRef ledger, OperationSlots tenant, bool journalCreated,
@@ -112,8 +117,7 @@ public sealed class EarlyClaimSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         StartPoller(queue, zaqar, ledger.Ref, tenant, journalCreated: true, maxInterval: TimeSpan.FromSeconds(30));
         // Empty claims every 50, 100, 200 ... ms: by now the next one is seconds away.
         await Task.Delay(TimeSpan.FromSeconds(3.5));
-        var now = DateTimeOffset.UtcNow;
-        await zaqar.PostAsync(queue, [new OutgoingMessage(JsonNode.Parse(Command.Call(new PingArgs(), "replies", now, now.AddMinutes(10)).ToJson()))]);
+        await PostPingAsync(zaqar, queue);
 
         tenant.Open();
 
