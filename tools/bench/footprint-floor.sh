@@ -2,7 +2,7 @@
 # footprint-floor.sh [--settle S] -- the memory under the agent, in one run: idle RSS and PSS of the
 # .NET runtime alone, with an Akka.NET actor system, with Akka.Persistence.Sql's SQLite journal
 # after one write (tools/bench/FootprintFloor), and of the agent itself idle with one binding on a
-# local Zaqar bed; each self-contained, untrimmed and trimmed as tools/package.sh ships the agent.
+# local Zaqar bed; each self-contained, untrimmed (as tools/package.sh ships the agent) and trimmed.
 # Read after S seconds (default 25) from /proc/PID/status and smaps_rollup. Not part of the test
 # suite; takes a few minutes (four publishes).
 set -euo pipefail
