@@ -2,9 +2,9 @@
 # footprint-floor.sh [--settle S] -- the memory under the agent, in one run: idle RSS and PSS of the
 # .NET runtime alone, with an Akka.NET actor system, with Akka.Persistence.Sql's SQLite journal
 # after one write (tools/bench/FootprintFloor), and of the agent itself idle with one binding on a
-# local Zaqar bed; each self-contained, untrimmed (as tools/package.sh ships the agent) and trimmed.
-# Read after S seconds (default 25) from /proc/PID/status and smaps_rollup. Not part of the test
-# suite; takes a few minutes (four publishes).
+# local Zaqar bed; each self-contained: ReadyToRun (as tools/package.sh ships the agent), IL only
+# (untrimmed) and trimmed. Read after S seconds (default 25) from /proc/PID/status and smaps_rollup.
+# Not part of the test suite; takes a few minutes (six publishes).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SETTLE=25
@@ -14,10 +14,10 @@ cleanup() { "$ROOT/tools/zaqar/stop.sh" "$RUN/bed" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 "$ROOT/tools/zaqar/start.sh" --dir "$RUN/bed" >/dev/null &
 BED=$!
-for kind in untrimmed trimmed; do
-    trim=(); [[ $kind == trimmed ]] && trim=(-p:PublishTrimmed=true)
+for kind in readytorun untrimmed trimmed; do
+    opts=(); [[ $kind == trimmed ]] && opts=(-p:PublishTrimmed=true); [[ $kind == readytorun ]] && opts=(-p:PublishReadyToRun=true)
     for p in FootprintFloor:tools/bench/FootprintFloor guest-agent:src/GuestAgent.Agent; do
-        dotnet publish "$ROOT/${p#*:}" -nologo -v:q -c Release -r linux-x64 --self-contained true "${trim[@]}" -p:DebugType=none \
+        dotnet publish "$ROOT/${p#*:}" -nologo -v:q -c Release -r linux-x64 --self-contained true "${opts[@]}" -p:DebugType=none \
             -o "$RUN/$kind/${p%%:*}" >/dev/null
     done
 done
@@ -25,7 +25,7 @@ wait "$BED"
 set -a; source "$RUN/bed/env"; set +a
 mem() { printf 'RSS %6.1f MiB  PSS %6.1f MiB' "$(awk '/VmRSS/{print $2/1024}' "/proc/$1/status")" "$(awk '/^Pss:/{print $2/1024}' "/proc/$1/smaps_rollup")"; }
 printf '%-10s %-34s %s\n' build process "idle memory after ${SETTLE} s"
-for kind in untrimmed trimmed; do
+for kind in readytorun untrimmed trimmed; do
     for mode in runtime akka journal; do
         "$RUN/$kind/FootprintFloor/FootprintFloor" "$mode" "$RUN" > "$RUN/$kind-$mode.out" 2>&1 &
         pid=$!

@@ -40,6 +40,9 @@ public sealed record LedgerContext(
 
     /// <summary>Where commands' final statuses and latencies are counted (the agent's; tests: their own).</summary>
     public AgentMetrics Metrics { get; init; } = new();
+
+    /// <summary>How long a replied marker waits for another journal write to go with before it is written alone.</summary>
+    public TimeSpan RepliedWriteDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>
@@ -84,17 +87,16 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         Command<OperationFinished>(HandleFinished);
         Command<FinalReplyDelivered>(d =>
         {
-            if (_state.Commands.TryGetValue(d.CommandId, out var entry) && entry.Phase == CommandPhase.Finished)
+            // Lost in a crash, a replied marker only means the final reply is posted once more at the
+            // next start, which controllers drop as a duplicate. So it needs no transaction of its
+            // own: it goes with the next write (the next command's Accepted, typically), or alone
+            // after RepliedWriteDelay when nothing else is written.
+            if (_repliedUnwritten.Add(d.CommandId) && !Timers.IsTimerActive(nameof(WriteReplied)))
             {
-                // Lost in a crash, it only means the final reply is posted once more at the next
-                // start, which controllers drop as a duplicate.
-                PersistEvent(new CommandRepliedV1(d.CommandId, Now), _ =>
-                {
-                    Logger(d.CommandId).Debug("final reply delivered");
-                    DeleteSpool(d.CommandId);
-                });
+                Timers.StartSingleTimer(nameof(WriteReplied), WriteReplied.Instance, _ctx.RepliedWriteDelay);
             }
         });
+        Command<WriteReplied>(_ => PersistReplied());
         Command<Terminated>(t =>
         {
             var lost = _running.FirstOrDefault(kv => kv.Value.Equals(t.ActorRef));
@@ -111,6 +113,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         {
             // Counted once what was decided so far is written: a restart right after finds the same.
             var sender = Sender;
+            PersistReplied();
             AfterWrites(() => sender.Tell(new Counts(_state.Commands.Count, _state.Seen.Count, _running.Count, _waiting.Count)));
         });
         Command<SaveSnapshotSuccess>(s =>
@@ -705,6 +708,30 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         }
     }
 
+    private readonly HashSet<Guid> _repliedUnwritten = [];
+
+    private void PersistReplied()
+    {
+        if (_repliedUnwritten.Count == 0)
+        {
+            return;
+        }
+        Timers.Cancel(nameof(WriteReplied));
+        var ids = _repliedUnwritten.ToArray();
+        _repliedUnwritten.Clear();
+        foreach (var id in ids)
+        {
+            if (_state.Commands.TryGetValue(id, out var entry) && entry.Phase == CommandPhase.Finished)
+            {
+                PersistEvent(new CommandRepliedV1(id, Now), _ =>
+                {
+                    Logger(id).Debug("final reply delivered");
+                    DeleteSpool(id);
+                });
+            }
+        }
+    }
+
     /// <summary>
     /// Applies <paramref name="e"/> to the state now and writes it to the journal; once it is
     /// written, runs <paramref name="then"/>. The next commands are decided on the state with it
@@ -720,9 +747,10 @@ public sealed partial class CommandLedger : ReceivePersistentActor
     /// <param name="accepted">For an accepted event: the command as parsed from the queue, so that it is not parsed again.</param>
     private void PersistEvent<TEvent>(TEvent e, Action<TEvent> then, Command? accepted = null) where TEvent : ILedgerEvent
     {
+        PersistReplied();
         _state.Apply(e, accepted);
         _writesPending++;
-        void Persisted(TEvent persisted)
+        PersistAsync(e, persisted =>
         {
             _writesPending--;
             Measure(persisted);
@@ -732,8 +760,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             {
                 SnapshotWhenWritten();
             }
-        }
-        PersistAsync(e, Persisted);
+        });
     }
 
     private int _writesPending;

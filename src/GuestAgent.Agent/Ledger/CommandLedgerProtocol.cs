@@ -78,6 +78,12 @@ public static class CommandLedgerProtocol
         public static readonly SweepTransfers Instance = new();
     }
 
+    /// <summary>Timer: write the replied markers no other write took along.</summary>
+    public sealed record WriteReplied
+    {
+        public static readonly WriteReplied Instance = new();
+    }
+
     /// <summary>Test and diagnostics: the ledger's counts.</summary>
     public sealed record GetCounts;
 

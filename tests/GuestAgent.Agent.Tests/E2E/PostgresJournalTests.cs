@@ -59,8 +59,9 @@ public sealed class PostgresJournalTests : IDisposable
         Assert.Equal(["attempt=1", "done"], e2e.MarkLines("mark"));
         Assert.Contains("journal postgresql", e2e.Agent.Log);
         Assert.False(File.Exists(Path.Combine(e2e.Agent.StateDir, "state", "journal.db")));
-        var rows = Run("psql", "-h", "127.0.0.1", "-p", _pg["PG_PORT"], "-U", "postgres", "-d", "guestagent", "-tAc",
-            $"select count(*) from journal where persistence_id = 'ledger-{e2e.Tenant.Name}'");
-        Assert.True(int.Parse(rows.Trim()) >= 4, $"expected the ledger's events in PostgreSQL, found {rows.Trim()}");
+        // Accepted, Started, Completed and, shortly after the final reply went out, Replied.
+        int Rows() => int.Parse(Run("psql", "-h", "127.0.0.1", "-p", _pg["PG_PORT"], "-U", "postgres", "-d", "guestagent", "-tAc",
+            $"select count(*) from journal where persistence_id = 'ledger-{e2e.Tenant.Name}'").Trim());
+        await E2EContext.WaitForAsync(() => Rows() >= 4, "the ledger's events in PostgreSQL");
     }
 }

@@ -434,6 +434,39 @@ public sealed class CommandLedgerSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     }
 
     [Fact]
+    public async Task A_delivered_final_reply_is_recorded_with_the_next_write_or_alone_soon_after_and_not_sent_again()
+    {
+        // Alone: nothing else is written, so the marker goes by itself after the delay.
+        StartLedger();
+        var alone = GateOffer("alone", InterruptPolicy.Fail);
+        Offer(alone, OfferOutcome.Accepted);
+        await _gate.StartedAsync("alone", 1);
+        _gate.Release("alone");
+        FinalOf(alone.Command.Id);
+        _ledger!.Tell(new FinalReplyDelivered(alone.Command.Id));
+        await Task.Delay(_ctx.RepliedWriteDelay * 10);
+        StopLedger();
+        StartLedger();
+        Assert.Empty(_outbox.ReceiveWhile(TimeSpan.FromSeconds(1), m => m).OfType<OutboxProtocol.DeliverFinished>());
+
+        // Along: with a delay that never comes, the next command's write takes the marker with it.
+        StopLedger();
+        _ledger = Sys.ActorOf(CommandLedger.Props(_ctx with { RepliedWriteDelay = TimeSpan.FromHours(1) }, _outbox.Ref));
+        var first = GateOffer("first", InterruptPolicy.Fail);
+        Offer(first, OfferOutcome.Accepted);
+        await _gate.StartedAsync("first", 1);
+        _gate.Release("first");
+        FinalOf(first.Command.Id);
+        _ledger.Tell(new FinalReplyDelivered(first.Command.Id));
+        Offer(OfferOf("ping", new JsonObject()), OfferOutcome.Accepted);
+        StopLedger();
+        StartLedger();
+        var again = _outbox.ReceiveWhile(TimeSpan.FromSeconds(1), m => m).OfType<OutboxProtocol.DeliverFinished>().Select(d => d.CommandId).ToList();
+        Assert.DoesNotContain(first.Command.Id, again);
+        Assert.Equal((1, 1), (_gate.Runs("alone"), _gate.Runs("first")));
+    }
+
+    [Fact]
     public async Task Snapshots_taken_under_a_stream_of_commands_hold_only_written_events_and_a_restart_loses_none()
     {
         // A snapshot every 3 events, with commands arriving while events are being written.
