@@ -285,7 +285,7 @@ internal sealed class ReplyListener : IAsyncDisposable
     /// <summary>Routes and acknowledges received messages; true when none was taken (all left for others).</summary>
     private async Task<bool> ProcessAsync(IReadOnlyList<TransportMessage> received, CancellationToken stop)
     {
-        var deletes = new List<Task>();
+        var toDelete = new List<TransportMessage>();
         var released = new List<Task>();
         foreach (var message in received)
         {
@@ -304,15 +304,36 @@ internal sealed class ReplyListener : IAsyncDisposable
             }
             if (delete)
             {
-                deletes.Add(DeleteAsync(message, stop));
+                toDelete.Add(message);
             }
             else
             {
                 released.Add(ReleaseAsync(message, stop));
             }
         }
-        await Task.WhenAll(deletes.Concat(released)).ConfigureAwait(false);
-        return deletes.Count == 0;
+        await Task.WhenAll(released.Append(DeleteAllAsync(toDelete, stop))).ConfigureAwait(false);
+        return toDelete.Count == 0;
+    }
+
+    /// <summary>In one request where the transport can (a file's chunk replies come many to a receive), else one by one.</summary>
+    private async Task DeleteAllAsync(IReadOnlyList<TransportMessage> messages, CancellationToken stop)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            if (await _transport.TryAcknowledgeManyAsync(messages, stop).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+        catch (Exception e) when (_transport.Classify(e) != TransportErrorKind.NotTransport)
+        {
+            Report(e);
+        }
+        await Task.WhenAll(messages.Select(m => DeleteAsync(m, stop))).ConfigureAwait(false);
     }
 
     /// <summary>Hands a message to its waiter; true when it is to be deleted.</summary>

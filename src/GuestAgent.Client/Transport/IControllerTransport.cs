@@ -39,6 +39,13 @@ public interface IControllerTransport
     Task<IReadOnlyList<TransportMessage>> ReceiveAsync(string channel, ReceiveSettings settings, CancellationToken ct);
 
     /// <summary>
+    /// Acknowledges several messages one <see cref="ReceiveAsync"/> of this transport returned, in
+    /// as few requests as the transport can; false (the default) when it cannot, and the caller
+    /// acknowledges them one by one. A failure leaves the caller to do the same.
+    /// </summary>
+    Task<bool> TryAcknowledgeManyAsync(IReadOnlyList<TransportMessage> messages, CancellationToken ct) => Task.FromResult(false);
+
+    /// <summary>
     /// What <paramref name="error"/>, thrown by this transport, means: a transient failure may
     /// succeed when tried again, a permanent one (refused credentials, a missing channel) will not.
     /// Exceptions that are not this transport's are <see cref="TransportErrorKind.NotTransport"/>.

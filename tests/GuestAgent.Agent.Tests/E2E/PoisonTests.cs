@@ -36,7 +36,9 @@ public sealed class PoisonTests
         Assert.True(e2e.Agent.IsRunning);
     }
 
-    [Fact]
+    // Longer mode: it waits out SQLite's 30 s busy timeout and half a 60 s claim (PoisonWatchSpecs
+    // and the test above cover the poller's side by default).
+    [LongFact]
     public async Task Message_the_agent_cannot_accept_goes_to_the_dead_letter_queue_after_max_claim_count_and_the_agent_carries_on()
     {
         // The operator's queue settings: a message claimed once without being deleted is moved to

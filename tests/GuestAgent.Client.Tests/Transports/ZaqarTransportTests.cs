@@ -65,4 +65,29 @@ public sealed class ZaqarTransportTests
         Assert.Equal(1, stats.Total);
         Assert.Equal(1, stats.Claimed);
     }
+
+    [Fact]
+    public async Task Acknowledging_many_deletes_the_messages_of_several_receives_in_batches_and_leaves_the_rest()
+    {
+        var zaqar = _bed.Client(_project);
+        var transport = new ZaqarTransport(zaqar);
+        await transport.EnsureReplyChannelAsync(_queue, CancellationToken.None);
+        for (var n = 0; n < 26; n++)
+        {
+            await transport.SendAsync(_queue, new JsonObject { ["n"] = n }, TimeSpan.FromMinutes(5), CancellationToken.None);
+        }
+        // Two claims (20 and 6 messages): 25 acknowledged together take two requests (Zaqar deletes
+        // at most 20 at once); the one left out stays claimed.
+        var received = (await transport.ReceiveAsync(_queue, Receive, CancellationToken.None))
+            .Concat(await transport.ReceiveAsync(_queue, Receive, CancellationToken.None)).ToList();
+        Assert.Equal(26, received.Count);
+
+        Assert.True(await transport.TryAcknowledgeManyAsync(received[1..], CancellationToken.None));
+
+        var stats = await zaqar.GetQueueStatsAsync(_queue);
+        Assert.Equal((1, 1), (stats.Total, stats.Claimed));
+        Assert.Equal(received[0].Id, Assert.Single((await zaqar.ListAsync(_queue, new ListOptions { Echo = true, IncludeClaimed = true })).Messages).Id);
+        // A single message is not worth a batch: the caller deletes it as it would anyway.
+        Assert.False(await transport.TryAcknowledgeManyAsync([received[0]], CancellationToken.None));
+    }
 }

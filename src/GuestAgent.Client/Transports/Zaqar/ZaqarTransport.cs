@@ -78,6 +78,38 @@ public sealed class ZaqarTransport : IControllerTransport
         return messages;
     }
 
+    /// <summary>Set once Zaqar refused a batch delete (a policy, or a pre-signed URL without it): one by one from then on.</summary>
+    private volatile bool _batchDeleteRefused;
+
+    /// <summary>
+    /// Deletes the messages of one claim in requests of up to <see cref="ZaqarLimits.MaxPageSize"/>
+    /// (<c>DELETE .../messages?ids=..&amp;claim_ids=..</c>) instead of one request each.
+    /// </summary>
+    public async Task<bool> TryAcknowledgeManyAsync(IReadOnlyList<TransportMessage> messages, CancellationToken ct)
+    {
+        if (_batchDeleteRefused || messages.Count < 2 || messages.Any(m => m is not ClaimedMessage))
+        {
+            return false;
+        }
+        try
+        {
+            foreach (var group in messages.Cast<ClaimedMessage>().GroupBy(m => m.Queue))
+            {
+                foreach (var batch in group.Chunk(ZaqarLimits.MaxPageSize))
+                {
+                    await _zaqar.DeleteManyAsync(group.Key, [.. batch.Select(m => m.Id)],
+                        [.. batch.Select(m => m.ClaimId).OfType<string>().Distinct()], ct).ConfigureAwait(false);
+                }
+            }
+            return true;
+        }
+        catch (ZaqarException e) when (e.StatusCode is 400 or 401 or 403 or 404 or 405)
+        {
+            _batchDeleteRefused = true;
+            return false;
+        }
+    }
+
     /// <summary>
     /// Only <see cref="ZaqarException"/> is Zaqar's failure: no response and 5xx are transient,
     /// any other status (401, 403, 404 for a wrong or expired pre-signed URL ...) is not.
@@ -106,8 +138,11 @@ public sealed class ZaqarTransport : IControllerTransport
     private sealed class ClaimedMessage(ZaqarClient zaqar, string queue, QueueMessage message, string? claimId)
         : TransportMessage(message.Id, message.Body, message.BodyError, TimeSpan.FromSeconds(message.AgeSeconds))
     {
-        public override Task AcknowledgeAsync(CancellationToken ct) =>
-            zaqar.DeleteAsync(queue, message.Id, claimId ?? message.ClaimId, ct);
+        public string Queue => queue;
+
+        public string? ClaimId => claimId ?? message.ClaimId;
+
+        public override Task AcknowledgeAsync(CancellationToken ct) => zaqar.DeleteAsync(queue, message.Id, ClaimId, ct);
 
         /// <summary>
         /// Nothing to do: the message comes back when its claim expires. Releasing the claim itself
