@@ -3,7 +3,12 @@
 # (Debian's zaqar-server, single process, on Redis): put and get through the queue, the URL
 # mode both ways (an HTTP server in the bench process on 127.0.0.1), and the raw Zaqar payload
 # rate in the same run for comparison. Not part of the test suite.
+# ZAQAR_SERVER=uwsgi runs Zaqar under uwsgi with 4 workers instead (as bench.sh's file workload):
+# the single-process server accepts 5 pending connections, and a put's many (the controller's
+# reply polls, the chunk posts, the agent's claims and replies) overflow that; each dropped
+# connection waits out TCP's 1 s SYN retransmit (`nstat TcpExtListenDrops`).
 #   tools/bench/file-throughput.sh 64 3
+#   ZAQAR_SERVER=uwsgi tools/bench/file-throughput.sh 64 3
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 MIB="${1:-64}"; RUNS="${2:-3}"
@@ -12,7 +17,12 @@ cleanup() { [[ -f "$RUN/agent.pid" ]] && kill "$(cat "$RUN/agent.pid")" 2>/dev/n
 trap cleanup EXIT
 dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
 dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
-"$ROOT/tools/zaqar/start.sh" --dir "$RUN/bed" >/dev/null
+if [[ "${ZAQAR_SERVER:-}" == uwsgi ]]; then
+    "$ROOT/tools/zaqar/install.sh" --uwsgi >/dev/null
+    "$ROOT/tools/zaqar/start.sh" --no-install --server uwsgi --workers 4 --dir "$RUN/bed" >/dev/null
+else
+    "$ROOT/tools/zaqar/start.sh" --dir "$RUN/bed" >/dev/null
+fi
 set -a; source "$RUN/bed/env"; set +a
 HTTP_PORT="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 mkdir -p "$RUN/root"
@@ -20,7 +30,7 @@ cat > "$RUN/agent.conf" <<CONF
 guest-agent {
   state-dir = "$RUN/state"
   log.file = false
-  zaqar-connections = 1
+  zaqar-connections = $([[ "${ZAQAR_SERVER:-}" == uwsgi ]] && echo 64 || echo 1)
   log.level = ${BENCH_AGENT_LOG:-Warning}
   tenants.bench {
     endpoint = "$ZAQAR_URL", project = bench, command-queue = bench-cmd, reply-queue = bench-rep
@@ -35,4 +45,4 @@ CONF
 echo $! > "$RUN/agent.pid"
 ZAQAR_PROJECT=bench GUESTAGENT_QUEUE=bench-cmd BENCH_FILE_ROOT="$RUN/root" BENCH_HTTP_PORT="$HTTP_PORT" \
     "$RUN/bench-bin/GuestAgent.Bench" file-throughput "$MIB" "$RUNS"
-echo "agent settings: defaults; zaqar: wsgiref zaqar-server, 1 process; machine: $(nproc) cores"
+echo "agent settings: defaults; zaqar: ${ZAQAR_SERVER:-wsgiref zaqar-server, 1 process}; machine: $(nproc) cores"
