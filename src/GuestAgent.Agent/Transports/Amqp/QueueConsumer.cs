@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
 using GuestAgent.Agent.Configuration;
+using GuestAgent.Agent.Hosting;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;
@@ -78,6 +79,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     private readonly Func<ConnectionFactory> _factory;
     private readonly Func<byte[], DateTimeOffset, CommandParseResult> _parse;
     private readonly TimeProvider _time;
+    private readonly ShortTimer _slotCheck;
     private readonly ILogger _log;
 
     /// <summary>Offered deliveries of the current channel the ledger has not answered yet: message id to delivery tag.</summary>
@@ -112,6 +114,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         _watch = watch;
         _factory = factory;
         _time = time;
+        _slotCheck = new ShortTimer(Self, QueueConsumerProtocol.CheckSlots.Instance, time);
         _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
         _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "QueueConsumer");
 
@@ -202,6 +205,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        _slotCheck.Dispose();
         _slots?.Dispose();
         // Closing gives every unacked delivery back to the broker, which delivers it again to the next consumer.
         Close();
@@ -295,7 +299,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             if (!_lifetime.Draining)
             {
                 // The ledger recovering (slots closed) or every slot busy: nothing tells when that ends.
-                Timers.StartSingleTimer("slots", QueueConsumerProtocol.CheckSlots.Instance, _tenant.IsOpen ? _poll.MinInterval : RecoveryRecheck);
+                _slotCheck.Start(_tenant.IsOpen ? _poll.MinInterval : RecoveryRecheck);
             }
             return;
         }
@@ -313,7 +317,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         if (free < _settings.MaxPrefetch && free < Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity))
         {
             // Slots in use free up without a word to the consumer: grow the prefetch when they do.
-            Timers.StartSingleTimer("slots", QueueConsumerProtocol.CheckSlots.Instance, _poll.MinInterval);
+            _slotCheck.Start(_poll.MinInterval);
         }
     }
 
