@@ -176,6 +176,14 @@ public sealed partial class ZaqarClient
     }
 
     /// <summary>
+    /// Whether <paramref name="error"/>, thrown by <see cref="DeleteManyAsync"/>, says the server will
+    /// not delete several messages in one request (an older API, a policy, a pre-signed URL whose
+    /// paths or methods leave it out), as opposed to a failure of this request: the caller then
+    /// deletes them one by one, and need not try a batch again.
+    /// </summary>
+    public static bool RefusesDeleteMany(ZaqarException error) => error.StatusCode is 400 or 401 or 403 or 404 or 405;
+
+    /// <summary>
     /// Proves these credentials may post to <paramref name="queue"/> without posting anything: an
     /// empty batch passes authentication and is then refused as a bad request (400), while
     /// credentials that may not post (a pre-signed URL that is expired, tampered or for another

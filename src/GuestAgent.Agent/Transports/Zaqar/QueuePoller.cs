@@ -598,7 +598,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     private void OnBatchDeleteFailed(QueuePollerProtocol.BatchDeleteFailed f)
     {
-        if (f.Cause is ZaqarException { StatusCode: 400 or 401 or 403 or 404 or 405 } refused && !_batchDeleteRefused)
+        if (f.Cause is ZaqarException refused && ZaqarClient.RefusesDeleteMany(refused) && !_batchDeleteRefused)
         {
             _batchDeleteRefused = true;
             _log.Information("Zaqar refused deleting several messages of {Queue} in one request (HTTP {Status}); deleting them one by one",

@@ -103,7 +103,7 @@ public sealed class ZaqarTransport : IControllerTransport
             }
             return true;
         }
-        catch (ZaqarException e) when (e.StatusCode is 400 or 401 or 403 or 404 or 405)
+        catch (ZaqarException e) when (ZaqarClient.RefusesDeleteMany(e))
         {
             _batchDeleteRefused = true;
             return false;

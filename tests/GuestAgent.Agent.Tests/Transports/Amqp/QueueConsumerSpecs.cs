@@ -48,10 +48,9 @@ public sealed class QueueConsumerSpecs : Akka.TestKit.Xunit2.TestKit, IClassFixt
     {
         var settings = new AmqpSettings("127.0.0.1", _bed.AmqpPort, false, _guest.VirtualHost, _guest.UserName, _guest.Password,
             _guest.CommandQueue, _guest.ReplyExchange, _guest.ReplyExchange) { Heartbeat = TimeSpan.FromSeconds(5), MaxReconnectDelay = TimeSpan.FromSeconds(2) };
-        var binding = new TenantBinding("t1", $"amqp://127.0.0.1:{_bed.AmqpPort}", _guest.VirtualHost, settings, "commands", "replies",
-            tenant.Capacity, new HashSet<string>(OpCatalog.Standard.OpNames), new Dictionary<string, object?>(), Transport: AmqpTransport.TransportName);
-        var poll = new PollSettings(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200), 0, TimeSpan.FromSeconds(1), 60, 60);
-        return Sys.ActorOf(QueueConsumer.Props(binding, poll, ProtocolLimits.Default, OpCatalog.Standard, ledger, lifetime, tenant, new PoisonWatch(),
+        var binding = ReceiverSpecSettings.Binding($"amqp://127.0.0.1:{_bed.AmqpPort}", _guest.VirtualHost, settings, "commands",
+            tenant.Capacity, AmqpTransport.TransportName);
+        return Sys.ActorOf(QueueConsumer.Props(binding, ReceiverSpecSettings.Poll(), ProtocolLimits.Default, OpCatalog.Standard, ledger, lifetime, tenant, new PoisonWatch(),
             () => Connections.Factory(settings, "spec"), TimeProvider.System));
     }
 

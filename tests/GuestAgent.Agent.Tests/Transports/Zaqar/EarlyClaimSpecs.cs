@@ -48,10 +48,8 @@ public sealed class EarlyClaimSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
     private void StartPoller(string queue, ZaqarClient zaqar, IActorRef ledger, OperationSlots tenant, bool journalCreated,
         TimeSpan? maxInterval = null)
     {
-        var binding = new TenantBinding("t1", ZaqarBed.Shared.Url, "p", new TenantAuth("none", null), queue, "replies", 4,
-            new HashSet<string>(OpCatalog.Standard.OpNames), new Dictionary<string, object?>());
-        var poll = new PollSettings(TimeSpan.FromMilliseconds(50), maxInterval ?? TimeSpan.FromMilliseconds(200), 0, TimeSpan.FromSeconds(1),
-            ClaimTtlSeconds: 60, ClaimGraceSeconds: 60);
+        var binding = ReceiverSpecSettings.ZaqarBinding("p", queue);
+        var poll = ReceiverSpecSettings.Poll(maxInterval);
         var lifetime = new AgentLifetime(4) { JournalCreated = journalCreated };
         Sys.ActorOf(QueuePoller.Props(binding, poll, ProtocolLimits.Default, OpCatalog.Standard, zaqar, ledger, lifetime, tenant,
             new OpenClaims(OpenClaims.PathFor(_stateDir, "t1"), TimeProvider.System), new PoisonWatch(), TimeProvider.System));

@@ -42,10 +42,8 @@ public sealed class PoisonWatchSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         var project = ZaqarBed.NewProject();
         var queue = ZaqarBed.NewQueue("cmd");
         var zaqar = ZaqarBed.Shared.Client(project);
-        var binding = new TenantBinding("t1", ZaqarBed.Shared.Url, project, new TenantAuth("none", null), queue, "replies", 4,
-            new HashSet<string>(OpCatalog.Standard.OpNames), new Dictionary<string, object?>());
-        var poll = new PollSettings(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200), 0, TimeSpan.FromSeconds(1),
-            ClaimTtlSeconds: 60, ClaimGraceSeconds: 60);
+        var binding = ReceiverSpecSettings.ZaqarBinding(project, queue);
+        var poll = ReceiverSpecSettings.Poll();
         var lifetime = new AgentLifetime(4);
         var poller = Sys.ActorOf(BackoffSupervisor.Props(Backoff.OnFailure(
             QueuePoller.Props(binding, poll, ProtocolLimits.Default, OpCatalog.Standard, zaqar, ledger, lifetime, new OperationSlots(4),
