@@ -42,6 +42,14 @@ public sealed partial class GuestClient : IAsyncDisposable
         }
         Options = options ?? new GuestClientOptions();
         Options.Validate();
+        if (Options.QueryQueue is { } queries)
+        {
+            transport.CheckChannelName(queries);
+            if (queries == commandQueue || queries == replyQueue)
+            {
+                throw new ArgumentException("The query queue must differ from the command queue and the reply queue.", nameof(options));
+            }
+        }
         transport.CheckReceiveSettings(Options.ReplyReceiveSettings);
         _transport = transport;
         CommandQueue = commandQueue;
@@ -314,7 +322,8 @@ public sealed partial class GuestClient : IAsyncDisposable
             _listener.EnsureStarted();
         }
         JsonNode body = Options.Signs ? Signatures.SignCommand(command, Options.SigningKeys![0]) : JsonNode.Parse(command.ToUtf8Bytes())!;
-        await _transport.SendAsync(CommandQueue, body, ttl, ct).ConfigureAwait(false);
+        var queue = Options.QueryQueue is { } queries && Ops.IsQuery(command.Op) ? queries : CommandQueue;
+        await _transport.SendAsync(queue, body, ttl, ct).ConfigureAwait(false);
         _listener.Wake();
     }
 

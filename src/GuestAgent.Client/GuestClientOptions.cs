@@ -41,6 +41,14 @@ public sealed record GuestClientOptions
     /// <summary>Most messages taken from the reply queue at once (<see cref="ReceiveSettings.MaxMessages"/>; the transport may allow fewer).</summary>
     public int ReplyClaimLimit { get; init; } = 20;
 
+    /// <summary>
+    /// The guest's query queue, when its binding has one (an AMQP binding's <c>amqp.query-queue</c>):
+    /// status, cancel and ping are sent there instead of to the command queue, so that they are
+    /// answered even while every operation slot of the guest is busy. Null: everything goes to the
+    /// command queue (over Zaqar the agent takes queries out of turn by itself).
+    /// </summary>
+    public string? QueryQueue { get; init; }
+
     /// <summary>Poll interval right after replies arrived (or a command was posted).</summary>
     public TimeSpan MinPollInterval { get; init; } = TimeSpan.FromMilliseconds(25);
 
@@ -50,8 +58,12 @@ public sealed record GuestClientOptions
     /// <summary>The idle poll interval doubles from <see cref="MinPollInterval"/> up to this.</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Longest back-off of the reply listener after transport errors (it starts at <see cref="MinPollInterval"/> and doubles).</summary>
-    public TimeSpan MaxErrorBackoff { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Longest back-off of the reply listener after transport errors (it starts at <see cref="MinPollInterval"/>
+    /// and doubles). Short, because calls wait on it: a controller is one client, not a fleet of guests,
+    /// and replies should flow again within seconds of the queue service coming back.
+    /// </summary>
+    public TimeSpan MaxErrorBackoff { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How long a call whose final reply has arrived waits for replies with lower seq still missing

@@ -20,8 +20,11 @@ internal sealed class ReplyListener : IAsyncDisposable
 {
     private const int FinishedCapacity = 4096;
 
-    /// <summary>After an announcement, an empty receive is tried again this much later (once per delay).</summary>
-    private static readonly TimeSpan[] AnnouncedRetryDelays = [TimeSpan.FromMilliseconds(15)];
+    /// <summary>
+    /// After an announcement, an empty receive is tried again this much later (once per delay): a
+    /// transport may announce a message a few milliseconds before it is stored (Zaqar does).
+    /// </summary>
+    private static readonly TimeSpan[] AnnouncedRetryDelays = [TimeSpan.FromMilliseconds(3), TimeSpan.FromMilliseconds(12)];
 
     private readonly IControllerTransport _transport;
     private readonly string _queue;

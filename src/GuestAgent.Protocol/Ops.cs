@@ -14,4 +14,10 @@ public static class Ops
     public const string FilePut = "file.put";
     public const string FileGet = "file.get";
     public const string Credentials = "credentials";
+
+    /// <summary>
+    /// The queries: status, cancel and ping, which an agent answers from its own state at once, even
+    /// when every operation slot is busy (and which may go to a binding's query queue).
+    /// </summary>
+    public static bool IsQuery(string op) => op is Status or Cancel or Ping;
 }

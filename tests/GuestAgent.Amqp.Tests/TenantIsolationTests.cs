@@ -32,7 +32,7 @@ public sealed class TenantGuests
 
 /// <summary>
 /// The tenant isolation the AMQP transport relies on, enforced by the broker itself: a guest's
-/// credentials reach its own command and reply queues and nothing of another guest's or tenant's.
+/// credentials reach its own command, query and reply queues and nothing of another guest's or tenant's.
 /// Each refusal is the broker's (403 ACCESS_REFUSED closing the channel, 530 NOT_ALLOWED closing
 /// the connection), checked on the real RabbitMQ.
 /// </summary>
@@ -57,7 +57,7 @@ public sealed class TenantIsolationTests(TenantGuests guests) : IClassFixture<Te
     {
         await _bed.ProvisionedPublishAsync(_a, _a.CommandExchange, _a.CommandQueue, "for A only");
         await using var b = await _bed.ConnectAsync(_b);
-        foreach (var queue in new[] { _a.CommandQueue, _a.ReplyQueue })
+        foreach (var queue in new[] { _a.CommandQueue, _a.QueryQueue, _a.ReplyQueue })
         {
             await RefusedOnChannelAsync(b, ch => ch.BasicGetAsync(queue, autoAck: true));
             await RefusedOnChannelAsync(b, ch => ch.QueuePurgeAsync(queue));
@@ -77,6 +77,20 @@ public sealed class TenantIsolationTests(TenantGuests guests) : IClassFixture<Te
         Assert.IsType<AlreadyClosedException>(ex);
         Assert.Contains($"exchange '{_a.CommandExchange}'", ex.ShutdownReason!.ReplyText, StringComparison.Ordinal);
         Assert.Equal(before, await ReadyCountAsync(_bed, _a.VirtualHost, _a.CommandQueue));
+    }
+
+    [Fact]
+    public async Task Guest_B_cannot_send_guest_A_queries_or_take_them()
+    {
+        // A forged cancel on A's query queue would stop A's commands.
+        var before = await ReadyCountAsync(_bed, _a.VirtualHost, _a.QueryQueue);
+        await using var b = await _bed.ConnectAsync(_b);
+        var publish = await RefusedOnChannelAsync(b, ch =>
+            ch.BasicPublishAsync(_a.QueryExchange, _a.QueryQueue, mandatory: true, Persistent("forged"), Body("forged cancel")).AsTask());
+        Assert.Contains($"exchange '{_a.QueryExchange}'", publish.ShutdownReason!.ReplyText, StringComparison.Ordinal);
+        var consume = await RefusedOnChannelAsync(b, ch => ch.BasicConsumeAsync(_a.QueryQueue, autoAck: false, new AsyncEventingBasicConsumer(ch)));
+        Assert.Contains($"queue '{_a.QueryQueue}'", consume.ShutdownReason!.ReplyText, StringComparison.Ordinal);
+        Assert.Equal(before, await ReadyCountAsync(_bed, _a.VirtualHost, _a.QueryQueue));
     }
 
     [Fact]

@@ -18,7 +18,9 @@ public sealed record RabbitGuest(
     string CommandQueue,
     string ReplyQueue,
     string CommandExchange,
-    string ReplyExchange)
+    string ReplyExchange,
+    string QueryQueue,
+    string QueryExchange)
 {
     /// <summary>
     /// What an agent's binding on this guest adds to a tenant block (<see cref="TestTenant.ExtraConfig"/>):
@@ -32,6 +34,7 @@ public sealed record RabbitGuest(
                 user = "{{UserName}}"
                 password = "{{Password}}"
                 command-queue = "{{CommandQueue}}"
+                query-queue = "{{QueryQueue}}"
                 reply-exchange = "{{ReplyExchange}}"
                 heartbeat = 5s
                 max-reconnect-delay = 2s
@@ -109,7 +112,8 @@ public sealed class RabbitBed : IDisposable
         string[] args = password is null ? [RunDir, tenant, guest] : [RunDir, tenant, guest, "--password", password];
         var env = BedScripts.ReadEnv(Run(RepoPaths.Tool("rabbitmq", "provision.sh"), args));
         return new RabbitGuest(tenant, guest, env["RABBITMQ_VHOST"], env["RABBITMQ_USER"], env["RABBITMQ_PASSWORD"],
-            env["RABBITMQ_PERMISSION"], env["COMMAND_QUEUE"], env["REPLY_QUEUE"], env["COMMAND_EXCHANGE"], env["REPLY_EXCHANGE"]);
+            env["RABBITMQ_PERMISSION"], env["COMMAND_QUEUE"], env["REPLY_QUEUE"], env["COMMAND_EXCHANGE"], env["REPLY_EXCHANGE"],
+            env["QUERY_QUEUE"], env["QUERY_EXCHANGE"]);
     }
 
     /// <summary>

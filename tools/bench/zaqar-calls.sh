@@ -7,6 +7,7 @@
 # path (bench.sh runs the same workloads beside the peers).
 #   tools/bench/zaqar-calls.sh 200 1,8,32
 #   PUSH=0 tools/bench/zaqar-calls.sh 200 32
+#   CONTROLLER_PUSH=0 tools/bench/zaqar-calls.sh 200 32    # push to the agent only, the controller polls
 #   TP_RUNS=3 tools/bench/zaqar-calls.sh 100 32          # throughput runs per level (default 2)
 #   LOG_REQUESTS=1 tools/bench/zaqar-calls.sh 100 32     # and count the agent's and controllers' Zaqar requests
 #   BENCH_OP=ping tools/bench/zaqar-calls.sh 200 32      # ping instead of exec true: no process starts
@@ -33,6 +34,8 @@ if [[ "$PUSH" == 1 ]]; then
 else
     unset ZAQAR_WS_URL   # the bench's controller polls too
 fi
+# CONTROLLER_PUSH=0: the bench's controller polls for its replies while the agent is pushed to.
+[[ "${CONTROLLER_PUSH:-1}" == 1 ]] || unset ZAQAR_WS_URL
 cat > "$RUN/agent.conf" <<CONF
 guest-agent {
   state-dir = "$RUN/state"
@@ -62,4 +65,5 @@ if [[ -n "${LOG_REQUESTS:-}" ]]; then
     grep -oE '(GET|POST|DELETE|PATCH|PUT) /v2/queues/(bench-cmd|bench-rep|bench-tp-replies-[0-9a-f]+|bench-lat[^/ ]*)/[a-z]+[^ ]*' "$RUN/bed/zaqar.log" |
         sed -E 's/bench-tp-replies-[0-9a-f]+/bench-tp-replies/; s/(claims|messages)\/[0-9a-f-]+/\1\/ID/; s/\?.*//' | sort | uniq -c | sort -rn
 fi
-echo "agent settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 ]] && echo on || echo off); machine: $(nproc) cores"
+echo "agent settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 ]] && echo on || echo off)," \
+     "controller: $([[ -n "${ZAQAR_WS_URL:-}" ]] && echo push || echo polling); machine: $(nproc) cores"

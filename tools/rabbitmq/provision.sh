@@ -9,19 +9,20 @@
 #   vhost    TENANT (one per tenant: another tenant's credentials cannot even open it); the bed's
 #            administrator gets all permissions on it
 #   user     TENANT.GUEST, no tags, password PW or a fresh random one
-#   queues   ga.GUEST.commands and ga.GUEST.replies: classic, durable, declared now so that a
-#            command published before the guest first connects is kept
-#   exchanges ga.GUEST.commands and ga.GUEST.replies (direct, durable), each bound to the queue
+#   queues   ga.GUEST.commands, ga.GUEST.queries (status, cancel and ping: the agent's amqp.query-queue)
+#            and ga.GUEST.replies: classic, durable, declared now so that a command published
+#            before the guest first connects is kept
+#   exchanges ga.GUEST.commands, ga.GUEST.queries and ga.GUEST.replies (direct, durable), each bound to the queue
 #            of the same name with that name as the routing key: the only way in for a guest,
 #            see below
-#   permissions of TENANT.GUEST on TENANT: configure, write and read all ^ga\.GUEST\.(commands|replies)$
+#   permissions of TENANT.GUEST on TENANT: configure, write and read all ^ga\.GUEST\.(commands|queries|replies)$
 #            Queues and exchanges are matched by name, so the guest may declare, delete, bind,
-#            consume from and publish to its own two queues and two exchanges and nothing else.
+#            consume from and publish to its own three queues and three exchanges and nothing else.
 #            Publishing to the default exchange needs write on "amq.default", which the pattern
 #            does not match: without that, any user of the vhost could publish straight into any
 #            queue of the vhost (the default exchange routes to every queue by name).
 # Prints KEY=value lines: RABBITMQ_VHOST RABBITMQ_USER RABBITMQ_PASSWORD RABBITMQ_PERMISSION
-#   COMMAND_QUEUE REPLY_QUEUE COMMAND_EXCHANGE REPLY_EXCHANGE. Provisioning again is harmless
+#   COMMAND_QUEUE QUERY_QUEUE REPLY_QUEUE COMMAND_EXCHANGE QUERY_EXCHANGE REPLY_EXCHANGE. Provisioning again is harmless
 #   (the user's password is set anew; queues and their messages stay).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,8 +54,8 @@ import base64, hashlib, json, os
 t, g, pw, admin = os.environ["TENANT"], os.environ["GUEST"], os.environ["PASSWORD"], os.environ["ADMIN"]
 salt = os.urandom(4)
 h = base64.b64encode(salt + hashlib.sha256(salt + pw.encode()).digest()).decode()
-names = [f"ga.{g}.commands", f"ga.{g}.replies"]
-perm = rf"^ga\.{g}\.(commands|replies)$"
+names = [f"ga.{g}.commands", f"ga.{g}.queries", f"ga.{g}.replies"]
+perm = rf"^ga\.{g}\.(commands|queries|replies)$"
 print(json.dumps({
     "vhosts": [{"name": t}],
     "users": [{"name": f"{t}.{g}", "password_hash": h, "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []}],
@@ -74,9 +75,11 @@ cat <<ENV
 RABBITMQ_VHOST=$TENANT
 RABBITMQ_USER=$TENANT.$GUEST
 RABBITMQ_PASSWORD=$PASSWORD
-RABBITMQ_PERMISSION=^ga\\.$GUEST\\.(commands|replies)\$
+RABBITMQ_PERMISSION=^ga\\.$GUEST\\.(commands|queries|replies)\$
 COMMAND_QUEUE=ga.$GUEST.commands
+QUERY_QUEUE=ga.$GUEST.queries
 REPLY_QUEUE=ga.$GUEST.replies
 COMMAND_EXCHANGE=ga.$GUEST.commands
+QUERY_EXCHANGE=ga.$GUEST.queries
 REPLY_EXCHANGE=ga.$GUEST.replies
 ENV

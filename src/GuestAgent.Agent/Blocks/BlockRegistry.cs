@@ -13,9 +13,6 @@ namespace GuestAgent.Agent.Blocks;
 /// </summary>
 public sealed partial class BlockRegistry : IOpCatalog
 {
-    /// <summary>The core's queries: answered from the ledger's state at once, even when every slot is busy.</summary>
-    private static readonly IReadOnlySet<string> Queries = new HashSet<string>(StringComparer.Ordinal) { Ops.Status, Ops.Cancel, Ops.Ping };
-
     /// <summary>The core's ops: the queries and credentials (the guest's own queue access).</summary>
     public static readonly IReadOnlyList<string> CoreOps = [Ops.Status, Ops.Cancel, Ops.Ping, Ops.Credentials];
 
@@ -74,7 +71,7 @@ public sealed partial class BlockRegistry : IOpCatalog
     public OperationBlock? BlockOf(string op) => _ops.TryGetValue(op, out var entry) ? entry.Block : null;
 
     /// <summary>Whether <paramref name="op"/> is a query the core answers at once (status, cancel, ping).</summary>
-    public static bool IsQuery(string op) => Queries.Contains(op);
+    public static bool IsQuery(string op) => Ops.IsQuery(op);
 
     /// <summary>The ops of the named blocks, with the core's.</summary>
     public IReadOnlySet<string> OpsOf(IEnumerable<string> blockNames)

@@ -67,6 +67,15 @@ public static partial class GuestCommands
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("GUESTAGENT_QUEUE") ?? "",
     };
 
+    private static readonly Option<string?> QueryQueue = new("--query-queue")
+    {
+        Description = "The guest's query queue, if its binding has one (amqp.query-queue, e.g. queries with --amqp-prefix ga.vm1.): " +
+                      "status, cancel and ping go there and are answered even while every operation slot of the guest is busy " +
+                      "(env GUESTAGENT_QUERY_QUEUE)",
+        HelpName = "name",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("GUESTAGENT_QUERY_QUEUE") is { Length: > 0 } q ? q : null,
+    };
+
     private static readonly Option<string?> ReplyQueue = new("--reply-queue")
     {
         Description = "Queue for the replies (Zaqar's default: replies-<id>, made once per user and kept in ~/.config/guestctl/reply-queue; " +
@@ -378,6 +387,7 @@ public static partial class GuestCommands
         Connection.AddWebSocketTo(cmd);
         AmqpOptions.AddTo(cmd);
         cmd.Options.Add(Queue);
+        cmd.Options.Add(QueryQueue);
         cmd.Options.Add(ReplyQueue);
         cmd.Options.Add(Wait);
     }
@@ -409,6 +419,7 @@ public static partial class GuestCommands
                     // Other guestctl runs of this user share the reply queue: leave their fresh replies to them.
                     ForeignReplyGrace = TimeSpan.FromMinutes(10),
                     SigningKeys = SigningKeysFromEnvironment(),
+                    QueryQueue = r.GetValue(QueryQueue),
                     OnDroppedMessage = m => WarnDropped(replyQueue, m),
                 });
             return await body(client);

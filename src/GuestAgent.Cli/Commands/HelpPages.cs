@@ -164,6 +164,7 @@ internal static class HelpPages
                      ("ZAQAR_WS_URL", "Zaqar's WebSocket URL (--websocket): replies are pushed instead of polled for; unset means polling."),
                      ("OS_AUTH_TOKEN", "A keystone token (--token)."),
                      ("GUESTAGENT_QUEUE", "The guest's command queue (--queue)."),
+                     ("GUESTAGENT_QUERY_QUEUE", "The guest's query queue, for status, cancel and ping (--query-queue); unset: the command queue."),
                      ("GUESTAGENT_TRANSPORT", "zaqar (unset: the default) or amqp (--transport)."),
                      ("GUESTAGENT_AMQP_URL", "With amqp: the broker, amqp[s]://host[:port]/VHOST (--amqp-url)."),
                      ("GUESTAGENT_AMQP_USER", "With amqp: the tenant's controller user (--amqp-user)."),

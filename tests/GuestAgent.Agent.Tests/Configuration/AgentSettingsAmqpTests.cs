@@ -35,6 +35,7 @@ public sealed class AgentSettingsAmqpTests
         Assert.Equal(TimeSpan.FromSeconds(30), s.MaxReconnectDelay);
         Assert.Equal(TimeSpan.FromSeconds(30), s.PublishTimeout);
         Assert.Equal(100, s.MaxPrefetch);
+        Assert.Null(s.QueryQueue);
     }
 
     [Fact]
@@ -45,12 +46,12 @@ public sealed class AgentSettingsAmqpTests
         {
             File.WriteAllText(file, "from-file\n");
             var s = SettingsOf(Config($$"""
-                amqp { user = u, password-file = "{{file}}", vhost = other, command-queue = q, reply-exchange = x, reply-routing-key = k,
+                amqp { user = u, password-file = "{{file}}", vhost = other, command-queue = q, query-queue = qq, reply-exchange = x, reply-routing-key = k,
                        heartbeat = 10s, max-reconnect-delay = 5s, publish-timeout = 7s, max-prefetch = 8 }
                 """, "amqps://broker.example"));
 
             Assert.Equal(("broker.example", 5671, true), (s.Host, s.Port, s.Tls));
-            Assert.Equal(("other", "from-file", "k"), (s.VirtualHost, s.Password, s.ReplyRoutingKey));
+            Assert.Equal(("other", "from-file", "k", "qq"), (s.VirtualHost, s.Password, s.ReplyRoutingKey, s.QueryQueue));
             Assert.Equal((TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(7), 8),
                 (s.Heartbeat, s.MaxReconnectDelay, s.PublishTimeout, s.MaxPrefetch));
         }
@@ -74,6 +75,8 @@ public sealed class AgentSettingsAmqpTests
         { Config("""amqp { user = u, password = p, command-queue = q, reply-exchange = "amq.default" }"""), "amqp.reply-exchange: 'amq.default' is a broker exchange" },
         { Config("""amqp { user = u, password = p, command-queue = q, reply-exchange = x, heartbeat = 0s }"""), "amqp.heartbeat must be positive" },
         { Config("""amqp { user = u, password = p, command-queue = q, reply-exchange = x, max-prefetch = 0 }"""), "amqp.max-prefetch must be 1 .. 65535" },
+        { Config("""amqp { user = u, password = p, command-queue = q, query-queue = q, reply-exchange = x }"""), "amqp.query-queue must differ from" },
+        { Config("""amqp { user = u, password = p, command-queue = q, query-queue = "q*", reply-exchange = x }"""), "amqp.query-queue must be 1..255" },
     };
 
     [Theory]

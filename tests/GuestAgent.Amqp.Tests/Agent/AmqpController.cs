@@ -38,9 +38,9 @@ public sealed class AmqpController(RabbitBed bed, RabbitGuest guest, string repl
             : Command.Cast(args, now, now.AddMinutes(10), ReplyTo, onInterrupt ?? InterruptPolicy.Rerun);
     }
 
-    public async Task<Command> SendAsync(Command command)
+    public async Task<Command> SendAsync(Command command, bool queries = false)
     {
-        await PublishAsync(Encoding.UTF8.GetBytes(Signed(JsonNode.Parse(command.ToJson())!).ToJsonString()));
+        await PublishAsync(Encoding.UTF8.GetBytes(Signed(JsonNode.Parse(command.ToJson())!).ToJsonString()), queries);
         return command;
     }
 
@@ -50,15 +50,16 @@ public sealed class AmqpController(RabbitBed bed, RabbitGuest guest, string repl
             ? Signatures.Sign(JsonSerializer.SerializeToElement(obj), key, Signatures.CommandDomain)
             : body;
 
-    /// <summary>Publishes exactly <paramref name="body"/> to the guest's command exchange and waits for the broker's confirm.</summary>
-    public async Task PublishAsync(byte[] body)
+    /// <summary>Publishes exactly <paramref name="body"/> to the guest's command exchange (or <paramref name="queries"/>: its query exchange) and waits for the broker's confirm.</summary>
+    public async Task PublishAsync(byte[] body, bool queries = false)
     {
+        var (exchange, routingKey) = queries ? (Guest.QueryExchange, Guest.QueryQueue) : (Guest.CommandExchange, Guest.CommandQueue);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
             try
             {
-                await WithChannelAsync(c => c.BasicPublishAsync(Guest.CommandExchange, Guest.CommandQueue, mandatory: true,
+                await WithChannelAsync(c => c.BasicPublishAsync(exchange, routingKey, mandatory: true,
                     new BasicProperties { Persistent = true, ContentType = "application/json" }, body).AsTask());
                 return;
             }

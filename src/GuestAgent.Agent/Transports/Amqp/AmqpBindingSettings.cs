@@ -12,6 +12,10 @@ namespace GuestAgent.Agent.Transports.Amqp;
 /// <param name="Host">From the binding's <c>endpoint</c> (amqp://host:port or amqps://).</param>
 /// <param name="VirtualHost">The tenant's vhost (<c>amqp.vhost</c>, default the binding's <c>project</c>).</param>
 /// <param name="CommandQueue">The broker's name of the queue commands are consumed from.</param>
+/// <param name="QueryQueue">
+/// A second queue, for <c>status</c>, <c>cancel</c> and <c>ping</c> only (<c>amqp.query-queue</c>, optional):
+/// consumed whatever the free slots, so that a command holding every slot can still be asked about and cancelled.
+/// </param>
 /// <param name="ReplyExchange">Replies are published here, with <paramref name="ReplyRoutingKey"/>: the guest may not use the default exchange.</param>
 public sealed record AmqpSettings(
     string Host,
@@ -22,7 +26,8 @@ public sealed record AmqpSettings(
     string Password,
     string CommandQueue,
     string ReplyExchange,
-    string ReplyRoutingKey)
+    string ReplyRoutingKey,
+    string? QueryQueue = null)
 {
     /// <summary>Heartbeats: a half-dead connection is noticed within about two of them.</summary>
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(30);
@@ -36,11 +41,14 @@ public sealed record AmqpSettings(
     /// <summary>Most deliveries in hand at once, whatever the free slots (AMQP's prefetch is 16 bits).</summary>
     public int MaxPrefetch { get; init; } = 100;
 
+    /// <summary>Most query-queue deliveries in hand at once (queries need no slot; each is answered at once).</summary>
+    public int QueryPrefetch { get; init; } = 8;
+
     /// <summary>With amqps: checks the broker's certificate (against <c>amqp.ca-file</c>, or the system's CAs); null with amqp.</summary>
     public BrokerCertificateCheck? Certificates { get; init; }
 
     public override string ToString() =>
-        $"{(Tls ? "amqps" : "amqp")}://{Host}:{Port} vhost {VirtualHost} as {User}, queue {CommandQueue}, replies to {ReplyExchange}" +
+        $"{(Tls ? "amqps" : "amqp")}://{Host}:{Port} vhost {VirtualHost} as {User}, queue {CommandQueue}{(QueryQueue is { } q ? $", queries {q}" : "")}, replies to {ReplyExchange}" +
         (Certificates?.CaFile is { } ca ? $", broker certificate checked against {ca}" : "");
 }
 
@@ -86,12 +94,17 @@ public static class AmqpBindingSettings
             throw new ConfigException($"{key("amqp.reply-exchange")}: '{exchange}' is a broker exchange; name the guest's own reply exchange");
         }
         var routingKey = Name(t, key, "amqp.reply-routing-key", exchange);
+        var queries = t.HasPath("amqp.query-queue") ? Name(t, key, "amqp.query-queue", null) : null;
+        if (queries == queue)
+        {
+            throw new ConfigException($"{key("amqp.query-queue")} must differ from {key("amqp.command-queue")} ('{queue}')");
+        }
         TimeSpan Positive(string k, TimeSpan fallback)
         {
             var v = t.GetTimeSpan(k, fallback);
             return v > TimeSpan.Zero ? v : throw new ConfigException($"{key(k)} must be positive");
         }
-        var settings = new AmqpSettings(url.Host, port, tls, vhost, user, password, queue, exchange, routingKey);
+        var settings = new AmqpSettings(url.Host, port, tls, vhost, user, password, queue, exchange, routingKey, queries);
         settings = settings with
         {
             Heartbeat = Positive("amqp.heartbeat", settings.Heartbeat),

@@ -7,7 +7,7 @@ namespace GuestAgent.Agent.Transports.Amqp;
 
 /// <summary>
 /// <c>guest-agent doctor</c> on an AMQP binding: the broker reached, the guest's user let into its
-/// vhost, and its command queue and reply exchange there, found by passive declares (which change
+/// vhost, and its command queue (and query queue, when it has one) and reply exchange there, found by passive declares (which change
 /// nothing and consume nothing); over amqps, the broker's certificate first.
 /// </summary>
 public static class AmqpDoctor
@@ -63,6 +63,14 @@ public static class AmqpDoctor
                 var q = await ch.QueueDeclarePassiveAsync(s.CommandQueue, ct).ConfigureAwait(false);
                 return $"queue {s.CommandQueue} exists: {q.MessageCount} message(s) waiting, {q.ConsumerCount} consumer(s)";
             }, $"queue {s.CommandQueue}", $"{key}.command-queue").ConfigureAwait(false));
+            if (s.QueryQueue is { } queries)
+            {
+                checks.Add(await PassiveAsync(connection, name, "query queue", async ch =>
+                {
+                    var q = await ch.QueueDeclarePassiveAsync(queries, ct).ConfigureAwait(false);
+                    return $"queue {queries} exists: {q.MessageCount} message(s) waiting, {q.ConsumerCount} consumer(s)";
+                }, $"queue {queries}", $"{key}.query-queue").ConfigureAwait(false));
+            }
             checks.Add(await PassiveAsync(connection, name, "reply exchange", async ch =>
             {
                 await ch.ExchangeDeclarePassiveAsync(s.ReplyExchange, ct).ConfigureAwait(false);

@@ -52,6 +52,10 @@ public static class QueueConsumerProtocol
 /// A lost connection or channel is reconnected with backoff (1 s doubling to
 /// <c>amqp.max-reconnect-delay</c>, with jitter): the broker requeues every unacked delivery, and the
 /// ledger drops those it already recorded as duplicates.
+/// With <c>amqp.query-queue</c>, a child consumer of the same kind takes that queue, whatever the
+/// free slots (prefetch <see cref="AmqpSettings.QueryPrefetch"/>): queries need no slot, and AMQP
+/// cannot look past the commands waiting at the head of the command queue for them. A command that
+/// is not a query is rejected there, and runs nothing.
 /// </summary>
 public sealed class QueueConsumer : ReceiveActor, IWithTimers
 {
@@ -82,6 +86,19 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     private readonly ShortTimer _slotCheck;
     private readonly ILogger _log;
 
+    /// <summary>This consumer takes the binding's query queue (queries only, no slot needed), not its command queue.</summary>
+    private readonly bool _queries;
+
+    /// <summary>The broker's name of the queue consumed.</summary>
+    private readonly string _queue;
+
+    /// <summary>The query consumer's watch: kept across that child's restarts.</summary>
+    private readonly PoisonWatch _queryWatch = new();
+
+    private readonly ProtocolLimits _limits;
+    private readonly IOpCatalog _opCatalog;
+    private readonly Func<byte[], DateTimeOffset, CommandParseResult>? _parseGiven;
+
     /// <summary>Offered deliveries of the current channel the ledger has not answered yet: message id to delivery tag.</summary>
     private readonly Dictionary<string, ulong> _outstanding = [];
 
@@ -102,10 +119,15 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
     public QueueConsumer(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, IActorRef ledger, AgentLifetime lifetime,
         OperationSlots tenant, PoisonWatch watch, Func<ConnectionFactory> factory, TimeProvider time,
-        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null)
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null, bool queries = false)
     {
         _binding = binding;
         _settings = AmqpTransport.SettingsOf(binding);
+        _queries = queries;
+        _queue = queries
+            ? _settings.QueryQueue ?? throw new InvalidOperationException($"binding {binding.Name} has no amqp.query-queue")
+            : _settings.CommandQueue;
+        (_limits, _opCatalog, _parseGiven) = (limits, ops, parse);
         _reconnect = new ReconnectBackoff(_settings.MaxReconnectDelay);
         _poll = poll;
         _ledger = ledger;
@@ -115,8 +137,9 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         _factory = factory;
         _time = time;
         _slotCheck = new ShortTimer(Self, QueueConsumerProtocol.CheckSlots.Instance, time);
-        _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
-        _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", "QueueConsumer");
+        var judge = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
+        _parse = queries ? (body, now) => QueriesOnly(judge(body, now), _queue) : judge;
+        _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", queries ? "QueryConsumer" : "QueueConsumer");
 
         Receive<QueueConsumerProtocol.Connect>(c =>
         {
@@ -140,8 +163,14 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             {
                 // Readiness is otherwise invisible: the broker took the consumer, the binding works end to end.
                 _readyLogged = true;
+                if (_queries)
+                {
+                    _log.Information("ready: consuming status, cancel and ping from {Queue} on {Broker}, whatever the free slots",
+                        _queue, $"{_settings.Host}:{_settings.Port}/{_settings.VirtualHost}");
+                    return;
+                }
                 _log.Information("ready: consuming commands from {Queue} on {Broker}, replies to {ReplyExchange}, up to {Slots} at once",
-                    _settings.CommandQueue, $"{_settings.Host}:{_settings.Port}/{_settings.VirtualHost}", _settings.ReplyExchange,
+                    _queue, $"{_settings.Host}:{_settings.Port}/{_settings.VirtualHost}", _settings.ReplyExchange,
                     _binding.MaxOperations);
             }
         });
@@ -189,8 +218,16 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, PoisonWatch watch, Func<ConnectionFactory> factory, TimeProvider time,
-        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null) =>
-        Akka.Actor.Props.Create(() => new QueueConsumer(binding, poll, limits, ops, ledger, lifetime, tenant, watch, factory, time, parse));
+        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null, bool queries = false) =>
+        Akka.Actor.Props.Create(() => new QueueConsumer(binding, poll, limits, ops, ledger, lifetime, tenant, watch, factory, time, parse, queries));
+
+    /// <summary>A command on the query queue that is not a query: rejected (with its id and reply_to, so its issuer hears why).</summary>
+    internal static CommandParseResult QueriesOnly(CommandParseResult judged, string queue) =>
+        judged.Command is { } command && !Blocks.BlockRegistry.IsQuery(command.Op)
+            ? CommandParseResult.Rejected(new CommandRejection(RejectCodes.InvalidValue,
+                $"op '{command.Op}' may not be sent to the query queue '{queue}', which takes status, cancel and ping only; " +
+                "send it to the command queue", "op", command.Id, command.ReplyTo, command.Signature?.KeyId))
+            : judged;
 
     protected override void PreStart()
     {
@@ -198,7 +235,12 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         if (_watch.Restarted() is { } died)
         {
             _log.Error("the consumer of {Queue} failed while judging message {MessageId} ({Strikes} time(s)); " +
-                       "at {Limit} it is dead-lettered instead of judged again", _settings.CommandQueue, died.MessageId, died.Strikes, _watch.Limit);
+                       "at {Limit} it is dead-lettered instead of judged again", _queue, died.MessageId, died.Strikes, _watch.Limit);
+        }
+        if (!_queries && _settings.QueryQueue is not null)
+        {
+            Context.ActorOf(Props(_binding, _poll, _limits, _opCatalog, _ledger, _lifetime, _tenant, _queryWatch, _factory, _time, _parseGiven,
+                queries: true), "queries");
         }
         ConnectNow();
     }
@@ -271,7 +313,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             self.Tell(new QueueConsumerProtocol.Delivered(generation, e.DeliveryTag, e.Body.ToArray(), e.Redelivered));
             return Task.CompletedTask;
         };
-        _ops = new ChannelOps(c.Channel, _settings.CommandQueue, consumer, generation, self, _log);
+        _ops = new ChannelOps(c.Channel, _queue, consumer, generation, self, _log);
         _log.Information("connected to {Broker} as {User}", $"{_settings.Host}:{_settings.Port}/{_settings.VirtualHost}", _settings.User);
         AdjustFlow();
     }
@@ -286,8 +328,11 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         {
             return;
         }
-        var free = _lifetime.Draining ? 0 : Math.Min(_settings.MaxPrefetch, Math.Min(_tenant.Free, _lifetime.GlobalSlots.Free));
-        _slots!.Wants = !_lifetime.Draining
+        // Queries take no slot: the query queue's prefetch is fixed. (While the ledger recovers they wait in its stash.)
+        var free = _lifetime.Draining ? 0
+            : _queries ? _settings.QueryPrefetch
+            : Math.Min(_settings.MaxPrefetch, Math.Min(_tenant.Free, _lifetime.GlobalSlots.Free));
+        _slots!.Wants = !_lifetime.Draining && !_queries
             && free < Math.Min(_settings.MaxPrefetch, Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity));
         if (free == 0)
         {
@@ -314,7 +359,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             _consuming = true;
             ops.Run(o => o.ConsumeAsync(), "consume");
         }
-        if (free < _settings.MaxPrefetch && free < Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity))
+        if (!_queries && free < _settings.MaxPrefetch && free < Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity))
         {
             // Slots in use free up without a word to the consumer: grow the prefetch when they do.
             _slotCheck.Start(_poll.MinInterval);
@@ -359,7 +404,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     /// <summary>The message's verdict (<see cref="PoisonWatch.Judge"/>).</summary>
     private (CommandParseResult Result, byte[] Raw) Judge(string bodyId, byte[] body) =>
-        _watch.Judge(bodyId, () => (_parse(body, _time.GetUtcNow()), body), _log, _settings.CommandQueue);
+        _watch.Judge(bodyId, () => (_parse(body, _time.GetUtcNow()), body), _log, _queue);
 
     /// <summary>Ends a message that made the consumer fail <see cref="PoisonWatch.Limit"/> times: logged with the start of its body, and acked unjudged.</summary>
     private void DeadLetter(QueueConsumerProtocol.Delivered d, string bodyId, int strikes)
@@ -367,7 +412,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         var text = Encoding.UTF8.GetString(d.Body, 0, Math.Min(d.Body.Length, 512));
         _log.Error("dead-lettered message {MessageId} of {Queue}: the consumer failed {Strikes} time(s) while judging it; " +
                    "it is removed unjudged. Its body ({Length} bytes) begins: {Preview}",
-            bodyId, _settings.CommandQueue, strikes, d.Body.Length, text);
+            bodyId, _queue, strikes, d.Body.Length, text);
         _ops?.OnChannel(c => c.BasicAckAsync(d.Tag, multiple: false).AsTask(), "ack");
     }
 
@@ -381,7 +426,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             _reconnect.Reset();
         }
         var delay = _reconnect.Next();
-        _log.Warning("consuming {Queue} stopped ({Reason}); reconnecting in {Delay}", _settings.CommandQueue, reason, delay);
+        _log.Warning("consuming {Queue} stopped ({Reason}); reconnecting in {Delay}", _queue, reason, delay);
         Timers.StartSingleTimer("connect", new QueueConsumerProtocol.Connect(_generation), delay);
     }
 

@@ -78,7 +78,7 @@ public static class QueuePollerProtocol
 /// precise, while the scheduler ticks coarsely to keep an idle agent off the CPU (AgentHost).
 /// With push (a binding's <c>push</c> block), a child <see cref="Push.CommandQueuePush"/> keeps a
 /// WebSocket subscription to the queue: each announced message is claimed at once (again a few
-/// milliseconds later when the claim comes back empty: Zaqar announces a message before it stores
+/// milliseconds later, twice at most, when the claim comes back empty: Zaqar announces a message before it stores
 /// it), and between announcements the poller claims only every <c>push.safety-poll</c>. Whenever
 /// push is down it polls as without it.
 /// </summary>
@@ -116,8 +116,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <summary>How often the poller looks whether the ledger has recovered (no request to Zaqar).</summary>
     private static readonly TimeSpan RecoveryRecheck = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Delays of the claims that follow an empty claim made on an announcement.</summary>
-    private static readonly TimeSpan[] PushedRetryDelays = [TimeSpan.FromMilliseconds(15)];
+    /// <summary>
+    /// Delays of the claims that follow an empty claim made on an announcement. Zaqar stores the
+    /// message a few milliseconds after it announces it: a short first look takes most of those,
+    /// a later one the rest.
+    /// </summary>
+    private static readonly TimeSpan[] PushedRetryDelays = [TimeSpan.FromMilliseconds(3), TimeSpan.FromMilliseconds(12)];
 
     private readonly Props? _pushProps;
     private readonly TimeSpan _safetyPoll;
