@@ -7,6 +7,7 @@
 # Not part of the test suite; run it on a quiet machine.
 #   tools/bench/idle-threads.sh 60 120
 #   PUSH=0 tools/bench/idle-threads.sh
+#   TRACE_THREADS=1 tools/bench/idle-threads.sh 60 120   # also count threads started meanwhile (strace)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SETTLE="${1:-60}"; SAMPLE="${2:-120}"; PUSH="${PUSH:-1}"
@@ -49,11 +50,18 @@ snap() {
     done
 }
 proc() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-snap > "$RUN/before"; P0=$(proc); sleep "$SAMPLE"; snap > "$RUN/after"; P1=$(proc)
+snap > "$RUN/before"; P0=$(proc)
+if [[ -n "${TRACE_THREADS:-}" ]]; then
+    # Threads started during the sample (their CPU is in the process's total, not in the table below).
+    timeout "$SAMPLE" strace -f -qq -e trace=clone,clone3 -e signal=none -o "$RUN/clones" -p "$PID" 2>/dev/null || true
+else
+    sleep "$SAMPLE"
+fi
+snap > "$RUN/after"; P1=$(proc)
 HZ=$(getconf CLK_TCK)
 echo "per thread over ${SAMPLE}s (threads alive at both ends; CPU ms, wake-ups/s):"
 join <(sort "$RUN/before") <(sort "$RUN/after") |
-    awk -v s="$SAMPLE" '{cpu = ($5 - $3) / 1e6; sw = ($6 - $4) / s; if (cpu > 0.05 || sw > 0.01) printf "  %-8s %-24s %8.1f ms  %6.2f /s\n", $1, $2, cpu, sw}' |
+    awk -v s="$SAMPLE" '{cpu = ($6 - $3) / 1e6; sw = ($7 - $4) / s; if (cpu > 0.05 || sw > 0.01) printf "  %-8s %-24s %8.1f ms  %6.2f /s\n", $1, $2, cpu, sw}' |
     sort -k3 -rn
-echo "threads: $(wc -l < "$RUN/before") before, $(wc -l < "$RUN/after") after"
+echo "threads: $(wc -l < "$RUN/before") before, $(wc -l < "$RUN/after") after$([[ -f "$RUN/clones" ]] && echo ", $(grep -c 'clone' "$RUN/clones") started during the sample")"
 echo "process: $(awk -v a="$P0" -v b="$P1" -v hz="$HZ" -v s="$SAMPLE" 'BEGIN {printf "%.0f ms CPU in %ss = %.3f %% of a core", (b - a) * 1000 / hz, s, (b - a) * 100 / hz / s}')"
