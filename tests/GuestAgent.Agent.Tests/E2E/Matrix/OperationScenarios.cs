@@ -46,7 +46,8 @@ public sealed class OperationScenarios
         await using var guest = await MatrixTransports.StartAsync(transport);
         var client = guest.NewClient();
 
-        var id = await client.CastAsync(new ExecArgs { Shell = $"sleep 1; echo ran >> {guest.Dir}/cast" },
+        // Long enough that the status asked right after acceptance finds it still going on a loaded machine.
+        var id = await client.CastAsync(new ExecArgs { Shell = $"sleep 3; echo ran >> {guest.Dir}/cast" },
             new CastOptions { WaitForAcceptance = true, AcceptanceTimeout = Wait });
         var early = await client.StatusAsync(id, Timely);
         var final = await FinalStatusAsync(client, id);
