@@ -168,6 +168,20 @@ internal sealed class ReplyListener : IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>Announcements are turned off while many calls wait (see <see cref="GuestClientOptions.PushPauseCalls"/>).</summary>
+    private bool _announcementsOff;
+
+    private bool WantAnnouncements()
+    {
+        var pause = _options.PushPauseCalls;
+        if (pause > 0)
+        {
+            var waiting = _waiters.Count;
+            _announcementsOff = _announcementsOff ? waiting > pause / 4 : waiting >= pause;
+        }
+        return !_announcementsOff;
+    }
+
     private async Task RunAsync(CancellationToken stop)
     {
         var idle = _options.MinPollInterval;
@@ -191,6 +205,7 @@ internal sealed class ReplyListener : IAsyncDisposable
                 }
                 if (_watch is { } watch)
                 {
+                    watch.SetWanted(WantAnnouncements());
                     // Taken before receiving, so that an announcement made during the receive is not missed.
                     if (announced is null)
                     {

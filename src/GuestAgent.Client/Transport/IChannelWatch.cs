@@ -27,4 +27,14 @@ public interface IChannelWatch : IAsyncDisposable
 
     /// <summary>Announcements so far.</summary>
     long Announcements { get; }
+
+    /// <summary>
+    /// Whether announcements are wanted now. With many calls in flight replies stream in anyway and
+    /// the listener polls at its fastest; announcing each one then only costs the server (Zaqar's
+    /// notifier posts every message to the WebSocket server). A watch that can, stops (not
+    /// <see cref="IsLive"/>) while unwanted and comes back when wanted again; the default ignores it.
+    /// </summary>
+    void SetWanted(bool wanted)
+    {
+    }
 }

@@ -176,6 +176,39 @@ public sealed class ZaqarPushTests(ClientPushBedFixture fixture, ITestOutputHelp
         }
     }
 
+    [Fact]
+    public async Task With_many_calls_waiting_the_reply_subscription_is_dropped_and_made_again_once_they_are_answered()
+    {
+        var tenant = NewTenant();
+        using var agent = AgentProcess.Start(_bed, [tenant]);
+        var zaqar = _bed.Client(tenant.Project);
+        await using var client = Client(tenant, new GuestClientOptions { PushPauseCalls = 4 });
+        Assert.True((await client.CallAsync(new ExecArgs { Argv = ["true"] }, new CallOptions { Timeout = Wait })).Succeeded);
+        Assert.True(client.Stats.PushLive);
+        Assert.Single(await zaqar.ListSubscriptionsAsync(tenant.ReplyQueue));
+
+        // Six calls waiting at once (at least PushPauseCalls): replies are polled for, and Zaqar has no subscription to notify.
+        var calls = Enumerable.Range(0, 6)
+            .Select(i => client.CallAsync(new ExecArgs { Shell = $"sleep 3; echo n{i}" }, new CallOptions { Timeout = Wait }))
+            .ToList();
+        var dropped = false;
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2.5); DateTime.UtcNow < deadline && !dropped; await Task.Delay(100))
+        {
+            dropped = !client.Stats.PushLive && (await zaqar.ListSubscriptionsAsync(tenant.ReplyQueue)).Count == 0;
+        }
+        Assert.True(dropped, "the reply queue's subscription was still there with six calls waiting");
+        var results = await Task.WhenAll(calls);
+        Assert.All(results, r => Assert.True(r.Succeeded, r.Final.Error?.Message));
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => $"n{i}\n"), results.Select(r => r.StdoutText));
+
+        // Answered, they no longer wait: subscribed again, and the next reply comes by push.
+        await WaitForAsync(() => client.Stats.PushLive, "push to come back");
+        Assert.Single(await zaqar.ListSubscriptionsAsync(tenant.ReplyQueue));
+        var announced = client.Stats.Announcements;
+        Assert.True((await client.CallAsync(new ExecArgs { Argv = ["true"] }, new CallOptions { Timeout = Wait })).Succeeded);
+        Assert.True(client.Stats.Announcements > announced);
+    }
+
     private static TestTenant NewTenant() =>
         new("t1", ZaqarBed.NewProject(), ZaqarBed.NewQueue("cmd"), ZaqarBed.NewQueue("rep"));
 

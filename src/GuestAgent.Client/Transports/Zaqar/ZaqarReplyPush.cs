@@ -28,6 +28,11 @@ internal sealed class ZaqarReplyPush : IChannelWatch
     private readonly Task _loop;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _live;
+    private volatile bool _wanted = true;
+    private TaskCompletionSource _wantedChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>How a socket closed on purpose, because announcements are not wanted for now, ends.</summary>
+    private static readonly ZaqarSocketEnd Paused = new(null, "not wanted while many calls are in flight");
     private long _announcements;
     private long _lastImmediate = -10_000;
 
@@ -56,6 +61,20 @@ internal sealed class ZaqarReplyPush : IChannelWatch
         _stop.Dispose();
     }
 
+    /// <summary>
+    /// Unwanted: the socket is closed (which makes Zaqar delete the subscription at once, so its
+    /// notifier stops posting this queue's messages) and the listener polls; wanted again: it
+    /// subscribes anew and announces coming up, so that the listener reads what came meanwhile.
+    /// </summary>
+    public void SetWanted(bool wanted)
+    {
+        if (_wanted != wanted)
+        {
+            _wanted = wanted;
+            Interlocked.Exchange(ref _wantedChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
+    }
+
     private void Announce() =>
         Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
@@ -75,7 +94,18 @@ internal sealed class ZaqarReplyPush : IChannelWatch
             ZaqarSocketEnd? end = null;
             try
             {
+                var wantedChanged = Volatile.Read(ref _wantedChanged).Task;
+                if (!_wanted)
+                {
+                    await wantedChanged.WaitAsync(stop).ConfigureAwait(false);
+                    continue;
+                }
                 end = await SubscribeAndWatchAsync(stop).ConfigureAwait(false);
+                if (ReferenceEquals(end, Paused))
+                {
+                    // On purpose, not a fault: no back-off, and subscribing again as soon as it is wanted.
+                    continue;
+                }
                 Tell(new ZaqarException("WebSocket", _url.ToString(), null, "Push stopped", end.Reason));
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -123,11 +153,18 @@ internal sealed class ZaqarReplyPush : IChannelWatch
         _reconnect.Reset();
         SetLive(true);
         var pump = PumpAsync(socket);
+        var renewAt = Environment.TickCount64 + (long)_options.PushRenewInterval.TotalMilliseconds;
         while (true)
         {
             using var renew = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            var due = Task.Delay(_options.PushRenewInterval, renew.Token);
-            var first = await Task.WhenAny(socket.Closed, due).ConfigureAwait(false);
+            var due = Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, renewAt - Environment.TickCount64)), renew.Token);
+            var wantedChanged = Volatile.Read(ref _wantedChanged).Task;
+            if (!_wanted)
+            {
+                SetLive(false);
+                return Paused; // disposing the socket deletes the subscription
+            }
+            var first = await Task.WhenAny(socket.Closed, due, wantedChanged).ConfigureAwait(false);
             await renew.CancelAsync().ConfigureAwait(false);
             stop.ThrowIfCancellationRequested();
             if (first == socket.Closed)
@@ -135,6 +172,11 @@ internal sealed class ZaqarReplyPush : IChannelWatch
                 await pump.ConfigureAwait(false);
                 return await socket.Closed.ConfigureAwait(false);
             }
+            if (first == wantedChanged)
+            {
+                continue;
+            }
+            renewAt = Environment.TickCount64 + (long)_options.PushRenewInterval.TotalMilliseconds;
             bool exists;
             try
             {
