@@ -8,7 +8,7 @@
 #   tools/bench/zaqar-calls.sh 200 1,8,32
 #   PUSH=0 tools/bench/zaqar-calls.sh 200 32
 #   CONTROLLER_PUSH=0 tools/bench/zaqar-calls.sh 200 32    # push to the agent only, the controller polls
-#   TP_RUNS=3 tools/bench/zaqar-calls.sh 100 32          # throughput runs per level (default 2)
+#   TP_RUNS=3 TP_SECONDS=8 tools/bench/zaqar-calls.sh 100 32   # throughput runs per level (default 2) and window (default 3 s)
 #   LOG_REQUESTS=1 tools/bench/zaqar-calls.sh 100 32     # and count the agent's and controllers' Zaqar requests
 #   BENCH_OP=ping tools/bench/zaqar-calls.sh 200 32      # ping instead of exec true: no process starts
 set -euo pipefail
@@ -54,9 +54,9 @@ export ZAQAR_PROJECT=bench GUESTAGENT_QUEUE=bench-cmd BENCH_BED="uwsgi, 4 proces
 "$RUN/bench-bin/GuestAgent.Bench" call-latency "$CALLS" 1
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d %d", ($14+$15)*1000/hz, ($16+$17)*1000/hz}' "/proc/$(cat "$RUN/agent.pid")/stat"; }
 read -r OWN0 RUNS0 <<<"$(cpu)"
-"$RUN/bench-bin/GuestAgent.Bench" throughput 3 "${TP_RUNS:-2}" "$LEVELS" 2>&1 | tee "$RUN/throughput.txt"
+"$RUN/bench-bin/GuestAgent.Bench" throughput "${TP_SECONDS:-3}" "${TP_RUNS:-2}" "$LEVELS" 2>&1 | tee "$RUN/throughput.txt"
 read -r OWN1 RUNS1 <<<"$(cpu)"
-CALLS_MADE=$(sed -n 's|.*guest-agent: calls/s, [0-9]* callers = \([0-9.]*\) /s.*|\1|p' "$RUN/throughput.txt" | awk '{n += $1 * 3} END {printf "%d", n}')
+CALLS_MADE=$(sed -n 's|.*guest-agent: calls/s, [0-9]* callers = \([0-9.]*\) /s.*|\1|p' "$RUN/throughput.txt" | awk -v s="${TP_SECONDS:-3}" '{n += $1 * s} END {printf "%d", n}')
 echo "agent CPU per call during the throughput runs: $(( OWN1 - OWN0 )) ms own, $(( RUNS1 - RUNS0 )) ms in its runs' processes, over $CALLS_MADE calls:" \
      "$(awk -v a=$(( OWN1 - OWN0 )) -v r=$(( RUNS1 - RUNS0 )) -v n="$CALLS_MADE" 'BEGIN {printf "%.2f ms own + %.2f ms runs per call", a/n, r/n}')"
 if [[ -n "${LOG_REQUESTS:-}" ]]; then
