@@ -70,9 +70,6 @@ public sealed partial class BlockRegistry : IOpCatalog
     /// <summary>The block that runs <paramref name="op"/>; null for a core op or an unknown one.</summary>
     public OperationBlock? BlockOf(string op) => _ops.TryGetValue(op, out var entry) ? entry.Block : null;
 
-    /// <summary>Whether <paramref name="op"/> is a query the core answers at once (status, cancel, ping).</summary>
-    public static bool IsQuery(string op) => Ops.IsQuery(op);
-
     /// <summary>The ops of the named blocks, with the core's.</summary>
     public IReadOnlySet<string> OpsOf(IEnumerable<string> blockNames)
     {

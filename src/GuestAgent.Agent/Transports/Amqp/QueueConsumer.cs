@@ -223,7 +223,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     /// <summary>A command on the query queue that is not a query: rejected (with its id and reply_to, so its issuer hears why).</summary>
     internal static CommandParseResult QueriesOnly(CommandParseResult judged, string queue) =>
-        judged.Command is { } command && !Blocks.BlockRegistry.IsQuery(command.Op)
+        judged.Command is { } command && !Ops.IsQuery(command.Op)
             ? CommandParseResult.Rejected(new CommandRejection(RejectCodes.InvalidValue,
                 $"op '{command.Op}' may not be sent to the query queue '{queue}', which takes status, cancel and ping only; " +
                 "send it to the command queue", "op", command.Id, command.ReplyTo, command.Signature?.KeyId))

@@ -700,7 +700,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 continue;
             }
             var (parsed, raw) = Judge(message, now);
-            if (parsed.Command is { } query && BlockRegistry.IsQuery(query.Op))
+            if (parsed.Command is { } query && Ops.IsQuery(query.Op))
             {
                 _outstanding[message.Id] = null;
                 offered++;
