@@ -134,12 +134,10 @@ public static class AgentHost
             {
                 akka.AddHocon(JournalConfig.Hocon(settings.Journal), HoconAddMode.Prepend)
                     .AddHocon("akka.coordinated-shutdown.exit-clr = false", HoconAddMode.Prepend)
-                    // The scheduler wakes every tick even with nothing due, and each tick wakes a pool
-                    // thread: at Akka's 10 ms that was most of an idle agent's CPU, at 100 ms still
-                    // 150 wake-ups a second. Its timers here are coarse (timeouts, retries, a second
-                    // and more); waits shorter than a tick use the runtime's timers (ShortTimer, the
-                    // poller's waits).
-                    .AddHocon("akka.scheduler.tick-duration = 1s", HoconAddMode.Prepend)
+                    // Akka's own scheduler wakes every tick even with nothing due, and each tick wakes a
+                    // pool thread (at its 10 ms most of an idle agent's CPU; at 1 s still a wake-up a
+                    // second, and every timer rounded up to the second): this one wakes when something is due.
+                    .AddHocon(DueTimeScheduler.Hocon, HoconAddMode.Prepend)
                     .AddHocon($"akka.coordinated-shutdown.phases.before-service-unbind.timeout = {drainTimeout}s", HoconAddMode.Prepend)
                     .ConfigureLoggers(l =>
                     {

@@ -84,7 +84,8 @@ public sealed class QueueConsumerSpecs : Akka.TestKit.Xunit2.TestKit, IClassFixt
     private async Task<uint> StopAndCountReadyAsync(IActorRef consumer)
     {
         Watch(consumer);
-        Sys.Stop(consumer);
+        // A PoisonPill, not Sys.Stop: it comes after the messages told before it (Stop would overtake them).
+        consumer.Tell(PoisonPill.Instance);
         ExpectTerminated(consumer, Wait);
         var deadline = DateTime.UtcNow + Wait;
         while (true)
