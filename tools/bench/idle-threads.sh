@@ -7,7 +7,8 @@
 # Not part of the test suite; run it on a quiet machine.
 #   tools/bench/idle-threads.sh 60 120
 #   PUSH=0 tools/bench/idle-threads.sh
-#   TRACE_THREADS=1 tools/bench/idle-threads.sh 60 120   # also count threads started meanwhile (strace)
+#   TRACE_THREADS=1 tools/bench/idle-threads.sh 60 120   # count threads started meanwhile with strace
+#                                                         # (instead of looking at /proc five times a second)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SETTLE="${1:-60}"; SAMPLE="${2:-120}"; PUSH="${PUSH:-1}"
@@ -55,7 +56,14 @@ if [[ -n "${TRACE_THREADS:-}" ]]; then
     # Threads started during the sample (their CPU is in the process's total, not in the table below).
     timeout "$SAMPLE" strace -f -qq -e trace=clone,clone3 -e signal=none -o "$RUN/clones" -p "$PID" 2>/dev/null || true
 else
-    sleep "$SAMPLE"
+    # Every thread seen during the sample, five times a second (bash builtins only: no process per look).
+    end=$((SECONDS + SAMPLE))
+    while (( SECONDS < end )); do
+        for t in /proc/"$PID"/task/*; do
+            { read -r comm < "$t/comm"; read -r ns _ < "$t/schedstat"; echo "${t##*/} ${comm// /_} $ns"; } 2>/dev/null || true
+        done
+        sleep 0.2
+    done > "$RUN/seen"
 fi
 snap > "$RUN/after"; P1=$(proc)
 HZ=$(getconf CLK_TCK)
@@ -63,5 +71,14 @@ echo "per thread over ${SAMPLE}s (threads alive at both ends; CPU ms, wake-ups/s
 join <(sort "$RUN/before") <(sort "$RUN/after") |
     awk -v s="$SAMPLE" '{cpu = ($6 - $3) / 1e6; sw = ($7 - $4) / s; if (cpu > 0.05 || sw > 0.01) printf "  %-8s %-24s %8.1f ms  %6.2f /s\n", $1, $2, cpu, sw}' |
     sort -k3 -rn
+if [[ -f "$RUN/seen" ]]; then
+    # Threads that started or ended within the sample: their CPU is in the process's total, not in the table above.
+    echo "threads that came or went during the sample (CPU ms within it, by name):"
+    awk 'FNR == 1 { f++ } f == 1 { b[$1] = $3; next } f == 2 { a[$1] = 1; next }
+         { last[$1] = $3; name[$1] = $2 }
+         END { for (t in last) if (!((t in b) && (t in a))) { n[name[t]]++; c[name[t]] += (last[t] - b[t]) / 1e6 }
+               for (k in n) printf "  %-24s %3d threads %8.1f ms\n", k, n[k], c[k] }' \
+        "$RUN/before" "$RUN/after" "$RUN/seen" | sort -k4 -rn
+fi
 echo "threads: $(wc -l < "$RUN/before") before, $(wc -l < "$RUN/after") after$([[ -f "$RUN/clones" ]] && echo ", $(grep -c 'clone' "$RUN/clones") started during the sample")"
 echo "process: $(awk -v a="$P0" -v b="$P1" -v hz="$HZ" -v s="$SAMPLE" 'BEGIN {printf "%.0f ms CPU in %ss = %.3f %% of a core", (b - a) * 1000 / hz, s, (b - a) * 100 / hz / s}')"
