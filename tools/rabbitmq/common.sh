@@ -48,7 +48,7 @@ start_broker() {
     setsid "$RMQ_SBIN/rabbitmq-server" </dev/null >>"$DIR/log/server.out" 2>&1 &
     echo $! > "$DIR/server.pid"
     # `wait PIDFILE` returns once the pid file exists and the rabbit application runs.
-    if ! ctl wait --timeout 120 "$DIR/beam.pid" >/dev/null 2>&1 || ! ctl await_startup >/dev/null 2>&1; then
+    if ! ctl wait --timeout 120 "$DIR/beam.pid" >>"$DIR/log/ctl.log" 2>&1 || ! ctl await_startup >>"$DIR/log/ctl.log" 2>&1; then
         echo "rabbitmq bed: the broker did not start, see $DIR/log" >&2
         return 1
     fi

@@ -25,6 +25,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY=/usr/bin/python3
+ARGS=("$@")
 DIR="" AMQP_PORT="" INSTALL=1 TLS=0
 while (( $# )); do
     case "$1" in
@@ -45,6 +46,7 @@ import socket
 ss = [socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
+ARG_AMQP_PORT="$AMQP_PORT"
 [[ -n "$AMQP_PORT" ]] || AMQP_PORT="$FREE_AMQP"
 [[ "$AMQP_PORT" =~ ^[0-9]+$ ]] || die "--amqp-port must be a number"
 [[ -n "$DIR" ]] || DIR="$HERE/run/$AMQP_PORT"
@@ -117,7 +119,17 @@ rmq_env
 t0=$(date +%s.%N)
 setsid epmd -address 127.0.0.1 -port "$EPMD_PORT" </dev/null >"$DIR/log/epmd.log" 2>&1 &
 echo $! > "$DIR/epmd.pid"
-start_broker || { "$HERE/stop.sh" "$DIR" >/dev/null 2>&1 || true; exit 1; }
+if ! start_broker; then
+    "$HERE/stop.sh" "$DIR" >/dev/null 2>&1 || true
+    # Once more on fresh ports: the free ports picked above are only free when picked, and a node
+    # that meets a taken one gives up (its rabbitmqctl says why in log/ctl.log, kept as ctl-1.log).
+    if [[ -z "${GA_RABBITMQ_RETRY:-}" && -z "$ARG_AMQP_PORT" ]]; then
+        mv "$DIR/log/ctl.log" "$DIR/ctl-1.log" 2>/dev/null || true
+        echo "rabbitmq bed: starting once more on other ports" >&2
+        GA_RABBITMQ_RETRY=1 exec "$HERE/start.sh" "${ARGS[@]}"
+    fi
+    exit 1
+fi
 t1=$(date +%s.%N)
 
 cat > "$DIR/env" <<ENV
