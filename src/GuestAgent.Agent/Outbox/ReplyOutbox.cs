@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Akka.Actor;
 using GuestAgent.Agent.Configuration;
-using GuestAgent.Agent.Hosting;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Agent.Metrics;
@@ -86,7 +85,6 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
     internal static readonly TimeSpan AcceptedLinger = TimeSpan.FromMilliseconds(25);
 
     private readonly TimeSpan _acceptedLinger;
-    private readonly ShortTimer _linger;
 
     private sealed record Item(Guid CommandId, string Queue, OutboundReply Message, int Size, bool IsChunk, bool IsFinal, IActorRef Notify)
     {
@@ -137,7 +135,6 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
         AgentMetrics? metrics = null, TimeSpan? acceptedLinger = null)
     {
         _acceptedLinger = acceptedLinger ?? AcceptedLinger;
-        _linger = new ShortTimer(Self, new OutboxProtocol.LingerOver(), TimeProvider.System);
         metrics ??= new AgentMetrics();
         _channel = channel;
         _emptyPostBytes = channel.SizeOf([]);
@@ -267,7 +264,6 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        _linger.Dispose();
         _stopping.Cancel();
         if (_jobs.TryPeek(out var job) && job.Reader is { } reader)
         {
@@ -407,7 +403,7 @@ public sealed class ReplyOutbox : ReceiveActor, IWithTimers
             var waited = TimeSpan.FromMilliseconds(Environment.TickCount64 - _pending.First!.Value.AddedAt);
             if (waited < _acceptedLinger)
             {
-                _linger.Start(_acceptedLinger - waited);
+                Timers.StartSingleTimer("linger", new OutboxProtocol.LingerOver(), _acceptedLinger - waited);
                 return;
             }
         }

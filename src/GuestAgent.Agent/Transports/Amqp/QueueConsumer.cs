@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
 using GuestAgent.Agent.Configuration;
-using GuestAgent.Agent.Hosting;
 using GuestAgent.Agent.Ledger;
 using GuestAgent.Agent.Tenancy;
 using GuestAgent.Protocol;
@@ -83,7 +82,6 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     private readonly Func<ConnectionFactory> _factory;
     private readonly Func<byte[], DateTimeOffset, CommandParseResult> _parse;
     private readonly TimeProvider _time;
-    private readonly ShortTimer _slotCheck;
     private readonly ILogger _log;
 
     /// <summary>This consumer takes the binding's query queue (queries only, no slot needed), not its command queue.</summary>
@@ -136,7 +134,6 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         _watch = watch;
         _factory = factory;
         _time = time;
-        _slotCheck = new ShortTimer(Self, QueueConsumerProtocol.CheckSlots.Instance, time);
         var judge = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
         _parse = queries ? (body, now) => QueriesOnly(judge(body, now), _queue) : judge;
         _log = Serilog.Log.ForContext("Tenant", binding.Name).ForContext("SourceContext", queries ? "QueryConsumer" : "QueueConsumer");
@@ -247,7 +244,6 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        _slotCheck.Dispose();
         _slots?.Dispose();
         // Closing gives every unacked delivery back to the broker, which delivers it again to the next consumer.
         Close();
@@ -344,7 +340,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
             if (!_lifetime.Draining)
             {
                 // The ledger recovering (slots closed) or every slot busy: nothing tells when that ends.
-                _slotCheck.Start(_tenant.IsOpen ? _poll.MinInterval : RecoveryRecheck);
+                Timers.StartSingleTimer("slot-check", QueueConsumerProtocol.CheckSlots.Instance, _tenant.IsOpen ? _poll.MinInterval : RecoveryRecheck);
             }
             return;
         }
@@ -362,7 +358,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         if (!_queries && free < _settings.MaxPrefetch && free < Math.Min(_binding.MaxOperations, _lifetime.GlobalSlots.Capacity))
         {
             // Slots in use free up without a word to the consumer: grow the prefetch when they do.
-            _slotCheck.Start(_poll.MinInterval);
+            Timers.StartSingleTimer("slot-check", QueueConsumerProtocol.CheckSlots.Instance, _poll.MinInterval);
         }
     }
 
