@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Dispatch;
@@ -24,21 +23,29 @@ public sealed class DueTimeScheduler : SchedulerBase, IDateTimeOffsetNowTimeProv
     /// <summary>The HOCON that makes an actor system use it.</summary>
     public static readonly string Hocon = $"akka.scheduler.implementation = \"{typeof(DueTimeScheduler).AssemblyQualifiedName}\"";
 
-    // Strong references: a Timer nobody references is collected and never fires.
+    // Strong references: a timer nobody references is collected and never fires.
     private readonly ConcurrentDictionary<Item, byte> _items = new();
-    private readonly long _origin = Stopwatch.GetTimestamp();
+    private readonly TimeProvider _time;
+    private readonly long _origin;
     private volatile bool _stopped;
 
-    public DueTimeScheduler(Config scheduler, ILoggingAdapter log) : base(scheduler, log)
+    public DueTimeScheduler(Config scheduler, ILoggingAdapter log) : this(scheduler, log, TimeProvider.System)
     {
+    }
+
+    /// <summary>On another clock (specs).</summary>
+    internal DueTimeScheduler(Config scheduler, ILoggingAdapter log, TimeProvider time) : base(scheduler, log)
+    {
+        _time = time;
+        _origin = time.GetTimestamp();
     }
 
     protected override DateTimeOffset TimeNow => DateTimeOffset.UtcNow;
 
-    // Monotonic, from when the scheduler was made (Akka's own clock for this is internal to it).
-    public override TimeSpan MonotonicClock => Stopwatch.GetElapsedTime(_origin);
+    // Monotonic, from when the scheduler was made (Akka's own clock for this is internal to it); due times are on it too.
+    public override TimeSpan MonotonicClock => _time.GetElapsedTime(_origin);
 
-    public override TimeSpan HighResMonotonicClock => Stopwatch.GetElapsedTime(_origin);
+    public override TimeSpan HighResMonotonicClock => MonotonicClock;
 
     /// <summary>Items scheduled and not yet run out or cancelled (for specs).</summary>
     internal int Pending => _items.Count;
@@ -96,9 +103,9 @@ public sealed class DueTimeScheduler : SchedulerBase, IDateTimeOffsetNowTimeProv
         private readonly ICancelable? _cancelable;
         private readonly TimeSpan _interval;
         private readonly Lock _lock = new();
-        private Timer? _timer;
+        private ITimer? _timer;
         private CancellationTokenRegistration _onCancel;
-        private long _due;
+        private TimeSpan _due;
         private bool _done;
 
         public Item(DueTimeScheduler scheduler, IRunnable action, ICancelable? cancelable, TimeSpan interval)
@@ -125,10 +132,11 @@ public sealed class DueTimeScheduler : SchedulerBase, IDateTimeOffsetNowTimeProv
                 {
                     return;
                 }
-                _due = Environment.TickCount64 + (long)Math.Max(0, delay.TotalMilliseconds);
+                delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+                _due = _scheduler.MonotonicClock + delay;
                 // Created stopped and armed under the lock, so a callback always finds _timer set.
-                _timer = new Timer(static s => ((Item)s!).Fire(), this, Timeout.Infinite, Timeout.Infinite);
-                _timer.Change(Math.Max(0, (long)delay.TotalMilliseconds), Timeout.Infinite);
+                _timer = _scheduler._time.CreateTimer(static s => ((Item)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer.Change(delay, Timeout.InfiniteTimeSpan);
             }
         }
 
@@ -183,8 +191,9 @@ public sealed class DueTimeScheduler : SchedulerBase, IDateTimeOffsetNowTimeProv
                     return;
                 }
                 // Fixed rate: the next run is due one interval after this one was due, at once if that has passed.
-                _due += (long)_interval.TotalMilliseconds;
-                _timer!.Change(Math.Max(0, _due - Environment.TickCount64), Timeout.Infinite);
+                _due += _interval;
+                var wait = _due - _scheduler.MonotonicClock;
+                _timer!.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait, Timeout.InfiniteTimeSpan);
             }
         }
 

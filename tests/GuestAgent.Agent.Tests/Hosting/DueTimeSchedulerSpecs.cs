@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using Akka.Actor;
 using GuestAgent.Agent.Hosting;
+using Microsoft.Extensions.Time.Testing;
 
 namespace GuestAgent.Agent.Tests.Hosting;
 
@@ -13,14 +13,20 @@ public sealed class DueTimeSchedulerSpecs() : Akka.TestKit.Xunit2.TestKit(DueTim
 {
     private DueTimeScheduler Scheduler => Assert.IsType<DueTimeScheduler>(Sys.Scheduler);
 
+    /// <summary>One on a clock the spec moves: due times are exact whatever the machine's load.</summary>
+    private DueTimeScheduler OnClock(FakeTimeProvider time) => new(Sys.Settings.Config, Sys.Log, time);
+
     [Fact]
     public void A_short_timer_fires_when_due_not_on_a_second_tick()
     {
-        var sw = Stopwatch.StartNew();
-        Sys.Scheduler.ScheduleTellOnce(TimeSpan.FromMilliseconds(80), TestActor, "due", ActorRefs.NoSender);
+        var time = new FakeTimeProvider();
+        using var scheduler = OnClock(time);
+        ((IScheduler)scheduler).ScheduleTellOnce(TimeSpan.FromMilliseconds(80), TestActor, "due", ActorRefs.NoSender);
+        time.Advance(TimeSpan.FromMilliseconds(79));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        // At 80 ms, not at the next second a 1 s wheel would have waited for.
+        time.Advance(TimeSpan.FromMilliseconds(1));
         ExpectMsg("due", TimeSpan.FromSeconds(5));
-        // Not before it was due; and well before the second Akka's 1 s wheel would have waited.
-        Assert.InRange(sw.ElapsedMilliseconds, 75, 700);
     }
 
     [Fact]
@@ -37,26 +43,39 @@ public sealed class DueTimeSchedulerSpecs() : Akka.TestKit.Xunit2.TestKit(DueTim
     [Fact]
     public void A_repeated_timer_keeps_its_rate_until_cancelled()
     {
-        var sw = Stopwatch.StartNew();
-        var cancelable = Sys.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TestActor, "tick", ActorRefs.NoSender);
-        for (var i = 0; i < 5; i++)
+        var time = new FakeTimeProvider();
+        using var scheduler = OnClock(time);
+        var cancelable = new Cancelable((IScheduler)scheduler);
+        ((IScheduler)scheduler).ScheduleTellRepeatedly(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TestActor, "tick", ActorRefs.NoSender, cancelable);
+        time.Advance(TimeSpan.FromMilliseconds(50));
+        ExpectMsg("tick", TimeSpan.FromSeconds(5));
+        // Runs due at 150, 250 ... ms: fixed rate, each one interval after the last was due.
+        for (var i = 0; i < 4; i++)
         {
+            time.Advance(TimeSpan.FromMilliseconds(99));
+            ExpectNoMsg(TimeSpan.FromMilliseconds(50));
+            time.Advance(TimeSpan.FromMilliseconds(1));
             ExpectMsg("tick", TimeSpan.FromSeconds(5));
         }
-        // Five runs due at 50, 150 ... 450 ms: fixed rate, not drifting by each run's own delay.
-        Assert.InRange(sw.ElapsedMilliseconds, 440, 1500);
         cancelable.Cancel();
-        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-        AwaitCondition(() => Scheduler.Pending == 0, TimeSpan.FromSeconds(5));
+        time.Advance(TimeSpan.FromMilliseconds(300));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(0, scheduler.Pending);
     }
 
     [Fact]
-    public async Task Actions_run_when_due()
+    public void Actions_run_when_due()
     {
-        var ran = new TaskCompletionSource<long>();
-        var sw = Stopwatch.StartNew();
-        Sys.Scheduler.Advanced.ScheduleOnce(TimeSpan.FromMilliseconds(60), () => ran.TrySetResult(sw.ElapsedMilliseconds));
-        Assert.InRange(await ran.Task.WaitAsync(TimeSpan.FromSeconds(5)), 55, 700);
+        var time = new FakeTimeProvider();
+        using var scheduler = OnClock(time);
+        var runs = 0;
+        ((IScheduler)scheduler).Advanced.ScheduleOnce(TimeSpan.FromMilliseconds(60), () => Interlocked.Increment(ref runs));
+        time.Advance(TimeSpan.FromMilliseconds(59));
+        Assert.Equal(0, Volatile.Read(ref runs));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, Volatile.Read(ref runs));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, Volatile.Read(ref runs));
     }
 
     [Fact]
