@@ -6,6 +6,9 @@
 #   tools/bench/amqp-calls.sh 200 1,8,32
 #   tools/bench/amqp-calls.sh 200 32 'max-concurrent-ops = 64'
 #   BENCH_OP=ping tools/bench/amqp-calls.sh 200 1,8,32     # ping instead of exec true: no process starts
+# The agent is a JIT build of the tree unless AGENT=PATH names another executable (the release, say);
+# AGENT_ENV="VAR=value ..." is given to the agent alone.
+#   AGENT=/tmp/rel/guest-agent AGENT_ENV=DOTNET_TieredCompilation=0 tools/bench/amqp-calls.sh 200 1,8,32
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CALLS="${1:-200}"; LEVELS="${2:-1,8,32}"; EXTRA="${3:-}"
@@ -19,7 +22,11 @@ cleanup() {
 trap cleanup EXIT
 "$ROOT/tools/rabbitmq/start.sh" --dir "$RUN/rabbitmq" >/dev/null &
 START=$!
-dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+AGENT="${AGENT:-}"
+if [[ -z "$AGENT" ]]; then
+    dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+    AGENT="$RUN/agent-bin/guest-agent"
+fi
 dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
 wait "$START"
 p="$("$ROOT/tools/rabbitmq/provision.sh" "$RUN/rabbitmq" bench g1)"
@@ -40,7 +47,7 @@ guest-agent {
   }
 }
 CONF
-"$RUN/agent-bin/guest-agent" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
+env ${AGENT_ENV:-} "$AGENT" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
 echo $! > "$RUN/agent.pid"
 export BENCH_TRANSPORT=amqp GUESTAGENT_AMQP_URL="amqp://127.0.0.1:$RABBITMQ_AMQP_PORT/bench" \
     GUESTAGENT_AMQP_USER="$RABBITMQ_ADMIN_USER" GUESTAGENT_AMQP_PASSWORD="$RABBITMQ_ADMIN_PASSWORD" \
@@ -56,4 +63,4 @@ read -r OWN1 RUNS1 <<<"$(cpu)"
 CALLS_MADE=$(awk '/guest-agent: calls\/s/ {n += $(NF-2) * 3} END {printf "%d", n}' "$RUN/throughput.txt")
 echo "agent CPU per call during the throughput runs: $(( OWN1 - OWN0 )) ms own, $(( RUNS1 - RUNS0 )) ms in its runs' processes, over $CALLS_MADE calls:" \
      "$(awk -v a=$(( OWN1 - OWN0 )) -v r=$(( RUNS1 - RUNS0 )) -v n="$CALLS_MADE" 'BEGIN {printf "%.2f ms own + %.2f ms runs per call", a/n, r/n}')"
-echo "agent settings: defaults${EXTRA:+ + $EXTRA}; machine: $(nproc) cores"
+echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults${EXTRA:+ + $EXTRA}; machine: $(nproc) cores"

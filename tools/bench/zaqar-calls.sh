@@ -11,6 +11,9 @@
 #   TP_RUNS=3 TP_SECONDS=8 tools/bench/zaqar-calls.sh 100 32   # throughput runs per level (default 2) and window (default 3 s)
 #   LOG_REQUESTS=1 tools/bench/zaqar-calls.sh 100 32     # and count the agent's and controllers' Zaqar requests
 #   BENCH_OP=ping tools/bench/zaqar-calls.sh 200 32      # ping instead of exec true: no process starts
+# The agent is a JIT build of the tree unless AGENT=PATH names another executable (the release, say);
+# AGENT_ENV="VAR=value ..." is given to the agent alone.
+#   AGENT=/tmp/rel/guest-agent AGENT_ENV=DOTNET_TieredCompilation=0 tools/bench/zaqar-calls.sh 200 1,8,32
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CALLS="${1:-200}"; LEVELS="${2:-1,8,32}"; EXTRA="${3:-}"; PUSH="${PUSH:-1}"
@@ -24,7 +27,11 @@ cleanup() {
 trap cleanup EXIT
 "$ROOT/tools/zaqar/start.sh" --websocket --server uwsgi --workers 4 ${LOG_REQUESTS:+--log-requests} --dir "$RUN/bed" >"$RUN/bed.log" 2>&1 &
 START=$!
-dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+AGENT="${AGENT:-}"
+if [[ -z "$AGENT" ]]; then
+    dotnet build -nologo -v q -c Release "$ROOT/src/GuestAgent.Agent" -o "$RUN/agent-bin" >/dev/null
+    AGENT="$RUN/agent-bin/guest-agent"
+fi
 dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
 wait "$START" || { cat "$RUN/bed.log" >&2; exit 1; }
 set -a; source "$RUN/bed/env"; set +a
@@ -48,7 +55,7 @@ guest-agent {
                   signing.allow-unsigned = true $PB }
 }
 CONF
-"$RUN/agent-bin/guest-agent" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
+env ${AGENT_ENV:-} "$AGENT" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
 echo $! > "$RUN/agent.pid"
 export ZAQAR_PROJECT=bench GUESTAGENT_QUEUE=bench-cmd BENCH_BED="uwsgi, 4 processes" BENCH_ZAQAR_CONNECTIONS=8 BENCH_AGENT_PIDFILE="$RUN/agent.pid"
 "$RUN/bench-bin/GuestAgent.Bench" call-latency "$CALLS" 1
@@ -65,5 +72,5 @@ if [[ -n "${LOG_REQUESTS:-}" ]]; then
     grep -oE '(GET|POST|DELETE|PATCH|PUT) /v2/queues/(bench-cmd|bench-rep|bench-tp-replies-[0-9a-f]+|bench-lat[^/ ]*)/[a-z]+[^ ]*' "$RUN/bed/zaqar.log" |
         sed -E 's/bench-tp-replies-[0-9a-f]+/bench-tp-replies/; s/(claims|messages)\/[0-9a-f-]+/\1\/ID/; s/\?.*//' | sort | uniq -c | sort -rn
 fi
-echo "agent settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 ]] && echo on || echo off)," \
+echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 ]] && echo on || echo off)," \
      "controller: $([[ -n "${ZAQAR_WS_URL:-}" ]] && echo push || echo polling); machine: $(nproc) cores"

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace GuestAgent.Agent.Platform;
 
 /// <summary>
@@ -30,19 +28,14 @@ public interface IProcessControl
     (UserSwitch? Switch, string? Refusal) SwitchTo(string user);
 
     /// <summary>
-    /// Makes <paramref name="start"/> (environment and directory already set) start
-    /// <paramref name="command"/> as the root of a new process tree, as <paramref name="user"/> when
-    /// given. Returns why processes cannot be started at all, or null.
-    /// <para>
-    /// With <paramref name="supervised"/>, the root is a small supervisor that outlives the agent:
-    /// it records its pid, runs the command with stdin from <see cref="RunFiles.Stdin"/> when
-    /// <paramref name="withStdin"/> (else empty) and stdout and stderr into the run's files (which
-    /// must exist), records the exit status when the command ends, and exits with it. Without, the
-    /// command is the root and <paramref name="start"/>'s pipes are its streams.
-    /// </para>
+    /// Starts <paramref name="start"/>'s command as the root of a new process tree, under a small
+    /// supervisor that outlives the agent: it records its pid, runs the command in the run's working
+    /// directory (as the run's user, when given) with stdin from <see cref="RunFiles.Stdin"/> when
+    /// <see cref="RunStart.WithStdin"/> (else empty) and stdout and stderr into the run's files
+    /// (which must exist), records the exit status when the command ends, and exits with it.
+    /// Returns the run, or why it could not be started (the <c>failed_to_start</c> message).
     /// </summary>
-    string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user,
-        RunFiles? supervised = null, bool withStdin = false);
+    (IStartedRun? Run, string? Refusal) Start(RunStart start);
 
     /// <summary>
     /// The tree of a supervised run started by an earlier agent, while its supervisor still runs
@@ -50,9 +43,6 @@ public interface IProcessControl
     /// <paramref name="variable"/>=<paramref name="value"/>); null once it is gone.
     /// </summary>
     IProcessTree? FindSupervised(RunFiles files, string variable, string value);
-
-    /// <summary>The process tree of <paramref name="root"/>, just started from a <see cref="PrepareStart"/>d start.</summary>
-    IProcessTree TreeOf(Process root);
 
     /// <summary>
     /// Kills every process but the agent whose environment holds <paramref name="variable"/>=<paramref name="value"/>
@@ -85,6 +75,27 @@ public interface IProcessTree
     /// exit code is the process's own.
     /// </summary>
     string? SignalThatEnded(int exitCode);
+}
+
+/// <summary>
+/// A run to start: <see cref="Command"/> (argv[0] resolved) in <see cref="WorkingDirectory"/>, with
+/// the agent's environment overlaid by <see cref="Environment"/> (the user's identity, the command's
+/// env, the run's tags), as <see cref="User"/> when given, its streams in <see cref="Files"/>.
+/// </summary>
+public sealed record RunStart(IReadOnlyList<string> Command, string WorkingDirectory, IReadOnlyDictionary<string, string> Environment,
+    UserSwitch? User, RunFiles Files, bool WithStdin);
+
+/// <summary>A run this agent started: its tree, whose root is the run's supervisor, and how the root ended.</summary>
+public interface IStartedRun : IProcessTree, IDisposable
+{
+    /// <summary>The root's process id.</summary>
+    int Id { get; }
+
+    /// <summary>
+    /// The root's exit code once it has exited (on Linux shell-style, 128+n for signal n); null when
+    /// the agent could not learn it (the run's exit file may still hold the command's).
+    /// </summary>
+    Task<int?> Exited { get; }
 }
 
 /// <summary>A program that can be started (<see cref="Path"/>, absolute) or why not (<see cref="Error"/>).</summary>

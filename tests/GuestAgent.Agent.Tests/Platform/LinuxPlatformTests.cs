@@ -13,9 +13,17 @@ public sealed class LinuxPlatformTests : IDisposable
     private readonly GuestPlatform _linux = LinuxPlatform.Create();
     private readonly string _dir = Directory.CreateTempSubdirectory("linux-platform-tests-").FullName;
     private readonly List<Process> _started = [];
+    private readonly List<IStartedRun> _runs = [];
 
     public void Dispose()
     {
+        foreach (var run in _runs)
+        {
+            if (!run.HasExited)
+            {
+                run.Kill();
+            }
+        }
         foreach (var p in _started)
         {
             if (!p.HasExited)
@@ -84,53 +92,114 @@ public sealed class LinuxPlatformTests : IDisposable
         Assert.Empty(_linux.Processes.KillTagged(Tag, id));
     }
 
+    /// <summary>Starts <paramref name="command"/> as a run, with its files (created empty) in the test's directory.</summary>
+    private (IStartedRun Run, RunFiles Files) StartRun(IReadOnlyList<string> command, string? cwd = null,
+        Dictionary<string, string>? environment = null, IProcessControl? processes = null)
+    {
+        var files = RunFiles.For(_dir, Guid.NewGuid(), 1);
+        File.WriteAllText(files.Stdout, "");
+        File.WriteAllText(files.Stderr, "");
+        var (run, refusal) = (processes ?? _linux.Processes).Start(new RunStart(command, cwd ?? _dir, environment ?? [], null, files, WithStdin: false));
+        Assert.Null(refusal);
+        _runs.Add(run!);
+        return (run!, files);
+    }
+
+    /// <summary>The first line the run wrote to stdout, once it has written one.</summary>
+    private static async Task<string> FirstLineAsync(RunFiles files)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            var text = await File.ReadAllTextAsync(files.Stdout);
+            if (text.IndexOf('\n') is var end and >= 0)
+            {
+                return text[..end];
+            }
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), "the run wrote no line");
+            await Task.Delay(20);
+        }
+    }
+
     [Fact]
     public async Task Terminating_a_tree_reaches_a_grandchild_and_names_the_signal_that_ended_it()
     {
-        var psi = new ProcessStartInfo { RedirectStandardOutput = true };
-        Assert.Null(_linux.Processes.PrepareStart(psi, _linux.Processes.ShellCommand("sleep 100 & echo $!; wait"), user: null));
-        var root = Track(Process.Start(psi)!);
-        var tree = _linux.Processes.TreeOf(root);
-        var grandchild = int.Parse((await root.StandardOutput.ReadLineAsync())!);
+        var (run, files) = StartRun(_linux.Processes.ShellCommand("sleep 100 & echo $!; wait"));
+        var grandchild = int.Parse(await FirstLineAsync(files));
 
-        await tree.TerminateAsync(TimeSpan.FromSeconds(2), TimeProvider.System);
+        await run.TerminateAsync(TimeSpan.FromSeconds(2), TimeProvider.System);
 
-        Assert.True(root.HasExited);
-        Assert.Equal("SIGTERM", tree.SignalThatEnded(root.ExitCode));
+        Assert.True(run.HasExited);
+        Assert.Equal("SIGTERM", run.SignalThatEnded((await run.Exited)!.Value));
+        Assert.Equal(143, files.ReadExitCode()); // the supervisor outlived the terminate and recorded it
         Assert.True(await GoneAsync(grandchild, TimeSpan.FromSeconds(2)), "the grandchild still runs");
     }
 
     [Fact]
     public async Task A_tree_that_ignores_terminate_is_killed_after_the_grace_and_an_exit_code_it_chose_is_its_own()
     {
-        var stubborn = new ProcessStartInfo { RedirectStandardOutput = true };
-        _linux.Processes.PrepareStart(stubborn, _linux.Processes.ShellCommand("trap '' TERM; echo ready; sleep 100"), user: null);
-        var root = Track(Process.Start(stubborn)!);
-        var tree = _linux.Processes.TreeOf(root);
-        Assert.Equal("ready", await root.StandardOutput.ReadLineAsync()); // the trap is set
+        var (stubborn, files) = StartRun(_linux.Processes.ShellCommand("trap '' TERM; echo ready; sleep 100"));
+        Assert.Equal("ready", await FirstLineAsync(files)); // the trap is set
 
         var sw = Stopwatch.StartNew();
-        await tree.TerminateAsync(TimeSpan.FromMilliseconds(500), TimeProvider.System);
+        await stubborn.TerminateAsync(TimeSpan.FromMilliseconds(500), TimeProvider.System);
 
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(5));
-        Assert.Equal("SIGKILL", tree.SignalThatEnded(root.ExitCode));
+        Assert.Equal("SIGKILL", stubborn.SignalThatEnded((await stubborn.Exited)!.Value));
 
-        var plain = new ProcessStartInfo();
-        _linux.Processes.PrepareStart(plain, _linux.Processes.ShellCommand("exit 143"), user: null);
-        var exits = Track(Process.Start(plain)!);
-        await exits.WaitForExitAsync();
-        Assert.Equal(143, exits.ExitCode);
-        Assert.Null(_linux.Processes.TreeOf(exits).SignalThatEnded(exits.ExitCode));
+        var (exits, exitsFiles) = StartRun(_linux.Processes.ShellCommand("exit 143"));
+        Assert.Equal(143, await exits.Exited);
+        Assert.Equal(143, exitsFiles.ReadExitCode());
+        Assert.Null(exits.SignalThatEnded(143));
     }
 
     [Fact]
-    public void Without_setsid_no_process_can_be_started_and_the_message_says_why()
+    public async Task A_run_leads_a_session_of_its_own_with_no_signal_ignored_or_blocked_and_the_agents_streams_untouched()
     {
-        var processes = new LinuxProcessControl(new LinuxAccounts()) { SetsidPath = Path.Combine(_dir, "setsid") };
+        var (run, files) = StartRun(["/bin/sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status"]);
 
-        var refusal = processes.PrepareStart(new ProcessStartInfo(), ["/bin/true"], user: null);
+        Assert.Equal(0, await run.Exited);
+        // The runtime ignores SIGPIPE in the agent; a run must not inherit that (a pipeline would not end).
+        Assert.Equal("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", await File.ReadAllTextAsync(files.Stdout));
+        var stat = await File.ReadAllTextAsync($"/proc/{Environment.ProcessId}/stat");
+        var agentSession = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[3];
 
-        Assert.Equal($"cannot start processes: {Path.Combine(_dir, "setsid")} is missing", refusal);
+        var (sleeper, _) = StartRun(["/bin/sleep", "100"]);
+        var fields = (await File.ReadAllTextAsync($"/proc/{sleeper.Id}/stat")).Split(')')[1].TrimStart().Split(' ');
+        Assert.Equal(sleeper.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[2]); // process group
+        Assert.Equal(sleeper.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), fields[3]); // session
+        Assert.NotEqual(agentSession, fields[3]);
+        sleeper.Kill();
+        Assert.Equal(128 + 9, await sleeper.Exited.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task A_run_gets_its_directory_and_environment_and_a_directory_gone_before_it_started_is_its_error()
+    {
+        var work = Directory.CreateDirectory(Path.Combine(_dir, "work dir")).FullName;
+        var (run, files) = StartRun(["/bin/sh", "-c", "pwd; echo \"$GA_TEST_VALUE\""], work, new() { ["GA_TEST_VALUE"] = "a b" });
+
+        Assert.Equal(0, await run.Exited);
+        Assert.Equal($"{work}\na b\n", await File.ReadAllTextAsync(files.Stdout));
+
+        var gone = Path.Combine(_dir, "gone");
+        var (late, lateFiles) = StartRun(["/bin/true"], gone);
+        Assert.Equal(2, await late.Exited);
+        Assert.Equal(2, lateFiles.ReadExitCode());
+        Assert.Contains($"can't cd to {gone}", await File.ReadAllTextAsync(lateFiles.Stderr));
+    }
+
+    [Fact]
+    public void Without_a_shell_no_process_can_be_started_and_the_message_says_why()
+    {
+        var missing = Path.Combine(_dir, "sh");
+        var processes = new LinuxProcessControl(new LinuxAccounts()) { ShellPath = missing };
+
+        var (run, refusal) = processes.Start(new RunStart(["/bin/true"], _dir, new Dictionary<string, string>(), null,
+            RunFiles.For(_dir, Guid.NewGuid(), 1), WithStdin: false));
+
+        Assert.Null(run);
+        Assert.Equal($"cannot start processes: {missing}: No such file or directory", refusal);
     }
 
     [Fact]

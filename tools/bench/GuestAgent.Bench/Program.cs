@@ -40,7 +40,7 @@ switch (args.FirstOrDefault())
     case "idle-first-call":
         await IdleFirstCall.RunAsync(zaqar ?? throw new InvalidOperationException("idle-first-call is a Zaqar workload"), args[1], int.Parse(args[2], inv), args[3]);
         break;
-    case "spawn-floor":
+    case "spawn-floor" when OperatingSystem.IsLinux():
         await SpawnFloor.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 100);
         break;
     case "cold-start":

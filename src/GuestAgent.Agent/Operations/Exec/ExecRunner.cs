@@ -1,5 +1,3 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using GuestAgent.Agent.Platform;
 using GuestAgent.Protocol;
 
@@ -18,7 +16,7 @@ namespace GuestAgent.Agent.Operations.Exec;
 /// variables.
 /// </para>
 /// <para>
-/// Every run is started under a supervisor (<see cref="IProcessControl.PrepareStart"/>) that
+/// Every run is started under a supervisor (<see cref="IProcessControl.Start"/>) that
 /// outlives the agent: the child reads stdin from and writes stdout and stderr straight into the
 /// run's files under <see cref="ExecOptions.SpoolDirectory"/> (<see cref="RunFiles"/>), and the
 /// supervisor records its exit status. When the run has ended, the files are counted and hashed
@@ -85,14 +83,8 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
 
         var processes = Platform.Processes;
-        // No pipes: the supervisor gives the child the run's files, which outlive the agent.
-        var psi = new ProcessStartInfo
-        {
-            UseShellExecute = false,
-            WorkingDirectory = cwd,
-        };
-
-        // Environment: the agent's own, then the target user's identity, then args.Env, then ours.
+        // Environment: the agent's own (the platform adds it), then the target user's identity, then args.Env, then ours.
+        var environment = new Dictionary<string, string>(OperatingSystem.IsWindows() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
         UserSwitch? asUser = null;
         if (args.RunAs is not null)
         {
@@ -103,7 +95,7 @@ public sealed class ExecRunner(GuestPlatform platform)
             }
             foreach (var (name, value) in asUser?.Environment ?? new Dictionary<string, string>())
             {
-                psi.Environment[name] = value;
+                environment[name] = value;
             }
         }
         if (args.Env is not null)
@@ -114,16 +106,17 @@ public sealed class ExecRunner(GuestPlatform platform)
                 {
                     return Fail($"invalid environment variable name or value: '{name}'");
                 }
-                psi.Environment[name] = value;
+                environment[name] = value;
             }
         }
-        psi.Environment[ExecOptions.AttemptVariable] = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        psi.Environment[ExecOptions.CommandIdVariable] = options.CommandId.ToString("D");
+        environment[ExecOptions.AttemptVariable] = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        environment[ExecOptions.CommandIdVariable] = options.CommandId.ToString("D");
 
         IReadOnlyList<string> command;
         if (hasArgv)
         {
-            var resolved = processes.ResolveProgram(args.Argv![0], cwd, psi.Environment.TryGetValue("PATH", out var path) ? path : null);
+            var resolved = processes.ResolveProgram(args.Argv![0], cwd,
+                environment.TryGetValue("PATH", out var path) ? path : Environment.GetEnvironmentVariable("PATH"));
             if (resolved.Error is not null)
             {
                 return Fail(resolved.Error);
@@ -136,10 +129,6 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
         var files = RunFiles.For(options.SpoolDirectory, options.CommandId, attempt);
         var withStdin = stdin is { Length: > 0 };
-        if (processes.PrepareStart(psi, command, asUser, files, withStdin) is { } cannotStart)
-        {
-            return Fail(cannotStart);
-        }
 
         // ---- Files the supervisor hands the child: created here, owner-only (output may be sensitive).
         try
@@ -168,35 +157,27 @@ public sealed class ExecRunner(GuestPlatform platform)
 
         // ---- Start.
         var clock = options.TimeProvider;
-        var process = new Process { StartInfo = psi };
-        using var owned = new ProcessOwnership(process);
         var started = clock.GetTimestamp();
-        try
+        var (run, cannotStart) = processes.Start(new RunStart(command, cwd, environment, asUser, files, withStdin));
+        if (run is null)
         {
-            if (!process.Start())
-            {
-                throw new InvalidOperationException("Process.Start returned false");
-            }
+            return Fail(cannotStart ?? $"cannot start '{command[0]}'");
         }
-        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
-        {
-            return Fail($"cannot start '{command[0]}': {e.Message}");
-        }
-
-        var tree = processes.TreeOf(process);
+        using var owned = new RunOwnership(run);
         using var space = new SpoolSpaceWatch(options.SpoolDirectory, clock);
-        var (kind, detached) = await WaitAsync(tree, TimeSpan.FromSeconds(args.TimeoutSeconds), args, clock, cancel, options.Detaching)
+        var (kind, detached) = await WaitAsync(run, TimeSpan.FromSeconds(args.TimeoutSeconds), args, clock, cancel, options.Detaching)
             .ConfigureAwait(false);
         if (detached)
         {
             // The supervisor is this agent's child: a ledger that reattaches within this process
             // learns its exit code from here even if the supervisor could not record it (a full disk).
             owned.Release();
-            _detached[files.Stem] = ExitCodeOfAsync(process);
+            _detached[files.Stem] = ExitCodeOfAsync(run);
             return ExecOutcome.Detached(attempt);
         }
         var duration = clock.GetElapsedTime(started);
-        if (process.ExitCode == SupervisorCouldNotStart && files.ReadPid() is null)
+        var supervisorExit = await run.Exited.ConfigureAwait(false);
+        if (supervisorExit == SupervisorCouldNotStart && files.ReadPid() is null)
         {
             // The pid is written before the child starts: without it, nothing ran.
             return Fail($"the run's supervisor could not write its files in '{options.SpoolDirectory}' (is the disk full?); nothing ran");
@@ -205,8 +186,14 @@ public sealed class ExecRunner(GuestPlatform platform)
         {
             return SpoolWasFull(options);
         }
-        int? exitCode = process.ExitCode;
-        var signal = tree.SignalThatEnded(exitCode.Value);
+        // The supervisor exits with the command's code; its own record stands in when the agent could not learn it.
+        if ((supervisorExit ?? files.ReadExitCode()) is not { } exit)
+        {
+            return ExecOutcome.Crashed(attempt, new InvalidOperationException(
+                "the run ended but neither its supervisor's exit status nor its record of the command's reached the agent"));
+        }
+        int? exitCode = exit;
+        var signal = run.SignalThatEnded(exit);
         if (signal is not null)
         {
             exitCode = null;
@@ -215,14 +202,13 @@ public sealed class ExecRunner(GuestPlatform platform)
     }
 
     /// <summary>Exit codes of supervisors this agent started and then stopped following, by the run's files.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<int>> _detached = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<int?>> _detached = new();
 
-    private static async Task<int> ExitCodeOfAsync(Process process)
+    private static async Task<int?> ExitCodeOfAsync(IStartedRun run)
     {
-        using (process)
+        using (run)
         {
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            return process.ExitCode;
+            return await run.Exited.ConfigureAwait(false);
         }
     }
 
@@ -249,8 +235,8 @@ public sealed class ExecRunner(GuestPlatform platform)
         }
     }
 
-    /// <summary>Disposes the process unless ownership was handed on.</summary>
-    private sealed class ProcessOwnership(Process process) : IDisposable
+    /// <summary>Disposes the run unless ownership was handed on.</summary>
+    private sealed class RunOwnership(IStartedRun run) : IDisposable
     {
         private bool _released;
 
@@ -260,7 +246,7 @@ public sealed class ExecRunner(GuestPlatform platform)
         {
             if (!_released)
             {
-                process.Dispose();
+                run.Dispose();
             }
         }
     }

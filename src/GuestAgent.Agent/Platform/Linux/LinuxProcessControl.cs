@@ -1,24 +1,22 @@
-using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Text;
 
 namespace GuestAgent.Agent.Platform.Linux;
 
 /// <summary>
-/// Exec runs on Linux. The child is started through <c>setsid</c>, so it leads a new session and
-/// process group whose id is its pid (<see cref="LinuxProcessGroup"/>); signalling that group reaches
-/// everything the child started unless it moved itself to another group. run_as (the agent being
+/// Exec runs on Linux. The run's supervisor is spawned as the leader of a new session and process
+/// group whose id is its pid (<see cref="PosixSpawn"/>, <see cref="LinuxProcessGroup"/>); signalling
+/// that group reaches everything the run started unless it moved itself to another group. run_as (the agent being
 /// root) switches user with <c>setpriv</c> inside the new session, with HOME, USER and LOGNAME of
 /// the target user. Leftovers of a run are found by their environment in /proc/*/environ.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
 {
-    public const string DefaultSetsidPath = "/usr/bin/setsid";
     public const string DefaultSetprivPath = "/usr/bin/setpriv";
     public const string DefaultShellPath = "/bin/sh";
 
-    public string SetsidPath { get; init; } = DefaultSetsidPath;
     public string SetprivPath { get; init; } = DefaultSetprivPath;
     public string ShellPath { get; init; } = DefaultShellPath;
 
@@ -56,49 +54,38 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
     /// The supervisor of a run: POSIX sh, which every Linux guest has. It traps SIGTERM (a no-op,
     /// so the child keeps the default action) so that a terminate sent to the group ends the child
     /// while the supervisor lives to record how; only SIGKILL ends it unrecorded. The pid is
-    /// written before the child starts, the exit status after it ends, each in one write.
+    /// written before the child starts, the exit status after it ends, each in one write. The
+    /// working directory is entered here (posix_spawn's chdir action is not in every libc): a
+    /// directory gone since the agent checked it is the run's stderr and exit code 2, as in a shell.
     /// </summary>
-    internal const string SupervisorScript =
+    public const string SupervisorScript =
         "trap : TERM\n" +
         "printf '%s\\n' \"$$\" >\"$5\" || exit 125\n" +
-        "in=$1 out=$2 err=$3 st=$4\n" +
-        "shift 5\n" +
-        "\"$@\" <\"$in\" >\"$out\" 2>\"$err\"\n" +
+        "in=$1 out=$2 err=$3 st=$4 dir=$6\n" +
+        "shift 6\n" +
+        "cd -- \"$dir\" 2>\"$err\" && \"$@\" <\"$in\" >\"$out\" 2>\"$err\"\n" +
         "rc=$?\n" +
         "printf 'exit %s\\n' \"$rc\" >\"$st\"\n" +
         "exit \"$rc\"\n";
 
-    public string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user,
-        RunFiles? supervised = null, bool withStdin = false)
+    public (IStartedRun? Run, string? Refusal) Start(RunStart start)
     {
-        if (!File.Exists(SetsidPath))
+        ArgumentNullException.ThrowIfNull(start);
+        // The supervisor runs as the agent (it writes the run's files in the agent's spool); the user switch is below it.
+        var files = start.Files;
+        List<string> argv = [ShellPath, "-c", SupervisorScript, "guest-agent-run",
+            start.WithStdin ? files.Stdin : "/dev/null", files.Stdout, files.Stderr, files.Exit, files.Pid, start.WorkingDirectory];
+        if (start.User is { } user)
         {
-            return $"cannot start processes: {SetsidPath} is missing";
+            argv.AddRange([SetprivPath, $"--reuid={user.User.Uid}", $"--regid={user.User.Gid}", "--init-groups", "--"]);
         }
-        // setsid: the child (not a group leader, so setsid does not fork) becomes leader of a new session and group.
-        start.FileName = SetsidPath;
-        start.ArgumentList.Add("--");
-        if (supervised is not null)
+        argv.AddRange(start.Command);
+        var rc = PosixSpawn.Start(ShellPath, argv, start.Environment, out var pid);
+        if (rc != 0)
         {
-            // The supervisor runs as the agent (it writes the run's files in the agent's spool); the user switch is below it.
-            foreach (var a in new[] { ShellPath, "-c", SupervisorScript, "guest-agent-run",
-                withStdin ? supervised.Stdin : "/dev/null", supervised.Stdout, supervised.Stderr, supervised.Exit, supervised.Pid })
-            {
-                start.ArgumentList.Add(a);
-            }
+            return (null, $"cannot start processes: {ShellPath}: {Marshal.GetPInvokeErrorMessage(rc)}");
         }
-        if (user is not null)
-        {
-            foreach (var a in new[] { SetprivPath, $"--reuid={user.User.Uid}", $"--regid={user.User.Gid}", "--init-groups", "--" })
-            {
-                start.ArgumentList.Add(a);
-            }
-        }
-        foreach (var a in command)
-        {
-            start.ArgumentList.Add(a);
-        }
-        return null;
+        return (new LinuxRun(ChildProcess.Follow(pid)), null);
     }
 
     public IProcessTree? FindSupervised(RunFiles files, string variable, string value)
@@ -109,8 +96,6 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         }
         return new LinuxProcessGroup(leader);
     }
-
-    public IProcessTree TreeOf(Process root) => new LinuxProcessGroup(root);
 
     /// <summary>execvp-like lookup, with PATH's Unix syntax and execute bits.</summary>
     public ResolvedProgram ResolveProgram(string program, string cwd, string? searchPath)

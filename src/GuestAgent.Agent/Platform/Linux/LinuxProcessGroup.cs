@@ -1,12 +1,12 @@
-using System.Diagnostics;
-
 namespace GuestAgent.Agent.Platform.Linux;
 
 /// <summary>
-/// The process group led by a child started through setsid (its pgid is its pid): terminate is
-/// SIGTERM to the group, kill is SIGKILL to the group. The leader is either this agent's child
-/// (<see cref="Process"/>) or the supervisor of a run an earlier agent started (<see cref="SupervisorLeader"/>).
+/// The process group led by a run's supervisor, spawned as a session leader (its pgid is its pid):
+/// terminate is SIGTERM to the group, kill is SIGKILL to the group. The leader is either this
+/// agent's child (<see cref="ChildProcess"/>) or the supervisor of a run an earlier agent started
+/// (<see cref="SupervisorLeader"/>).
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal sealed class LinuxProcessGroup : IProcessTree
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
@@ -16,7 +16,7 @@ internal sealed class LinuxProcessGroup : IProcessTree
     private readonly Func<CancellationToken, Task> _waitForExit;
     private readonly HashSet<int> _signalsSent = [];
 
-    public LinuxProcessGroup(Process leader)
+    public LinuxProcessGroup(ChildProcess leader)
         : this(leader.Id, () => leader.HasExited, leader.WaitForExitAsync)
     {
     }
@@ -67,7 +67,7 @@ internal sealed class LinuxProcessGroup : IProcessTree
     private void Signal(int sig)
     {
         _signalsSent.Add(sig);
-        // ESRCH: setsid has not run yet (the child is still in the agent's group) or the group is gone; signal the child alone.
+        // ESRCH: the group is gone; a leader not yet reaped is signalled alone.
         if (Native.Kill(-_pgid, sig) == Native.ESRCH && !_exited())
         {
             Native.Kill(_pgid, sig);
@@ -75,6 +75,32 @@ internal sealed class LinuxProcessGroup : IProcessTree
     }
 
     private bool Alive => !_exited() || Native.Kill(-_pgid, 0) == 0;
+}
+
+/// <summary>A run this agent spawned: its supervisor's process group, and the supervisor's exit status.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+internal sealed class LinuxRun(ChildProcess supervisor) : IStartedRun
+{
+    private readonly LinuxProcessGroup _group = new(supervisor);
+
+    public int Id => supervisor.Id;
+
+    public Task<int?> Exited => supervisor.Exited;
+
+    public bool HasExited => supervisor.HasExited;
+
+    public Task WaitForExitAsync(CancellationToken cancel) => supervisor.WaitForExitAsync(cancel);
+
+    public Task TerminateAsync(TimeSpan grace, TimeProvider clock) => _group.TerminateAsync(grace, clock);
+
+    public void Kill() => _group.Kill();
+
+    public string? SignalThatEnded(int exitCode) => _group.SignalThatEnded(exitCode);
+
+    public void Dispose()
+    {
+        // Nothing to release: the reaper thread ends with the supervisor.
+    }
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
 using GuestAgent.Agent.Operations.Exec;
 
@@ -20,8 +19,6 @@ public sealed class WindowsProcessControl : IProcessControl
 {
     /// <summary>The exit code of every process of a job this agent terminated; reported as signal SIGKILL (nothing can catch it).</summary>
     public const int TerminatedExitCode = unchecked((int)0xC000013A);
-
-    private readonly ConditionalWeakTable<ProcessStartInfo, RunJob> _jobs = [];
 
     public WindowsProcessControl()
     {
@@ -52,16 +49,16 @@ public sealed class WindowsProcessControl : IProcessControl
                       "another account would need its password or a service-for-user logon, which this agent does not do");
     }
 
-    public string? PrepareStart(ProcessStartInfo start, IReadOnlyList<string> command, UserSwitch? user,
-        RunFiles? supervised = null, bool withStdin = false)
+    public (IStartedRun? Run, string? Refusal) Start(RunStart start)
     {
-        if (user is not null)
+        ArgumentNullException.ThrowIfNull(start);
+        if (start.User is not null)
         {
-            return "run_as another account is not supported on Windows guests";
+            return (null, "run_as another account is not supported on Windows guests");
         }
         if (!start.Environment.TryGetValue(ExecOptions.CommandIdVariable, out var tag) || string.IsNullOrEmpty(tag))
         {
-            return $"cannot start a run without its {ExecOptions.CommandIdVariable}";
+            return (null, $"cannot start a run without its {ExecOptions.CommandIdVariable}");
         }
         var name = JobName(ExecOptions.CommandIdVariable, tag);
         SafeJobHandle job;
@@ -71,26 +68,38 @@ public sealed class WindowsProcessControl : IProcessControl
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return $"cannot create the run's job object: {e.Message}";
+            return (null, $"cannot create the run's job object: {e.Message}");
         }
-        _jobs.AddOrUpdate(start, new RunJob(job, name));
         // No window on a desktop; the supervisor still gets a console of its own, hidden, which it sets to UTF-8.
-        start.CreateNoWindow = true;
-        if (supervised is null)
+        var psi = new ProcessStartInfo { UseShellExecute = false, CreateNoWindow = true, WorkingDirectory = start.WorkingDirectory };
+        foreach (var (variable, value) in start.Environment)
         {
-            // The command is the root itself: TreeOf puts it in the job right after it starts.
-            start.FileName = command[0];
-            SetArguments(start, command);
-            return null;
+            psi.Environment[variable] = value;
         }
+        // The supervisor joins the job itself, before it starts anything.
         var (agent, agentArgs) = RunSupervisor.SelfCommand();
-        start.FileName = agent;
-        foreach (var a in agentArgs.Concat([RunSupervisor.Flag, name, withStdin ? supervised.Stdin : "", supervised.Stdout, supervised.Stderr,
-                     supervised.Exit, supervised.Pid, command is RawCommandLine ? RunSupervisor.RawTail : RunSupervisor.Argv]).Concat(command))
+        psi.FileName = agent;
+        var files = start.Files;
+        foreach (var a in agentArgs.Concat([RunSupervisor.Flag, name, start.WithStdin ? files.Stdin : "", files.Stdout, files.Stderr,
+                     files.Exit, files.Pid, start.Command is RawCommandLine ? RunSupervisor.RawTail : RunSupervisor.Argv]).Concat(start.Command))
         {
-            start.ArgumentList.Add(a);
+            psi.ArgumentList.Add(a);
         }
-        return null;
+        var root = new Process { StartInfo = psi };
+        try
+        {
+            if (!root.Start())
+            {
+                throw new InvalidOperationException("Process.Start returned false");
+            }
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            root.Dispose();
+            job.Dispose();
+            return (null, $"cannot start '{agent}': {e.Message}");
+        }
+        return (new WindowsJobTree(root, new RunJob(job, name)), null);
     }
 
     /// <summary>The command's arguments on <paramref name="start"/>: a shell line's tail verbatim, argv quoted.</summary>
@@ -130,21 +139,6 @@ public sealed class WindowsProcessControl : IProcessControl
         }
         job.Dispose();
         return null;
-    }
-
-    public IProcessTree TreeOf(Process root)
-    {
-        if (!_jobs.TryGetValue(root.StartInfo, out var job))
-        {
-            throw new InvalidOperationException("the process was not started from a PrepareStart'ed start");
-        }
-        _jobs.Remove(root.StartInfo);
-        if (!root.StartInfo.ArgumentList.Contains(RunSupervisor.Flag) && WindowsNative.Assign(job.Handle, root.Handle) is var error and not 0)
-        {
-            root.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"cannot put the run into its job object (error {error}); it was killed");
-        }
-        return new WindowsJobTree(root, job);
     }
 
     /// <summary>Terminates the job of the tagged run, if an agent still holds one; returns the process ids it held.</summary>
@@ -212,12 +206,13 @@ internal sealed record RunJob(SafeJobHandle Handle, string Name);
 /// root exits the job's handle is closed, so what the run left behind ends with it.
 /// </summary>
 [SupportedOSPlatform("windows")]
-internal sealed class WindowsJobTree : IProcessTree
+internal sealed class WindowsJobTree : IStartedRun
 {
     private readonly Process _root;
     private readonly RunJob _job;
     private readonly object _gate = new();
     private bool _terminated;
+    private Task<int?>? _exited;
 
     public WindowsJobTree(Process root, RunJob job)
     {
@@ -227,6 +222,18 @@ internal sealed class WindowsJobTree : IProcessTree
     }
 
     public bool HasExited => _root.HasExited;
+
+    public int Id => _root.Id;
+
+    public Task<int?> Exited => _exited ??= ExitedAsync();
+
+    public void Dispose() => _root.Dispose();
+
+    private async Task<int?> ExitedAsync()
+    {
+        await _root.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        return _root.ExitCode;
+    }
 
     public Task WaitForExitAsync(CancellationToken cancel) => _root.WaitForExitAsync(cancel);
 
