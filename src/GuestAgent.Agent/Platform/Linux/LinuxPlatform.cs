@@ -2,7 +2,7 @@ using System.Runtime.Versioning;
 
 namespace GuestAgent.Agent.Platform.Linux;
 
-/// <summary>The agent's platform on a Linux guest: libc, /proc, setsid and setpriv.</summary>
+/// <summary>The agent's platform on a Linux guest: libc (posix_spawn among it), /proc and setpriv.</summary>
 [SupportedOSPlatform("linux")]
 public static class LinuxPlatform
 {
