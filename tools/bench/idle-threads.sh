@@ -3,7 +3,8 @@
 # thread: one binding on a uwsgi Zaqar bed with the WebSocket server beside it (push, unless
 # PUSH=0), the release build (self-contained, ReadyToRun, as tools/package.sh publishes it; AGENT=
 # names another executable), settled SETTLE_S seconds (default 60), then SAMPLE_S seconds (default
-# 120) measured from /proc: CPU ticks and context switches of each thread, and the process's.
+# 120) measured from /proc: CPU ticks and context switches of each thread, and the process's; its
+# RSS and PSS at the end.
 # Not part of the test suite; run it on a quiet machine.
 #   tools/bench/idle-threads.sh 60 120
 #   PUSH=0 tools/bench/idle-threads.sh
@@ -82,3 +83,4 @@ if [[ -f "$RUN/seen" ]]; then
 fi
 echo "threads: $(wc -l < "$RUN/before") before, $(wc -l < "$RUN/after") after$([[ -f "$RUN/clones" ]] && echo ", $(grep -c 'clone' "$RUN/clones") started during the sample")"
 echo "process: $(awk -v a="$P0" -v b="$P1" -v hz="$HZ" -v s="$SAMPLE" 'BEGIN {printf "%.0f ms CPU in %ss = %.3f %% of a core", (b - a) * 1000 / hz, s, (b - a) * 100 / hz / s}')"
+echo "memory at the end: $(awk '/^VmRSS/ {printf "RSS %.1f MiB", $2 / 1024}' "/proc/$PID/status"), $(awk '/^Pss:/ {printf "PSS %.1f MiB", $2 / 1024}' "/proc/$PID/smaps_rollup")"

@@ -217,7 +217,8 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         _ctx.TenantSlots.ForceAcquire();
         // An operation that can start at once has its Started written in the same journal batch as
         // its Accepted: one write before the run starts, not two in a row.
-        var startNow = !IsQuery(cmd.Args) && _waiting.Count == 0 && _ctx.GlobalSlots.TryAcquire();
+        // Queries (ping, status, cancel) answer at once and take no global slot.
+        var startNow = !Ops.IsQuery(cmd.Op) && _waiting.Count == 0 && _ctx.GlobalSlots.TryAcquire();
         // A chunk's bytes go to its transfer's temp file, not through the journal as well.
         ILedgerEvent accepted = cmd.Args is FilePutArgs && ChunkJournal.WithoutData(offer.CommandJson) is { } withoutData
             ? new ChunkCommandAcceptedV1(cmd.Id, withoutData, offer.MessageId, Now)
@@ -243,9 +244,6 @@ public sealed partial class CommandLedger : ReceivePersistentActor
             Dispatch(_state.Commands[cmd.Id]);
         }
     }
-
-    /// <summary>Queries (ping, status, cancel) answer at once and take no global slot.</summary>
-    private static bool IsQuery(OpArgs args) => args is PingArgs or StatusArgs or CancelArgs;
 
     /// <summary>Why the binding refuses <paramref name="cmd"/> (code, message, where to answer), or null when it may run.</summary>
     private (string Code, string Message, string ReplyTo)? Refusal(Command cmd)
