@@ -487,7 +487,7 @@ for pass in "main|$WSGIREF|1|$MAIN_TP" "uwsgi|$UWSGI|8|$LEVELS" "pmain|$PWSGIREF
     bench "$name" "$name" "$label" "$conns" throughput "$TP_SECONDS" "$TP_RUNS" "$levels" || failed "throughput on $label"
 done
 
-say "5/8 process starts from .NET, no agent: true alone and under the exec supervisor chain"
+say "5/8 process starts from .NET, no agent: true alone, and a run of true (its supervisor) started the former way and as the agent does"
 ( BENCH_JSON="$BENCH_JSON.spawn" "$RUN/bench-bin/GuestAgent.Bench" spawn-floor "$LAT_CALLS" ) >>"$OUT/bench-output.txt" || failed "spawn floor"
 [[ -f "$BENCH_JSON.spawn" ]] && { cat "$BENCH_JSON.spawn" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.spawn"; }
 

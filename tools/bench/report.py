@@ -226,7 +226,7 @@ def amqp_targets(figures):
         return "MISSING" if ok is None else ("PASS" if ok else "FAIL")
     over_kombu = "–" if kombu50 is None or ours50 is None else f"{ours50 - kombu50:.1f} ms"
     ratio = None if ours is None or not murano else ours / murano
-    spawn = by.get(("latency", "spawn-floor", "start setsid sh -c true (the supervisor chain) p50", ""))
+    spawn = by.get(("latency", "spawn-floor", "a run of true as the agent starts it (spawned supervisor) p50", ""))
     return [
         f"- {verdict(None if a50 is None else a50 <= 3)} exec true over AMQP, added over the confirmed RabbitMQ round trip: p50 "
         f"{'–' if a50 is None else f'{a50:.1f} ms'} (target <= 3 ms; over kombu's unconfirmed floor: {over_kombu}; of it, starting "
