@@ -94,12 +94,12 @@ public sealed class LinuxPlatformTests : IDisposable
 
     /// <summary>Starts <paramref name="command"/> as a run, with its files (created empty) in the test's directory.</summary>
     private (IStartedRun Run, RunFiles Files) StartRun(IReadOnlyList<string> command, string? cwd = null,
-        Dictionary<string, string>? environment = null, IProcessControl? processes = null)
+        Dictionary<string, string>? environment = null)
     {
         var files = RunFiles.For(_dir, Guid.NewGuid(), 1);
         File.WriteAllText(files.Stdout, "");
         File.WriteAllText(files.Stderr, "");
-        var (run, refusal) = (processes ?? _linux.Processes).Start(new RunStart(command, cwd ?? _dir, environment ?? [], null, files, WithStdin: false));
+        var (run, refusal) = _linux.Processes.Start(new RunStart(command, cwd ?? _dir, environment ?? [], null, files, WithStdin: false));
         Assert.Null(refusal);
         _runs.Add(run!);
         return (run!, files);

@@ -61,17 +61,12 @@ internal sealed class LinuxProcessGroup : IProcessTree
     public string? SignalThatEnded(int exitCode) =>
         _signalsSent.Contains(exitCode - 128) ? Native.SignalName(exitCode - 128) : null;
 
-    /// <summary>Whether this group was sent <paramref name="signal"/>.</summary>
-    public bool WasSent(int signal) => _signalsSent.Contains(signal);
-
     private void Signal(int sig)
     {
         _signalsSent.Add(sig);
-        // ESRCH: the group is gone; a leader not yet reaped is signalled alone.
-        if (Native.Kill(-_pgid, sig) == Native.ESRCH && !_exited())
-        {
-            Native.Kill(_pgid, sig);
-        }
+        // The group exists from the leader's first instruction (spawned as a session leader) until
+        // it is reaped: ESRCH means there is nothing left to signal.
+        Native.Kill(-_pgid, sig);
     }
 
     private bool Alive => !_exited() || Native.Kill(-_pgid, 0) == 0;

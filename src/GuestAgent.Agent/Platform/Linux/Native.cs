@@ -9,7 +9,6 @@ internal static class Native
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
     public const int ENOENT = 2;
-    public const int ESRCH = 3;
     public const int ENOTDIR = 20;
     private const int ERANGE = 34;
 
