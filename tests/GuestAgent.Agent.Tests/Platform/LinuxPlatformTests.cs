@@ -174,6 +174,28 @@ public sealed class LinuxPlatformTests : IDisposable
     }
 
     [Fact]
+    public async Task Runs_at_once_each_get_their_own_end_from_one_waiting_thread()
+    {
+        // Ends out of start order: the last started ends first.
+        var runs = Enumerable.Range(0, 24)
+            .Select(i => StartRun(_linux.Processes.ShellCommand($"sleep 0.{24 - i:D2}; exit {i}")).Run)
+            .ToList();
+        var (killed, _) = StartRun(["/bin/sleep", "100"]);
+
+        var waiters = ThreadsNamed("run-reaper");
+        killed.Kill();
+
+        Assert.Equal(Enumerable.Range(0, 24).Select(i => (int?)i), await Task.WhenAll(runs.Select(r => r.Exited)).WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(128 + 9, await killed.Exited.WaitAsync(TimeSpan.FromSeconds(5)));
+        // This kernel has pidfds (5.3 and later): 25 runs in flight were waited for by one thread, not one each.
+        Assert.Equal(1, waiters);
+    }
+
+    private static int ThreadsNamed(string name) =>
+        Directory.GetDirectories($"/proc/{Environment.ProcessId}/task")
+            .Count(task => File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == name);
+
+    [Fact]
     public async Task A_run_gets_its_directory_and_environment_and_a_directory_gone_before_it_started_is_its_error()
     {
         var work = Directory.CreateDirectory(Path.Combine(_dir, "work dir")).FullName;

@@ -119,18 +119,14 @@ internal static class PosixSpawn
 }
 
 /// <summary>
-/// A child of the agent started outside <see cref="System.Diagnostics.Process"/>: a thread of its
-/// own waits for it (the runtime reaps only the children it started), so its exit status is known
-/// the moment it ends.
+/// A child of the agent started outside <see cref="System.Diagnostics.Process"/> (the runtime reaps
+/// only the children it started): the agent's <see cref="ChildReaper"/> waits for it, so its exit
+/// status is known the moment it ends.
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal sealed class ChildProcess
 {
-    private const int EINTR = 4;
     private readonly TaskCompletionSource<int?> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    [DllImport("libc", EntryPoint = "waitpid", SetLastError = true)]
-    private static extern int SysWaitpid(int pid, out int status, int options);
 
     private ChildProcess(int pid)
     {
@@ -153,28 +149,191 @@ internal sealed class ChildProcess
     public static ChildProcess Follow(int pid)
     {
         var child = new ChildProcess(pid);
-        // A blocked waitpid costs nothing while the child runs; the thread's stack is small.
-        new Thread(child.Reap, 128 * 1024) { IsBackground = true, Name = "run-reaper" }.Start();
+        ChildReaper.Follow(child);
         return child;
     }
 
-    private void Reap()
+    /// <summary>Records how the child ended from waitpid's status; null: its status was lost.</summary>
+    internal void Ended(int? status) =>
+        _exit.TrySetResult(status is not { } s ? null : (s & 0x7f) is var signal and not 0 ? 128 + signal : (s >> 8) & 0xff);
+}
+
+/// <summary>
+/// Waits for the agent's spawned children. One thread for all of them where the kernel has pidfds
+/// (Linux 5.3): it sleeps in poll(2) on each child's pidfd, and reaps a child when its pidfd says it
+/// has exited; a run's start pays for no thread of its own, and an idle agent's reaper never wakes.
+/// Without pidfds (an older kernel, a seccomp filter that refuses the call) each child gets a thread
+/// blocked in waitpid, as before. Only the followed pids are waited for, never "any child": the
+/// runtime reaps the children <see cref="System.Diagnostics.Process"/> started.
+/// </summary>
+[SupportedOSPlatform("linux")]
+internal static class ChildReaper
+{
+    private const int EINTR = 4;
+    private const int ESRCH = 3;
+    private const int WNOHANG = 1;
+    private const long SysPidfdOpen = 434; // the same number on every architecture since Linux 5.3
+    private const int EfdCloexec = 0x80000;
+    private const short PollIn = 0x1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [DllImport("libc", EntryPoint = "waitpid", SetLastError = true)]
+    private static extern int SysWaitpid(int pid, out int status, int options);
+
+    [DllImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static extern long SysPidfdOpenCall(long number, int pid, uint flags);
+
+    [DllImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    private static extern int SysEventFd(uint initial, int flags);
+
+    [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static extern int SysPoll([In, Out] PollFd[] fds, ulong count, int timeoutMs);
+
+    [DllImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static extern nint SysRead(int fd, out ulong value, nint count);
+
+    [DllImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static extern nint SysWrite(int fd, in ulong value, nint count);
+
+    [DllImport("libc", EntryPoint = "close")]
+    private static extern int SysClose(int fd);
+
+    private static readonly Lock Gate = new();
+    /// <summary>Children the reaper thread waits for, by pidfd.</summary>
+    private static readonly Dictionary<int, ChildProcess> Followed = [];
+    /// <summary>Written to when <see cref="Followed"/> grows: the thread polls the new pidfd too.</summary>
+    private static int _wake = -1;
+    /// <summary>Set once pidfd_open or the reaper thread is found unusable: a thread per child from then on.</summary>
+    private static volatile bool _noPidfds;
+
+    public static void Follow(ChildProcess child)
+    {
+        if (!_noPidfds && TryFollowByPidfd(child))
+        {
+            return;
+        }
+        // A blocked waitpid costs nothing while the child runs; the thread's stack is small.
+        new Thread(() => child.Ended(WaitBlocking(child.Id)), 128 * 1024) { IsBackground = true, Name = "run-reaper" }.Start();
+    }
+
+    private static bool TryFollowByPidfd(ChildProcess child)
+    {
+        var pidfd = (int)SysPidfdOpenCall(SysPidfdOpen, child.Id, 0); // close-on-exec always
+        if (pidfd < 0)
+        {
+            if (Marshal.GetLastPInvokeError() == ESRCH)
+            {
+                child.Ended(null); // already reaped, by the runtime: its status is lost
+                return true;
+            }
+            _noPidfds = true; // ENOSYS, EPERM: this kernel or its filter has none
+            return false;
+        }
+        lock (Gate)
+        {
+            if (_wake < 0 && !StartThread())
+            {
+                _noPidfds = true;
+                SysClose(pidfd);
+                return false;
+            }
+            Followed[pidfd] = child;
+        }
+        ulong one = 1;
+        SysWrite(_wake, in one, sizeof(ulong));
+        return true;
+    }
+
+    /// <summary>Under <see cref="Gate"/>: the eventfd and the thread, once.</summary>
+    private static bool StartThread()
+    {
+        var wake = SysEventFd(0, EfdCloexec);
+        if (wake < 0)
+        {
+            return false;
+        }
+        _wake = wake;
+        new Thread(Reap, 128 * 1024) { IsBackground = true, Name = "run-reaper" }.Start();
+        return true;
+    }
+
+    private static void Reap()
+    {
+        var fds = new PollFd[1];
+        var children = new ChildProcess[1];
+        while (true)
+        {
+            lock (Gate)
+            {
+                if (fds.Length != Followed.Count + 1)
+                {
+                    fds = new PollFd[Followed.Count + 1];
+                    children = new ChildProcess[Followed.Count + 1];
+                }
+                fds[0] = new PollFd { Fd = _wake, Events = PollIn };
+                var i = 1;
+                foreach (var (pidfd, child) in Followed)
+                {
+                    fds[i] = new PollFd { Fd = pidfd, Events = PollIn };
+                    children[i++] = child;
+                }
+            }
+            if (SysPoll(fds, (ulong)fds.Length, -1) < 0)
+            {
+                if (Marshal.GetLastPInvokeError() != EINTR)
+                {
+                    Thread.Sleep(10); // ENOMEM: try again, not in a tight loop
+                }
+                continue;
+            }
+            if (fds[0].Revents != 0)
+            {
+                SysRead(_wake, out _, sizeof(ulong));
+            }
+            for (var i = 1; i < fds.Length; i++)
+            {
+                if (fds[i].Revents == 0)
+                {
+                    continue;
+                }
+                // Readable: the child has exited and waits to be reaped.
+                var rc = SysWaitpid(children[i].Id, out var status, WNOHANG);
+                if (rc == 0)
+                {
+                    continue;
+                }
+                lock (Gate)
+                {
+                    Followed.Remove(fds[i].Fd);
+                }
+                SysClose(fds[i].Fd);
+                children[i].Ended(rc > 0 ? status : null); // ECHILD: reaped by someone else
+            }
+        }
+    }
+
+    /// <summary>waitpid for one child, blocking; null when it was reaped by someone else (ECHILD).</summary>
+    private static int? WaitBlocking(int pid)
     {
         while (true)
         {
-            var rc = SysWaitpid(Id, out var status, 0);
-            if (rc == Id)
+            var rc = SysWaitpid(pid, out var status, 0);
+            if (rc == pid)
             {
-                var signal = status & 0x7f;
-                _exit.SetResult(signal == 0 ? (status >> 8) & 0xff : 128 + signal);
-                return;
+                return status;
             }
             if (rc < 0 && Marshal.GetLastPInvokeError() == EINTR)
             {
                 continue;
             }
-            _exit.SetResult(null); // ECHILD: reaped by someone else
-            return;
+            return null;
         }
     }
 }
