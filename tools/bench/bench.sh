@@ -491,6 +491,10 @@ say "5/8 process starts from .NET, no agent: true alone, and a run of true (its 
 ( BENCH_JSON="$BENCH_JSON.spawn" "$RUN/bench-bin/GuestAgent.Bench" spawn-floor "$LAT_CALLS" ) >>"$OUT/bench-output.txt" || failed "spawn floor"
 [[ -f "$BENCH_JSON.spawn" ]] && { cat "$BENCH_JSON.spawn" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.spawn"; }
 
+say "5/8 one journal write, no agent: a row committed by Microsoft.Data.Sqlite alone, and an event persisted by Akka.Persistence.Sql as the ledger's are"
+( BENCH_JSON="$BENCH_JSON.journal" "$RUN/bench-bin/GuestAgent.Bench" journal-floor "$LAT_CALLS" ) >>"$OUT/bench-output.txt" || failed "journal floor"
+[[ -f "$BENCH_JSON.journal" ]] && { cat "$BENCH_JSON.journal" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.journal"; }
+
 say "5/8 cold start on $UWSGI: $COLD_RUNS fresh agents on empty state directories, each with a call posted before it starts"
 BENCH_AGENT_BIN="$RUN/agent-bin/guest-agent" bench cold uwsgi "$UWSGI" 8 cold-start "$COLD_RUNS" >>"$OUT/bench-output.txt" || failed "cold start"
 

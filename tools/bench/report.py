@@ -18,8 +18,8 @@ WORKLOADS = [
     ("idle-first", "7. Idle to first command"),
     ("cold-start", "9. Cold start (a fresh agent on an empty state directory; a call posted before it starts)"),
 ]
-WHO = ["guest-agent", "floor", "push-floor", "amqp-floor", "spawn-floor", "zaqar-server", "murano-agent", "rabbitmq-floor", "rabbitmq", "qemu-ga", "os-collect-config"]
-WHO_NAME = {"floor": "Zaqar floor (no agent)", "spawn-floor": "process start from .NET (no agent)", "push-floor": "Zaqar floor as push makes it (no agent; announced, then claimed)", "amqp-floor": "RabbitMQ floor, confirmed (no agent)",
+WHO = ["guest-agent", "floor", "push-floor", "amqp-floor", "spawn-floor", "journal-floor", "zaqar-server", "murano-agent", "rabbitmq-floor", "rabbitmq", "qemu-ga", "os-collect-config"]
+WHO_NAME = {"floor": "Zaqar floor (no agent)", "spawn-floor": "process start from .NET (no agent)", "journal-floor": "one journal write (no agent)", "push-floor": "Zaqar floor as push makes it (no agent; announced, then claimed)", "amqp-floor": "RabbitMQ floor, confirmed (no agent)",
             "rabbitmq-floor": "RabbitMQ floor (no agent)", "rabbitmq": "RabbitMQ broker"}
 # Per workload, what a peer's figures mean or why a peer has none (the table says so instead of
 # leaving a gap).
@@ -227,10 +227,12 @@ def amqp_targets(figures):
     over_kombu = "–" if kombu50 is None or ours50 is None else f"{ours50 - kombu50:.1f} ms"
     ratio = None if ours is None or not murano else ours / murano
     spawn = by.get(("latency", "spawn-floor", "a run of true as the agent starts it (spawned supervisor) p50", ""))
+    write = by.get(("latency", "journal-floor", "an event persisted, Akka.Persistence.Sql as the agent sets it p50", ""))
     return [
         f"- {verdict(None if a50 is None else a50 <= 3)} exec true over AMQP, added over the confirmed RabbitMQ round trip: p50 "
         f"{'–' if a50 is None else f'{a50:.1f} ms'} (target <= 3 ms; over kombu's unconfirmed floor: {over_kombu}; of it, starting "
-        f"the run's processes under the supervisor alone takes {'–' if spawn is None else f'{spawn:.1f} ms'})",
+        f"the run's processes under the supervisor alone takes {'–' if spawn is None else f'{spawn:.1f} ms'}, and each of the two "
+        f"journal writes before the run and before the reply {'–' if write is None else f'{write:.1f} ms'})",
         f"- {verdict(None if ratio is None else ratio >= 10)} calls/s at 32 callers: {'–' if ours is None else f'{ours:.0f}'}/s, "
         f"{'–' if ratio is None else f'{ratio:.1f}x'} murano-agent's plans/s at 32 in flight ({'–' if murano is None else f'{murano:.1f}'}/s; target >= 10x)",
     ]
