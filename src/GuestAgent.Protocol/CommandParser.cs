@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -43,13 +44,14 @@ public static partial class CommandParser
         string? salvagedReplyTo = null;
         string? keyId = null;
         JsonDocument? document = null;
+        byte[]? documentBytes = null;
         try
         {
             limits ??= ProtocolLimits.Default;
             // JsonDocument checks UTF-8 only when a string is read; checking up front keeps
             // invalid bytes a malformed_json rejection instead of an exception deep inside.
             var validUtf8 = Utf8.IsValid(utf8Json);
-            var malformed = validUtf8 ? TryParseDocument(utf8Json, out document) : "The body is not valid UTF-8.";
+            var malformed = validUtf8 ? TryParseDocument(utf8Json, out document, out documentBytes) : "The body is not valid UTF-8.";
             if (document is not null)
             {
                 if (document.RootElement.ValueKind == JsonValueKind.Object)
@@ -109,12 +111,18 @@ public static partial class CommandParser
         finally
         {
             document?.Dispose();
+            if (documentBytes is not null)
+            {
+                ArrayPool<byte>.Shared.Return(documentBytes);
+            }
         }
     }
 
-    private static string? TryParseDocument(ReadOnlySpan<byte> utf8Json, out JsonDocument? document)
+    /// <param name="bytes">The pooled copy the document reads, to be returned once it is disposed.</param>
+    private static string? TryParseDocument(ReadOnlySpan<byte> utf8Json, out JsonDocument? document, out byte[]? bytes)
     {
         document = null;
+        bytes = null;
         // First: JsonDocument's duplicate check throws (not JsonException) on such a property name.
         if (FindUnpairedSurrogate(utf8Json) is { } unpaired)
         {
@@ -122,7 +130,11 @@ public static partial class CommandParser
         }
         try
         {
-            document = JsonDocument.Parse(utf8Json.ToArray(), ProtocolJson.DocumentOptions);
+            // A pooled copy: a file chunk's command is a third of a megabyte, and a new array for
+            // each would be a large-object allocation, in fresh pages every time.
+            bytes = ArrayPool<byte>.Shared.Rent(utf8Json.Length);
+            utf8Json.CopyTo(bytes);
+            document = JsonDocument.Parse(bytes.AsMemory(0, utf8Json.Length), ProtocolJson.DocumentOptions);
             return null;
         }
         catch (JsonException e)

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using GuestAgent.Protocol;
 
@@ -21,10 +24,39 @@ public static class ChunkJournal
     {
         try
         {
-            var root = JsonNode.Parse(commandJson)!.AsObject();
-            return (root["args"] as JsonObject)?.Remove(DataField) == true ? root.ToJsonString() : null;
+            // Written back from the parsed document, member by member, the bytes left out: no tree
+            // of the command and no string of its third of a megabyte of base64 is built.
+            using var document = JsonDocument.Parse(commandJson);
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("args", out var args) || args.ValueKind != JsonValueKind.Object
+                || !args.TryGetProperty(DataField, out _))
+            {
+                return null;
+            }
+            var output = new ArrayBufferWriter<byte>(1024);
+            using (var writer = new Utf8JsonWriter(output))
+            {
+                writer.WriteStartObject();
+                foreach (var member in document.RootElement.EnumerateObject())
+                {
+                    if (member.NameEquals("args"))
+                    {
+                        writer.WritePropertyName(member.Name);
+                        writer.WriteStartObject();
+                        foreach (var arg in member.Value.EnumerateObject().Where(a => !a.NameEquals(DataField)))
+                        {
+                            arg.WriteTo(writer);
+                        }
+                        writer.WriteEndObject();
+                        continue;
+                    }
+                    member.WriteTo(writer);
+                }
+                writer.WriteEndObject();
+            }
+            return Encoding.UTF8.GetString(output.WrittenSpan);
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
         {
             return null;
         }

@@ -35,6 +35,17 @@ public static class FileThroughput
             Results.Emit("file", name.StartsWith("raw", StringComparison.Ordinal) ? "floor" : "guest-agent", $"{mib} MiB: {name}", "MiB/s", mibPerSecond);
         }
         void Add(string name, double seconds) => AddRate(name, size / MiB / seconds);
+        // CPU per MiB moved, of the agent (BENCH_AGENT_PIDFILE) and of this process (the controller's SDK).
+        var agentPid = ProcSample.AgentPid();
+        var cpu = new Dictionary<string, List<(double Agent, double Controller)>>();
+        (ProcSample? Agent, ProcSample? Self) CpuNow() => (agentPid is { } a ? ProcSample.Read(a) : null, ProcSample.Read(Environment.ProcessId));
+        void AddCpu(string name, (ProcSample? Agent, ProcSample? Self) before)
+        {
+            var (agent, self) = CpuNow();
+            var perMiB = (double? a, double? b) => a is { } x && b is { } y ? (x - y) * 1000 / mib : double.NaN;
+            (cpu.TryGetValue(name, out var l) ? l : cpu[name] = []).Add(
+                (perMiB(agent?.CpuSeconds, before.Agent?.CpuSeconds), perMiB(self?.CpuSeconds, before.Self?.CpuSeconds)));
+        }
 
         for (var run = 1; run <= runs; run++)
         {
@@ -43,16 +54,20 @@ public static class FileThroughput
 
             Console.Error.WriteLine($"run {run}/{runs}: put through the queue ...");
             var target = Path.Combine(fileRoot, $"put-{run}.bin");
+            var cpuBefore = CpuNow();
             var sw = Stopwatch.StartNew();
             var put = await guest.PutFileAsync(local, target);
             Add("put through the queue (SDK, window 8)", sw.Elapsed.TotalSeconds);
+            AddCpu("put", cpuBefore);
             Check(put.Sha256 == sha, "put checksum");
 
             Console.Error.WriteLine($"run {run}/{runs}: get through the queue ...");
             var back = Path.Combine(work, $"get-{run}.bin");
+            cpuBefore = CpuNow();
             sw.Restart();
             var got = await guest.GetFileAsync(target, back);
             Add("get through the queue (SDK)", sw.Elapsed.TotalSeconds);
+            AddCpu("get", cpuBefore);
             Check(got.Sha256 == sha, "get checksum");
 
             Console.Error.WriteLine($"run {run}/{runs}: URL download ...");
@@ -85,6 +100,11 @@ public static class FileThroughput
         {
             values.Sort();
             Console.WriteLine($"  {name,-50} {values[values.Count / 2],8:F2}  ({values[0]:F2} .. {values[^1]:F2})");
+        }
+        foreach (var (name, values) in cpu.Where(c => c.Value.Any(v => !double.IsNaN(v.Agent))))
+        {
+            Console.WriteLine($"  CPU per MiB during {name}: agent {string.Join(" / ", values.Select(v => v.Agent.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms, " +
+                              $"controller {string.Join(" / ", values.Select(v => v.Controller.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms (each run)");
         }
         Directory.Delete(work, true);
     }
