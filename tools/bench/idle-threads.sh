@@ -8,6 +8,7 @@
 # Not part of the test suite; run it on a quiet machine.
 #   tools/bench/idle-threads.sh 60 120
 #   PUSH=0 tools/bench/idle-threads.sh
+#   PUSH_SETTINGS="ping-interval = 30s, ping-timeout = 30s" tools/bench/idle-threads.sh 300 120   # push settings to try
 #   TRACE_THREADS=1 tools/bench/idle-threads.sh 60 120   # count threads started meanwhile with strace
 #                                                         # (instead of looking at /proc five times a second)
 set -euo pipefail
@@ -31,7 +32,7 @@ if [[ -z "$AGENT" ]]; then
 fi
 wait "$START" || { cat "$RUN/bed.log" >&2; exit 1; }
 set -a; source "$RUN/bed/env"; set +a
-PB=""; [[ "$PUSH" == 1 ]] && PB=", push { websocket = \"$ZAQAR_WS_URL\" }"
+PB=""; [[ "$PUSH" == 1 ]] && PB=", push { websocket = \"$ZAQAR_WS_URL\" ${PUSH_SETTINGS:+, $PUSH_SETTINGS} }"
 cat > "$RUN/agent.conf" <<CONF
 guest-agent {
   state-dir = "$RUN/state"

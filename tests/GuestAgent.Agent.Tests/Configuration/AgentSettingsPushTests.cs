@@ -37,8 +37,8 @@ public sealed class AgentSettingsPushTests
         Assert.Equal(TimeSpan.FromSeconds(60), push.SafetyPoll);
         Assert.Equal(3600, push.SubscriptionTtlSeconds);
         Assert.Equal(TimeSpan.FromMinutes(10), push.RenewInterval);
-        Assert.Equal(TimeSpan.FromSeconds(15), push.PingInterval);
-        Assert.Equal(TimeSpan.FromSeconds(10), push.PingTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(60), push.PingInterval);
+        Assert.Equal(TimeSpan.FromSeconds(60), push.PingTimeout);
     }
 
     [Fact]

@@ -47,10 +47,15 @@ public sealed record ZaqarPush(Uri Url)
 
     public TimeSpan RenewInterval { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>WebSocket pings: the server sends none, and a half-dead connection loses pushes silently.</summary>
-    public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>
+    /// WebSocket pings: the server sends none, and a half-dead connection loses pushes silently.
+    /// A minute each: .NET checks the connection every quarter of the lesser of the two, and each
+    /// check wakes an idle agent's timer and pool threads (every 2.5 s at 15 s and 10 s, twice the
+    /// idle CPU: docs/performance.md); the safety poll bounds what a dead socket delays meanwhile.
+    /// </summary>
+    public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(60);
 
-    public TimeSpan PingTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan PingTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Longest wait between attempts to reconnect (doubling from 1 s, with jitter); the binding polls meanwhile.</summary>
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(60);
