@@ -94,7 +94,7 @@ internal sealed class LinuxRun(ChildProcess supervisor) : IStartedRun
 
     public void Dispose()
     {
-        // Nothing to release: the reaper thread ends with the supervisor.
+        // Nothing to release: the reaper closes the supervisor's pidfd (or its own thread ends) once it has exited.
     }
 }
 

@@ -9,6 +9,8 @@ internal static class Native
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
     public const int ENOENT = 2;
+    public const int ESRCH = 3;
+    public const int EINTR = 4;
     public const int ENOTDIR = 20;
     private const int ERANGE = 34;
 
@@ -59,6 +61,8 @@ internal static class Native
 
     [DllImport("libc", EntryPoint = "close")]
     private static extern int SysClose(int fd);
+
+    public static void Close(int fd) => SysClose(fd);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct GroupEntryNative

@@ -169,8 +169,6 @@ internal sealed class ChildProcess
 [SupportedOSPlatform("linux")]
 internal static class ChildReaper
 {
-    private const int EINTR = 4;
-    private const int ESRCH = 3;
     private const int WNOHANG = 1;
     private const long SysPidfdOpen = 434; // the same number on every architecture since Linux 5.3
     private const int EfdCloexec = 0x80000;
@@ -202,9 +200,6 @@ internal static class ChildReaper
     [DllImport("libc", EntryPoint = "write", SetLastError = true)]
     private static extern nint SysWrite(int fd, in ulong value, nint count);
 
-    [DllImport("libc", EntryPoint = "close")]
-    private static extern int SysClose(int fd);
-
     private static readonly Lock Gate = new();
     /// <summary>Children the reaper thread waits for, by pidfd.</summary>
     private static readonly Dictionary<int, ChildProcess> Followed = [];
@@ -228,7 +223,7 @@ internal static class ChildReaper
         var pidfd = (int)SysPidfdOpenCall(SysPidfdOpen, child.Id, 0); // close-on-exec always
         if (pidfd < 0)
         {
-            if (Marshal.GetLastPInvokeError() == ESRCH)
+            if (Marshal.GetLastPInvokeError() == Native.ESRCH)
             {
                 child.Ended(null); // already reaped, by the runtime: its status is lost
                 return true;
@@ -241,7 +236,7 @@ internal static class ChildReaper
             if (_wake < 0 && !StartThread())
             {
                 _noPidfds = true;
-                SysClose(pidfd);
+                Native.Close(pidfd);
                 return false;
             }
             Followed[pidfd] = child;
@@ -287,7 +282,7 @@ internal static class ChildReaper
             }
             if (SysPoll(fds, (ulong)fds.Length, -1) < 0)
             {
-                if (Marshal.GetLastPInvokeError() != EINTR)
+                if (Marshal.GetLastPInvokeError() != Native.EINTR)
                 {
                     Thread.Sleep(10); // ENOMEM: try again, not in a tight loop
                 }
@@ -313,7 +308,7 @@ internal static class ChildReaper
                 {
                     Followed.Remove(fds[i].Fd);
                 }
-                SysClose(fds[i].Fd);
+                Native.Close(fds[i].Fd);
                 children[i].Ended(rc > 0 ? status : null); // ECHILD: reaped by someone else
             }
         }
@@ -329,7 +324,7 @@ internal static class ChildReaper
             {
                 return status;
             }
-            if (rc < 0 && Marshal.GetLastPInvokeError() == EINTR)
+            if (rc < 0 && Marshal.GetLastPInvokeError() == Native.EINTR)
             {
                 continue;
             }
