@@ -92,6 +92,22 @@ public sealed class LinuxPlatformTests : IDisposable
         Assert.Empty(_linux.Processes.KillTagged(Tag, id));
     }
 
+    [Fact]
+    public async Task Leftovers_still_starting_children_while_they_are_killed_leave_none_alive()
+    {
+        // The leftover forks children as fast as it can; when the kill comes some child is between
+        // fork and exec (its environ reads empty for that moment) or is forked after the scan passed.
+        var id = Guid.NewGuid().ToString("D");
+        var leftover = StartTagged("i=0; while [ $i -lt 400 ]; do sleep 100 & i=$((i+1)); [ $i = 20 ] && echo started; done; wait", id);
+        Assert.Equal("started", await leftover.StandardOutput.ReadLineAsync());
+
+        var killed = _linux.Processes.KillTagged(Tag, id);
+
+        Assert.Contains(leftover.Id, killed);
+        Assert.True(killed.Count > 20, $"only {killed.Count} processes killed");
+        Assert.Empty(_linux.Processes.KillTagged(Tag, id)); // the first call missed none
+    }
+
     /// <summary>Starts <paramref name="command"/> as a run, with its files (created empty) in the test's directory.</summary>
     private (IStartedRun Run, RunFiles Files) StartRun(IReadOnlyList<string> command, string? cwd = null,
         Dictionary<string, string>? environment = null)

@@ -148,15 +148,29 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         var marker = Marker(variable, value);
         var killed = new List<int>();
         var self = Environment.ProcessId;
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        // Scans again while the last one killed something: a process in the middle of execve shows
+        // an empty environ for that moment, and a tagged process may fork after the scan passed
+        // its child's pid; once a scan finds nothing alive to kill, nothing tagged can start more.
+        for (var pass = 0; pass < MaxKillPasses; pass++)
         {
-            if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != self && HasTag(pid, marker) && Native.Kill(pid, Native.SIGKILL) == 0)
+            var before = killed.Count;
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
             {
-                killed.Add(pid);
+                if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != self && !killed.Contains(pid)
+                    && HasTag(pid, marker) && Native.Kill(pid, Native.SIGKILL) == 0)
+                {
+                    killed.Add(pid);
+                }
+            }
+            if (killed.Count == before)
+            {
+                break;
             }
         }
         return killed;
     }
+
+    private const int MaxKillPasses = 8;
 
     private static byte[] Marker(string variable, string value) => Encoding.UTF8.GetBytes($"{variable}={value}\0");
 
