@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -23,46 +25,50 @@ internal static class MessageEnvelope
 
     /// <summary>
     /// The envelope with each <c>body</c> member's value replaced by its index in <c>Bodies</c>
-    /// (the raw JSON text of each body, in order, as slices of <paramref name="text"/>: a body is
-    /// copied only when it is parsed, or kept as text because it does not parse).
+    /// (the raw UTF-8 JSON of each body, in order, as slices of <paramref name="utf8"/>: no body is
+    /// copied here). The scan works on bytes: every character it looks for is ASCII, and no byte
+    /// of a multi-byte UTF-8 sequence can be mistaken for one.
     /// </summary>
-    internal static (JsonElement Envelope, IReadOnlyList<ReadOnlyMemory<char>> Bodies) Parse(string text)
+    internal static (JsonElement Envelope, IReadOnlyList<ReadOnlyMemory<byte>> Bodies) Parse(ReadOnlyMemory<byte> utf8)
     {
-        var bodies = new List<ReadOnlyMemory<char>>();
-        var envelope = new StringBuilder(Math.Min(text.Length, 4096));
+        var bodies = new List<ReadOnlyMemory<byte>>();
+        var text = utf8.Span;
+        var envelope = new ArrayBufferWriter<byte>(Math.Min(Math.Max(text.Length, 1), 4096));
         var i = 0;
         while (i < text.Length)
         {
-            var c = text[i];
-            if (c != '"')
+            var quote = text[i..].IndexOf((byte)'"');
+            if (quote < 0)
             {
-                envelope.Append(c);
-                i++;
-                continue;
+                envelope.Write(text[i..]);
+                break;
             }
+            envelope.Write(text.Slice(i, quote));
+            i += quote;
             var end = SkipString(text, i);
-            var isBodyKey = end - i == 6 && string.CompareOrdinal(text, i + 1, "body", 0, 4) == 0;
-            envelope.Append(text, i, end - i);
+            var isBodyKey = end - i == 6 && text.Slice(i + 1, 4).SequenceEqual("body"u8);
+            envelope.Write(text[i..end]);
             i = end;
             if (!isBodyKey)
             {
                 continue;
             }
             var colon = SkipWhitespace(text, i);
-            if (colon >= text.Length || text[colon] != ':')
+            if (colon >= text.Length || text[colon] != (byte)':')
             {
                 // A value "body", not a member name.
                 continue;
             }
             var start = SkipWhitespace(text, colon + 1);
             var valueEnd = SkipValue(text, start);
-            envelope.Append(':').Append(bodies.Count);
-            bodies.Add(text.AsMemory(start, valueEnd - start));
+            envelope.Write(":"u8);
+            envelope.Write(Encoding.ASCII.GetBytes(bodies.Count.ToString(CultureInfo.InvariantCulture)));
+            bodies.Add(utf8[start..valueEnd]);
             i = valueEnd;
         }
         try
         {
-            using var doc = JsonDocument.Parse(envelope.ToString());
+            using var doc = JsonDocument.Parse(envelope.WrittenMemory);
             return (doc.RootElement.Clone(), bodies);
         }
         catch (JsonException e)
@@ -71,23 +77,33 @@ internal static class MessageEnvelope
         }
     }
 
-    /// <summary>A body as an element, or why it is not JSON this client can read.</summary>
-    internal static (JsonElement Body, string? Error) ReadBody(ReadOnlyMemory<char> raw)
+    /// <summary>
+    /// Why a body is not JSON this client can read, or null when it is. Only checked here: the
+    /// element is made from the same bytes when it is first asked for (<see cref="ReadElement"/>).
+    /// </summary>
+    internal static string? CheckBody(ReadOnlyMemory<byte> raw)
     {
         try
         {
             using var doc = JsonDocument.Parse(raw, BodyOptions);
-            return (doc.RootElement.Clone(), null);
+            return null;
         }
         catch (JsonException e)
         {
-            return (default, $"the message body is not JSON this client can read ({e.Message})");
+            return $"the message body is not JSON this client can read ({e.Message})";
         }
     }
 
-    private static int SkipWhitespace(string text, int i)
+    /// <summary>A body that <see cref="CheckBody"/> passed, as an element of its own.</summary>
+    internal static JsonElement ReadElement(ReadOnlyMemory<byte> raw)
     {
-        while (i < text.Length && text[i] is ' ' or '\t' or '\r' or '\n')
+        using var doc = JsonDocument.Parse(raw, BodyOptions);
+        return doc.RootElement.Clone();
+    }
+
+    private static int SkipWhitespace(ReadOnlySpan<byte> text, int i)
+    {
+        while (i < text.Length && text[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
         {
             i++;
         }
@@ -95,15 +111,21 @@ internal static class MessageEnvelope
     }
 
     /// <summary>The index just past the string that starts at <paramref name="i"/> (a '"').</summary>
-    private static int SkipString(string text, int i)
+    private static int SkipString(ReadOnlySpan<byte> text, int i)
     {
         for (var j = i + 1; j < text.Length; j++)
         {
-            if (text[j] == '\\')
+            var next = text[j..].IndexOfAny((byte)'\\', (byte)'"');
+            if (next < 0)
+            {
+                break;
+            }
+            j += next;
+            if (text[j] == (byte)'\\')
             {
                 j++;
             }
-            else if (text[j] == '"')
+            else
             {
                 return j + 1;
             }
@@ -116,30 +138,30 @@ internal static class MessageEnvelope
     /// whatever tokens it holds: strings are skipped whole, brackets counted, anything else (numbers,
     /// literals, NaN, Infinity) runs to the next delimiter.
     /// </summary>
-    private static int SkipValue(string text, int i)
+    private static int SkipValue(ReadOnlySpan<byte> text, int i)
     {
         if (i >= text.Length)
         {
             throw new ZaqarProtocolException("Zaqar's response ends before a message body.");
         }
-        if (text[i] == '"')
+        if (text[i] == (byte)'"')
         {
             return SkipString(text, i);
         }
-        if (text[i] is '{' or '[')
+        if (text[i] is (byte)'{' or (byte)'[')
         {
             var depth = 0;
             for (var j = i; j < text.Length; j++)
             {
                 switch (text[j])
                 {
-                    case '"':
+                    case (byte)'"':
                         j = SkipString(text, j) - 1;
                         break;
-                    case '{' or '[':
+                    case (byte)'{' or (byte)'[':
                         depth++;
                         break;
-                    case '}' or ']':
+                    case (byte)'}' or (byte)']':
                         if (--depth == 0)
                         {
                             return j + 1;
@@ -150,7 +172,7 @@ internal static class MessageEnvelope
             throw new ZaqarProtocolException("Zaqar's response ends inside a message body.");
         }
         var k = i;
-        while (k < text.Length && text[k] is not (',' or '}' or ']' or ' ' or '\t' or '\r' or '\n'))
+        while (k < text.Length && text[k] is not ((byte)',' or (byte)'}' or (byte)']' or (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
         {
             k++;
         }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -18,22 +20,48 @@ public sealed record OutgoingMessage(JsonNode? Body, int? TtlSeconds = null)
 /// </summary>
 public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, int AgeSeconds, string? ClaimId, string Href)
 {
-    private readonly string? _raw;
+    // A message read from a response keeps its body's UTF-8 as it came and makes the element only
+    // when asked: a file chunk's body is a third of a megabyte, which the agent reads from the bytes.
+    private readonly ReadOnlyMemory<byte> _utf8;
+    private StrongBox<JsonElement>? _element = Body.ValueKind == JsonValueKind.Undefined ? null : new(Body);
+
+    /// <summary>The body as a JSON element; undefined when it is not JSON this client reads (see <see cref="BodyError"/>).</summary>
+    public JsonElement Body
+    {
+        get
+        {
+            if (_element is { } made)
+            {
+                return made.Value;
+            }
+            if (_utf8.IsEmpty || BodyError is not null)
+            {
+                return default;
+            }
+            var element = new StrongBox<JsonElement>(MessageEnvelope.ReadElement(_utf8));
+            return (Interlocked.CompareExchange(ref _element, element, null) ?? element).Value;
+        }
+        init => _element = new StrongBox<JsonElement>(value);
+    }
 
     /// <summary>Why <see cref="Body"/> could not be read; null when it could.</summary>
     public string? BodyError { get; init; }
 
     /// <summary>The body's JSON text as Zaqar sent it.</summary>
-    public string RawBody => _raw ?? (Body.ValueKind == JsonValueKind.Undefined ? "" : Body.GetRawText());
+    public string RawBody => _utf8.IsEmpty
+        ? Body.ValueKind == JsonValueKind.Undefined ? "" : Body.GetRawText()
+        : Encoding.UTF8.GetString(_utf8.Span);
 
-    /// <summary>Kept only for a body that did not parse: a good body's text is its element's.</summary>
-    internal string? UnreadBody
-    {
-        init => _raw = value;
-    }
+    /// <summary>
+    /// The body's UTF-8 JSON text as Zaqar sent it, without a copy when the message was read from a
+    /// response (empty when it has no body).
+    /// </summary>
+    public ReadOnlyMemory<byte> Utf8Body => !_utf8.IsEmpty || Body.ValueKind == JsonValueKind.Undefined
+        ? _utf8
+        : Encoding.UTF8.GetBytes(Body.GetRawText());
 
     /// <summary>A message of a response read by <see cref="MessageEnvelope.Parse"/>.</summary>
-    internal static QueueMessage FromJson(JsonElement e, IReadOnlyList<ReadOnlyMemory<char>> bodies)
+    internal static QueueMessage FromJson(JsonElement e, IReadOnlyList<ReadOnlyMemory<byte>> bodies)
     {
         var href = e.TryGetProperty("href", out var h) ? h.GetString() ?? "" : "";
         string? claimId = null;
@@ -46,24 +74,28 @@ public sealed record QueueMessage(string Id, JsonElement Body, int TtlSeconds, i
         {
             claimId = c.GetString();
         }
-        JsonElement body = default;
-        string? unread = null, error = null;
+        ReadOnlyMemory<byte> raw = default;
+        string? error = null;
         if (e.TryGetProperty("body", out var b) && b.TryGetInt32(out var index) && index >= 0 && index < bodies.Count)
         {
-            (body, error) = MessageEnvelope.ReadBody(bodies[index]);
-            unread = error is null ? null : bodies[index].ToString();
+            raw = bodies[index];
+            error = MessageEnvelope.CheckBody(raw);
         }
         return new QueueMessage(
             e.GetProperty("id").GetString()!,
-            body,
+            raw,
+            error,
             e.TryGetProperty("ttl", out var t) ? t.GetInt32() : 0,
             e.TryGetProperty("age", out var a) ? a.GetInt32() : 0,
             claimId,
-            href)
-        {
-            UnreadBody = unread,
-            BodyError = error,
-        };
+            href);
+    }
+
+    private QueueMessage(string id, ReadOnlyMemory<byte> utf8, string? error, int ttlSeconds, int ageSeconds, string? claimId, string href)
+        : this(id, default, ttlSeconds, ageSeconds, claimId, href)
+    {
+        _utf8 = utf8;
+        BodyError = error;
     }
 }
 

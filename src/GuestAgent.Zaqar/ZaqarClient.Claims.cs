@@ -15,7 +15,7 @@ public sealed partial class ZaqarClient
         CheckClaimTimes(ttlSeconds, graceSeconds);
         var body = Serialize(new JsonObject { ["ttl"] = ttlSeconds, ["grace"] = graceSeconds });
         var r = await SendAsync(HttpMethod.Post, QueuePath(queue) + "/claims", ct, [("limit", limit)], body).ConfigureAwait(false);
-        if (r.Status == 204 || string.IsNullOrWhiteSpace(r.Body))
+        if (r.Status == 204 || r.IsBlank)
         {
             return Claim.Empty;
         }

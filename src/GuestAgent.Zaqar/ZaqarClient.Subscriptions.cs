@@ -34,7 +34,7 @@ public sealed partial class ZaqarClient
                 query.Add(("marker", marker));
             }
             var r = await SendAsync(HttpMethod.Get, QueuePath(queue) + "/subscriptions", ct, query).ConfigureAwait(false);
-            var page = r.Status == 204 || string.IsNullOrWhiteSpace(r.Body) ? [] : JsonNode.Parse(r.Body)?["subscriptions"]?.AsArray() ?? [];
+            var page = r.Status == 204 || r.IsBlank ? [] : JsonNode.Parse(r.Body)?["subscriptions"]?.AsArray() ?? [];
             var added = 0;
             foreach (var s in page)
             {

@@ -54,16 +54,22 @@ public sealed partial class ZaqarClient
         return $"/v2/queues/{queue}";
     }
 
-    private readonly record struct Reply(int Status, string Body, string? Location)
+    private readonly record struct Reply(int Status, byte[] Raw, string? Location)
     {
+        /// <summary>The response's text (for the small responses read as JSON nodes, and for errors).</summary>
+        public string Body => Encoding.UTF8.GetString(Raw);
+
+        /// <summary>Whether the response has no content but whitespace.</summary>
+        public bool IsBlank => Raw.AsSpan().Trim(" \t\r\n"u8).IsEmpty;
+
         /// <summary>
         /// The response's JSON. Message bodies anywhere in it (queue stats show the oldest and newest
         /// message) are left out, so that a body Zaqar stored but a strict reader refuses cannot fail it.
         /// </summary>
-        public JsonElement Json() => MessageEnvelope.Parse(Body).Envelope;
+        public JsonElement Json() => MessageEnvelope.Parse(Raw).Envelope;
 
-        /// <summary>A response carrying messages: the envelope and each body's text (see <see cref="MessageEnvelope"/>).</summary>
-        public (JsonElement Envelope, IReadOnlyList<ReadOnlyMemory<char>> Bodies) Messages() => MessageEnvelope.Parse(Body);
+        /// <summary>A response carrying messages: the envelope and each body's UTF-8 text (see <see cref="MessageEnvelope"/>).</summary>
+        public (JsonElement Envelope, IReadOnlyList<ReadOnlyMemory<byte>> Bodies) Messages() => MessageEnvelope.Parse(Raw);
     }
 
     // The default encoder escapes '+', '<', '&' ... as \uXXXX (6 bytes for 1), which would make
@@ -90,13 +96,14 @@ public sealed partial class ZaqarClient
                 Interlocked.Increment(ref _requests);
                 using var resp = await req.SendAsync(method, content, cancellationToken: ct).ConfigureAwait(false);
                 Interlocked.Increment(ref _responses);
-                var text = await resp.GetStringAsync().ConfigureAwait(false);
+                // Bytes, not text: a claim of file chunks is megabytes of JSON, read from its UTF-8 as it came.
+                var raw = await resp.GetBytesAsync().ConfigureAwait(false);
                 resp.Headers.TryGetFirst("Location", out var location);
                 if (resp.StatusCode < 400 || (expectedErrors?.Contains(resp.StatusCode) ?? false))
                 {
-                    return new Reply(resp.StatusCode, text, location);
+                    return new Reply(resp.StatusCode, raw, location);
                 }
-                var (title, description) = ZaqarException.ParseBody(text);
+                var (title, description) = ZaqarException.ParseBody(Encoding.UTF8.GetString(raw));
                 if (resp.StatusCode == 404 && Options.Auth is ZaqarAuth.PreSigned && string.IsNullOrEmpty(description))
                 {
                     description = "Zaqar answers 404 to every pre-signed URL failure: expired, tampered, " +

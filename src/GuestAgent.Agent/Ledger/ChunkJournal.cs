@@ -20,13 +20,16 @@ public static class ChunkJournal
     /// command, so never expected): the command is then journaled whole, as before, rather than the
     /// fault stopping the ledger on the same message again and again.
     /// </summary>
-    public static string? WithoutData(string commandJson)
+    public static string? WithoutData(string commandJson) => WithoutData(Encoding.UTF8.GetBytes(commandJson));
+
+    /// <inheritdoc cref="WithoutData(string)"/>
+    public static string? WithoutData(ReadOnlyMemory<byte> commandUtf8)
     {
         try
         {
             // Written back from the parsed document, member by member, the bytes left out: no tree
             // of the command and no string of its third of a megabyte of base64 is built.
-            using var document = JsonDocument.Parse(commandJson);
+            using var document = JsonDocument.Parse(commandUtf8);
             if (document.RootElement.ValueKind != JsonValueKind.Object
                 || !document.RootElement.TryGetProperty("args", out var args) || args.ValueKind != JsonValueKind.Object
                 || !args.TryGetProperty(DataField, out _))

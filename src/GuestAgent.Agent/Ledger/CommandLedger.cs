@@ -220,7 +220,7 @@ public sealed partial class CommandLedger : ReceivePersistentActor
         // Queries (ping, status, cancel) answer at once and take no global slot.
         var startNow = !Ops.IsQuery(cmd.Op) && _waiting.Count == 0 && _ctx.GlobalSlots.TryAcquire();
         // A chunk's bytes go to its transfer's temp file, not through the journal as well.
-        ILedgerEvent accepted = cmd.Args is FilePutArgs && ChunkJournal.WithoutData(offer.CommandJson) is { } withoutData
+        ILedgerEvent accepted = cmd.Args is FilePutArgs && ChunkJournal.WithoutData(offer.CommandUtf8) is { } withoutData
             ? new ChunkCommandAcceptedV1(cmd.Id, withoutData, offer.MessageId, Now)
             : new CommandAcceptedV1(cmd.Id, offer.CommandJson, offer.MessageId, Now);
         PersistEvent(accepted, accepted: cmd, then: _ =>

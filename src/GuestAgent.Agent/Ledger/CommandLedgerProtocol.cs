@@ -1,3 +1,4 @@
+using System.Text;
 using GuestAgent.Agent.Ledger.Events;
 using GuestAgent.Protocol;
 
@@ -6,7 +7,16 @@ namespace GuestAgent.Agent.Ledger;
 public static class CommandLedgerProtocol
 {
     /// <summary>From the poller: a valid command claimed from Zaqar under <paramref name="MessageId"/>.</summary>
-    public sealed record Offer(Command Command, string CommandJson, string MessageId);
+    /// <remarks><paramref name="CommandUtf8"/> is the command's JSON as it came (the message body's own bytes).</remarks>
+    public sealed record Offer(Command Command, ReadOnlyMemory<byte> CommandUtf8, string MessageId)
+    {
+        public Offer(Command command, string commandJson, string messageId) : this(command, Encoding.UTF8.GetBytes(commandJson), messageId)
+        {
+        }
+
+        /// <summary>The command's JSON as text, as the journal keeps it.</summary>
+        public string CommandJson => Encoding.UTF8.GetString(CommandUtf8.Span);
+    }
 
     /// <summary>From the poller: a message that did not parse (or is not allowed here).</summary>
     public sealed record OfferRejected(CommandRejection Rejection, string MessageId);

@@ -37,10 +37,10 @@ public sealed class PoisonWatch(int limit = 2)
     /// rejection. Only what leaves the process in doubt (out of memory) escapes, with the message
     /// left in hand for <see cref="Restarted"/>.
     /// </summary>
-    public (CommandParseResult Result, byte[] Raw) Judge(string messageId, Func<(CommandParseResult, byte[])> judge, ILogger log, string queue)
+    public (CommandParseResult Result, ReadOnlyMemory<byte> Raw) Judge(string messageId, Func<(CommandParseResult, ReadOnlyMemory<byte>)> judge, ILogger log, string queue)
     {
         Judging(messageId);
-        (CommandParseResult, byte[]) verdict;
+        (CommandParseResult, ReadOnlyMemory<byte>) verdict;
         try
         {
             verdict = judge();
@@ -49,7 +49,7 @@ public sealed class PoisonWatch(int limit = 2)
         {
             log.Error(e, "judging message {MessageId} of {Queue} failed; it is rejected", messageId, queue);
             verdict = (CommandParseResult.Rejected(new CommandRejection(RejectCodes.InternalError,
-                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), []);
+                $"The agent failed while judging this message ({e.GetType().Name}: {e.Message}); nothing ran.", null, null, null)), ReadOnlyMemory<byte>.Empty);
         }
         Judged();
         return verdict;

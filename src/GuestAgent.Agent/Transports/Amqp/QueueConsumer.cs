@@ -386,7 +386,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
         var (parsed, raw) = Judge(bodyId, d.Body);
         if (parsed.Command is { } command)
         {
-            _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), messageId));
+            _ledger.Tell(new Offer(command, raw, messageId));
         }
         else
         {
@@ -399,7 +399,7 @@ public sealed class QueueConsumer : ReceiveActor, IWithTimers
     }
 
     /// <summary>The message's verdict (<see cref="PoisonWatch.Judge"/>).</summary>
-    private (CommandParseResult Result, byte[] Raw) Judge(string bodyId, byte[] body) =>
+    private (CommandParseResult Result, ReadOnlyMemory<byte> Raw) Judge(string bodyId, byte[] body) =>
         _watch.Judge(bodyId, () => (_parse(body, _time.GetUtcNow()), body), _log, _queue);
 
     /// <summary>Ends a message that made the consumer fail <see cref="PoisonWatch.Limit"/> times: logged with the start of its body, and acked unjudged.</summary>

@@ -95,7 +95,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     private readonly AgentLifetime _lifetime;
     private readonly OpenClaims _openClaims;
     private readonly PoisonWatch _watch;
-    private readonly Func<byte[], DateTimeOffset, CommandParseResult> _parse;
+    private readonly Func<ReadOnlyMemory<byte>, DateTimeOffset, CommandParseResult> _parse;
     private readonly OperationSlots _tenant;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
@@ -153,12 +153,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <param name="parse">Judges a body; CommandParser with the binding's limits and signing policy unless a test replaces it.</param>
     public QueuePoller(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
-        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null, Props? push = null, TimeSpan? safetyPoll = null)
+        Func<ReadOnlyMemory<byte>, DateTimeOffset, CommandParseResult>? parse = null, Props? push = null, TimeSpan? safetyPoll = null)
     {
         _pushProps = push;
         _safetyPoll = safetyPoll ?? TimeSpan.FromSeconds(60);
         _watch = watch;
-        _parse = parse ?? ((body, now) => CommandParser.Parse(body, now, limits, binding.SigningPolicy, ops));
+        _parse = parse ?? ((body, now) => CommandParser.Parse(body.Span, now, limits, binding.SigningPolicy, ops));
         _lifetime = lifetime;
         _openClaims = openClaims;
         _binding = binding;
@@ -292,7 +292,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
 
     public static Props Props(TenantBinding binding, PollSettings poll, ProtocolLimits limits, IOpCatalog ops, ZaqarClient zaqar, IActorRef ledger,
         AgentLifetime lifetime, OperationSlots tenant, OpenClaims openClaims, PoisonWatch watch, TimeProvider time,
-        Func<byte[], DateTimeOffset, CommandParseResult>? parse = null, Props? push = null, TimeSpan? safetyPoll = null) =>
+        Func<ReadOnlyMemory<byte>, DateTimeOffset, CommandParseResult>? parse = null, Props? push = null, TimeSpan? safetyPoll = null) =>
         Akka.Actor.Props.Create(() => new QueuePoller(binding, poll, limits, ops, zaqar, ledger, lifetime, tenant, openClaims, watch, time, parse,
             push, safetyPoll));
 
@@ -508,7 +508,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             var (parsed, raw) = Judge(message, now);
             if (parsed.Command is { } command)
             {
-                _ledger.Tell(new Offer(command, Encoding.UTF8.GetString(raw), message.Id));
+                _ledger.Tell(new Offer(command, raw, message.Id));
             }
             else
             {
@@ -524,7 +524,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     }
 
     /// <summary>The message's verdict (<see cref="PoisonWatch.Judge"/>): authenticated here, before the ledger records anything.</summary>
-    private (CommandParseResult Result, byte[] Raw) Judge(QueueMessage message, DateTimeOffset now) =>
+    private (CommandParseResult Result, ReadOnlyMemory<byte> Raw) Judge(QueueMessage message, DateTimeOffset now) =>
         _watch.Judge(message.Id, () =>
         {
             var raw = RawBody(message);
@@ -633,15 +633,20 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
         }, TaskScheduler.Default);
     }
 
-    private static byte[] RawBody(QueueMessage message) => message.Body.ValueKind switch
+    /// <summary>
+    /// The command's UTF-8 JSON: the body's own bytes, as the response brought them (a file chunk's
+    /// is a third of a megabyte: no copy and no string of it). A body that is not JSON this client
+    /// reads (NaN, Infinity) is judged as those bytes too, so the parser says why.
+    /// </summary>
+    private static ReadOnlyMemory<byte> RawBody(QueueMessage message)
     {
-        // Not JSON this client reads (NaN, Infinity): judged as the text Zaqar holds, so the parser says why.
-        System.Text.Json.JsonValueKind.Undefined => Encoding.UTF8.GetBytes(message.RawBody),
+        var raw = message.Utf8Body;
+        var first = raw.Span.TrimStart(" \t\r\n"u8);
         // A command posted as JSON text inside a string (json.dumps(cmd) as the body) is read as that text.
-        System.Text.Json.JsonValueKind.String => Encoding.UTF8.GetBytes(message.Body.GetString() ?? ""),
-        // The body's own UTF-8 text, with no string of it in between (a file chunk's is a third of a megabyte).
-        _ => System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(message.Body).ToArray(),
-    };
+        return message.BodyError is null && !first.IsEmpty && first[0] == (byte)'"'
+            ? Encoding.UTF8.GetBytes(message.Body.GetString() ?? "")
+            : raw;
+    }
 
     private void AwaitOffers()
     {
@@ -705,7 +710,7 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             {
                 _outstanding[message.Id] = null;
                 offered++;
-                _ledger.Tell(new Offer(query, Encoding.UTF8.GetString(raw), message.Id));
+                _ledger.Tell(new Offer(query, raw, message.Id));
             }
         }
         if (offered == 0)

@@ -36,7 +36,7 @@ public sealed class PoisonWatchSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         return Command.Call(new PingArgs(), "replies", now, now.AddMinutes(10));
     }
 
-    private (ZaqarClient Zaqar, string Queue, IActorRef Poller) StartPoller(IActorRef ledger, Func<byte[], DateTimeOffset, CommandParseResult> parse,
+    private (ZaqarClient Zaqar, string Queue, IActorRef Poller) StartPoller(IActorRef ledger, Func<ReadOnlyMemory<byte>, DateTimeOffset, CommandParseResult> parse,
         PoisonWatch watch)
     {
         var project = ZaqarBed.NewProject();
@@ -52,8 +52,8 @@ public sealed class PoisonWatchSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
         return (zaqar, queue, poller);
     }
 
-    private static Func<byte[], DateTimeOffset, CommandParseResult> FailingOn(string marker, Func<Exception> failure) =>
-        (body, now) => Encoding.UTF8.GetString(body).Contains(marker) ? throw failure() : CommandParser.Parse(body, now);
+    private static Func<ReadOnlyMemory<byte>, DateTimeOffset, CommandParseResult> FailingOn(string marker, Func<Exception> failure) =>
+        (body, now) => Encoding.UTF8.GetString(body.Span).Contains(marker) ? throw failure() : CommandParser.Parse(body.Span, now);
 
     [Fact]
     public async Task An_exception_judging_a_message_rejects_that_message_alone_as_internal_error()
