@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -181,9 +182,38 @@ public sealed record FilePutArgs : OpArgs
     /// <summary>Chunks in the transfer: <c>max(1, ceil(Size / ChunkBytes))</c>.</summary>
     public required int Count { get; init; }
 
+    // A parsed chunk keeps its bytes as decoded from the command's UTF-8 (no base64 string of a
+    // third of a megabyte in between); the base64 text is made only if someone asks for it.
+    private string? _dataB64;
+    private byte[]? _data;
+
+    public FilePutArgs()
+    {
+    }
+
+    /// <summary>
+    /// A chunk read from the wire: <paramref name="data"/> holds its decoded bytes (see <see cref="DataB64"/>).
+    /// Only the parser calls it, and sets every other member in its initializer.
+    /// </summary>
+#pragma warning disable CS8618
+    [SetsRequiredMembers]
+    internal FilePutArgs(byte[] data)
+    {
+        _data = data;
+    }
+#pragma warning restore CS8618
+
     /// <summary>This chunk's bytes, base64.</summary>
     [JsonPropertyName("data_b64")]
-    public required string DataB64 { get; init; }
+    public required string DataB64
+    {
+        get => _dataB64 ??= Convert.ToBase64String(_data ?? []);
+        init
+        {
+            _dataB64 = value;
+            _data = null;
+        }
+    }
 
     /// <summary>Permission bits as an octal string ("0644"); null leaves them to the agent.</summary>
     public string? Mode { get; init; }
@@ -216,7 +246,22 @@ public sealed record FilePutArgs : OpArgs
     public UnixFileMode? DecodeMode() => Mode is null ? null : (UnixFileMode)Convert.ToInt32(Mode, 8);
 
     /// <summary>This chunk's bytes.</summary>
-    public byte[] DecodeData() => Convert.FromBase64String(DataB64);
+    public byte[] DecodeData() => _data ?? Convert.FromBase64String(DataB64);
+
+    /// <summary>
+    /// Equal when every field is, the chunk's bytes compared as bytes however each side holds them
+    /// (written by hand because of that: a field added to this record must be added here too).
+    /// </summary>
+    public bool Equals(FilePutArgs? other) =>
+        other is not null && (ReferenceEquals(this, other) || (base.Equals(other)
+            && TransferId == other.TransferId && Path == other.Path && Size == other.Size && Sha256 == other.Sha256
+            && ChunkBytes == other.ChunkBytes && Index == other.Index && Count == other.Count
+            && Mode == other.Mode && Owner == other.Owner && Group == other.Group && Overwrite == other.Overwrite
+            && (_data is not null && other._data is not null
+                ? _data.AsSpan().SequenceEqual(other._data)
+                : DataB64 == other.DataB64)));
+
+    public override int GetHashCode() => HashCode.Combine(TransferId, Path, Size, Sha256, Index, Count);
 }
 
 /// <summary>

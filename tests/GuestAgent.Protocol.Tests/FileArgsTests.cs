@@ -97,6 +97,29 @@ public sealed class FileArgsTests
         }
     }
 
+
+    [Fact]
+    public void A_read_chunk_equals_the_one_written_and_writes_back_the_same_base64()
+    {
+        var written = new FilePutArgs
+        {
+            TransferId = Guid.Parse(TransferId), Path = "/srv/data/f.bin", Size = 10, Sha256 = File10Sha,
+            ChunkBytes = 4, Index = 1, Count = 3, DataB64 = Convert.ToBase64String(File10.AsSpan(4, 4)),
+        };
+
+        var read = Assert.IsType<FilePutArgs>(Bodies.Accepted(Put(PutArgs(1))).Args);
+
+        Assert.Equal(written, read);
+        Assert.Equal(written.GetHashCode(), read.GetHashCode());
+        Assert.Equal(written.DataB64, read.DataB64);
+        Assert.NotEqual(written with { DataB64 = Convert.ToBase64String(new byte[4]) }, read);
+        Assert.NotEqual(written with { Index = 0 }, read);
+        // Escaped characters inside the base64 (\u002B is '+') read as the characters.
+        var body = Put(PutArgs(0, ("data_b64", "++++/w==")));
+        Assert.Contains("\\u002B", body.ToJsonString(), StringComparison.Ordinal);
+        var escaped = Assert.IsType<FilePutArgs>(Bodies.Accepted(body).Args);
+        Assert.Equal(new byte[] { 0xFB, 0xEF, 0xBE, 0xFF }, escaped.DecodeData());
+    }
     [Fact]
     public void Optional_file_put_fields_are_read()
     {

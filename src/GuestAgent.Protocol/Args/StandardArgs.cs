@@ -208,8 +208,13 @@ public static partial class StandardArgs
             throw Invalid("args.count", $"args.count must be a 32-bit integer of 1 or more; got {count}.");
         }
 
-        var dataB64 = ReadString(Required(args, "data_b64", "args.data_b64"), "args.data_b64");
-        if (!System.Buffers.Text.Base64.IsValid(dataB64, out var dataLength))
+        // Decoded straight from the command's UTF-8: no string of the base64 in between.
+        var dataElement = Required(args, "data_b64", "args.data_b64");
+        if (dataElement.ValueKind != JsonValueKind.String)
+        {
+            ReadString(dataElement, "args.data_b64"); // says what it must be
+        }
+        if (!dataElement.TryGetBytesFromBase64(out var data))
         {
             throw Invalid("args.data_b64", "args.data_b64 is not valid base64.");
         }
@@ -233,13 +238,13 @@ public static partial class StandardArgs
             throw Invalid("args.index", $"args.index must be less than args.count ({count}); got {index}.");
         }
         var expectedLength = FilePutArgs.ExpectedChunkLength(size, (int)chunkBytes, (int)index);
-        if (dataLength != expectedLength)
+        if (data.Length != expectedLength)
         {
             throw Invalid("args.data_b64",
-                $"Chunk {index} of {count} must hold {expectedLength} bytes; args.data_b64 decodes to {dataLength}.");
+                $"Chunk {index} of {count} must hold {expectedLength} bytes; args.data_b64 decodes to {data.Length}.");
         }
 
-        return new FilePutArgs
+        return new FilePutArgs(data)
         {
             TransferId = transferId,
             Path = path,
@@ -248,7 +253,6 @@ public static partial class StandardArgs
             ChunkBytes = (int)chunkBytes,
             Index = (int)index,
             Count = (int)count,
-            DataB64 = dataB64,
             Mode = mode,
             Owner = owner,
             Group = group,
