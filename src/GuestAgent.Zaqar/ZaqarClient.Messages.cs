@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -24,7 +25,7 @@ public sealed partial class ZaqarClient
         (await PostAsync(queue, [message], ct).ConfigureAwait(false))[0];
 
     /// <summary>The exact request body of a post, in bytes; lets callers pack batches up to the limit.</summary>
-    public static int PostBodySize(IReadOnlyList<OutgoingMessage> messages) => Serialize(PostJson(messages)).Length;
+    public static int PostBodySize(IReadOnlyList<OutgoingMessage> messages) => WritePost(messages).Length;
 
     private static byte[] EncodePost(IReadOnlyList<OutgoingMessage> messages)
     {
@@ -32,7 +33,7 @@ public sealed partial class ZaqarClient
         {
             throw new ArgumentException("Post at least one message.", nameof(messages));
         }
-        var body = Serialize(PostJson(messages));
+        var body = WritePost(messages);
         if (body.Length > ZaqarLimits.MaxPostBodyBytes)
         {
             throw new ZaqarLimitException(
@@ -42,20 +43,40 @@ public sealed partial class ZaqarClient
         return body;
     }
 
-    private static JsonObject PostJson(IReadOnlyList<OutgoingMessage> messages)
+    /// <summary>
+    /// The post's JSON, each body written straight from its node as UTF-8: a file chunk's body is a
+    /// third of a megabyte, which a copied tree and a string of the whole request only doubled.
+    /// </summary>
+    private static byte[] WritePost(IReadOnlyList<OutgoingMessage> messages)
     {
-        var array = new JsonArray();
-        foreach (var m in messages)
+        var output = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(output, WireWriter))
         {
-            var item = new JsonObject { ["body"] = m.Body?.DeepClone() };
-            if (m.TtlSeconds is { } ttl)
+            writer.WriteStartObject();
+            writer.WriteStartArray("messages");
+            foreach (var m in messages)
             {
-                ZaqarLimits.CheckRange("message ttl", ttl, ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
-                item["ttl"] = ttl;
+                writer.WriteStartObject();
+                writer.WritePropertyName("body");
+                if (m.Body is null)
+                {
+                    writer.WriteNullValue();
+                }
+                else
+                {
+                    m.Body.WriteTo(writer);
+                }
+                if (m.TtlSeconds is { } ttl)
+                {
+                    ZaqarLimits.CheckRange("message ttl", ttl, ZaqarLimits.MinMessageTtlSeconds, ZaqarLimits.MaxMessageTtlSeconds);
+                    writer.WriteNumber("ttl", ttl);
+                }
+                writer.WriteEndObject();
             }
-            array.Add(item);
+            writer.WriteEndArray();
+            writer.WriteEndObject();
         }
-        return new JsonObject { ["messages"] = array };
+        return output.WrittenSpan.ToArray();
     }
 
     /// <summary>One page of messages (a read-only peek; use claims to consume).</summary>

@@ -76,6 +76,8 @@ public sealed partial class ZaqarClient
     // base64 payloads overflow Zaqar's body limit; the bodies are JSON for Zaqar, not HTML.
     private static readonly JsonSerializerOptions WireJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    private static readonly JsonWriterOptions WireWriter = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private static byte[] Serialize(JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString(WireJson));
 
     private async Task<Reply> SendAsync(
