@@ -49,7 +49,10 @@ public sealed partial class ZaqarClient
     /// </summary>
     private static byte[] WritePost(IReadOnlyList<OutgoingMessage> messages)
     {
-        var output = new ArrayBufferWriter<byte>(1024);
+        // One buffer per thread, kept between posts (a post is at most Zaqar's 1 MiB limit): a new
+        // one grew by doubling, a large-object allocation and a copy at each step, for every chunk.
+        var output = t_postBuffer ??= new ArrayBufferWriter<byte>(4096);
+        output.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(output, WireWriter))
         {
             writer.WriteStartObject();
@@ -76,8 +79,16 @@ public sealed partial class ZaqarClient
             writer.WriteEndArray();
             writer.WriteEndObject();
         }
-        return output.WrittenSpan.ToArray();
+        var body = output.WrittenSpan.ToArray();
+        if (output.Capacity > 2 * ZaqarLimits.MaxPostBodyBytes)
+        {
+            t_postBuffer = null; // a post far past the limit (refused next): not kept
+        }
+        return body;
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_postBuffer;
 
     /// <summary>One page of messages (a read-only peek; use claims to consume).</summary>
     public async Task<MessagePage> ListAsync(string queue, ListOptions? options = null, CancellationToken ct = default)
