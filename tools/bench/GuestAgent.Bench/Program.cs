@@ -13,11 +13,12 @@ using GuestAgent.Zaqar;
 //   GuestAgent.Bench file-throughput MIB RUNS
 //   GuestAgent.Bench spawn-floor [N]          (process starts alone, no Zaqar needed)
 //   GuestAgent.Bench journal-floor [N]        (one journal write alone, no Zaqar needed)
+//   GuestAgent.Bench chunk-copies [N]         (a file.put chunk's post and parse, allocation per chunk, no Zaqar needed)
 //   GuestAgent.Bench cold-start RUNS          (BENCH_AGENT_BIN: fresh agents on empty state directories)
 var env = (string name) => Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set");
 var inv = CultureInfo.InvariantCulture;
 // Over AMQP (BENCH_TRANSPORT=amqp) there is no Zaqar: the controllers speak to the broker.
-var zaqar = Controllers.Amqp || args.FirstOrDefault() is "spawn-floor" or "journal-floor" ? null : new ZaqarClient(new ZaqarClientOptions
+var zaqar = Controllers.Amqp || args.FirstOrDefault() is "spawn-floor" or "journal-floor" or "chunk-copies" ? null : new ZaqarClient(new ZaqarClientOptions
 {
     Endpoint = env("ZAQAR_URL"),
     ClientId = Guid.NewGuid(),
@@ -47,6 +48,9 @@ switch (args.FirstOrDefault())
     case "journal-floor":
         await JournalFloor.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 300);
         break;
+    case "chunk-copies":
+        ChunkCopies.Run(args.Length > 1 ? int.Parse(args[1], inv) : 200);
+        break;
     case "cold-start":
         await ColdStart.RunAsync(zaqar ?? throw new InvalidOperationException("cold-start is a Zaqar workload"), env("BENCH_AGENT_BIN"),
             env("ZAQAR_URL"), env("ZAQAR_PROJECT"), args.Length > 1 ? int.Parse(args[1], inv) : 10);
@@ -57,7 +61,7 @@ switch (args.FirstOrDefault())
         break;
     default:
         Console.Error.WriteLine("usage: GuestAgent.Bench call-latency CALLS [RUNS] | throughput SECONDS RUNS N[,N..] | recovery CASTS"
-            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS | spawn-floor [N] | journal-floor [N] | cold-start RUNS");
+            + " | idle-first-call PREFIX BINDINGS LABEL | file-throughput MIB RUNS | spawn-floor [N] | journal-floor [N] | chunk-copies [N] | cold-start RUNS");
         return 2;
 }
 return 0;
