@@ -51,6 +51,8 @@ public sealed class SigningTests
         """{"t":[true,false,null,{},[],[[]],{"x":{}}],"deep":{"z":{"y":{"x":[1,{"b":2,"a":1}]}}}}""",
         """{"sig":{"kid":"k1","mac":"x"},"v":1}""",
         """{"args":{"argv":["/bin/echo","hi"],"timeout_s":2.5,"env":{"Z":"1","A":"2"}},"v":1,"id":"x"}""",
+        // Strings with no escape at all are copied as they are: raw non-ASCII, base64, HTML-ish characters.
+        """{"plain":"héllo 日本 😀 € <>&' +/=","data_b64":"QUJD+/8=","mix":["raw é","escaped \u00e9"]}""",
     ];
 
     private static IEnumerable<string> RandomFloats()

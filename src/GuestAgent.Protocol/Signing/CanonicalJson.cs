@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Utf8Text = System.Text.Unicode.Utf8;
 
 namespace GuestAgent.Protocol.Signing;
 
@@ -23,11 +26,18 @@ public static class CanonicalJson
     /// <exception cref="FormatException">The value has no canonical form (a lone surrogate, a number beyond double range).</exception>
     public static byte[] Serialize(JsonElement value, string? omitTopLevel = null)
     {
-        var text = new StringBuilder();
+        var output = new ArrayBufferWriter<byte>(256);
+        WriteTo(output, value, omitTopLevel);
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes the canonical UTF-8 bytes of <paramref name="value"/> to <paramref name="output"/> (see <see cref="Serialize"/>).</summary>
+    /// <exception cref="FormatException">The value has no canonical form (a lone surrogate, a number beyond double range).</exception>
+    public static void WriteTo(IBufferWriter<byte> output, JsonElement value, string? omitTopLevel = null)
+    {
         try
         {
-            Write(text, value, omitTopLevel);
-            return Utf8.GetBytes(text.ToString());
+            Write(output, value, omitTopLevel);
         }
         catch (Exception e) when (e is InvalidOperationException or EncoderFallbackException)
         {
@@ -35,12 +45,12 @@ public static class CanonicalJson
         }
     }
 
-    private static void Write(StringBuilder text, JsonElement value, string? omit)
+    private static void Write(IBufferWriter<byte> output, JsonElement value, string? omit)
     {
         switch (value.ValueKind)
         {
             case JsonValueKind.Object:
-                text.Append('{');
+                output.Write("{"u8);
                 var first = true;
                 // Python sorts str keys by code point; ordinal UTF-8 byte order is the same order
                 // (UTF-16 ordinal order is not, for characters above U+FFFF).
@@ -50,46 +60,68 @@ public static class CanonicalJson
                 {
                     if (!first)
                     {
-                        text.Append(',');
+                        output.Write(","u8);
                     }
                     first = false;
-                    WriteString(text, property.Name);
-                    text.Append(':');
-                    Write(text, property.Value, null);
+                    WriteString(output, property.Name);
+                    output.Write(":"u8);
+                    Write(output, property.Value, null);
                 }
-                text.Append('}');
+                output.Write("}"u8);
                 break;
             case JsonValueKind.Array:
-                text.Append('[');
+                output.Write("["u8);
                 var i = 0;
                 foreach (var item in value.EnumerateArray())
                 {
                     if (i++ > 0)
                     {
-                        text.Append(',');
+                        output.Write(","u8);
                     }
-                    Write(text, item, null);
+                    Write(output, item, null);
                 }
-                text.Append(']');
+                output.Write("]"u8);
                 break;
             case JsonValueKind.String:
-                WriteString(text, value.GetString()!);
+                // A string written with no escape at all is already in canonical form, quotes
+                // included: Python escapes only '"', '\' and C0 controls, none of which JSON lets
+                // stand unescaped. So a file chunk's third of a megabyte of base64 is copied as it is.
+                var raw = JsonMarshal.GetRawUtf8Value(value);
+                if (raw.IndexOf((byte)'\\') < 0)
+                {
+                    if (!Utf8Text.IsValid(raw))
+                    {
+                        throw new InvalidOperationException("The JSON holds a string that is not valid UTF-8.");
+                    }
+                    output.Write(raw);
+                }
+                else
+                {
+                    WriteString(output, value.GetString()!);
+                }
                 break;
             case JsonValueKind.Number:
-                text.Append(Number(value.GetRawText()));
+                output.Write(Encoding.ASCII.GetBytes(Number(value.GetRawText())));
                 break;
             case JsonValueKind.True:
-                text.Append("true");
+                output.Write("true"u8);
                 break;
             case JsonValueKind.False:
-                text.Append("false");
+                output.Write("false"u8);
                 break;
             case JsonValueKind.Null:
-                text.Append("null");
+                output.Write("null"u8);
                 break;
             default:
                 throw new FormatException($"Cannot canonicalise a JSON {value.ValueKind}.");
         }
+    }
+
+    private static void WriteString(IBufferWriter<byte> output, string s)
+    {
+        var text = new StringBuilder(s.Length + 2);
+        WriteString(text, s);
+        output.Write(Utf8.GetBytes(text.ToString()));
     }
 
     /// <summary>Python's escaping with ensure_ascii=False: only '"', '\' and C0 controls.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -79,11 +80,12 @@ public static class Signatures
     public static string ComputeMac(SigningKey key, string domain, JsonElement body)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var canonical = CanonicalJson.Serialize(body, Member);
-        var input = new byte[Encoding.ASCII.GetByteCount(domain) + canonical.Length];
-        var n = Encoding.ASCII.GetBytes(domain, input);
-        canonical.CopyTo(input, n);
-        return Convert.ToBase64String(HMACSHA256.HashData(key.Secret, input));
+        var canonical = new ArrayBufferWriter<byte>(4096);
+        CanonicalJson.WriteTo(canonical, body, Member);
+        using var mac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key.Secret);
+        mac.AppendData(Encoding.ASCII.GetBytes(domain));
+        mac.AppendData(canonical.WrittenSpan);
+        return Convert.ToBase64String(mac.GetHashAndReset());
     }
 
     /// <summary><paramref name="body"/> (a JSON object) with a <c>sig</c> member made with <paramref name="key"/>, replacing any there was.</summary>
