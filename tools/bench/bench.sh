@@ -495,6 +495,10 @@ say "5/8 one journal write, no agent: a row committed by Microsoft.Data.Sqlite a
 ( BENCH_JSON="$BENCH_JSON.journal" "$RUN/bench-bin/GuestAgent.Bench" journal-floor "$LAT_CALLS" ) >>"$OUT/bench-output.txt" || failed "journal floor"
 [[ -f "$BENCH_JSON.journal" ]] && { cat "$BENCH_JSON.journal" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.journal"; }
 
+say "5/8 a file.put chunk, no agent: what the controller's post and the agent's parse allocate per chunk"
+( BENCH_JSON="$BENCH_JSON.chunk" "$RUN/bench-bin/GuestAgent.Bench" chunk-copies 300 ) >>"$OUT/bench-output.txt" || failed "chunk copies"
+[[ -f "$BENCH_JSON.chunk" ]] && { cat "$BENCH_JSON.chunk" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.chunk"; }
+
 say "5/8 cold start on $UWSGI: $COLD_RUNS fresh agents on empty state directories, each with a call posted before it starts"
 BENCH_AGENT_BIN="$RUN/agent-bin/guest-agent" bench cold uwsgi "$UWSGI" 8 cold-start "$COLD_RUNS" >>"$OUT/bench-output.txt" || failed "cold start"
 
