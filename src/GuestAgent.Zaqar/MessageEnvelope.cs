@@ -78,14 +78,18 @@ internal static class MessageEnvelope
     }
 
     /// <summary>
-    /// Why a body is not JSON this client can read, or null when it is. Only checked here: the
+    /// Why a body is not JSON this client can read, or null when it is. Only checked here, by the
+    /// reader a document parse runs (the same verdicts, without building the document): the
     /// element is made from the same bytes when it is first asked for (<see cref="ReadElement"/>).
     /// </summary>
     internal static string? CheckBody(ReadOnlyMemory<byte> raw)
     {
         try
         {
-            using var doc = JsonDocument.Parse(raw, BodyOptions);
+            var reader = new Utf8JsonReader(raw.Span, new JsonReaderOptions { MaxDepth = MaxBodyDepth });
+            while (reader.Read())
+            {
+            }
             return null;
         }
         catch (JsonException e)

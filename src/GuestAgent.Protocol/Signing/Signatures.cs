@@ -80,7 +80,10 @@ public static class Signatures
     public static string ComputeMac(SigningKey key, string domain, JsonElement body)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var canonical = new ArrayBufferWriter<byte>(4096);
+        // Sized from the body: the canonical form is about as long, so a chunk's is not grown by doubling.
+        var canonical = new ArrayBufferWriter<byte>(body.ValueKind == JsonValueKind.Undefined
+            ? 256
+            : System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(body).Length + 64);
         CanonicalJson.WriteTo(canonical, body, Member);
         using var mac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key.Secret);
         mac.AppendData(Encoding.ASCII.GetBytes(domain));
