@@ -27,20 +27,37 @@ trap cleanup EXIT
 "$ROOT/tools/postgres/install.sh" || { echo "installing PostgreSQL failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/rabbitmq/install.sh" || { echo "installing the RabbitMQ bed failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/wine/install.sh" || { echo "installing Wine failed"; echo "0 passed, 0 failed"; exit 1; }
-"$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
-export GUESTAGENT_ZAQAR_ENV="$BED/env"
-"$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
-export GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env"
-"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --tls --no-install >/dev/null || { echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; echo "0 passed, 0 failed"; exit 1; }
-export GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
+# The beds start beside the build (they wait mostly on their servers' start-up); each is waited for
+# before the tests.
+"$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >"$WORK/zaqar-start.log" 2>&1 & zaqar_start=$!
+"$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >"$WORK/keystone-start.log" 2>&1 & keystone_start=$!
+"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --tls --no-install >"$WORK/rabbitmq-start.log" 2>&1 & rabbit_start=$!
+export GUESTAGENT_ZAQAR_ENV="$BED/env" GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env" GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
+beds_up() {
+    wait "$zaqar_start" || { cat "$WORK/zaqar-start.log"; echo "starting the Zaqar bed failed"; return 1; }
+    wait "$keystone_start" || { cat "$WORK/keystone-start.log"; echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; return 1; }
+    wait "$rabbit_start" || { cat "$WORK/rabbitmq-start.log"; echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; return 1; }
+}
 
 if ! dotnet build -nologo -c Release GuestAgent.sln; then
-    echo "build failed"; echo "0 passed, 0 failed"; exit 1
+    wait; echo "build failed"; echo "0 passed, 0 failed"; exit 1
+fi
+# The agent every test starts: published as it is released (ReadyToRun code, tiered compilation off:
+# the agent's csproj), on this machine's .NET runtime rather than self-contained (the same compiled
+# code, quicker to publish). Each agent start then spends ~1 s less CPU compiling, across hundreds
+# of starts, and the tests run the code that ships. tools/test-trimmed.sh sets its own build.
+if [[ -z "${GUESTAGENT_AGENT_EXECUTABLE:-}" ]]; then
+    if ! dotnet publish -nologo -v:q -c Release -r "linux-$(dpkg --print-architecture | sed 's/amd64/x64/')" --self-contained false \
+            -p:PublishReadyToRun=true -p:DebugType=none src/GuestAgent.Agent -o "$ROOT/artifacts/test-agent"; then
+        wait; echo "publishing the agent under test failed"; echo "0 passed, 0 failed"; exit 1
+    fi
+    export GUESTAGENT_AGENT_EXECUTABLE="$ROOT/artifacts/test-agent/guest-agent"
 fi
 # The win-x64 agent the Windows tests run under Wine (only when a source changed since the last one).
 if ! "$ROOT/tools/wine/build-agent.sh"; then
-    echo "building the win-x64 agent failed"; echo "0 passed, 0 failed"; exit 1
+    wait; echo "building the win-x64 agent failed"; echo "0 passed, 0 failed"; exit 1
 fi
+beds_up || { echo "0 passed, 0 failed"; exit 1; }
 # One test project at a time: they share one single-threaded Zaqar, and the agent tests start
 # many agent processes; running them side by side on two cores only adds load and flakiness.
 dotnet test GuestAgent.sln -c Release --no-build -m:1 --logger trx --results-directory "$WORK/results" "$@"
