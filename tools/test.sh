@@ -27,64 +27,37 @@ trap cleanup EXIT
 "$ROOT/tools/postgres/install.sh" || { echo "installing PostgreSQL failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/rabbitmq/install.sh" || { echo "installing the RabbitMQ bed failed"; echo "0 passed, 0 failed"; exit 1; }
 "$ROOT/tools/wine/install.sh" || { echo "installing Wine failed"; echo "0 passed, 0 failed"; exit 1; }
-# The beds start beside the build (they wait mostly on their servers' start-up); each is waited for
-# before the tests.
-"$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >"$WORK/zaqar-start.log" 2>&1 & zaqar_start=$!
-"$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >"$WORK/keystone-start.log" 2>&1 & keystone_start=$!
-"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --tls --no-install >"$WORK/rabbitmq-start.log" 2>&1 & rabbit_start=$!
-export GUESTAGENT_ZAQAR_ENV="$BED/env" GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env" GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
-beds_up() {
-    wait "$zaqar_start" || { cat "$WORK/zaqar-start.log"; echo "starting the Zaqar bed failed"; return 1; }
-    wait "$keystone_start" || { cat "$WORK/keystone-start.log"; echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; return 1; }
-    wait "$rabbit_start" || { cat "$WORK/rabbitmq-start.log"; echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; return 1; }
-}
+"$ROOT/tools/zaqar/start.sh" --dir "$BED" --no-install >/dev/null || { echo "starting the Zaqar bed failed"; echo "0 passed, 0 failed"; exit 1; }
+export GUESTAGENT_ZAQAR_ENV="$BED/env"
+"$ROOT/tools/keystone/start.sh" --dir "$KEYSTONE_BED" --no-install --websocket >/dev/null || { echo "starting the keystone bed failed (logs: $KEYSTONE_BED)"; echo "0 passed, 0 failed"; exit 1; }
+export GUESTAGENT_KEYSTONE_ENV="$KEYSTONE_BED/env"
+"$ROOT/tools/rabbitmq/start.sh" --dir "$RABBIT_BED" --tls --no-install >/dev/null || { echo "starting the RabbitMQ bed failed (logs: $RABBIT_BED/log)"; echo "0 passed, 0 failed"; exit 1; }
+export GUESTAGENT_RABBITMQ_ENV="$RABBIT_BED/env"
 
 if ! dotnet build -nologo -c Release GuestAgent.sln; then
-    wait; echo "build failed"; echo "0 passed, 0 failed"; exit 1
+    echo "build failed"; echo "0 passed, 0 failed"; exit 1
 fi
-# The agent every test starts: published as it is released (ReadyToRun code, tiered compilation off:
-# the agent's csproj), on this machine's .NET runtime rather than self-contained (the same compiled
-# code, quicker to publish). Each agent start then spends ~1 s less CPU compiling, across hundreds
-# of starts, and the tests run the code that ships. tools/test-trimmed.sh sets its own build.
+# The agent every test starts: published with ReadyToRun code and tiered compilation off, as it is
+# released (the agent's csproj), on this machine's .NET runtime rather than self-contained (the same
+# compiled code, quicker to publish). The default suite starts some 260 agent processes; each
+# spends ~1 s less CPU starting than a plain build's (1.6 s against 2.6 s to its first reply,
+# tools/bench/cold-start.sh), and the tests run the compiled code that ships.
+# tools/test-trimmed.sh sets its own build.
 if [[ -z "${GUESTAGENT_AGENT_EXECUTABLE:-}" ]]; then
     if ! dotnet publish -nologo -v:q -c Release -r "linux-$(dpkg --print-architecture | sed 's/amd64/x64/')" --self-contained false \
             -p:PublishReadyToRun=true -p:DebugType=none src/GuestAgent.Agent -o "$ROOT/artifacts/test-agent"; then
-        wait; echo "publishing the agent under test failed"; echo "0 passed, 0 failed"; exit 1
+        echo "publishing the agent under test failed"; echo "0 passed, 0 failed"; exit 1
     fi
     export GUESTAGENT_AGENT_EXECUTABLE="$ROOT/artifacts/test-agent/guest-agent"
 fi
 # The win-x64 agent the Windows tests run under Wine (only when a source changed since the last one).
 if ! "$ROOT/tools/wine/build-agent.sh"; then
-    wait; echo "building the win-x64 agent failed"; echo "0 passed, 0 failed"; exit 1
+    echo "building the win-x64 agent failed"; echo "0 passed, 0 failed"; exit 1
 fi
-beds_up || { echo "0 passed, 0 failed"; exit 1; }
-# The projects that use the shared Zaqar beds run one at a time (its zaqar-server serves one request
-# at a time); those that never touch them (listed here: a new project is in the first group until
-# it is listed) run meanwhile, one at a time, beside them. Each project's own classes run in
-# parallel as its xunit settings say (GuestAgent.Agent.Tests: xunit.runner.json).
-BESIDE_ZAQAR=(GuestAgent.Protocol.Tests GuestAgent.Blocks.SysInfo.Tests GuestAgent.Amqp.Tests)
-zaqar_group=() beside_group=() agent_tests=""
-for project in tests/*/*.Tests.csproj; do
-    name="$(basename "$project" .csproj)"
-    if [[ " ${BESIDE_ZAQAR[*]} " == *" $name "* ]]; then beside_group+=("$project")
-    # The agent tests last in their group: the side group (agents and brokers of its own) then runs
-    # beside the lighter Zaqar and client tests, not beside the agent tests and their timeouts.
-    elif [[ "$name" == GuestAgent.Agent.Tests ]]; then agent_tests="$project"
-    else zaqar_group+=("$project"); fi
-done
-[[ -n "$agent_tests" ]] && zaqar_group+=("$agent_tests")
-run_group() {
-    local status=0 project
-    for project in "$@"; do
-        dotnet test "$project" -c Release --no-build --logger "trx;LogFileName=$(basename "$project" .csproj).trx" \
-            --results-directory "$WORK/results" "${TEST_ARGS[@]}" || status=1
-    done
-    return $status
-}
-TEST_ARGS=("$@")
-run_group "${beside_group[@]}" & beside=$!
-run_group "${zaqar_group[@]}"; rc=$?
-wait "$beside" || rc=1
+# One test project at a time: they share one single-threaded Zaqar, and the agent tests start
+# many agent processes; running them side by side on two cores only adds load and flakiness.
+dotnet test GuestAgent.sln -c Release --no-build -m:1 --logger trx --results-directory "$WORK/results" "$@"
+rc=$?
 
 passed=0 failed=0 skipped=0 files=0
 for trx in "$WORK"/results/*.trx; do

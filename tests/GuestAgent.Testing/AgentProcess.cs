@@ -182,7 +182,8 @@ public sealed class AgentProcess : IDisposable
 
     /// <summary>
     /// A published agent every test runs instead of the built dll (GUESTAGENT_AGENT_EXECUTABLE, set by
-    /// tools/test-trimmed.sh: the trimmed self-contained build), or null.
+    /// tools/test.sh: the ReadyToRun build it publishes; by tools/test-trimmed.sh: the trimmed
+    /// self-contained build), or null (`dotnet test` alone: the built dll).
     /// </summary>
     public static string? AgentExecutable =>
         Environment.GetEnvironmentVariable("GUESTAGENT_AGENT_EXECUTABLE") is { Length: > 0 } path ? path : null;

@@ -115,15 +115,20 @@ public sealed class ReattachTests
     public async Task A_run_whose_supervisor_was_killed_too_follows_on_interrupt_and_its_leftovers_are_killed()
     {
         using var e2e = new E2EContext();
+        // The first attempt sleeps far longer than a restart takes even on a loaded machine (so it
+        // cannot finish on its own before the agent kills it) and leaves its shell's pid; a rerun is quick.
         ExecArgs Work(string name) => new()
         {
-            Shell = $"echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; sleep 6; echo done >> {e2e.Dir}/{name}",
+            Shell = $"echo $$ > {e2e.Dir}/{name}.pid; echo attempt=$GUESTAGENT_ATTEMPT >> {e2e.Dir}/{name}; " +
+                    $"if [ $GUESTAGENT_ATTEMPT = 1 ]; then sleep 60; else sleep 1; fi; echo done >> {e2e.Dir}/{name}",
         };
         var rerun = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("rerun"), CommandMode.Cast, InterruptPolicy.Rerun));
         var fail = await e2e.Controller.SendAsync(e2e.Controller.Exec(Work("fail"), CommandMode.Cast, InterruptPolicy.Fail));
+        var firstAttempt = new Dictionary<string, int>();
         foreach (var name in new[] { "rerun", "fail" })
         {
             await E2EContext.WaitForAsync(() => e2e.MarkLines(name).Length == 1, $"{name} started");
+            firstAttempt[name] = int.Parse(File.ReadAllText(Path.Combine(e2e.Dir, name + ".pid")).Trim());
         }
 
         // The machine-level loss: the agent and the supervisors die, the commands' own processes live on.
@@ -136,7 +141,10 @@ public sealed class ReattachTests
 
         var rerunFinal = await e2e.Controller.FinalAsync(rerun.Id, E2EContext.Wait);
         var failFinal = await e2e.Controller.FinalAsync(fail.Id, E2EContext.Wait);
-        await Task.Delay(6500); // long enough for a surviving first attempt to have written "done"
+        foreach (var (name, pid) in firstAttempt)
+        {
+            Assert.True(await GoneAsync(pid, TimeSpan.FromSeconds(3)), $"{name}'s first attempt (pid {pid}) outlived the restart");
+        }
 
         Assert.Equal(ReplyStatus.Succeeded, rerunFinal.Status);
         Assert.Equal(2, rerunFinal.ResultAs<ExecResult>()!.Attempt);

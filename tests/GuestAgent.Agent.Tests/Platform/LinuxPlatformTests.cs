@@ -36,9 +36,12 @@ public sealed class LinuxPlatformTests : IDisposable
     }
 
     /// <summary>Starts <paramref name="shell"/> under sh with <see cref="Tag"/> set to <paramref name="tag"/>, as a run's processes have it.</summary>
-    private Process StartTagged(string shell, string tag)
+    /// <summary>A tagged shell; <paramref name="sessionLeader"/>: leading a session of its own, as a run's supervisor does.</summary>
+    private Process StartTagged(string shell, string tag, bool sessionLeader = false)
     {
-        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, ArgumentList = { "-c", shell } };
+        var psi = sessionLeader
+            ? new ProcessStartInfo("setsid") { RedirectStandardOutput = true, ArgumentList = { "/bin/sh", "-c", shell } }
+            : new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, ArgumentList = { "-c", shell } };
         psi.Environment[Tag] = tag;
         return Track(Process.Start(psi)!);
     }
@@ -98,7 +101,8 @@ public sealed class LinuxPlatformTests : IDisposable
         // The leftover forks children as fast as it can; when the kill comes some child is between
         // fork and exec (its environ reads empty for that moment) or is forked after the scan passed.
         var id = Guid.NewGuid().ToString("D");
-        var leftover = StartTagged("i=0; while [ $i -lt 400 ]; do sleep 100 & i=$((i+1)); [ $i = 20 ] && echo started; done; wait", id);
+        var leftover = StartTagged("i=0; while [ $i -lt 400 ]; do sleep 100 & i=$((i+1)); [ $i = 20 ] && echo started; done; wait", id,
+            sessionLeader: true);
         Assert.Equal("started", await leftover.StandardOutput.ReadLineAsync());
 
         var killed = _linux.Processes.KillTagged(Tag, id);

@@ -142,22 +142,44 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         }
     }
 
-    /// <summary>SIGKILL to every process whose /proc/PID/environ holds the entry.</summary>
+    /// <summary>
+    /// SIGKILL to every process whose /proc/PID/environ holds the entry, and to every process of a
+    /// session a tagged process leads (a run's supervisor is spawned as a session leader).
+    /// </summary>
     public IReadOnlyList<int> KillTagged(string variable, string value)
     {
         var marker = Marker(variable, value);
         var killed = new List<int>();
         var self = Environment.ProcessId;
-        // Scans again while the last one killed something: a process in the middle of execve shows
-        // an empty environ for that moment, and a tagged process may fork after the scan passed
-        // its child's pid; once a scan finds nothing alive to kill, nothing tagged can start more.
+        var ownSession = SessionOf(self);
+        // Sessions whose leader is tagged (or already gone): every process in them belongs to the
+        // run, including a child in the middle of execve, whose environ reads empty for that
+        // moment while its stat (and session) does not.
+        var runSessions = new HashSet<int>();
+        // Scans again while the last one killed something: a tagged process may fork after the scan
+        // passed its child's pid, and a session is known only once its tagged leader was seen; once a
+        // scan finds nothing alive to kill, nothing of the run is left to start more.
         for (var pass = 0; pass < MaxKillPasses; pass++)
         {
             var before = killed.Count;
             foreach (var dir in Directory.EnumerateDirectories("/proc"))
             {
-                if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != self && !killed.Contains(pid)
-                    && HasTag(pid, marker) && Native.Kill(pid, Native.SIGKILL) == 0)
+                if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == self || killed.Contains(pid)
+                    || SessionOf(pid) is not { } session)
+                {
+                    continue;
+                }
+                var tagged = HasTag(pid, marker);
+                if (!tagged && !runSessions.Contains(session))
+                {
+                    continue;
+                }
+                if (tagged && session > 1 && session != ownSession
+                    && (session == pid || SessionOf(session) is null || HasTag(session, marker)))
+                {
+                    runSessions.Add(session);
+                }
+                if (Native.Kill(pid, Native.SIGKILL) == 0)
                 {
                     killed.Add(pid);
                 }
@@ -168,6 +190,38 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
             }
         }
         return killed;
+    }
+
+    /// <summary>The session id (field 6 of /proc/PID/stat), or null when the process is gone.</summary>
+    private static int? SessionOf(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        var afterName = stat.LastIndexOf(')');
+        if (afterName < 0 || afterName + 2 >= stat.Length)
+        {
+            return null;
+        }
+        // After the name: state, ppid, pgrp, session.
+        var fields = stat.AsSpan(afterName + 2);
+        for (var i = 0; i < 3; i++)
+        {
+            var space = fields.IndexOf(' ');
+            if (space < 0)
+            {
+                return null;
+            }
+            fields = fields[(space + 1)..];
+        }
+        var end = fields.IndexOf(' ');
+        return int.TryParse(end < 0 ? fields : fields[..end], out var session) ? session : null;
     }
 
     private const int MaxKillPasses = 8;
