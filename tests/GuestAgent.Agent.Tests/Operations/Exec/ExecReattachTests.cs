@@ -24,7 +24,8 @@ public sealed class ExecReattachTests : IDisposable
         var files = RunFiles.For(options.SpoolDirectory, options.CommandId, options.Attempt);
         Directory.CreateDirectory(files.Exit); // the supervisor's record cannot be written there, as on a full disk
         using var detach = new CancellationTokenSource();
-        var args = new ExecArgs { Shell = "sleep 1; echo out; exit 7", TimeoutSeconds = 30 };
+        // The run outlasts the detach by far even on a loaded machine: one that ended first is Exited.
+        var args = new ExecArgs { Shell = "sleep 3; echo out; exit 7", TimeoutSeconds = 30 };
 
         var run = _runner.RunAsync(args, options with { Detaching = detach.Token }, default);
         await Task.Delay(300);
