@@ -192,7 +192,10 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         return killed;
     }
 
-    /// <summary>The session id (field 6 of /proc/PID/stat), or null when the process is gone.</summary>
+    /// <summary>
+    /// The session id (field 6 of /proc/PID/stat), or null when the process is gone or a zombie
+    /// (dead, waiting to be reaped: nothing to kill, though its stat still names its session).
+    /// </summary>
     private static int? SessionOf(int pid)
     {
         string stat;
@@ -211,6 +214,10 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
         }
         // After the name: state, ppid, pgrp, session.
         var fields = stat.AsSpan(afterName + 2);
+        if (fields[0] is 'Z' or 'X')
+        {
+            return null;
+        }
         for (var i = 0; i < 3; i++)
         {
             var space = fields.IndexOf(' ');
