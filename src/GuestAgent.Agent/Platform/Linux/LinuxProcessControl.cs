@@ -196,40 +196,8 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
     /// The session id (field 6 of /proc/PID/stat), or null when the process is gone or a zombie
     /// (dead, waiting to be reaped: nothing to kill, though its stat still names its session).
     /// </summary>
-    private static int? SessionOf(int pid)
-    {
-        string stat;
-        try
-        {
-            stat = File.ReadAllText($"/proc/{pid}/stat");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-        var afterName = stat.LastIndexOf(')');
-        if (afterName < 0 || afterName + 2 >= stat.Length)
-        {
-            return null;
-        }
-        // After the name: state, ppid, pgrp, session.
-        var fields = stat.AsSpan(afterName + 2);
-        if (fields[0] is 'Z' or 'X')
-        {
-            return null;
-        }
-        for (var i = 0; i < 3; i++)
-        {
-            var space = fields.IndexOf(' ');
-            if (space < 0)
-            {
-                return null;
-            }
-            fields = fields[(space + 1)..];
-        }
-        var end = fields.IndexOf(' ');
-        return int.TryParse(end < 0 ? fields : fields[..end], out var session) ? session : null;
-    }
+    private static int? SessionOf(int pid) =>
+        SupervisorLeader.ReadStat(pid) is { State: not ('Z' or 'X') } stat ? stat.Session : null;
 
     private const int MaxKillPasses = 8;
 

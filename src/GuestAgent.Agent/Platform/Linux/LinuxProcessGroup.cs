@@ -130,8 +130,8 @@ internal sealed class SupervisorLeader
         }
     }
 
-    /// <summary>State (field 3) and start time (field 22) from /proc/PID/stat; the command name may hold spaces and parentheses.</summary>
-    private static (char State, string StartTime)? ReadStat(int pid)
+    /// <summary>State (field 3), session (field 6) and start time (field 22) from /proc/PID/stat; the command name may hold spaces and parentheses.</summary>
+    internal static (char State, int Session, string StartTime)? ReadStat(int pid)
     {
         string stat;
         try
@@ -148,7 +148,9 @@ internal sealed class SupervisorLeader
             return null;
         }
         var fields = stat[(afterName + 2)..].Split(' ');
-        // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-        return fields.Length > 19 && fields[0].Length == 1 ? (fields[0][0], fields[19]) : null;
+        // fields[0] is field 3 (state), fields[3] field 6 (session); field 22 (starttime) is fields[19].
+        return fields.Length > 19 && fields[0].Length == 1 && int.TryParse(fields[3], out var session)
+            ? (fields[0][0], session, fields[19])
+            : null;
     }
 }
