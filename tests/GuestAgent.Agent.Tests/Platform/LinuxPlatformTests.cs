@@ -234,6 +234,48 @@ public sealed class LinuxPlatformTests : IDisposable
         Assert.Equal(128 + 9, await sleeper.Exited.WaitAsync(TimeSpan.FromSeconds(5)));
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "pipe")]
+    private static extern int SysPipe(int[] fds);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
+    private static extern int SysClose(int fd);
+
+    [Fact]
+    public async Task A_run_and_its_supervisor_hold_none_of_the_agents_descriptors_and_its_command_sees_only_its_own_three()
+    {
+        // A descriptor the agent got without close-on-exec, as one inherited from whatever started it.
+        var pipe = new int[2];
+        Assert.Equal(0, SysPipe(pipe));
+        try
+        {
+            var (run, files) = StartRun(["/bin/sh", "-c", "ls /proc/$$/fd; echo done; exec sleep 100"]);
+            var sw = Stopwatch.StartNew();
+            string text;
+            while (!(text = await File.ReadAllTextAsync(files.Stdout)).EndsWith("done\n", StringComparison.Ordinal))
+            {
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), "the run listed nothing");
+                await Task.Delay(20);
+            }
+            var listed = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).SkipLast(1).ToArray();
+            Assert.Equal(["0", "1", "2"], listed);
+
+            // The supervisor (the session's leader) holds /dev/null and the run's own files only: not the
+            // agent's stdout or log stream, which a run outliving the agent would otherwise keep open.
+            var held = Directory.GetFileSystemEntries($"/proc/{run.Id}/fd")
+                .Select(fd => new FileInfo(fd).LinkTarget ?? "")
+                .ToList();
+            Assert.NotEmpty(held);
+            Assert.All(held, target => Assert.True(target == "/dev/null" || target.StartsWith(_dir, StringComparison.Ordinal),
+                $"the supervisor holds {target}"));
+            Assert.Contains(files.Stderr, held);
+        }
+        finally
+        {
+            SysClose(pipe[0]);
+            SysClose(pipe[1]);
+        }
+    }
+
     [Fact]
     public async Task Runs_at_once_each_get_their_own_end_from_one_waiting_thread()
     {

@@ -80,7 +80,7 @@ public sealed class LinuxProcessControl(IAccounts accounts) : IProcessControl
             argv.AddRange([SetprivPath, $"--reuid={user.User.Uid}", $"--regid={user.User.Gid}", "--init-groups", "--"]);
         }
         argv.AddRange(start.Command);
-        var rc = PosixSpawn.Start(ShellPath, argv, start.Environment, out var pid);
+        var rc = PosixSpawn.Start(ShellPath, argv, start.Environment, files.Stderr, out var pid);
         if (rc != 0)
         {
             return (null, $"cannot start processes: {ShellPath}: {Marshal.GetPInvokeErrorMessage(rc)}");

@@ -7,7 +7,11 @@ namespace GuestAgent.Agent.Platform.Linux;
 /// <summary>
 /// posix_spawn(3) with POSIX_SPAWN_SETSID: the child leads a new session and process group from its
 /// first instruction, with no setsid(1) in between (one exec less per run), every signal at its
-/// default action and none blocked (the runtime ignores SIGPIPE; an ignored signal survives exec).
+/// default action and none blocked (the runtime ignores SIGPIPE; an ignored signal survives exec),
+/// and none of the agent's file descriptors: stdin and stdout are /dev/null, stderr appends to the
+/// run's stderr file (what the supervisor itself has to say, e.g. a redirection it could not make,
+/// ends up there), and every other descriptor is closed. A run that outlives the agent then holds
+/// neither its log stream nor its parent's pipes, and a user's command sees only its own 0, 1, 2.
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal static class PosixSpawn
@@ -16,9 +20,20 @@ internal static class PosixSpawn
     private const short SetSignalMask = 0x08;
     private const short SetSid = 0x80; // glibc >= 2.26 and musl
 
-    // Larger than posix_spawnattr_t (336 bytes in glibc) and sigset_t (128) on every architecture.
+    // Larger than posix_spawnattr_t (336 bytes in glibc), posix_spawn_file_actions_t (80) and
+    // sigset_t (128) on every architecture.
     private const int AttributesBytes = 1024;
+    private const int FileActionsBytes = 1024;
     private const int SignalSetBytes = 256;
+
+    private const int ReadOnly = 0;
+    private const int WriteOnly = 1;
+    private const int CreateAppend = 0x40 | 0x400; // O_CREAT | O_APPEND (the same on x86-64 and arm64)
+    private const int FdSetCloseOnExec = 2; // F_SETFD
+    private const int CloseOnExec = 1; // FD_CLOEXEC
+
+    /// <summary>Cleared when libc has no posix_spawn_file_actions_addclosefrom_np (glibc before 2.34, musl).</summary>
+    private static volatile bool _hasCloseFrom = true;
 
     [DllImport("libc", EntryPoint = "posix_spawn")]
     private static extern int SysSpawn(out int pid, byte[] path, IntPtr fileActions, IntPtr attributes, IntPtr[] argv, IntPtr[] envp);
@@ -38,15 +53,32 @@ internal static class PosixSpawn
     [DllImport("libc", EntryPoint = "posix_spawnattr_setsigdefault")]
     private static extern int SysAttrSetDefaults(IntPtr attributes, IntPtr set);
 
+    [DllImport("libc", EntryPoint = "posix_spawn_file_actions_init")]
+    private static extern int SysActionsInit(IntPtr actions);
+
+    [DllImport("libc", EntryPoint = "posix_spawn_file_actions_destroy")]
+    private static extern int SysActionsDestroy(IntPtr actions);
+
+    [DllImport("libc", EntryPoint = "posix_spawn_file_actions_addopen")]
+    private static extern int SysActionsOpen(IntPtr actions, int fd, byte[] path, int flags, uint mode);
+
+    [DllImport("libc", EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
+    private static extern int SysActionsCloseFrom(IntPtr actions, int from);
+
+    [DllImport("libc", EntryPoint = "fcntl")]
+    private static extern int SysFcntl(int fd, int command, int argument);
+
     [DllImport("libc", EntryPoint = "sigemptyset")]
     private static extern int SysSigEmptySet(IntPtr set);
 
     /// <summary>
     /// Starts <paramref name="path"/> with <paramref name="argv"/> and the agent's environment
-    /// overlaid with <paramref name="environment"/>, as the leader of a new session; stdin, stdout
-    /// and stderr are the agent's. Returns 0 and the pid, or the errno (an exec failure included).
+    /// overlaid with <paramref name="environment"/>, as the leader of a new session; stdin and
+    /// stdout are /dev/null, stderr appends to <paramref name="stderrPath"/>, nothing else is open.
+    /// Returns 0 and the pid, or the errno (an exec failure included).
     /// </summary>
-    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, out int pid)
+    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string stderrPath,
+        out int pid)
     {
         pid = 0;
         var merged = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -61,7 +93,9 @@ internal static class PosixSpawn
         var strings = new List<IntPtr>(argv.Count + merged.Count);
         var attributes = Marshal.AllocHGlobal(AttributesBytes);
         var signals = Marshal.AllocHGlobal(SignalSetBytes);
+        var actions = Marshal.AllocHGlobal(FileActionsBytes);
         var attributesReady = false;
+        var actionsReady = false;
         try
         {
             var args = Terminated(argv, strings);
@@ -88,10 +122,28 @@ internal static class PosixSpawn
             {
                 return rc;
             }
-            return SysSpawn(out pid, System.Text.Encoding.UTF8.GetBytes(path + "\0"), IntPtr.Zero, attributes, args, envp);
+            if ((rc = SysActionsInit(actions)) != 0)
+            {
+                return rc;
+            }
+            actionsReady = true;
+            var devNull = System.Text.Encoding.UTF8.GetBytes("/dev/null\0");
+            if ((rc = SysActionsOpen(actions, 0, devNull, ReadOnly, 0)) != 0
+                || (rc = SysActionsOpen(actions, 1, devNull, WriteOnly, 0)) != 0
+                || (rc = SysActionsOpen(actions, 2, System.Text.Encoding.UTF8.GetBytes(stderrPath + "\0"), WriteOnly | CreateAppend, 0x180)) != 0
+                || (rc = CloseFrom(actions, 3)) != 0)
+            {
+                return rc;
+            }
+            return SysSpawn(out pid, System.Text.Encoding.UTF8.GetBytes(path + "\0"), actions, attributes, args, envp);
         }
         finally
         {
+            if (actionsReady)
+            {
+                SysActionsDestroy(actions);
+            }
+            Marshal.FreeHGlobal(actions);
             if (attributesReady)
             {
                 SysAttrDestroy(attributes);
@@ -103,6 +155,41 @@ internal static class PosixSpawn
                 Marshal.FreeCoTaskMem(s);
             }
         }
+    }
+
+    /// <summary>
+    /// Every descriptor from <paramref name="from"/> on closed in the child. Where libc cannot, the
+    /// agent's own descriptors are marked close-on-exec instead: the runtime opens its own so, which
+    /// leaves those the agent inherited from whatever started it.
+    /// </summary>
+    private static int CloseFrom(IntPtr actions, int from)
+    {
+        if (_hasCloseFrom)
+        {
+            try
+            {
+                return SysActionsCloseFrom(actions, from);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                _hasCloseFrom = false;
+            }
+        }
+        try
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+            {
+                if (int.TryParse(Path.GetFileName(entry), out var fd) && fd >= from)
+                {
+                    SysFcntl(fd, FdSetCloseOnExec, CloseOnExec);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // No /proc: the runs inherit what the agent inherited, as before.
+        }
+        return 0;
     }
 
     /// <summary>A NULL-terminated array of native UTF-8 strings; each is added to <paramref name="owned"/> to be freed.</summary>
