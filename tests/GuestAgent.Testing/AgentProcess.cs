@@ -266,13 +266,37 @@ public sealed class AgentProcess : IDisposable
         return true;
     }
 
-    /// <summary>Waits until the log contains <paramref name="text"/> <paramref name="times"/> times.</summary>
-    public async Task WaitForLogAsync(string text, TimeSpan timeout, int times = 1)
+    /// <summary>Where the log ends now: what a test on a shared agent logs comes after it (<see cref="LogSince"/>).</summary>
+    public int LogMark
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _log.Length;
+            }
+        }
+    }
+
+    /// <summary>The log from <paramref name="mark"/> (a <see cref="LogMark"/>) on.</summary>
+    public string LogSince(int mark)
+    {
+        lock (_gate)
+        {
+            return _log.ToString(mark, _log.Length - mark);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the log contains <paramref name="text"/> <paramref name="times"/> times, counting
+    /// only from <paramref name="since"/> (a <see cref="LogMark"/>) on.
+    /// </summary>
+    public async Task WaitForLogAsync(string text, TimeSpan timeout, int times = 1, int since = 0)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            var log = Log;
+            var log = LogSince(since);
             var count = 0;
             for (var i = log.IndexOf(text, StringComparison.Ordinal); i >= 0; i = log.IndexOf(text, i + 1, StringComparison.Ordinal))
             {

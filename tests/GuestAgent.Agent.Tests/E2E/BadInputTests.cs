@@ -8,11 +8,14 @@ namespace GuestAgent.Agent.Tests.E2E;
 /// with a readable id and reply_to get a rejected reply naming the problem; the rest are deleted
 /// and logged. A good command sent last proves the poller kept going.
 /// </summary>
-public sealed class BadInputTests : IDisposable
+public sealed class BadInputTests(BadInputTests.Agent agent) : IClassFixture<BadInputTests.Agent>
 {
-    private readonly E2EContext _e2e = new(extraConfig: "max-command-bytes = 4096");
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>Where this test's commands leave their marks.</summary>
+    private readonly string _dir = SharedAgent.NewDirectory(agent.E2E.Dir);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>The one agent every case here is sent to.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext(extraConfig: "max-command-bytes = 4096"));
 
     private JsonObject Valid(Guid id, string mark)
     {
@@ -25,7 +28,7 @@ public sealed class BadInputTests : IDisposable
             ["mode"] = "call",
             ["reply_to"] = _e2e.Controller.ReplyQueue,
             ["issued_at"] = now.ToString("yyyy-MM-ddTHH:mm:ssZ"),
-            ["args"] = new JsonObject { ["shell"] = $"touch {_e2e.Dir}/{mark}" },
+            ["args"] = new JsonObject { ["shell"] = $"touch {_dir}/{mark}" },
         };
     }
 
@@ -56,12 +59,12 @@ public sealed class BadInputTests : IDisposable
             case "oversize": body["args"]!["env"] = new JsonObject { ["PAD"] = new string('x', 5000) }; break;
             case "expired": body["expires_at"] = DateTimeOffset.UtcNow.AddHours(-1).ToString("yyyy-MM-ddTHH:mm:ssZ"); break;
             case "unsupported_version": body["v"] = 2; break;
-            case "invalid_value": body["args"]!["argv"] = new JsonArray("touch", $"{_e2e.Dir}/bad"); break;
+            case "invalid_value": body["args"]!["argv"] = new JsonArray("touch", $"{_dir}/bad"); break;
             // Zaqar only stores JSON, so broken JSON arrives as text inside a string body (json.dumps by mistake).
             case "malformed_json": posted = JsonValue.Create(body.ToJsonString()[..^5])!; break;
         }
         await _e2e.Controller.PostRawAsync(posted);
-        var good = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs { Shell = $"touch {_e2e.Dir}/good" }));
+        var good = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs { Shell = $"touch {_dir}/good" }));
 
         Assert.Equal(ReplyStatus.Succeeded, (await _e2e.Controller.FinalAsync(good.Id, E2EContext.Wait)).Status);
         // Even broken JSON is answered: its id and reply_to are read up to where the text breaks.
@@ -69,7 +72,7 @@ public sealed class BadInputTests : IDisposable
         Assert.Equal(ReplyStatus.Rejected, reply.Status);
         Assert.Equal(code, reply.Error!.Code);
         Assert.False(string.IsNullOrWhiteSpace(reply.Error.Message), what);
-        Assert.False(File.Exists(Path.Combine(_e2e.Dir, "bad")), $"{what} ran");
+        Assert.False(File.Exists(Path.Combine(_dir, "bad")), $"{what} ran");
         Assert.Equal(0, (await _e2e.Controller.Zaqar.GetQueueStatsAsync(_e2e.Controller.CommandQueue)).Total);
     }
 
@@ -79,11 +82,12 @@ public sealed class BadInputTests : IDisposable
     [InlineData("{\"v\": 1, \"id\": 42}")]
     public async Task Unanswerable_message_is_deleted_and_logged_and_the_poller_goes_on(string json)
     {
+        var mark = _e2e.Agent.LogMark;
         await _e2e.Controller.PostRawAsync(JsonNode.Parse(json));
-        var good = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs { Shell = $"touch {_e2e.Dir}/good" }));
+        var good = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs { Shell = $"touch {_dir}/good" }));
 
         Assert.Equal(ReplyStatus.Succeeded, (await _e2e.Controller.FinalAsync(good.Id, E2EContext.Wait)).Status);
-        await _e2e.Agent.WaitForLogAsync("no command id, nothing runs", E2EContext.Wait);
+        await _e2e.Agent.WaitForLogAsync("no command id, nothing runs", E2EContext.Wait, since: mark);
         Assert.Equal(0, (await _e2e.Controller.Zaqar.GetQueueStatsAsync(_e2e.Controller.CommandQueue)).Total);
     }
 }

@@ -4,11 +4,14 @@ using GuestAgent.Protocol.Chunking;
 
 namespace GuestAgent.Agent.Tests.E2E;
 
-public sealed class CallAndCastTests : IDisposable
+public sealed class CallAndCastTests(CallAndCastTests.Agent agent) : IClassFixture<CallAndCastTests.Agent>
 {
-    private readonly E2EContext _e2e = new();
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>This test's scratch directory.</summary>
+    private readonly string _dir = SharedAgent.NewDirectory(agent.E2E.Dir);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for the tests here that neither kill nor reconfigure it.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext());
 
     [Fact]
     public async Task Call_round_trip_returns_output_exit_code_and_an_accepted_reply_first()
@@ -37,7 +40,7 @@ public sealed class CallAndCastTests : IDisposable
     [Fact]
     public async Task Cast_is_acknowledged_with_accepted_and_runs_to_the_end()
     {
-        var mark = Path.Combine(_e2e.Dir, "cast");
+        var mark = Path.Combine(_dir, "cast");
         var cast = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs
         {
             Argv = ["/bin/sh", "-c", $"sleep 0.5; echo ran >> {mark}"],
@@ -48,7 +51,7 @@ public sealed class CallAndCastTests : IDisposable
 
         Assert.Equal(0, accepted.Seq);
         Assert.Equal(ReplyStatus.Succeeded, final.Status);
-        Assert.Equal(["ran"], _e2e.MarkLines("cast"));
+        Assert.Equal(["ran"], File.ReadAllLines(mark));
     }
 
     [Fact]
@@ -58,7 +61,7 @@ public sealed class CallAndCastTests : IDisposable
         var cmd = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs
         {
             Shell = "head -c 600000 /dev/urandom > data; cat data >&2; sha256sum data | cut -d' ' -f1 >&2",
-            Cwd = _e2e.Dir,
+            Cwd = _dir,
         }));
 
         var replies = await _e2e.Controller.RepliesAsync(cmd.Id, E2EContext.Wait);
@@ -81,7 +84,7 @@ public sealed class CallAndCastTests : IDisposable
         Assert.Equal(inline, whole.Data!.AsSpan(0, inline.Length).ToArray());
         var payloadHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(whole.Data.AsSpan(0, 600_000)));
         Assert.Equal(payloadHash + "\n", Encoding.ASCII.GetString(whole.Data.AsSpan(600_000)));
-        Assert.Equal(File.ReadAllBytes(Path.Combine(_e2e.Dir, "data")), whole.Data.AsSpan(0, 600_000).ToArray());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "data")), whole.Data.AsSpan(0, 600_000).ToArray());
         Assert.Equal(Enumerable.Range(0, replies.Count).Select(i => (long)i), replies.Select(r => r.Seq));
         // Once the final reply is in Zaqar the spooled output is deleted.
         var spool = Path.Combine(_e2e.Agent.StateDir, "state", "spool", _e2e.Tenant.Name);

@@ -7,11 +7,14 @@ using GuestAgent.Testing;
 namespace GuestAgent.Agent.Tests.E2E;
 
 /// <summary>Our controller side (the SDK and guestctl) against a real agent.</summary>
-public sealed class ControllerTests : IDisposable
+public sealed class ControllerTests(ControllerTests.Agent agent) : IClassFixture<ControllerTests.Agent>
 {
-    private readonly E2EContext _e2e = new();
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>This test's scratch directory.</summary>
+    private readonly string _dir = SharedAgent.NewDirectory(agent.E2E.Dir);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for the tests here that neither kill nor reconfigure it.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext());
 
     private GuestClient Sdk() =>
         new(_e2e.Bed.Client(_e2e.Tenant.Project), _e2e.Tenant.CommandQueue, ZaqarBed.NewQueue("sdk"),
@@ -21,7 +24,7 @@ public sealed class ControllerTests : IDisposable
     public async Task Sdk_call_gets_the_whole_output_of_a_large_command()
     {
         await using var guest = Sdk();
-        var path = Path.Combine(_e2e.Dir, "blob");
+        var path = Path.Combine(_dir, "blob");
 
         var result = await guest.CallAsync(new ExecArgs { Shell = $"head -c 1000000 /dev/urandom | tee {path}" });
 

@@ -80,3 +80,24 @@ public sealed class E2EContext : IDisposable
         }
     }
 }
+
+/// <summary>
+/// One agent for every test of a class (an xunit class fixture, subclassed per class with its
+/// settings): a test costs its commands, not an agent's start. Tests on it keep apart by their own
+/// directories (<see cref="NewDirectory"/>), command ids and log marks; a test that kills, restarts
+/// or reconfigures an agent makes an <see cref="E2EContext"/> of its own.
+/// </summary>
+public abstract class SharedAgent(Func<E2EContext> start) : IDisposable
+{
+    public E2EContext E2E { get; } = start();
+
+    /// <summary>A new, empty directory under <paramref name="parent"/> for one test.</summary>
+    public static string NewDirectory(string parent) =>
+        Directory.CreateDirectory(Path.Combine(parent, Guid.NewGuid().ToString("N")[..12])).FullName;
+
+    public void Dispose()
+    {
+        E2E.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -5,11 +5,16 @@ using GuestAgent.Protocol.Chunking;
 
 namespace GuestAgent.Agent.Tests.E2E;
 
-public sealed class FileGetTests : IDisposable
+public sealed class FileGetTests(FileGetTests.Agent agent) : IClassFixture<FileGetTests.Agent>
 {
-    private readonly E2EContext _e2e = new(fileRoot: true);
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>This test's scratch directory.</summary>
+    private readonly string _dir = SharedAgent.NewDirectory(agent.E2E.Dir);
+    /// <summary>This test's directory inside the file root.</summary>
+    private readonly string _root = SharedAgent.NewDirectory(agent.E2E.FileRoot);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for the tests here that neither kill nor reconfigure it.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext(fileRoot: true));
 
     private async Task<(Reply Final, byte[] Data)> GetAsync(string path, long offset = 0)
     {
@@ -35,7 +40,7 @@ public sealed class FileGetTests : IDisposable
     [Fact]
     public async Task Binary_file_of_several_chunks_comes_back_exactly_with_size_mode_and_checksum()
     {
-        var path = Path.Combine(_e2e.FileRoot, "blob.bin");
+        var path = Path.Combine(_root, "blob.bin");
         var content = RandomNumberGenerator.GetBytes(700_000);
         await File.WriteAllBytesAsync(path, content);
         if (OperatingSystem.IsLinux())
@@ -57,7 +62,7 @@ public sealed class FileGetTests : IDisposable
     [Fact]
     public async Task Get_resumes_from_an_offset_and_reports_the_whole_file_checksum()
     {
-        var path = Path.Combine(_e2e.FileRoot, "resume.bin");
+        var path = Path.Combine(_root, "resume.bin");
         var content = RandomNumberGenerator.GetBytes(300_000);
         await File.WriteAllBytesAsync(path, content);
 
@@ -72,7 +77,7 @@ public sealed class FileGetTests : IDisposable
     [Fact]
     public async Task Empty_file_comes_back_empty()
     {
-        var path = Path.Combine(_e2e.FileRoot, "empty");
+        var path = Path.Combine(_root, "empty");
         await File.WriteAllBytesAsync(path, []);
 
         var (final, data) = await GetAsync(path);
@@ -85,21 +90,21 @@ public sealed class FileGetTests : IDisposable
     [Fact]
     public async Task Paths_outside_the_roots_traversal_symlink_escapes_devices_and_directories_are_refused()
     {
-        var secret = Path.Combine(_e2e.Dir, "secret.txt");
+        var secret = Path.Combine(_dir, "secret.txt");
         await File.WriteAllTextAsync(secret, "not yours");
-        File.CreateSymbolicLink(Path.Combine(_e2e.FileRoot, "escape"), secret);
-        Directory.CreateDirectory(Path.Combine(_e2e.FileRoot, "sub"));
-        Process.Start("mkfifo", Path.Combine(_e2e.FileRoot, "fifo"))!.WaitForExit();
+        File.CreateSymbolicLink(Path.Combine(_root, "escape"), secret);
+        Directory.CreateDirectory(Path.Combine(_root, "sub"));
+        Process.Start("mkfifo", Path.Combine(_root, "fifo"))!.WaitForExit();
 
         var cases = new (string Path, string Code)[]
         {
             (secret, "forbidden_path"),
-            (Path.Combine(_e2e.FileRoot, "..", "secret.txt"), "forbidden_path"),
-            (Path.Combine(_e2e.FileRoot, "escape"), "forbidden_path"),
+            (Path.Combine(_root, "..", "..", Path.GetFileName(_dir), "secret.txt"), "forbidden_path"),
+            (Path.Combine(_root, "escape"), "forbidden_path"),
             ("/dev/zero", "forbidden_path"),
-            (Path.Combine(_e2e.FileRoot, "fifo"), "not_a_regular_file"),
-            (Path.Combine(_e2e.FileRoot, "sub"), "is_directory"),
-            (Path.Combine(_e2e.FileRoot, "missing"), "not_found"),
+            (Path.Combine(_root, "fifo"), "not_a_regular_file"),
+            (Path.Combine(_root, "sub"), "is_directory"),
+            (Path.Combine(_root, "missing"), "not_found"),
         };
         foreach (var (path, code) in cases)
         {

@@ -6,11 +6,14 @@ namespace GuestAgent.Agent.Tests.E2E;
 
 /// <summary>file.put through the queue, chunk by chunk, against a real agent: written to the wire protocol, not the SDK.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class FilePutTests : IDisposable
+public sealed class FilePutTests(FilePutTests.Agent agent) : IClassFixture<FilePutTests.Agent>
 {
-    private readonly E2EContext _e2e = new(maxOperations: 8, fileRoot: true);
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>This test's directory inside the file root.</summary>
+    private readonly string _root = SharedAgent.NewDirectory(agent.E2E.FileRoot);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for the tests here that neither kill nor reconfigure it.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext(maxOperations: 8, fileRoot: true));
 
     /// <summary>Every chunk command of <paramref name="content"/>, cut as the protocol says.</summary>
     private static List<FilePutArgs> Chunks(byte[] content, string path, int chunkBytes, Guid? transferId = null,
@@ -36,27 +39,33 @@ public sealed class FilePutTests : IDisposable
         }).ToList();
     }
 
-    /// <summary>Sends the chunks all at once (the agent runs them concurrently) and returns their final replies in chunk order.</summary>
-    private async Task<List<Reply>> SendAllAsync(IEnumerable<FilePutArgs> chunks)
+    /// <summary>
+    /// Sends the chunks all at once (the agent runs them concurrently) and returns their final
+    /// replies in chunk order; to the shared agent unless <paramref name="to"/> names another.
+    /// </summary>
+    private async Task<List<Reply>> SendAllAsync(IEnumerable<FilePutArgs> chunks, E2EContext? to = null)
     {
+        var controller = (to ?? _e2e).Controller;
         var commands = new List<Command>();
         foreach (var chunk in chunks)
         {
-            commands.Add(await _e2e.Controller.SendAsync(_e2e.Controller.Call(chunk)));
+            commands.Add(await controller.SendAsync(controller.Call(chunk)));
         }
         var finals = new List<Reply>();
         foreach (var c in commands)
         {
-            finals.Add(await _e2e.Controller.FinalAsync(c.Id, TimeSpan.FromSeconds(60)));
+            finals.Add(await controller.FinalAsync(c.Id, TimeSpan.FromSeconds(60)));
         }
         return finals;
     }
 
-    private async Task<Reply> SendOneAsync(FilePutArgs chunk) => (await SendAllAsync([chunk]))[0];
+    private async Task<Reply> SendOneAsync(FilePutArgs chunk, E2EContext? to = null) => (await SendAllAsync([chunk], to))[0];
 
-    private string Target(string name) => Path.Combine(_e2e.FileRoot, name);
+    private string Target(string name) => Path.Combine(_root, name);
 
-    private string[] LeftoverParts() => Directory.GetFiles(_e2e.FileRoot, "*.guestagent-part", SearchOption.AllDirectories);
+    private static string[] LeftoverParts(string root) => Directory.GetFiles(root, "*.guestagent-part", SearchOption.AllDirectories);
+
+    private string[] LeftoverParts() => LeftoverParts(_root);
 
     [Theory]
     [InlineData(0, 1000)]
@@ -183,8 +192,7 @@ public sealed class FilePutTests : IDisposable
     [Fact]
     public async Task Paths_outside_the_roots_symlink_escapes_directories_and_special_files_are_refused()
     {
-        var outside = Path.Combine(_e2e.Dir, "outside");
-        Directory.CreateDirectory(outside);
+        var outside = SharedAgent.NewDirectory(_e2e.Dir);
         File.CreateSymbolicLink(Target("escape"), outside);
         Directory.CreateDirectory(Target("adir"));
         Run("mkfifo", Target("fifo"));
@@ -192,7 +200,7 @@ public sealed class FilePutTests : IDisposable
 
         var cases = new (string Path, string Code)[]
         {
-            (Target("../outside/traversal"), "forbidden_path"),
+            (Target($"../../{Path.GetFileName(outside)}/traversal"), "forbidden_path"),
             (Target("escape/through-link"), "forbidden_path"),
             ("/etc/guestagent-test-file", "forbidden_path"),
             (Target("adir"), "is_directory"),
@@ -233,23 +241,24 @@ public sealed class FilePutTests : IDisposable
     [Fact]
     public async Task Transfer_survives_agent_kill_and_continues_from_the_chunks_already_stored()
     {
+        using var own = new E2EContext(maxOperations: 8, fileRoot: true);
         var content = RandomNumberGenerator.GetBytes(1_000_000);
-        var path = Target("resume.bin");
+        var path = Path.Combine(own.FileRoot, "resume.bin");
         var chunks = Chunks(content, path, 100_000); // 10 chunks
 
-        await SendAllAsync(chunks.Take(6));
-        _e2e.Agent.Kill();
-        _e2e.Agent.Start();
+        await SendAllAsync(chunks.Take(6), own);
+        own.Agent.Kill();
+        own.Agent.Start();
 
         // Only the four missing chunks are sent after the restart; the first answer shows the six kept.
-        var first = (await SendOneAsync(chunks[6])).ResultAs<FilePutResult>()!;
+        var first = (await SendOneAsync(chunks[6], own)).ResultAs<FilePutResult>()!;
         Assert.Equal(7, first.Received);
         Assert.Equal([7, 8, 9], first.Missing);
-        var rest = await SendAllAsync(chunks.Skip(7));
+        var rest = await SendAllAsync(chunks.Skip(7), own);
 
         Assert.Contains(rest, r => r.ResultAs<FilePutResult>()!.Complete);
         Assert.Equal(content, await File.ReadAllBytesAsync(path));
-        Assert.Empty(LeftoverParts());
+        Assert.Empty(LeftoverParts(own.FileRoot));
     }
 
     [Fact]

@@ -7,11 +7,16 @@ namespace GuestAgent.Agent.Tests.E2E;
 
 /// <summary>The SDK's PutFileAsync / GetFileAsync and guestctl cp against a real agent, through faults.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class FileTransferSdkTests : IDisposable
+public sealed class FileTransferSdkTests(FileTransferSdkTests.Agent agent) : IClassFixture<FileTransferSdkTests.Agent>
 {
-    private readonly E2EContext _e2e = new(maxOperations: 8, fileRoot: true);
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>This test's scratch directory.</summary>
+    private readonly string _dir = SharedAgent.NewDirectory(agent.E2E.Dir);
+    /// <summary>This test's directory inside the file root.</summary>
+    private readonly string _root = SharedAgent.NewDirectory(agent.E2E.FileRoot);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for the tests here that neither kill nor reconfigure it.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext(maxOperations: 8, fileRoot: true));
 
     private GuestClient NewClient(E2EContext? e2e = null)
     {
@@ -23,7 +28,7 @@ public sealed class FileTransferSdkTests : IDisposable
     private string LocalFile(int size, out byte[] content)
     {
         content = RandomNumberGenerator.GetBytes(size);
-        var path = Path.Combine(_e2e.Dir, $"local-{Guid.NewGuid():N}.bin");
+        var path = Path.Combine(_dir, $"local-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(path, content);
         return path;
     }
@@ -60,8 +65,8 @@ public sealed class FileTransferSdkTests : IDisposable
     public async Task Multi_MiB_file_goes_to_the_guest_and_back_byte_exact_with_progress_to_the_end()
     {
         var local = LocalFile(5 * 1024 * 1024 + 123, out var content);
-        var guestPath = Path.Combine(_e2e.FileRoot, "sdk.bin");
-        var back = Path.Combine(_e2e.Dir, "back.bin");
+        var guestPath = Path.Combine(_root, "sdk.bin");
+        var back = Path.Combine(_dir, "back.bin");
         var putReports = new Reports();
         var getReports = new Reports();
         await using var guest = NewClient();
@@ -87,8 +92,9 @@ public sealed class FileTransferSdkTests : IDisposable
     [Fact]
     public async Task Put_survives_agent_kill_mid_transfer_without_sending_stored_chunks_again()
     {
+        using var own = new E2EContext(maxOperations: 8, fileRoot: true);
         var local = LocalFile(4 * 1024 * 1024, out var content);
-        var guestPath = Path.Combine(_e2e.FileRoot, "killed.bin");
+        var guestPath = Path.Combine(own.FileRoot, "killed.bin");
         var reports = new Reports();
         var killed = 0;
         reports.Seen += p =>
@@ -96,28 +102,28 @@ public sealed class FileTransferSdkTests : IDisposable
             // Once a third is stored, kill -9 the agent and start it again while chunks are in flight.
             if (p.ChunksDone >= p.TotalChunks / 3 && Interlocked.Exchange(ref killed, 1) == 0)
             {
-                _e2e.Agent.Kill();
-                _e2e.Agent.Start();
+                own.Agent.Kill();
+                own.Agent.Start();
             }
         };
-        await using var guest = NewClient();
+        await using var guest = NewClient(own);
 
         var put = await guest.PutFileAsync(local, guestPath, new FilePutOptions { Progress = reports, ChunkBytes = 100_000 });
 
         Assert.Equal(1, killed);
-        Assert.Equal(2, _e2e.Agent.Starts);
+        Assert.Equal(2, own.Agent.Starts);
         Assert.Equal(content, await File.ReadAllBytesAsync(guestPath));
         // Only chunks in flight at the kill (at most a window's worth) may have been posted twice.
         Assert.True(put.Commands <= put.ChunkCount + FilePutOptions.DefaultWindow,
             $"{put.Commands} chunk commands for {put.ChunkCount} chunks");
-        Assert.Empty(Directory.GetFiles(_e2e.FileRoot, "*.guestagent-part"));
+        Assert.Empty(Directory.GetFiles(own.FileRoot, "*.guestagent-part"));
     }
 
     [Fact]
     public async Task Controller_restart_resumes_with_the_same_transfer_id_and_skips_what_the_agent_holds()
     {
         var local = LocalFile(3 * 1024 * 1024, out var content);
-        var guestPath = Path.Combine(_e2e.FileRoot, "resumed.bin");
+        var guestPath = Path.Combine(_root, "resumed.bin");
         var transferId = Guid.NewGuid();
         using var stop = new CancellationTokenSource();
         var reports = new Reports();
@@ -183,8 +189,8 @@ public sealed class FileTransferSdkTests : IDisposable
     public async Task Guestctl_cp_copies_both_ways_with_plain_progress_lines_when_not_on_a_terminal()
     {
         var local = LocalFile(700_000, out var content);
-        var guestPath = Path.Combine(_e2e.FileRoot, "cp.bin");
-        var back = Path.Combine(_e2e.Dir, "cp-back.bin");
+        var guestPath = Path.Combine(_root, "cp.bin");
+        var back = Path.Combine(_dir, "cp-back.bin");
 
         var up = await _e2e.GuestctlAsync("cp", local, $"guest:{guestPath}");
         var down = await _e2e.GuestctlAsync("cp", $"guest:{guestPath}", back);

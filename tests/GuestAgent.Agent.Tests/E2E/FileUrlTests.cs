@@ -16,30 +16,53 @@ namespace GuestAgent.Agent.Tests.E2E;
 /// with <c>upload_url</c> (the agent uploads from one). A second store is not allow-listed.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public sealed class FileUrlTests : IDisposable
+public sealed class FileUrlTests : IClassFixture<FileUrlTests.Agent>
 {
     /// <summary>A temp URL's signature: it must reach the store, and never show in a reply.</summary>
     private const string Signature = "temp_url_sig=5ecre7dead&temp_url_expires=1795000000";
 
-    private readonly ObjectStore _store = new();
-    private readonly ObjectStore _outside = new();
+    private readonly ObjectStore _store;
+    private readonly ObjectStore _outside;
     private readonly E2EContext _e2e;
+    /// <summary>This test's directory inside the file root.</summary>
+    private readonly string _root;
 
-    public FileUrlTests()
+    public FileUrlTests(Agent agent)
     {
-        // No size cap of the binding's own, so the disk's free space is what refuses a huge file.
-        _e2e = new E2EContext(httpDestinations: [$"127.0.0.1:{_store.Port}"], fileRoot: true,
-            tenant: t => t with { ExtraConfig = "max-file-bytes = 9223372036854775807" });
+        _e2e = agent.E2E;
+        _store = agent.Store.Emptied();
+        _outside = agent.Outside.Emptied();
+        _root = SharedAgent.NewDirectory(_e2e.FileRoot);
     }
 
-    public void Dispose()
+    /// <summary>One agent and the two stores for every test here; each test starts with both stores empty.</summary>
+    public sealed class Agent : IDisposable
     {
-        _e2e.Dispose();
-        _store.Dispose();
-        _outside.Dispose();
+        public Agent()
+        {
+            Store = new();
+            Outside = new();
+            // No size cap of the binding's own, so the disk's free space is what refuses a huge file.
+            E2E = new E2EContext(httpDestinations: [$"127.0.0.1:{Store.Port}"], fileRoot: true,
+                tenant: t => t with { ExtraConfig = "max-file-bytes = 9223372036854775807" });
+        }
+
+        public E2EContext E2E { get; }
+
+        internal ObjectStore Store { get; }
+
+        /// <summary>Not on the binding's list of destinations.</summary>
+        internal ObjectStore Outside { get; }
+
+        public void Dispose()
+        {
+            E2E.Dispose();
+            Store.Dispose();
+            Outside.Dispose();
+        }
     }
 
-    private string Target(string name) => Path.Combine(_e2e.FileRoot, name);
+    private string Target(string name) => Path.Combine(_root, name);
 
     private static string Sha(byte[] data) => Convert.ToHexStringLower(SHA256.HashData(data));
 
@@ -54,7 +77,7 @@ public sealed class FileUrlTests : IDisposable
 
     /// <summary>The file root holds exactly these names: no temp file left behind, nothing half-written.</summary>
     private void AssertRootHolds(params string[] names) =>
-        Assert.Equal(names.Order(), Directory.EnumerateFileSystemEntries(_e2e.FileRoot).Select(Path.GetFileName).Order());
+        Assert.Equal(names.Order(), Directory.EnumerateFileSystemEntries(_root).Select(Path.GetFileName).Order());
 
     private static void AssertFailed(Reply final, string code)
     {
@@ -363,14 +386,14 @@ public sealed class FileUrlTests : IDisposable
     }
 
     /// <summary>One request as the store saw it.</summary>
-    private sealed record SeenRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers);
+    internal sealed record SeenRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers);
 
     /// <summary>
     /// An object store in miniature on 127.0.0.1: GET serves <see cref="Objects"/>, PUT and POST
     /// store the body there (201); <see cref="Redirects"/> and <see cref="Routes"/> override a path.
     /// Every request is recorded before it is answered.
     /// </summary>
-    private sealed class ObjectStore : IDisposable
+    internal sealed class ObjectStore : IDisposable
     {
         private readonly HttpListener _listener = new();
         private readonly ConcurrentQueue<SeenRequest> _seen = new();
@@ -401,6 +424,16 @@ public sealed class FileUrlTests : IDisposable
         public IReadOnlyList<SeenRequest> Seen => [.. _seen];
 
         public int Requests => _seen.Count;
+
+        /// <summary>This store with no objects, redirects, routes or requests seen: as a test finds it.</summary>
+        public ObjectStore Emptied()
+        {
+            Objects.Clear();
+            Redirects.Clear();
+            Routes.Clear();
+            _seen.Clear();
+            return this;
+        }
 
         private async Task ServeAsync()
         {

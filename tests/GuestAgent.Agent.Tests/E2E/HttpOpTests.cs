@@ -11,23 +11,36 @@ using GuestAgent.Testing;
 namespace GuestAgent.Agent.Tests.E2E;
 
 /// <summary>The http op against real local HTTP servers: one allow-listed, one not.</summary>
-public sealed class HttpOpTests : IDisposable
+public sealed class HttpOpTests(HttpOpTests.Agent agent) : IClassFixture<HttpOpTests.Agent>
 {
-    private readonly TestHttpServer _allowed = new();
-    private readonly TestHttpServer _other = new();
-    private readonly E2EContext _e2e;
+    private readonly TestHttpServer _allowed = agent.Allowed.Recounted();
+    private readonly TestHttpServer _other = agent.Other.Recounted();
+    private readonly E2EContext _e2e = agent.E2E;
 
-    public HttpOpTests()
+    /// <summary>One agent and both servers for every test here; each test counts requests from nought.</summary>
+    public sealed class Agent : IDisposable
     {
-        _allowed.Redirects["/redirect-outside"] = $"{_other.BaseUrl}hello";
-        _e2e = new E2EContext(httpDestinations: [$"127.0.0.1:{_allowed.Port}"]);
-    }
+        public Agent()
+        {
+            Allowed = new();
+            Other = new();
+            Allowed.Redirects["/redirect-outside"] = $"{Other.BaseUrl}hello";
+            E2E = new E2EContext(httpDestinations: [$"127.0.0.1:{Allowed.Port}"]);
+        }
 
-    public void Dispose()
-    {
-        _e2e.Dispose();
-        _allowed.Dispose();
-        _other.Dispose();
+        public E2EContext E2E { get; }
+
+        internal TestHttpServer Allowed { get; }
+
+        /// <summary>Not on the binding's list of destinations.</summary>
+        internal TestHttpServer Other { get; }
+
+        public void Dispose()
+        {
+            E2E.Dispose();
+            Allowed.Dispose();
+            Other.Dispose();
+        }
     }
 
     private async Task<IReadOnlyList<Reply>> RunAsync(HttpArgs args)
@@ -209,6 +222,13 @@ public sealed class HttpOpTests : IDisposable
         public string BaseUrl => $"http://127.0.0.1:{Port}/";
 
         public int Requests => Volatile.Read(ref _requests);
+
+        /// <summary>This server with its request count back at nought, as a test finds it.</summary>
+        public TestHttpServer Recounted()
+        {
+            Volatile.Write(ref _requests, 0);
+            return this;
+        }
 
         public Dictionary<string, string> Redirects { get; } = [];
 

@@ -2,11 +2,14 @@ using GuestAgent.Protocol;
 
 namespace GuestAgent.Agent.Tests.E2E;
 
-public sealed class ProcessControlTests : IDisposable
+public sealed class ProcessControlTests(ProcessControlTests.Agent agent) : IClassFixture<ProcessControlTests.Agent>
 {
-    private readonly E2EContext _e2e = new();
+    private readonly E2EContext _e2e = agent.E2E;
+    /// <summary>This test's scratch directory.</summary>
+    private readonly string _dir = SharedAgent.NewDirectory(agent.E2E.Dir);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for the tests here that neither kill nor reconfigure it.</summary>
+    public sealed class Agent() : SharedAgent(() => new E2EContext());
 
     private static bool Alive(int pid) =>
         File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].TrimStart().StartsWith('Z');
@@ -14,7 +17,7 @@ public sealed class ProcessControlTests : IDisposable
     [Fact]
     public async Task Timeout_kills_the_whole_process_tree()
     {
-        var pidFile = Path.Combine(_e2e.Dir, "grandchild");
+        var pidFile = Path.Combine(_dir, "grandchild");
         var cmd = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs
         {
             Shell = $"sleep 300 & echo $! > {pidFile}; echo started; wait",
@@ -33,7 +36,7 @@ public sealed class ProcessControlTests : IDisposable
     [Fact]
     public async Task Cancel_stops_a_running_command_and_both_get_final_replies()
     {
-        var pidFile = Path.Combine(_e2e.Dir, "pid");
+        var pidFile = Path.Combine(_dir, "pid");
         var target = await _e2e.Controller.SendAsync(_e2e.Controller.Exec(new ExecArgs
         {
             Shell = $"echo $$ > {pidFile}; exec sleep 300",

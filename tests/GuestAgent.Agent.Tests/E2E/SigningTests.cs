@@ -88,8 +88,9 @@ public abstract class SigningScenarios
         Assert.Equal(ReplyStatus.Succeeded, replies[^1].Status);
         Assert.All(replies, r => Assert.Equal(SignatureStatus.Valid, Controller.SignatureOf(r.Id, r.Seq)));
 
+        var mark = Agent.LogMark;
         await Controller.PostExactAsync(captured.DeepClone());
-        await Agent.WaitForLogAsync("duplicate delivery", E2EContext.Wait);
+        await Agent.WaitForLogAsync("duplicate delivery", E2EContext.Wait, since: mark);
         var after = await Controller.SendAsync(Touch("after"));
         await Controller.FinalAsync(after.Id, E2EContext.Wait);
 
@@ -145,17 +146,19 @@ public abstract class SigningScenarios
 }
 
 /// <summary><see cref="SigningScenarios"/> on the plain bed, plus what needs its own reply queues.</summary>
-public sealed class SigningTests : SigningScenarios, IDisposable
+public sealed class SigningTests(SigningTests.Guest guest) : SigningScenarios, IClassFixture<SigningTests.Guest>
 {
-    private readonly E2EContext _e2e = new();
+    private readonly E2EContext _e2e = guest.E2E;
+    private readonly string _dir = SharedAgent.NewDirectory(guest.E2E.Dir);
 
-    public void Dispose() => _e2e.Dispose();
+    /// <summary>One agent for every test here.</summary>
+    public sealed class Guest() : SharedAgent(() => new E2EContext());
 
     protected override RawController Controller => _e2e.Controller;
 
     protected override AgentProcess Agent => _e2e.Agent;
 
-    protected override string Dir => _e2e.Dir;
+    protected override string Dir => _dir;
 
     protected override ZaqarClient Attacker => _e2e.Bed.Client(_e2e.Tenant.Project);
 
@@ -166,12 +169,13 @@ public sealed class SigningTests : SigningScenarios, IDisposable
     public async Task Unsigned_command_is_rejected_never_runs_and_does_not_burn_its_id()
     {
         var command = Touch("unsigned");
+        var mark = Agent.LogMark;
         var reply = await RejectedAsync(Controller.WithKey(null), command, RejectCodes.Unsigned);
 
         // The rejection is unsigned: it carries no authority, and a client with keys would drop it.
         Assert.Equal(SignatureStatus.Unsigned, Controller.SignatureOf(command.Id, reply.Seq));
         Assert.False(File.Exists(Mark("unsigned")));
-        await Agent.WaitForLogAsync("not recorded", E2EContext.Wait);
+        await Agent.WaitForLogAsync("not recorded", E2EContext.Wait, since: mark);
 
         // The genuine command with the same id still runs: an unauthenticated message cannot squat ids.
         var genuine = new RawController(Controller.Zaqar, Controller.CommandQueue, ZaqarBed.NewQueue("rep"), TestKeys.K1);
@@ -199,44 +203,57 @@ public sealed class SigningTests : SigningScenarios, IDisposable
 /// two queues, the controller and the attacker hold tenant A's keystone token (the attacker has no
 /// signing key).
 /// </summary>
-public sealed class KeystoneSigningTests : SigningScenarios, IAsyncLifetime
+public sealed class KeystoneSigningTests(KeystoneSigningTests.Guest guest) : SigningScenarios, IClassFixture<KeystoneSigningTests.Guest>, IDisposable
 {
     private readonly KeystoneBed _bed = KeystoneBed.Shared;
-    private readonly string _queue = ZaqarBed.NewQueue("ks-cmd");
-    private readonly string _reply = ZaqarBed.NewQueue("ks-rep");
     private readonly string _dir = Directory.CreateTempSubdirectory("ga-ks-sign-").FullName;
-    private AgentProcess? _agent;
-    private RawController? _controller;
 
-    protected override RawController Controller => _controller!;
+    /// <summary>The pre-signed guest every test here talks to, and its controller.</summary>
+    public sealed class Guest : IAsyncLifetime
+    {
+        private readonly KeystoneBed _bed = KeystoneBed.Shared;
+        private AgentProcess? _agent;
+        private RawController? _controller;
 
-    protected override AgentProcess Agent => _agent!;
+        public string Queue { get; } = ZaqarBed.NewQueue("ks-cmd");
+
+        public string Reply { get; } = ZaqarBed.NewQueue("ks-rep");
+
+        public AgentProcess Agent => _agent!;
+
+        public RawController Controller => _controller!;
+
+        public async Task InitializeAsync()
+        {
+            var a = _bed.Client(Tenant.A);
+            await a.CreateQueueAsync(Queue);
+            await a.CreateQueueAsync(Reply);
+            var expires = DateTimeOffset.UtcNow.AddDays(1);
+            var cmd = _bed.Mint(Tenant.A, Queue, expires, ["claims", "messages"], ["DELETE", "POST"]);
+            var rep = _bed.Mint(Tenant.A, Reply, expires, ["messages"], ["POST"]);
+            _agent = AgentProcess.Start(_bed.ZaqarUrl, [new TestTenant("t1", _bed.TenantA.ProjectId, Queue, Reply,
+                ExtraConfig: Guestctl.PreSignedAuthBlock(cmd, rep))]);
+            _controller = new RawController(a, Queue, Reply, TestKeys.K1, [TestKeys.K1]);
+        }
+
+        public Task DisposeAsync()
+        {
+            _agent?.Dispose();
+            return Task.CompletedTask;
+        }
+    }
+
+    protected override RawController Controller => guest.Controller;
+
+    protected override AgentProcess Agent => guest.Agent;
 
     protected override string Dir => _dir;
 
     protected override ZaqarClient Attacker => _bed.Client(Tenant.A);
 
-    protected override GuestClient Sdk() => new(_bed.Client(Tenant.A), _queue, _reply, new GuestClientOptions { SigningKeys = [TestKeys.K1] });
+    protected override GuestClient Sdk() => new(_bed.Client(Tenant.A), guest.Queue, guest.Reply, new GuestClientOptions { SigningKeys = [TestKeys.K1] });
 
-    public async Task InitializeAsync()
-    {
-        var a = _bed.Client(Tenant.A);
-        await a.CreateQueueAsync(_queue);
-        await a.CreateQueueAsync(_reply);
-        var expires = DateTimeOffset.UtcNow.AddDays(1);
-        var cmd = _bed.Mint(Tenant.A, _queue, expires, ["claims", "messages"], ["DELETE", "POST"]);
-        var rep = _bed.Mint(Tenant.A, _reply, expires, ["messages"], ["POST"]);
-        _agent = AgentProcess.Start(_bed.ZaqarUrl, [new TestTenant("t1", _bed.TenantA.ProjectId, _queue, _reply,
-            ExtraConfig: Guestctl.PreSignedAuthBlock(cmd, rep))]);
-        _controller = new RawController(a, _queue, _reply, TestKeys.K1, [TestKeys.K1]);
-    }
-
-    public Task DisposeAsync()
-    {
-        _agent?.Dispose();
-        Directory.Delete(_dir, recursive: true);
-        return Task.CompletedTask;
-    }
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
     public async Task Unsigned_command_from_a_project_member_is_rejected_and_never_runs()

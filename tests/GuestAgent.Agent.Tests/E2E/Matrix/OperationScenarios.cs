@@ -14,9 +14,48 @@ namespace GuestAgent.Agent.Tests.E2E.Matrix;
 /// the transport-specific suites already cover them on Zaqar by default.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class OperationScenarios
+public sealed class OperationScenarios(OperationScenarios.Guests guests) : IClassFixture<OperationScenarios.Guests>
 {
     private static readonly TimeSpan Wait = MatrixGuest.Wait;
+
+    /// <summary>
+    /// One guest per transport for the scenarios that neither kill nor reconfigure theirs, started
+    /// when first asked for (each scenario leaves its marks under names of its own).
+    /// </summary>
+    public sealed class Guests : IAsyncLifetime
+    {
+        private readonly Dictionary<string, Task<(MatrixGuest Guest, GuestClient Client)>> _started = [];
+        private readonly Lock _gate = new();
+
+        /// <summary>The guest on <paramref name="transport"/> and its one client (on AMQP every client reads the binding's one reply queue).</summary>
+        public Task<(MatrixGuest Guest, GuestClient Client)> On(string transport)
+        {
+            lock (_gate)
+            {
+                if (!_started.TryGetValue(transport, out var guest))
+                {
+                    _started[transport] = guest = StartAsync(transport);
+                }
+                return guest;
+            }
+        }
+
+        private static async Task<(MatrixGuest, GuestClient)> StartAsync(string transport)
+        {
+            var guest = await MatrixTransports.StartAsync(transport);
+            return (guest, guest.NewClient());
+        }
+
+        public Task InitializeAsync() => Task.CompletedTask;
+
+        public async Task DisposeAsync()
+        {
+            foreach (var guest in _started.Values)
+            {
+                await (await guest).Guest.DisposeAsync();
+            }
+        }
+    }
 
     private static CallOptions Timely => new() { Timeout = Wait };
 
@@ -24,8 +63,7 @@ public sealed class OperationScenarios
     [MemberData(nameof(MatrixTransports.All), MemberType = typeof(MatrixTransports))]
     public async Task Exec_call_returns_output_reassembled_from_chunks_and_the_exit_code(string transport)
     {
-        await using var guest = await MatrixTransports.StartAsync(transport);
-        var client = guest.NewClient();
+        var (guest, client) = await guests.On(transport);
 
         // 200,000 bytes: past the inline cap, so stdout comes as checksummed chunk replies.
         var result = await client.CallAsync(new ExecArgs { Shell = "head -c 200000 /dev/zero | tr '\\0' x; echo err >&2; exit 3" }, Timely);
@@ -43,8 +81,7 @@ public sealed class OperationScenarios
     [MemberData(nameof(MatrixTransports.All), MemberType = typeof(MatrixTransports))]
     public async Task Cast_is_accepted_runs_once_and_status_reports_it_succeeded(string transport)
     {
-        await using var guest = await MatrixTransports.StartAsync(transport);
-        var client = guest.NewClient();
+        var (guest, client) = await guests.On(transport);
 
         // Long enough that the status asked right after acceptance finds it still going on a loaded machine.
         var id = await client.CastAsync(new ExecArgs { Shell = $"sleep 3; echo ran >> {guest.Dir}/cast" },
@@ -62,8 +99,7 @@ public sealed class OperationScenarios
     [MemberData(nameof(MatrixTransports.All), MemberType = typeof(MatrixTransports))]
     public async Task File_put_then_get_round_trips_the_bytes_with_matching_sha256(string transport)
     {
-        await using var guest = await MatrixTransports.StartAsync(transport);
-        var client = guest.NewClient();
+        var (guest, client) = await guests.On(transport);
         var content = RandomNumberGenerator.GetBytes(1024 * 1024 + 77);
         var guestPath = Path.Combine(guest.FileRoot, "up.bin");
         var back = Path.Combine(guest.Dir, "back.bin");
@@ -84,8 +120,7 @@ public sealed class OperationScenarios
     [MemberData(nameof(MatrixTransports.All), MemberType = typeof(MatrixTransports))]
     public async Task Ping_answers_with_the_bindings_capabilities(string transport)
     {
-        await using var guest = await MatrixTransports.StartAsync(transport);
-        var client = guest.NewClient();
+        var (guest, client) = await guests.On(transport);
 
         var ping = await client.PingAsync(Timely);
 
