@@ -240,12 +240,15 @@ public sealed class LinuxPlatformTests : IDisposable
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
     private static extern int SysClose(int fd);
 
-    [Fact]
-    public async Task A_run_and_its_supervisor_hold_none_of_the_agents_descriptors_and_its_command_sees_only_its_own_three()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // as on a libc without posix_spawn_file_actions_addclosefrom_np
+    public async Task A_run_and_its_supervisor_hold_none_of_the_agents_descriptors_and_its_command_sees_only_its_own_three(bool closeFrom)
     {
         // A descriptor the agent got without close-on-exec, as one inherited from whatever started it.
         var pipe = new int[2];
         Assert.Equal(0, SysPipe(pipe));
+        PosixSpawn.UseCloseFrom = closeFrom;
         try
         {
             var (run, files) = StartRun(["/bin/sh", "-c", "ls /proc/$$/fd; echo done; exec sleep 100"]);
@@ -271,6 +274,7 @@ public sealed class LinuxPlatformTests : IDisposable
         }
         finally
         {
+            PosixSpawn.UseCloseFrom = true;
             SysClose(pipe[0]);
             SysClose(pipe[1]);
         }

@@ -32,8 +32,17 @@ internal static class PosixSpawn
     private const int FdSetCloseOnExec = 2; // F_SETFD
     private const int CloseOnExec = 1; // FD_CLOEXEC
 
-    /// <summary>Cleared when libc has no posix_spawn_file_actions_addclosefrom_np (glibc before 2.34, musl).</summary>
-    private static volatile bool _hasCloseFrom = true;
+    /// <summary>
+    /// Cleared when libc has no posix_spawn_file_actions_addclosefrom_np (glibc before 2.34, musl);
+    /// a test clears it to run the other way on any libc.
+    /// </summary>
+    internal static bool UseCloseFrom
+    {
+        get => Volatile.Read(ref _useCloseFrom);
+        set => Volatile.Write(ref _useCloseFrom, value);
+    }
+
+    private static bool _useCloseFrom = true;
 
     [DllImport("libc", EntryPoint = "posix_spawn")]
     private static extern int SysSpawn(out int pid, byte[] path, IntPtr fileActions, IntPtr attributes, IntPtr[] argv, IntPtr[] envp);
@@ -164,7 +173,7 @@ internal static class PosixSpawn
     /// </summary>
     private static int CloseFrom(IntPtr actions, int from)
     {
-        if (_hasCloseFrom)
+        if (UseCloseFrom)
         {
             try
             {
@@ -172,7 +181,7 @@ internal static class PosixSpawn
             }
             catch (EntryPointNotFoundException)
             {
-                _hasCloseFrom = false;
+                UseCloseFrom = false;
             }
         }
         try
