@@ -29,6 +29,7 @@ internal static class PosixSpawn
     private const int ReadOnly = 0;
     private const int WriteOnly = 1;
     private const int CreateAppend = 0x40 | 0x400; // O_CREAT | O_APPEND (the same on x86-64 and arm64)
+    private const uint OwnerReadWrite = 0x180; // 0600, as the agent creates a run's files
     private const int FdSetCloseOnExec = 2; // F_SETFD
     private const int CloseOnExec = 1; // FD_CLOEXEC
 
@@ -139,7 +140,7 @@ internal static class PosixSpawn
             var devNull = System.Text.Encoding.UTF8.GetBytes("/dev/null\0");
             if ((rc = SysActionsOpen(actions, 0, devNull, ReadOnly, 0)) != 0
                 || (rc = SysActionsOpen(actions, 1, devNull, WriteOnly, 0)) != 0
-                || (rc = SysActionsOpen(actions, 2, System.Text.Encoding.UTF8.GetBytes(stderrPath + "\0"), WriteOnly | CreateAppend, 0x180)) != 0
+                || (rc = SysActionsOpen(actions, 2, System.Text.Encoding.UTF8.GetBytes(stderrPath + "\0"), WriteOnly | CreateAppend, OwnerReadWrite)) != 0
                 || (rc = CloseFrom(actions, 3)) != 0)
             {
                 return rc;
