@@ -59,19 +59,15 @@ fi
 # start many agent processes (running those beside anything on two cores only adds load and
 # flakiness). The RabbitMQ tests touch no Zaqar and run beside the light Zaqar projects (the
 # protocol, Zaqar client and SDK tests, mostly waiting on the bed), then the agent tests alone.
-run_tests() { # PROJECT [LOG]: one test project; its output to LOG when given
-    local project="tests/$1/$1.csproj"
-    if [[ -n "${2:-}" ]]; then
-        dotnet test "$project" -c Release --no-build --logger trx --results-directory "$WORK/results" "${TEST_ARGS[@]}" >"$2" 2>&1
-    else
-        dotnet test "$project" -c Release --no-build --logger trx --results-directory "$WORK/results" "${TEST_ARGS[@]}"
-    fi
+run_tests() { # PROJECT: one test project
+    dotnet test "tests/$1/$1.csproj" -c Release --no-build --logger trx --results-directory "$WORK/results" "${TEST_ARGS[@]}"
 }
 TEST_ARGS=("$@")
+LIGHT=(GuestAgent.Protocol.Tests GuestAgent.Blocks.SysInfo.Tests GuestAgent.Zaqar.Tests GuestAgent.Client.Tests)
 rc=0
-run_tests GuestAgent.Amqp.Tests "$WORK/amqp-tests.log" &
+run_tests GuestAgent.Amqp.Tests >"$WORK/amqp-tests.log" 2>&1 &
 amqp=$!
-for project in GuestAgent.Protocol.Tests GuestAgent.Blocks.SysInfo.Tests GuestAgent.Zaqar.Tests GuestAgent.Client.Tests; do
+for project in "${LIGHT[@]}"; do
     run_tests "$project" || rc=1
 done
 wait "$amqp" || rc=1
@@ -79,10 +75,7 @@ cat "$WORK/amqp-tests.log"
 # The agent tests, and any test project not named above, one at a time.
 for dir in tests/*.Tests; do
     project="$(basename "$dir")"
-    case "$project" in
-        GuestAgent.Amqp.Tests|GuestAgent.Protocol.Tests|GuestAgent.Blocks.SysInfo.Tests|GuestAgent.Zaqar.Tests|GuestAgent.Client.Tests) ;;
-        *) run_tests "$project" || rc=1 ;;
-    esac
+    [[ " GuestAgent.Amqp.Tests ${LIGHT[*]} " == *" $project "* ]] || { run_tests "$project" || rc=1; }
 done
 
 passed=0 failed=0 skipped=0 files=0

@@ -76,16 +76,7 @@ public sealed class AgentProcess : IDisposable
     public int? Pid => _process?.Id;
     public bool IsRunning => _process is { HasExited: false };
 
-    public string Log
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _log.ToString();
-            }
-        }
-    }
+    public string Log => LogSince(0);
 
     /// <summary>Writes a config for <paramref name="tenants"/> (fast polling, small caps) and starts the agent.</summary>
     public static AgentProcess Start(ZaqarBed bed, IReadOnlyList<TestTenant> tenants, string name = "test-agent",

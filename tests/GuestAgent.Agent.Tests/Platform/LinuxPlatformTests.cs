@@ -237,9 +237,6 @@ public sealed class LinuxPlatformTests : IDisposable
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "pipe")]
     private static extern int SysPipe(int[] fds);
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
-    private static extern int SysClose(int fd);
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)] // as on a libc without posix_spawn_file_actions_addclosefrom_np
@@ -275,8 +272,8 @@ public sealed class LinuxPlatformTests : IDisposable
         finally
         {
             PosixSpawn.UseCloseFrom = true;
-            SysClose(pipe[0]);
-            SysClose(pipe[1]);
+            Native.Close(pipe[0]);
+            Native.Close(pipe[1]);
         }
     }
 
