@@ -9,9 +9,10 @@ namespace GuestAgent.Agent.Tests.E2E;
 /// The Debian package as an operator meets it (tools/package.sh): installed into a throw-away root
 /// with dpkg (its maintainer scripts run there, honouring DPKG_ROOT; nothing touches this machine's
 /// system), the installed self-contained binary run against the Zaqar bed, then upgraded to a newer
-/// package while casts are in flight. The default suite publishes once (`package.sh --quick`: no
-/// ReadyToRun code, whose precompiling takes minutes, and light compression) and packages that
-/// build twice under two versions; the longer mode builds both releases as they ship. Also the cloud-init user-data
+/// package while casts are in flight. The default suite packages one build twice under two versions
+/// (light compression): the self-contained agent tools/test.sh published for every test when there
+/// is one (`package.sh --no-publish`), otherwise its own `package.sh --quick` build (no ReadyToRun
+/// code); the longer mode builds both releases as they ship. Also the cloud-init user-data
 /// guestctl prints for a guest, through Debian's cloud-init schema check.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -32,10 +33,12 @@ public sealed class PackageTests
         {
             var (rid, debArch) = RuntimeInformation.OSArchitecture == Architecture.Arm64 ? ("arm64", "arm64") : ("x64", "amd64");
             var packages = Path.Combine(work, "packages");
-            var oldDeb = Package(OldVersion, rid, packages, debArch, release: LongMode);
-            // The default suite's newer package holds the same build: its binary says the old version.
+            // The default suite's packages hold one build, which says the version it was published with.
+            var suiteBuild = LongMode ? null : StageSuiteAgent(rid, packages);
+            var oldDeb = Package(OldVersion, rid, packages, debArch, release: LongMode, publish: suiteBuild is null);
             var newDeb = Package(NewVersion, rid, packages, debArch, release: LongMode, publish: LongMode);
-            var newBinaryVersion = LongMode ? NewVersion : OldVersion;
+            var oldBinaryVersion = suiteBuild ?? OldVersion;
+            var newBinaryVersion = LongMode ? NewVersion : oldBinaryVersion;
 
             // A fresh install into an empty root.
             var root = Path.Combine(work, "root");
@@ -48,7 +51,7 @@ public sealed class PackageTests
             var conf = Path.Combine(root, "etc", "guest-agent", "guest-agent.conf");
             var state = Path.Combine(root, "var", "lib", "guest-agent");
             Assert.Contains($"Version: {OldVersion}", Dpkg(root, "-s", "guest-agent"));
-            Assert.Equal($"guest-agent {OldVersion}", Run(binary, "--version").Stdout.Trim());
+            Assert.Equal($"guest-agent {oldBinaryVersion}", Run(binary, "--version").Stdout.Trim());
             Assert.Equal("../../opt/guest-agent/guest-agent", new FileInfo(Path.Combine(root, "usr", "sbin", "guest-agent")).LinkTarget);
             Assert.Equal(File.ReadAllText(RepoPaths.Root + "/hocon/guest-agent.conf"), File.ReadAllText(conf));
             Assert.Equal("/etc/guest-agent/guest-agent.conf", File.ReadAllText(Path.Combine(root, "var", "lib", "dpkg", "info", "guest-agent.conffiles")).Trim());
@@ -98,7 +101,7 @@ public sealed class PackageTests
             var callFinal = await controller.FinalAsync(call.Id, Wait);
             Assert.Equal(ReplyStatus.Succeeded, callFinal.Status);
             Assert.Equal("installed\n", callFinal.ResultAs<ExecResult>()!.Stdout.Data);
-            Assert.Contains($"guest-agent {OldVersion} starting", agent.Log);
+            Assert.Contains($"guest-agent {oldBinaryVersion} starting", agent.Log);
             var clientId = File.ReadAllText(Path.Combine(state, "client-id"));
             var stateFiles = Directory.GetFiles(state, "*", SearchOption.TopDirectoryOnly).Select(Path.GetFileName).ToHashSet();
 
@@ -249,6 +252,30 @@ public sealed class PackageTests
         var deb = Path.Combine(outDir, $"guest-agent_{version}_{debArch}.deb");
         Assert.True(File.Exists(deb), $"package.sh did not write {deb}: {stdout}");
         return deb;
+    }
+
+    /// <summary>
+    /// The self-contained agent tools/test.sh published for the suite (GUESTAGENT_AGENT_EXECUTABLE),
+    /// linked where `package.sh --no-publish` takes a build from; the version it says. Null when
+    /// there is none, or it needs a .NET runtime beside it (a package carries its own): the test
+    /// then publishes one.
+    /// </summary>
+    private static string? StageSuiteAgent(string rid, string outDir)
+    {
+        if (AgentProcess.AgentExecutable is not { } executable || Path.GetFileName(executable) != "guest-agent")
+        {
+            return null;
+        }
+        var dir = Path.GetDirectoryName(Path.GetFullPath(executable))!;
+        if (!File.Exists(Path.Combine(dir, "libcoreclr.so")))
+        {
+            return null;
+        }
+        var version = Run(executable, "--version").Stdout.Trim();
+        Assert.StartsWith("guest-agent ", version);
+        var publish = Directory.CreateDirectory(Path.Combine(outDir, "publish", $"linux-{rid}")).FullName;
+        Directory.CreateSymbolicLink(Path.Combine(publish, "guest-agent"), dir);
+        return version["guest-agent ".Length..];
     }
 
     /// <summary>dpkg on the throw-away root; maintainer scripts run outside a chroot with DPKG_ROOT set.</summary>
