@@ -159,6 +159,7 @@ public sealed class AgentProcess : IDisposable
         {
             psi.ArgumentList.Add(a);
         }
+        ApplySuiteEnvironment(psi);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -178,6 +179,27 @@ public sealed class AgentProcess : IDisposable
     /// </summary>
     public static string? AgentExecutable =>
         Environment.GetEnvironmentVariable("GUESTAGENT_AGENT_EXECUTABLE") is { Length: > 0 } path ? path : null;
+
+    /// <summary>
+    /// Variables every agent process the tests start gets (GUESTAGENT_AGENT_ENV, `NAME=value` pairs
+    /// apart by spaces; a test's own variables come after them). tools/test.sh sets the runtime's
+    /// compilation mode there (docs/performance.md, "The test suite's agents").
+    /// </summary>
+    public static IReadOnlyList<(string Name, string Value)> SuiteEnvironment =>
+        (Environment.GetEnvironmentVariable("GUESTAGENT_AGENT_ENV") ?? "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Select(pair => pair.Split('=', 2) is [var name, var value] && name.Length > 0
+                ? (name, value)
+                : throw new InvalidOperationException($"GUESTAGENT_AGENT_ENV: '{pair}' is not NAME=value"))
+            .ToList();
+
+    private static void ApplySuiteEnvironment(ProcessStartInfo psi)
+    {
+        foreach (var (name, value) in SuiteEnvironment)
+        {
+            psi.Environment[name] = value;
+        }
+    }
 
     /// <summary>The built agent: src/GuestAgent.Agent/bin/&lt;same configuration as the tests&gt;/net10.0/guest-agent.dll.</summary>
     public static string AgentDll
@@ -205,6 +227,7 @@ public sealed class AgentProcess : IDisposable
         {
             psi.ArgumentList.Add(Executable ?? AgentDll);
         }
+        ApplySuiteEnvironment(psi);
         foreach (var (variable, value) in _environment)
         {
             if (value is null)
