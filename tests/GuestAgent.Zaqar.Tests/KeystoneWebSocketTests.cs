@@ -2,12 +2,22 @@ using GuestAgent.Testing;
 
 namespace GuestAgent.Zaqar.Tests;
 
-/// <summary>A keystone bed of its own with Zaqar's WebSocket server (start.sh --websocket), for one test class.</summary>
+/// <summary>
+/// A keystone bed with Zaqar's WebSocket server (start.sh --websocket): the run's shared bed when it
+/// has one (tools/test.sh starts it so), else one of its own for the test class. Its tests only
+/// read and write queues of their own, so they need no bed to themselves.
+/// </summary>
 public sealed class KeystoneWebSocketBedFixture : IDisposable
 {
-    public KeystoneBed Bed { get; } = KeystoneBed.StartPrivate(webSocket: true);
+    public KeystoneBed Bed { get; } = KeystoneBed.Shared.WebSocketUrl is not null ? KeystoneBed.Shared : KeystoneBed.StartPrivate(webSocket: true);
 
-    public void Dispose() => Bed.Dispose();
+    public void Dispose()
+    {
+        if (!ReferenceEquals(Bed, KeystoneBed.Shared))
+        {
+            Bed.Dispose();
+        }
+    }
 }
 
 /// <summary>Push over the WebSocket server of a keystone-authenticated Zaqar.</summary>
