@@ -183,7 +183,7 @@ public sealed class AgentProcess : IDisposable
     /// <summary>
     /// Variables every agent process the tests start gets (GUESTAGENT_AGENT_ENV, `NAME=value` pairs
     /// apart by spaces; a test's own variables come after them). tools/test.sh sets the runtime's
-    /// compilation mode there (docs/performance.md, "The test suite's agents").
+    /// compilation mode there (docs/performance.md, "The test suite under 10 minutes").
     /// </summary>
     public static IReadOnlyList<(string Name, string Value)> SuiteEnvironment =>
         (Environment.GetEnvironmentVariable("GUESTAGENT_AGENT_ENV") ?? "")
