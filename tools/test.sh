@@ -65,18 +65,10 @@ fi
 # start many agent processes (running those beside anything on two cores only adds load and
 # flakiness). The RabbitMQ tests touch no Zaqar and run beside the light Zaqar projects (the
 # protocol, Zaqar client and SDK tests, mostly waiting on the bed), then the agent tests alone.
-run_tests() { # PROJECT [RUNSETTING...]: one test project
-    local project="$1"; shift
-    local settings=("$@")
-    # RunSettings go after a `--`, which the caller's arguments may already hold.
-    (( ${#settings[@]} == 0 )) || [[ " ${TEST_ARGS[*]} " == *" -- "* ]] || settings=(-- "${settings[@]}")
-    dotnet test "tests/$project/$project.csproj" -c Release --no-build --logger trx --results-directory "$WORK/results" "${TEST_ARGS[@]}" "${settings[@]}"
+run_tests() { # PROJECT: one test project
+    dotnet test "tests/$1/$1.csproj" -c Release --no-build --logger trx --results-directory "$WORK/results" "${TEST_ARGS[@]}"
 }
 TEST_ARGS=("$@")
-# The agent tests run one test class more at a time than there are cores (xunit runs as many as
-# cores by default): many of their tests wait (an expiry, a timeout, a run's sleep) with no CPU in
-# use, and a third class fills that time (agent tests 5 min 03 s two at a time, 3 min 54 s three).
-AGENT_TESTS_SETTINGS=("xUnit.MaxParallelThreads=$(( $(nproc) + 1 ))")
 LIGHT=(GuestAgent.Protocol.Tests GuestAgent.Blocks.SysInfo.Tests GuestAgent.Zaqar.Tests GuestAgent.Client.Tests)
 rc=0
 run_tests GuestAgent.Amqp.Tests >"$WORK/amqp-tests.log" 2>&1 &
@@ -86,12 +78,11 @@ for project in "${LIGHT[@]}"; do
 done
 wait "$amqp" || rc=1
 cat "$WORK/amqp-tests.log"
-# The agent tests, and any test project not named above, one at a time.
+# The agent tests (several test classes at a time: their xunit.runner.json), and any test project
+# not named above, one project at a time.
 for dir in tests/*.Tests; do
     project="$(basename "$dir")"
-    [[ " GuestAgent.Amqp.Tests ${LIGHT[*]} " == *" $project "* ]] && continue
-    if [[ "$project" == GuestAgent.Agent.Tests ]]; then run_tests "$project" "${AGENT_TESTS_SETTINGS[@]}" || rc=1
-    else run_tests "$project" || rc=1; fi
+    [[ " GuestAgent.Amqp.Tests ${LIGHT[*]} " == *" $project "* ]] || { run_tests "$project" || rc=1; }
 done
 
 passed=0 failed=0 skipped=0 files=0
