@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 MIB="${1:-64}"; RUNS="${2:-3}"
 RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
-cleanup() { [[ -f "$RUN/agent.pid" ]] && kill "$(cat "$RUN/agent.pid")" 2>/dev/null; "$ROOT/tools/zaqar/stop.sh" "$RUN/bed"; rm -rf "$RUN/root"; }
+cleanup() { [[ -n "${BENCH_KEEP_LOG:-}" ]] && cp "$RUN/agent.log" "$BENCH_KEEP_LOG";  [[ -f "$RUN/agent.pid" ]] && kill "$(cat "$RUN/agent.pid")" 2>/dev/null; "$ROOT/tools/zaqar/stop.sh" "$RUN/bed"; rm -rf "$RUN/root"; }
 trap cleanup EXIT
 AGENT="${AGENT:-}"
 if [[ -z "$AGENT" ]]; then
@@ -27,7 +27,7 @@ fi
 dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
 if [[ "${ZAQAR_SERVER:-}" == uwsgi ]]; then
     "$ROOT/tools/zaqar/install.sh" --uwsgi >/dev/null
-    "$ROOT/tools/zaqar/start.sh" --no-install --server uwsgi --workers 4 --dir "$RUN/bed" >/dev/null
+    "$ROOT/tools/zaqar/start.sh" --no-install --server uwsgi --workers 4 ${BENCH_BED_OPTS:-} --dir "$RUN/bed" >/dev/null
 else
     "$ROOT/tools/zaqar/start.sh" --dir "$RUN/bed" >/dev/null
 fi
@@ -47,6 +47,7 @@ guest-agent {
     # The bench client does not sign (a throw-away loopback bed): unsigned commands are allowed explicitly.
     signing.allow-unsigned = true
   }
+  ${BENCH_AGENT_HOCON:-}
 }
 CONF
 env ${AGENT_ENV:-} "$AGENT" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
