@@ -75,6 +75,9 @@ export BENCH_WINDOWS=3                 # the idle and scale samples: 3 windows, 
 UWSGI_WORKERS=4
 
 T0=$(date +%s)
+# Every agent runs the release as the package does, with its systemd unit's environment
+# (tools/bench/unit-env.sh), unless AGENT_ENV="VAR=value ..." says otherwise ("" for the binary's defaults).
+AGENT_ENV="${AGENT_ENV-$("$HERE/unit-env.sh")}"
 say() { printf '\n[%3dm%02ds] %s\n' $(( ($(date +%s) - T0) / 60 )) $(( ($(date +%s) - T0) % 60 )) "$*" >&2; }
 [[ -n "$OUT" ]] || OUT="$ROOT/artifacts/bench/$(date -u +%Y%m%dT%H%M%SZ)-$MODE"
 mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
@@ -145,7 +148,7 @@ launch_agent() {
     local name="$1" d="$RUN/agent-$1"
     cat > "$d/start.sh" <<SH
 #!/bin/bash
-setsid "$RUN/agent-bin/guest-agent" --config "$d/agent.conf" </dev/null >>"$d/agent.log" 2>&1 &
+setsid env $AGENT_ENV "$RUN/agent-bin/guest-agent" --config "$d/agent.conf" </dev/null >>"$d/agent.log" 2>&1 &
 echo \$! > "$d/pid"
 SH
     # Recovery: SIGKILL, then the same start at once.
@@ -500,7 +503,7 @@ say "5/8 a file.put chunk, no agent: what the controller's post and the agent's 
 [[ -f "$BENCH_JSON.chunk" ]] && { cat "$BENCH_JSON.chunk" >> "$BENCH_JSON"; rm -f "$BENCH_JSON.chunk"; }
 
 say "5/8 cold start on $UWSGI: $COLD_RUNS fresh agents on empty state directories, each with a call posted before it starts"
-BENCH_AGENT_BIN="$RUN/agent-bin/guest-agent" bench cold uwsgi "$UWSGI" 8 cold-start "$COLD_RUNS" >>"$OUT/bench-output.txt" || failed "cold start"
+BENCH_AGENT_BIN="$RUN/agent-bin/guest-agent" BENCH_AGENT_ENV="$AGENT_ENV" bench cold uwsgi "$UWSGI" 8 cold-start "$COLD_RUNS" >>"$OUT/bench-output.txt" || failed "cold start"
 
 # ---------------------------------------------------------------- 6. recovery and file transfer
 if (( ! OVERLAP )); then
@@ -537,6 +540,7 @@ say "8/8 writing the report"
         echo "pkg.$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
     done
     echo "dotnet=$(dotnet --version)"
+    echo "agent_env=${AGENT_ENV:-none (the binary's defaults)}"
     echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; cold starts $COLD_RUNS; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP; push: safety-poll $PUSH_SAFETY, idle and 200 bindings ${IDLE_SETTLE}s + ${PUSH_SAMPLE}s measured ($PUSH_WINDOWS window(s)), first calls after ${PUSH_IDLE:-the same idle spell as polling}${PUSH_IDLE:+s}"
     cat "$RUN/push-idle.txt" 2>/dev/null || true
 } > "$OUT/meta.txt"

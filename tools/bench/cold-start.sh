@@ -6,7 +6,9 @@
 # and to the call's final reply. Not part of the test suite; tools/bench/bench.sh runs the same
 # workload (quick 5 runs, full 20) into its table. BENCH_JSON=FILE also writes the JSON lines.
 # The agent is published as tools/package.sh releases it (self-contained, ReadyToRun); AGENT=PATH
-# starts that binary instead (another build, e.g. one without ReadyToRun, to compare).
+# starts that binary instead (another build, e.g. one without ReadyToRun, to compare). The agent gets
+# the package unit's environment (tools/bench/unit-env.sh) unless AGENT_ENV="VAR=value ..." says
+# otherwise (AGENT_ENV="" runs the binary's defaults).
 #   tools/bench/cold-start.sh 10
 #   AGENT=/tmp/plain/guest-agent tools/bench/cold-start.sh 10
 set -euo pipefail
@@ -25,7 +27,8 @@ if [[ -z "${AGENT:-}" ]]; then
 fi
 dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$RUN/bench-bin" >/dev/null
 set -a; source "$RUN/bed/env"; set +a
-echo "agent: $AGENT; load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
-ZAQAR_PROJECT=bench BENCH_BED="uwsgi, 4 processes" BENCH_ZAQAR_CONNECTIONS=8 BENCH_AGENT_BIN="$AGENT" \
+AGENT_ENV="${AGENT_ENV-$("$ROOT/tools/bench/unit-env.sh")}"
+echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+ZAQAR_PROJECT=bench BENCH_BED="uwsgi, 4 processes" BENCH_ZAQAR_CONNECTIONS=8 BENCH_AGENT_BIN="$AGENT" BENCH_AGENT_ENV="$AGENT_ENV" \
     "$RUN/bench-bin/GuestAgent.Bench" cold-start "$RUNS"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

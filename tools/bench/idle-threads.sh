@@ -4,7 +4,8 @@
 # PUSH=0), the release build (self-contained, ReadyToRun, as tools/package.sh publishes it; AGENT=
 # names another executable), settled SETTLE_S seconds (default 60), then SAMPLE_S seconds (default
 # 120) measured from /proc: CPU ticks and context switches of each thread, and the process's; its
-# RSS and PSS at the end.
+# RSS and PSS at the end. The agent gets the package unit's environment (tools/bench/unit-env.sh)
+# unless AGENT_ENV="VAR=value ..." says otherwise (AGENT_ENV="" runs the binary's defaults).
 # Not part of the test suite; run it on a quiet machine.
 #   tools/bench/idle-threads.sh 60 120
 #   PUSH=0 tools/bench/idle-threads.sh
@@ -40,9 +41,9 @@ guest-agent {
                  signing.allow-unsigned = true $PB }
 }
 CONF
-"$AGENT" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
+env ${AGENT_ENV-$("$ROOT/tools/bench/unit-env.sh")} "$AGENT" --config "$RUN/agent.conf" >"$RUN/agent.log" 2>&1 &
 PID=$!; echo "$PID" > "$RUN/agent.pid"
-echo "agent $PID ($AGENT), push: $([[ "$PUSH" == 1 ]] && echo on || echo off); settling ${SETTLE}s, then ${SAMPLE}s measured" >&2
+echo "agent $PID ($AGENT; $(tr '\0' ' ' </proc/$PID/environ | grep -o 'DOTNET_[^ ]*' | tr '\n' ' ')), push: $([[ "$PUSH" == 1 ]] && echo on || echo off); settling ${SETTLE}s, then ${SAMPLE}s measured" >&2
 sleep "$SETTLE"
 # tid name cpu-ns (schedstat: nanoseconds on a CPU) switches (voluntary + involuntary), for every thread now alive.
 snap() {

@@ -399,7 +399,7 @@ def main(out):
 
     order = {w: i for i, w in enumerate(WHO)}
     md = [f"Measured {meta.get('date', '?')} ({meta.get('mode', '?')} mode) on {meta.get('machine', '?')}, "
-          f"commit {meta.get('commit', '?')}. Medians of the runs; the tables below give min .. max and which "
+          f"commit {meta.get('commit', '?')}; guest-agent as released, environment {meta.get('agent_env', '?')}. Medians of the runs; the tables below give min .. max and which "
           f"transport each figure used. An empty cell: that agent has no such figure (see the tables below).", ""]
     md += summary(figures, meta) + [""]
     md += ["#### Polling and push side by side", "",

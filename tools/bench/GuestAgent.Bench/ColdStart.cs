@@ -82,6 +82,15 @@ public static class ColdStart
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // The environment the package's unit gives the agent (BENCH_AGENT_ENV: NAME=value words), to it alone.
+        foreach (var pair in (Environment.GetEnvironmentVariable("BENCH_AGENT_ENV") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = pair.IndexOf('=');
+            if (eq > 0)
+            {
+                psi.Environment[pair[..eq]] = pair[(eq + 1)..];
+            }
+        }
         var sw = Stopwatch.StartNew();
         using var agent = Process.Start(psi)!;
         void OnLine(string? line)
