@@ -316,6 +316,25 @@ public sealed class LinuxPlatformTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_does_not_inherit_how_the_agents_runtime_compiles_unless_its_command_sets_it()
+    {
+        // The package's unit gives the agent these; a .NET program run by a command must not get them.
+        var before = Environment.GetEnvironmentVariable("DOTNET_TC_CallCounting");
+        Environment.SetEnvironmentVariable("DOTNET_TC_CallCounting", "0");
+        try
+        {
+            var (run, files) = StartRun(["/bin/sh", "-c", "echo \"[${DOTNET_TC_CallCounting-unset}] [$DOTNET_TieredCompilation] [$HOME]\""], _dir,
+                new() { ["DOTNET_TieredCompilation"] = "0" });
+            Assert.Equal(0, await run.Exited);
+            Assert.Equal($"[unset] [0] [{Environment.GetEnvironmentVariable("HOME")}]\n", await File.ReadAllTextAsync(files.Stdout));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DOTNET_TC_CallCounting", before);
+        }
+    }
+
+    [Fact]
     public void Without_a_shell_no_process_can_be_started_and_the_message_says_why()
     {
         var missing = Path.Combine(_dir, "sh");

@@ -82,8 +82,16 @@ internal static class PosixSpawn
     private static extern int SysSigEmptySet(IntPtr set);
 
     /// <summary>
+    /// How the agent's own .NET runtime compiles, as the package's systemd unit sets it for the
+    /// agent: not passed on to runs, whose programs (a .NET one too) compile as the guest's defaults
+    /// say unless the command's own environment names them.
+    /// </summary>
+    internal static readonly IReadOnlySet<string> AgentRuntimeVariables =
+        new HashSet<string>(["DOTNET_TieredCompilation", "DOTNET_TC_CallCounting"], StringComparer.Ordinal);
+
+    /// <summary>
     /// Starts <paramref name="path"/> with <paramref name="argv"/> and the agent's environment
-    /// overlaid with <paramref name="environment"/>, as the leader of a new session; stdin and
+    /// (less <see cref="AgentRuntimeVariables"/>) overlaid with <paramref name="environment"/>, as the leader of a new session; stdin and
     /// stdout are /dev/null, stderr appends to <paramref name="stderrPath"/>, nothing else is open.
     /// Returns 0 and the pid, or the errno (an exec failure included).
     /// </summary>
@@ -94,7 +102,10 @@ internal static class PosixSpawn
         var merged = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
-            merged[(string)e.Key] = e.Value as string ?? "";
+            if (!AgentRuntimeVariables.Contains((string)e.Key))
+            {
+                merged[(string)e.Key] = e.Value as string ?? "";
+            }
         }
         foreach (var (name, value) in environment)
         {
