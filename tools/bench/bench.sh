@@ -540,7 +540,7 @@ say "8/8 writing the report"
         echo "pkg.$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
     done
     echo "dotnet=$(dotnet --version)"
-    echo "agent_env=${AGENT_ENV:-none (the binary's defaults)}"
+    echo "agent_env=${AGENT_ENV:-none, the binary defaults}"
     echo "settings=calls $LAT_CALLS x $LAT_RUNS runs; cold starts $COLD_RUNS; throughput ${TP_SECONDS}s x $TP_RUNS runs at $LEVELS; idle ${IDLE_SETTLE}s + ${IDLE_SAMPLE}s measured; first-call trials $FIRST_K per setting; 200 pollers ${S200_SETTLE}s + ${S200_SAMPLE}s; recovery $REC_RUNS x $REC_CASTS casts (peers $PEER_REC_RUNS runs); file $FILE_MIB MiB x $FILE_RUNS (qemu-ga $QGA_CHUNK_MIB MiB a call); peers $PEER_CALLS x $PEER_RUNS; overlap $OVERLAP; push: safety-poll $PUSH_SAFETY, idle and 200 bindings ${IDLE_SETTLE}s + ${PUSH_SAMPLE}s measured ($PUSH_WINDOWS window(s)), first calls after ${PUSH_IDLE:-the same idle spell as polling}${PUSH_IDLE:+s}"
     cat "$RUN/push-idle.txt" 2>/dev/null || true
 } > "$OUT/meta.txt"

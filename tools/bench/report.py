@@ -99,9 +99,9 @@ SUMMARY = [
                          ("recovery", "murano-agent", "plans run more than once (of 100)", R, "{max} plans run twice")],
         "qemu-ga": [("recovery", "qemu-ga", "execs known after restart (of 100)", Q, "execs known after restart: {max} of 100")]}),
     ("5. file put / get (guest-agent, floor: through the queue)", {
-        "guest-agent": [("file", "guest-agent", "{mib} MiB: put through the queue (SDK, window 8)", U),
+        "guest-agent": [("file", "guest-agent", "{mib} MiB: put through the queue (SDK, window {window})", U),
                         ("file", "guest-agent", "{mib} MiB: get through the queue (SDK)", U)],
-        "Zaqar floor": [("file", "floor", "{mib} MiB: raw Zaqar post+claim+delete, window 8", U)],
+        "Zaqar floor": [("file", "floor", "{mib} MiB: raw Zaqar post+claim+delete, window {window}", U)],
         "murano-agent": [("file", "murano-agent", "{mib} MiB: put inside a plan (Base64 file in the plan's JSON)", R),
                          ("file", "murano-agent", "{mib} MiB: get as a script's stdout (base64 in the result's JSON)", R)],
         "qemu-ga": [("file", "qemu-ga", "{mib} MiB: put, guest-file-write ({chunk} MiB Base64 a call)", Q),
@@ -338,6 +338,9 @@ def summary(figures, meta):
     base_mib = file_size("guest-agent")
     chunk = next((x["what"].split("(")[1].split(" ")[0] for x in figures
                   if x["workload"] == "file" and x["who"] == "qemu-ga" and "guest-file-write (" in x["what"]), "?")
+    # The put's window (the SDK's default of the run), which names the put's and the raw rate's figures.
+    window = next((x["what"].split("window ")[1].rstrip(")") for x in figures
+                   if x["workload"] == "file" and x["who"] == "guest-agent" and "put through the queue (SDK, window " in x["what"]), "?")
     md = ["| workload | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 1) + "|"]
     for label, cols in SUMMARY:
         cells = []
@@ -347,7 +350,7 @@ def summary(figures, meta):
             for (w, who, what, bed, *template) in cols.get(c, []):
                 # A template's fields: v (the median), u (the unit), min, max, runs.
                 mib = file_size(who)
-                x = by.get((w, who, what.replace("{mib}", mib).replace("{chunk}", chunk), bed))
+                x = by.get((w, who, what.replace("{mib}", mib).replace("{chunk}", chunk).replace("{window}", window), bed))
                 vals.append(fmt(x["median"], x["unit"]) if x else "–")
                 units.append(x["unit"] if x else "")
                 templates.append(template[0] if template else None)
