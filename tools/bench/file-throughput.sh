@@ -11,7 +11,8 @@
 #   ZAQAR_SERVER=uwsgi tools/bench/file-throughput.sh 64 3
 # BENCH_PUT_WINDOW=N: chunks in flight, for the put and the raw rate alike (default: the SDK's, 16;
 # 8 on the single-process server); BENCH_AGENT_HOCON: lines added to the agent's guest-agent block;
-# BENCH_BED_OPTS: more options to tools/zaqar/start.sh for the uwsgi bed (--log-requests, say).
+# BENCH_BED_OPTS: more options to tools/zaqar/start.sh for the uwsgi bed (--log-requests, say);
+# BENCH_KEEP_LOG=FILE: the agent's log is copied there at the end (BENCH_AGENT_LOG sets its level).
 # The agent is a JIT build of the tree unless AGENT=PATH names another executable (the release, say);
 # AGENT_ENV="VAR=value ..." is given to the agent alone. The agent's and the controller's CPU per MiB
 # during put and get are printed after the rates.
@@ -20,7 +21,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 MIB="${1:-64}"; RUNS="${2:-3}"
 RUN="$(mktemp -d /tmp/ga-bench.XXXXXX)"; chmod 755 "$RUN"
-cleanup() { [[ -n "${BENCH_KEEP_LOG:-}" ]] && cp "$RUN/agent.log" "$BENCH_KEEP_LOG";  [[ -f "$RUN/agent.pid" ]] && kill "$(cat "$RUN/agent.pid")" 2>/dev/null; "$ROOT/tools/zaqar/stop.sh" "$RUN/bed"; rm -rf "$RUN/root"; }
+cleanup() { [[ -n "${BENCH_KEEP_LOG:-}" ]] && cp "$RUN/agent.log" "$BENCH_KEEP_LOG"; [[ -f "$RUN/agent.pid" ]] && kill "$(cat "$RUN/agent.pid")" 2>/dev/null; "$ROOT/tools/zaqar/stop.sh" "$RUN/bed"; rm -rf "$RUN/root"; }
 trap cleanup EXIT
 AGENT="${AGENT:-}"
 if [[ -z "$AGENT" ]]; then
