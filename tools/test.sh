@@ -53,8 +53,9 @@ fi
 # nothing re-compiled (DOTNET_TC_CallCounting=0): what has no precompiled code (generic
 # instantiations across assemblies, linq2db's expressions) is compiled quickly once instead of at
 # full optimization, which spends 0.7 s less CPU on each start (1.4 against 2.1 s to the first reply,
-# tools/bench/cold-start.sh). The suite's agents live seconds; a release keeps tiered compilation
-# off, for its steady state (docs/performance.md). GUESTAGENT_AGENT_ENV="" runs them as released.
+# tools/bench/cold-start.sh). The package's systemd unit gives a release the same two (and a GC
+# cap: tools/systemd/guest-agent.service); the binary's own default keeps tiered compilation off
+# (docs/performance.md). GUESTAGENT_AGENT_ENV="" runs the suite's agents at that default.
 export GUESTAGENT_AGENT_ENV="${GUESTAGENT_AGENT_ENV-DOTNET_TieredCompilation=1 DOTNET_TC_CallCounting=0}"
 # The win-x64 agent the Windows tests run under Wine (only when a source changed since the last one).
 # (Published beside the first test projects it saved nothing: both slowed by as much, on two cores.)
