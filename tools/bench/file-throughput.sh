@@ -12,7 +12,12 @@
 # BENCH_PUT_WINDOW=N: chunks in flight, for the put and the raw rate alike (default: the SDK's, 16;
 # 8 on the single-process server); BENCH_AGENT_HOCON: lines added to the agent's guest-agent block;
 # BENCH_BED_OPTS: more options to tools/zaqar/start.sh for the uwsgi bed (--log-requests, say);
-# BENCH_KEEP_LOG=FILE: the agent's log is copied there at the end (BENCH_AGENT_LOG sets its level).
+# BENCH_KEEP_LOG=FILE: the agent's log is copied there at the end (BENCH_AGENT_LOG sets its level);
+# BENCH_REPLY_POLL_MS=N: the controller polls its reply queue from N ms up (the SDK's
+# MinPollInterval; default 25).
+# Beside the raw rate, the put's own request pattern without an agent (each chunk in the window
+# until its reply is read), and the whole machine's CPU per MiB and idle share during the raw
+# rate, that pattern and the put: a put with the machine idle waited, it was not short of CPU.
 # The agent is a JIT build of the tree unless AGENT=PATH names another executable (the release, say);
 # AGENT_ENV="VAR=value ..." is given to the agent alone. The agent's and the controller's CPU per MiB
 # during put and get are printed after the rates.

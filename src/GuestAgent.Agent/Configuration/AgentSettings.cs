@@ -123,7 +123,7 @@ public sealed record HttpDestination(string Host, int Port)
 public sealed record PollSettings(
     TimeSpan MinInterval, TimeSpan MaxInterval, double Jitter, TimeSpan MaxFaultBackoff,
     int ClaimTtlSeconds, int ClaimGraceSeconds, TimeSpan BusyPeriod = default,
-    TimeSpan FullScanInterval = default, int FullScanDepth = 20);
+    TimeSpan FullScanInterval = default, int FullScanDepth = 20, TimeSpan TransferInterval = default);
 
 public sealed record JournalSettings(string Provider, string ConnectionString);
 
@@ -203,10 +203,16 @@ public sealed record AgentSettings(
             poll.GetTimeSpan("max-fault-backoff"),
             Range(poll, "claim-ttl-seconds", 60, 43200, "poll."), Range(poll, "claim-grace-seconds", 60, 43200, "poll."),
             poll.GetTimeSpan("busy-period", TimeSpan.Zero),
-            poll.GetTimeSpan("full-scan-interval", TimeSpan.Zero), Range(poll, "full-scan-depth", 1, 1000, "poll."));
+            poll.GetTimeSpan("full-scan-interval", TimeSpan.Zero), Range(poll, "full-scan-depth", 1, 1000, "poll."),
+            poll.GetTimeSpan("transfer-interval", TimeSpan.Zero));
         if (pollSettings.MinInterval <= TimeSpan.Zero || pollSettings.MaxInterval < pollSettings.MinInterval)
         {
             throw new ConfigException("guest-agent.poll: need 0 < min-interval <= max-interval");
+        }
+        if (pollSettings.TransferInterval < TimeSpan.Zero || pollSettings.TransferInterval > pollSettings.MinInterval)
+        {
+            throw new ConfigException($"guest-agent.poll: need 0s <= transfer-interval <= min-interval ({pollSettings.MinInterval.TotalMilliseconds} ms), " +
+                                      $"got {pollSettings.TransferInterval.TotalMilliseconds} ms");
         }
         var chunk = c.GetInt("exec.chunk-bytes", 0);
         var maxChunk = ProtocolLimits.MaxChunkDataBytes();

@@ -36,6 +36,7 @@ public sealed class AgentSettingsTests
         Assert.Empty(t.PolicyOf<FilesPolicy>("files")!.Roots);
         Assert.Empty(t.PolicyOf<HttpPolicy>("http")!.Destinations);
         Assert.Equal(TimeSpan.FromMilliseconds(50), s.Poll.MinInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(5), s.Poll.TransferInterval);
         Assert.Equal((TimeSpan.FromSeconds(1), 20), (s.Poll.FullScanInterval, s.Poll.FullScanDepth));
     }
 
@@ -64,6 +65,7 @@ public sealed class AgentSettingsTests
 
     [Theory]
     [InlineData("guest-agent.tenants = null", "no tenant binding")]
+    [InlineData("guest-agent.poll.transfer-interval = 80ms", "need 0s <= transfer-interval <= min-interval (50 ms), got 80 ms")]
     [InlineData("guest-agent.tenants.acme.endpoint = \"not a url\"", "endpoint")]
     [InlineData("guest-agent.tenants.acme.command-queue = \"bad.name\"", "command-queue")]
     [InlineData("guest-agent.tenants.acme.allowed-ops = [exec, format]", "unknown op 'format'")]

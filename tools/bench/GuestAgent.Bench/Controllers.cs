@@ -37,7 +37,8 @@ public static class Controllers
     public static GuestClient Guest(ZaqarClient? zaqar, string commandQueue, string replyQueue, bool listens = true) => Amqp
         ? new(new AmqpTransport(AmqpTransportOptions.FromEnvironment()), commandQueue, listens ? AmqpReplyQueue : "bench-unread")
         : new(new ZaqarTransport(zaqar ?? throw new InvalidOperationException("ZAQAR_URL is not set"),
-            new ZaqarTransportOptions { WebSocketUrl = WebSocketUrl }), commandQueue, replyQueue);
+            new ZaqarTransportOptions { WebSocketUrl = WebSocketUrl }), commandQueue, replyQueue,
+            int.TryParse(Environment.GetEnvironmentVariable("BENCH_REPLY_POLL_MS"), out var ms) ? new GuestClientOptions { MinPollInterval = TimeSpan.FromMilliseconds(ms) } : null);
 
     /// <summary>Who the floor's figures are in the results (report.py names them).</summary>
     public static string FloorWho => Amqp ? "amqp-floor" : "floor";

@@ -47,6 +47,18 @@ public static class FileThroughput
                 (perMiB(agent?.CpuSeconds, before.Agent?.CpuSeconds), perMiB(self?.CpuSeconds, before.Self?.CpuSeconds)));
         }
 
+        // The whole machine's CPU (every core, /proc/stat) per MiB and its idle share: whether a transfer waited or was short of CPU.
+        var machine = new Dictionary<string, List<(double BusyMsPerMiB, double IdleShare)>>();
+        void AddMachine(string name, MachineSample? before)
+        {
+            if (before is { } b && MachineSample.Read() is { } a)
+            {
+                var total = a.Total - b.Total;
+                (machine.TryGetValue(name, out var l) ? l : machine[name] = []).Add(
+                    ((total - (a.Idle - b.Idle)) * 10.0 / mib, total > 0 ? (a.Idle - b.Idle) / total : double.NaN));
+            }
+        }
+
         // Warm-up, not counted: the first transfer of a process compiles its path (the controller's
         // JIT build spent 45-62 ms of CPU per MiB on its first 64 MiB put against 10-15 after), and
         // a controller or an agent that moves files has done it before.
@@ -61,15 +73,23 @@ public static class FileThroughput
         for (var run = 1; run <= runs; run++)
         {
             Console.Error.WriteLine($"run {run}/{runs}: raw Zaqar payload rate ...");
+            var machineBefore = MachineSample.Read();
             AddRate($"raw Zaqar post+claim+delete, window {Window}", await RawPayloadRate.MeasureMiBPerSecondAsync(zaqar, size, Window));
+            AddMachine("raw", machineBefore);
+            Console.Error.WriteLine($"run {run}/{runs}: a put's request pattern without the agent ...");
+            machineBefore = MachineSample.Read();
+            AddRate($"raw put round trips (chunk, reply), window {Window}", await RawPayloadRate.MeasureRoundTripFloorMiBPerSecondAsync(zaqar, size, Window));
+            AddMachine("raw put round trips", machineBefore);
 
             Console.Error.WriteLine($"run {run}/{runs}: put through the queue ...");
             var target = Path.Combine(fileRoot, $"put-{run}.bin");
             var cpuBefore = CpuNow();
+            machineBefore = MachineSample.Read();
             var sw = Stopwatch.StartNew();
             var put = await guest.PutFileAsync(local, target, PutOptions);
             Add($"put through the queue (SDK, window {Window})", sw.Elapsed.TotalSeconds);
             AddCpu("put", cpuBefore);
+            AddMachine("put", machineBefore);
             Check(put.Sha256 == sha, "put checksum");
 
             Console.Error.WriteLine($"run {run}/{runs}: get through the queue ...");
@@ -117,7 +137,31 @@ public static class FileThroughput
             Console.WriteLine($"  CPU per MiB during {name}: agent {string.Join(" / ", values.Select(v => v.Agent.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms, " +
                               $"controller {string.Join(" / ", values.Select(v => v.Controller.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms (each run)");
         }
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        foreach (var (name, values) in machine)
+        {
+            Console.WriteLine($"  machine during {name}: {string.Join(" / ", values.Select(v => v.BusyMsPerMiB.ToString("F1", inv)))} ms of CPU per MiB, " +
+                              $"{string.Join(" / ", values.Select(v => (v.IdleShare * 100).ToString("F0", inv)))} % idle ({Environment.ProcessorCount} cores; each run)");
+        }
         Directory.Delete(work, true);
+    }
+
+    /// <summary>The machine's CPU time in USER_HZ ticks (100 a second): all of it, and the idle (and I/O wait) part.</summary>
+    private readonly record struct MachineSample(double Total, double Idle)
+    {
+        public static MachineSample? Read()
+        {
+            try
+            {
+                var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..]
+                    .Take(8).Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                return new MachineSample(f.Sum(), f[3] + f[4]);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                return null;
+            }
+        }
     }
 
     /// <summary>Chunks in flight, for the put and for the raw rate alike: the SDK's default unless BENCH_PUT_WINDOW says.</summary>

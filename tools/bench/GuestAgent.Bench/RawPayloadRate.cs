@@ -19,18 +19,7 @@ public static class RawPayloadRate
         var queue = "bench-raw-" + Guid.NewGuid().ToString("N")[..8];
         var chunkBytes = ProtocolLimits.MaxChunkDataBytes();
         var count = (int)FilePutArgs.ExpectedCount(fileBytes, chunkBytes);
-        var data = RandomNumberGenerator.GetBytes(chunkBytes);
-        var body = JsonNode.Parse(Command.Call(new FilePutArgs
-        {
-            TransferId = Guid.NewGuid(),
-            Path = "/srv/bench/file.bin",
-            Size = (long)count * chunkBytes,
-            Sha256 = new string('0', 64),
-            ChunkBytes = chunkBytes,
-            Index = 0,
-            Count = count,
-            DataB64 = Convert.ToBase64String(data),
-        }, "bench-raw-replies", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddHours(1)).ToJson());
+        var body = ChunkBody(count, chunkBytes, "bench-raw-replies");
 
         var sw = Stopwatch.StartNew();
         var posted = 0;
@@ -78,4 +67,96 @@ public static class RawPayloadRate
         await producer;
         return (double)fileBytes / (1024 * 1024) / sw.Elapsed.TotalSeconds;
     }
+
+    /// <summary>
+    /// The floor of a put's own request pattern, with no agent: each chunk (the same commands as
+    /// <see cref="MeasureMiBPerSecondAsync"/>) stays in the window until its reply is read, as a
+    /// put's does. A consumer claims what waits (up to the window), deletes the batch in one
+    /// request and posts one small reply per chunk (ten to a request); this process claims the
+    /// replies, deletes them and frees their window places. Empty claims wait 2 ms on both sides
+    /// (the agent and the SDK wait longer). What a put adds over this is the agent's and the SDK's own work.
+    /// </summary>
+    public static async Task<double> MeasureRoundTripFloorMiBPerSecondAsync(ZaqarClient zaqar, long fileBytes, int window)
+    {
+        var queue = "bench-rt-" + Guid.NewGuid().ToString("N")[..8];
+        var replies = queue + "-replies";
+        var chunkBytes = ProtocolLimits.MaxChunkDataBytes();
+        var count = (int)FilePutArgs.ExpectedCount(fileBytes, chunkBytes);
+        var body = ChunkBody(count, chunkBytes, replies);
+        var reply = JsonNode.Parse("""{"kind":"final","status":"succeeded","result":{"written":true}}""");
+        using var slots = new SemaphoreSlim(window);
+        using var stop = new CancellationTokenSource();
+        var sw = Stopwatch.StartNew();
+        var producer = Task.Run(async () =>
+        {
+            var posts = new List<Task>();
+            for (var i = 0; i < count; i++)
+            {
+                await slots.WaitAsync(stop.Token);
+                posts.Add(zaqar.PostAsync(queue, new OutgoingMessage(body, 600)));
+            }
+            await Task.WhenAll(posts);
+        });
+        var consumer = Task.Run(async () =>
+        {
+            var done = 0;
+            while (done < count)
+            {
+                var claim = await zaqar.ClaimAsync(queue, Math.Min(20, window), 60, 60, stop.Token);
+                if (claim.Messages.Count == 0)
+                {
+                    await Task.Delay(2, stop.Token);
+                    continue;
+                }
+                var ids = claim.Messages.Select(m => m.Id).ToList();
+                await (ids.Count == 1 ? zaqar.DeleteAsync(queue, ids[0], claim.Id, stop.Token) : zaqar.DeleteManyAsync(queue, ids, [claim.Id!], stop.Token));
+                foreach (var batch in ids.Chunk(10))
+                {
+                    await zaqar.PostAsync(replies, [.. batch.Select(_ => new OutgoingMessage(reply, 600))], stop.Token);
+                }
+                done += ids.Count;
+            }
+        });
+        var answered = 0;
+        try
+        {
+            while (answered < count)
+            {
+                var claim = await zaqar.ClaimAsync(replies, 20, 60, 60, stop.Token);
+                if (claim.Messages.Count == 0)
+                {
+                    foreach (var t in new[] { producer, consumer }.Where(t => t.IsFaulted))
+                    {
+                        await t;
+                    }
+                    await Task.Delay(2, stop.Token);
+                    continue;
+                }
+                var ids = claim.Messages.Select(m => m.Id).ToList();
+                await (ids.Count == 1 ? zaqar.DeleteAsync(replies, ids[0], claim.Id, stop.Token) : zaqar.DeleteManyAsync(replies, ids, [claim.Id!], stop.Token));
+                answered += ids.Count;
+                slots.Release(ids.Count);
+            }
+            await Task.WhenAll(producer, consumer);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+        }
+        return (double)fileBytes / (1024 * 1024) / sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>A real file.put chunk command of the largest size, as a put's are.</summary>
+    private static JsonNode? ChunkBody(int count, int chunkBytes, string replyTo) =>
+        JsonNode.Parse(Command.Call(new FilePutArgs
+        {
+            TransferId = Guid.NewGuid(),
+            Path = "/srv/bench/file.bin",
+            Size = (long)count * chunkBytes,
+            Sha256 = new string('0', 64),
+            ChunkBytes = chunkBytes,
+            Index = 0,
+            Count = count,
+            DataB64 = Convert.ToBase64String(RandomNumberGenerator.GetBytes(chunkBytes)),
+        }, replyTo, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddHours(1)).ToJson());
 }

@@ -144,6 +144,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
     /// <summary>Wakes the poller when its last look found no free slot and one is given back.</summary>
     private SlotWaiter? _slots;
 
+    /// <summary>Until then a file put is arriving: empty claims are followed quickly (<c>poll.transfer-interval</c>).</summary>
+    private DateTimeOffset _chunksExpectedUntil = DateTimeOffset.MinValue;
+
+    /// <summary>How long a claimed chunk with more to come keeps polling quick: a put whose controller went away stops costing requests after it.</summary>
+    private static readonly TimeSpan ChunksExpectedFor = TimeSpan.FromSeconds(1);
+
     /// <summary>The claim under way is the safety net's (no announcement led to it).</summary>
     private bool _safetyClaim;
 
@@ -474,6 +480,12 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
                 Schedule(Jittered(_safetyPoll));
                 return;
             }
+            if (_poll.TransferInterval > TimeSpan.Zero && _time.GetUtcNow() < _chunksExpectedUntil)
+            {
+                // The put's next chunks are posted as its last ones are answered: moments away.
+                Schedule(Jittered(_poll.TransferInterval));
+                return;
+            }
             Schedule(Jittered(_idle));
             if (_time.GetUtcNow() - _lastBusy > _poll.BusyPeriod)
             {
@@ -508,6 +520,10 @@ public sealed class QueuePoller : ReceiveActor, IWithTimers
             var (parsed, raw) = Judge(message, now);
             if (parsed.Command is { } command)
             {
+                if (command.Args is FilePutArgs { } chunk && chunk.Index + 1 < chunk.Count)
+                {
+                    _chunksExpectedUntil = now + ChunksExpectedFor;
+                }
                 _ledger.Tell(new Offer(command, raw, message.Id));
             }
             else
