@@ -101,7 +101,8 @@ SUMMARY = [
     ("5. file put / get (guest-agent, floor: through the queue)", {
         "guest-agent": [("file", "guest-agent", "{mib} MiB: put through the queue (SDK, window {window})", U),
                         ("file", "guest-agent", "{mib} MiB: get through the queue (SDK)", U)],
-        "Zaqar floor": [("file", "floor", "{mib} MiB: raw Zaqar post+claim+delete, window {window}", U)],
+        "Zaqar floor": [("file", "floor", "{mib} MiB: raw Zaqar post+claim+delete, window {window}", U),
+                        ("file", "floor", "{mib} MiB: raw put round trips (chunk, reply), window {window}", U)],
         "murano-agent": [("file", "murano-agent", "{mib} MiB: put inside a plan (Base64 file in the plan's JSON)", R),
                          ("file", "murano-agent", "{mib} MiB: get as a script's stdout (base64 in the result's JSON)", R)],
         "qemu-ga": [("file", "qemu-ga", "{mib} MiB: put, guest-file-write ({chunk} MiB Base64 a call)", Q),
