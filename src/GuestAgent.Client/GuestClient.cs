@@ -313,6 +313,9 @@ public sealed partial class GuestClient : IAsyncDisposable
         return Options.DefaultCallTimeout;
     }
 
+    /// <summary>A file put is under way until disposed: its chunks' replies are polled for quickly.</summary>
+    internal IDisposable TransferUnderWay() => _listener.TransferUnderWay();
+
     private async Task PostAsync(Command command, TimeSpan ttl, CancellationToken ct)
     {
         if (command.ReplyTo == ReplyQueue)

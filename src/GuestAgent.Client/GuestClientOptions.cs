@@ -62,6 +62,13 @@ public sealed record GuestClientOptions
     /// <summary>Poll interval right after replies arrived (or a command was posted).</summary>
     public TimeSpan MinPollInterval { get; init; } = TimeSpan.FromMilliseconds(25);
 
+    /// <summary>
+    /// While a file put has chunks out, the reply queue is polled at most this long apart: each
+    /// chunk's reply lets the next chunk go, and at <see cref="MinPollInterval"/> a 64 MiB put spent
+    /// much of its time waiting for replies already posted. Push (a reply watch) makes it moot.
+    /// </summary>
+    public TimeSpan TransferPollInterval { get; init; } = TimeSpan.FromMilliseconds(5);
+
     /// <summary>For this long after a reply was taken the reply queue is polled at <see cref="MinPollInterval"/> (replies come in bursts).</summary>
     public TimeSpan BusyPeriod { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -130,6 +137,7 @@ public sealed record GuestClientOptions
         Positive(DefaultCallTimeout, nameof(DefaultCallTimeout));
         Positive(CommandTimeToLive, nameof(CommandTimeToLive));
         Positive(MinPollInterval, nameof(MinPollInterval));
+        Positive(TransferPollInterval, nameof(TransferPollInterval));
         Positive(MaxErrorBackoff, nameof(MaxErrorBackoff));
         if (MaxPollInterval < MinPollInterval)
         {

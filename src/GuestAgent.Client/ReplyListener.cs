@@ -133,6 +133,30 @@ internal sealed class ReplyListener : IAsyncDisposable
     }
 
     /// <summary>Cuts the current idle wait short: a command was just posted.</summary>
+    /// <summary>File puts under way: while there are any, polling waits at most <see cref="GuestClientOptions.TransferPollInterval"/>.</summary>
+    private int _transfers;
+
+    /// <summary>Marks a file put under way until disposed (<see cref="GuestClientOptions.TransferPollInterval"/>).</summary>
+    public IDisposable TransferUnderWay()
+    {
+        Interlocked.Increment(ref _transfers);
+        Wake();
+        return new TransferMark(this);
+    }
+
+    private sealed class TransferMark(ReplyListener listener) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Decrement(ref listener._transfers);
+            }
+        }
+    }
+
     public void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     public async ValueTask DisposeAsync()
@@ -291,7 +315,8 @@ internal sealed class ReplyListener : IAsyncDisposable
                 wasLive = false;
                 idle = _options.MinPollInterval;
             }
-            var woken = await DelayAsync(idle, wakeable: true, stop, announced).ConfigureAwait(false);
+            var wait = Volatile.Read(ref _transfers) > 0 && _options.TransferPollInterval < idle ? _options.TransferPollInterval : idle;
+            var woken = await DelayAsync(wait, wakeable: true, stop, announced).ConfigureAwait(false);
             // Replies come in bursts (a file's chunks, the steps of a script): right after one
             // was taken, keep polling fast instead of backing off between them.
             var busy = _options.TimeProvider.GetUtcNow() - lastTaken < _options.BusyPeriod;

@@ -110,6 +110,28 @@ public sealed class FileTransferTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_put_polls_for_its_chunks_replies_quickly_however_slowly_the_client_polls_otherwise()
+    {
+        // Between calls this client polls its reply queue every 3 s; one chunk at a time, each
+        // chunk's reply would wait for that poll: 8 chunks, about 20 s.
+        await using var slow = new GuestClient(_bed.Client(_project), _commandQueue, ZaqarBed.NewQueue("rep"), FastOptions with
+        {
+            MinPollInterval = TimeSpan.FromSeconds(3),
+            MaxPollInterval = TimeSpan.FromSeconds(3),
+            TransferPollInterval = TimeSpan.FromMilliseconds(20),
+        });
+        var data = RandomNumberGenerator.GetBytes(8 * 1024);
+        var started = DateTimeOffset.UtcNow;
+
+        var outcome = await slow.PutFileAsync(new MemoryStream(data), "/srv/quick.bin", new FilePutOptions { ChunkBytes = 1024, Window = 1 });
+
+        var took = DateTimeOffset.UtcNow - started;
+        Assert.Equal(data, Guest.Content["/srv/quick.bin"]);
+        Assert.Equal(8, outcome.ChunkCount);
+        Assert.True(took < TimeSpan.FromSeconds(8), $"the put took {took.TotalSeconds:F1} s");
+    }
+
+    [Fact]
     public async Task Put_from_a_local_file_path_sends_that_file()
     {
         var local = Path.Combine(_dir, "local.bin");

@@ -72,6 +72,7 @@ internal sealed class FilePutTransfer
         }
         _count = (int)count;
         _sha256 = _o.Sha256 ?? await HashAsync(ct).ConfigureAwait(false);
+        using var quickReplies = _client.TransferUnderWay();
         lock (_lock)
         {
             ReportLocked();

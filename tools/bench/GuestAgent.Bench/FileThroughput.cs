@@ -83,6 +83,10 @@ public static class FileThroughput
 
             Console.Error.WriteLine($"run {run}/{runs}: put through the queue ...");
             var target = Path.Combine(fileRoot, $"put-{run}.bin");
+            // Not counted: the raw phases left the agent idle long enough to poll at its idle
+            // maximum (poll.max-interval, 5 s) and this controller at its own (1 s); the first
+            // command after an idle spell has its own rows. The rate is the transfer's.
+            await guest.PingAsync();
             var cpuBefore = CpuNow();
             machineBefore = MachineSample.Read();
             var sw = Stopwatch.StartNew();
@@ -94,6 +98,7 @@ public static class FileThroughput
 
             Console.Error.WriteLine($"run {run}/{runs}: get through the queue ...");
             var back = Path.Combine(work, $"get-{run}.bin");
+            await guest.PingAsync();
             cpuBefore = CpuNow();
             sw.Restart();
             var got = await guest.GetFileAsync(target, back);
