@@ -98,7 +98,7 @@ SUMMARY = [
                          ("recovery", "murano-agent", "results duplicated (of 100)", R, "{max} results twice"),
                          ("recovery", "murano-agent", "plans run more than once (of 100)", R, "{max} plans run twice")],
         "qemu-ga": [("recovery", "qemu-ga", "execs known after restart (of 100)", Q, "execs known after restart: {max} of 100")]}),
-    ("5. file put / get (guest-agent, floor: through the queue)", {
+    ("5. file put / get (guest-agent); floor: raw post+claim+delete / a put's round trips without an agent", {
         "guest-agent": [("file", "guest-agent", "{mib} MiB: put through the queue (SDK, window {window})", U),
                         ("file", "guest-agent", "{mib} MiB: get through the queue (SDK)", U)],
         "Zaqar floor": [("file", "floor", "{mib} MiB: raw Zaqar post+claim+delete, window {window}", U),
