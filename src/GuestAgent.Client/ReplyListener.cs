@@ -132,7 +132,6 @@ internal sealed class ReplyListener : IAsyncDisposable
         return _watch.IsLive;
     }
 
-    /// <summary>Cuts the current idle wait short: a command was just posted.</summary>
     /// <summary>File puts under way: while there are any, polling waits at most <see cref="GuestClientOptions.TransferPollInterval"/>.</summary>
     private int _transfers;
 
@@ -157,6 +156,7 @@ internal sealed class ReplyListener : IAsyncDisposable
         }
     }
 
+    /// <summary>Cuts the current idle wait short: a command was just posted.</summary>
     public void Wake() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     public async ValueTask DisposeAsync()

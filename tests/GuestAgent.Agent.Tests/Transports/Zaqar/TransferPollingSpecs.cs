@@ -74,13 +74,20 @@ public sealed class TransferPollingSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         ledger.LastSender.Tell(new Offered(offer.MessageId, OfferOutcome.Accepted));
     }
 
+    /// <summary>A poller that claimed and recorded a put's first chunk of <paramref name="count"/> 300 ms ago.</summary>
+    private async Task<(Akka.TestKit.TestProbe Ledger, string Queue, ZaqarClient Zaqar)> AfterFirstChunkAsync(int count)
+    {
+        var (ledger, queue, zaqar) = StartPoller();
+        await PostChunkAsync(zaqar, queue, index: 0, count: count);
+        Record(ledger);
+        await Task.Delay(300);
+        return (ledger, queue, zaqar);
+    }
+
     [Fact]
     public async Task While_a_put_arrives_its_next_chunk_is_claimed_without_the_idle_wait()
     {
-        var (ledger, queue, zaqar) = StartPoller();
-        await PostChunkAsync(zaqar, queue, index: 0, count: 3);
-        Record(ledger);
-        await Task.Delay(300);
+        var (ledger, queue, zaqar) = await AfterFirstChunkAsync(count: 3);
 
         await PostChunkAsync(zaqar, queue, index: 1, count: 3);
 
@@ -92,10 +99,7 @@ public sealed class TransferPollingSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     [Fact]
     public async Task After_the_last_chunk_of_a_put_polling_is_slow_again()
     {
-        var (ledger, queue, zaqar) = StartPoller();
-        await PostChunkAsync(zaqar, queue, index: 0, count: 1);
-        Record(ledger);
-        await Task.Delay(300);
+        var (ledger, queue, zaqar) = await AfterFirstChunkAsync(count: 1);
 
         await PostChunkAsync(zaqar, queue, index: 0, count: 1);
 
