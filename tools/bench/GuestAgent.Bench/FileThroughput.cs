@@ -137,12 +137,12 @@ public static class FileThroughput
             values.Sort();
             Console.WriteLine($"  {name,-50} {values[values.Count / 2],8:F2}  ({values[0]:F2} .. {values[^1]:F2})");
         }
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
         foreach (var (name, values) in cpu.Where(c => c.Value.Any(v => !double.IsNaN(v.Agent))))
         {
-            Console.WriteLine($"  CPU per MiB during {name}: agent {string.Join(" / ", values.Select(v => v.Agent.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms, " +
-                              $"controller {string.Join(" / ", values.Select(v => v.Controller.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))} ms (each run)");
+            Console.WriteLine($"  CPU per MiB during {name}: agent {string.Join(" / ", values.Select(v => v.Agent.ToString("F1", inv)))} ms, " +
+                              $"controller {string.Join(" / ", values.Select(v => v.Controller.ToString("F1", inv)))} ms (each run)");
         }
-        var inv = System.Globalization.CultureInfo.InvariantCulture;
         foreach (var (name, values) in machine)
         {
             Console.WriteLine($"  machine during {name}: {string.Join(" / ", values.Select(v => v.BusyMsPerMiB.ToString("F1", inv)))} ms of CPU per MiB, " +

@@ -86,6 +86,17 @@ public static class RawPayloadRate
         var reply = JsonNode.Parse("""{"kind":"final","status":"succeeded","result":{"written":true}}""");
         using var slots = new SemaphoreSlim(window);
         using var stop = new CancellationTokenSource();
+        // Claims up to limit messages of q and deletes them in one request: their ids, none when nothing waited.
+        async Task<IReadOnlyList<string>> TakeAsync(string q, int limit)
+        {
+            var claim = await zaqar.ClaimAsync(q, limit, 60, 60, stop.Token);
+            var ids = claim.Messages.Select(m => m.Id).ToList();
+            if (ids.Count > 0)
+            {
+                await (ids.Count == 1 ? zaqar.DeleteAsync(q, ids[0], claim.Id, stop.Token) : zaqar.DeleteManyAsync(q, ids, [claim.Id!], stop.Token));
+            }
+            return ids;
+        }
         var sw = Stopwatch.StartNew();
         var producer = Task.Run(async () =>
         {
@@ -102,14 +113,12 @@ public static class RawPayloadRate
             var done = 0;
             while (done < count)
             {
-                var claim = await zaqar.ClaimAsync(queue, Math.Min(20, window), 60, 60, stop.Token);
-                if (claim.Messages.Count == 0)
+                var ids = await TakeAsync(queue, Math.Min(20, window));
+                if (ids.Count == 0)
                 {
                     await Task.Delay(2, stop.Token);
                     continue;
                 }
-                var ids = claim.Messages.Select(m => m.Id).ToList();
-                await (ids.Count == 1 ? zaqar.DeleteAsync(queue, ids[0], claim.Id, stop.Token) : zaqar.DeleteManyAsync(queue, ids, [claim.Id!], stop.Token));
                 foreach (var batch in ids.Chunk(10))
                 {
                     await zaqar.PostAsync(replies, [.. batch.Select(_ => new OutgoingMessage(reply, 600))], stop.Token);
@@ -122,8 +131,8 @@ public static class RawPayloadRate
         {
             while (answered < count)
             {
-                var claim = await zaqar.ClaimAsync(replies, 20, 60, 60, stop.Token);
-                if (claim.Messages.Count == 0)
+                var ids = await TakeAsync(replies, 20);
+                if (ids.Count == 0)
                 {
                     foreach (var t in new[] { producer, consumer }.Where(t => t.IsFaulted))
                     {
@@ -132,8 +141,6 @@ public static class RawPayloadRate
                     await Task.Delay(2, stop.Token);
                     continue;
                 }
-                var ids = claim.Messages.Select(m => m.Id).ToList();
-                await (ids.Count == 1 ? zaqar.DeleteAsync(replies, ids[0], claim.Id, stop.Token) : zaqar.DeleteManyAsync(replies, ids, [claim.Id!], stop.Token));
                 answered += ids.Count;
                 slots.Release(ids.Count);
             }
