@@ -6,6 +6,7 @@
 #   tools/bench/amqp-calls.sh 200 1,8,32
 #   tools/bench/amqp-calls.sh 200 32 'max-concurrent-ops = 64'
 #   BENCH_OP=ping tools/bench/amqp-calls.sh 200 1,8,32     # ping instead of exec true: no process starts
+#   TP_RUNS=3 TP_SECONDS=8 tools/bench/amqp-calls.sh 100 32   # throughput runs per level (default 1) and window (default 3 s)
 # The agent is a JIT build of the tree unless AGENT=PATH names another executable (the release, say);
 # AGENT_ENV="VAR=value ..." is given to the agent alone.
 #   AGENT=/tmp/rel/guest-agent AGENT_ENV=DOTNET_TieredCompilation=0 tools/bench/amqp-calls.sh 200 1,8,32
@@ -57,10 +58,10 @@ export BENCH_TRANSPORT=amqp GUESTAGENT_AMQP_URL="amqp://127.0.0.1:$RABBITMQ_AMQP
 # The agent's own CPU (utime+stime) and its runs' (cutime+cstime: the processes it started and reaped).
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d %d", ($14+$15)*1000/hz, ($16+$17)*1000/hz}' "/proc/$(cat "$RUN/agent.pid")/stat"; }
 read -r OWN0 RUNS0 <<<"$(cpu)"
-"$RUN/bench-bin/GuestAgent.Bench" throughput 3 1 "$LEVELS" 2>&1 | tee "$RUN/throughput.txt"
+"$RUN/bench-bin/GuestAgent.Bench" throughput "${TP_SECONDS:-3}" "${TP_RUNS:-1}" "$LEVELS" 2>&1 | tee "$RUN/throughput.txt"
 read -r OWN1 RUNS1 <<<"$(cpu)"
-# Calls made: calls/s x 3 s per level (the floor's phases cost the agent nothing).
-CALLS_MADE=$(awk '/guest-agent: calls\/s/ {n += $(NF-2) * 3} END {printf "%d", n}' "$RUN/throughput.txt")
+# Calls made: calls/s x the window, per level and run (the floor's phases cost the agent nothing).
+CALLS_MADE=$(awk -v s="${TP_SECONDS:-3}" '/guest-agent: calls\/s/ {n += $(NF-2) * s} END {printf "%d", n}' "$RUN/throughput.txt")
 echo "agent CPU per call during the throughput runs: $(( OWN1 - OWN0 )) ms own, $(( RUNS1 - RUNS0 )) ms in its runs' processes, over $CALLS_MADE calls:" \
      "$(awk -v a=$(( OWN1 - OWN0 )) -v r=$(( RUNS1 - RUNS0 )) -v n="$CALLS_MADE" 'BEGIN {printf "%.2f ms own + %.2f ms runs per call", a/n, r/n}')"
 echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults${EXTRA:+ + $EXTRA}; machine: $(nproc) cores"

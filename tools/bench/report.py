@@ -155,7 +155,9 @@ PUSH_SUMMARY = [
         "Zaqar floor, polling bed": [("throughput", "floor", f"raw Zaqar cycles/s, {n} workers", U) for n in (1, 8, 32)],
         "Zaqar floor, push bed": [("throughput", "floor", f"raw Zaqar cycles/s, {n} workers", PU) for n in (1, 8, 32)],
         "added over floor: polling": [("throughput", "guest-agent", f"ratio to raw Zaqar, {n} callers", U) for n in (1, 8, 32)],
-        "added over floor: push": [("throughput", "guest-agent", f"ratio to raw Zaqar, {n} callers", PU) for n in (1, 8, 32)]}),
+        "added over floor: push": [("throughput", "guest-agent", f"ratio to raw Zaqar, {n} callers", PU) for n in (1, 8, 32)],
+        "push floor (announced claims)": [("throughput", "push-floor", f"announced cycles/s, {n} workers", PU) for n in (1, 8, 32)],
+        "added over push floor": [("throughput", "guest-agent", f"ratio to the push floor, {n} callers", PU) for n in (1, 8, 32)]}),
     ("2. calls/s, 1 caller (zaqar-server); added: ratio to raw Zaqar", {
         "polling": [("throughput", "guest-agent", "calls/s, 1 callers", W)],
         "push": [("throughput", "guest-agent", "calls/s, 1 callers", PW)],
@@ -316,8 +318,13 @@ def push_targets(figures, meta):
                  f"{num(get('idle', 'guest-agent', 'idle (1 binding) Zaqar requests/s', U), '/s', 2)}; "
                  f"push per binding of 200: {num(per200, '/s', 4)})")
     r32 = get("throughput", "guest-agent", "ratio to raw Zaqar, 32 callers", PU)
+    a32 = get("throughput", "push-floor", "announced cycles/s, 32 workers", PU)
+    raw32 = get("throughput", "floor", "raw Zaqar cycles/s, 32 workers", PU)
     lines.append(f"- {verdict(ge(r32, 0.9))} calls/s at 32 callers on {PU}: {num(r32, 'x')} the raw Zaqar cycle rate of its bed "
-                 f"(target >= 0.9; polling {num(get('throughput', 'guest-agent', 'ratio to raw Zaqar, 32 callers', U), 'x')} on {U})")
+                 f"(target >= 0.9; polling {num(get('throughput', 'guest-agent', 'ratio to raw Zaqar, 32 callers', U), 'x')} on {U}); "
+                 f"{num(get('throughput', 'guest-agent', 'ratio to the push floor, 32 callers', PU), 'x')} the push floor's rate "
+                 f"(the same cycles on subscribed queues, each claim after its announcement: {num(a32, '/s', 1)}, "
+                 f"{num(None if a32 is None or not raw32 else a32 / raw32, 'x')} the raw rate: what the announcements cost the server)")
     q = get("scale", "guest-agent", "push 200 bindings idle Zaqar requests/s", PU)
     lines.append(f"- {verdict(le(q, 200 * 0.02))} 200 idle bindings in one process: Zaqar {num(q, '/s', 2)} with push "
                  f"(checked against 200 x 0.02/s = 4/s; polling {num(get('scale', 'guest-agent', '200 bindings idle Zaqar requests/s', U), '/s', 1)}); "

@@ -9,7 +9,10 @@ namespace GuestAgent.Bench;
 /// Calls per second of `exec true` with N concurrent callers sharing one client (one reply
 /// queue, as a controller does), and in the same run the raw transport cycle rate with N workers
 /// (each the floor's round trip on its own queue pair): when the two are close, the transport is
-/// the limit, not the agent. While the agent is loaded its CPU and RSS are read from /proc.
+/// the limit, not the agent. On a push bed the cycle rate as push makes it comes too (each worker
+/// on its own two subscribed queues, each claim after its announcement): what the server's
+/// announcements cost it, which the raw rate does not pay. While the agent is loaded its CPU and
+/// RSS are read from /proc.
 /// </summary>
 public static class Throughput
 {
@@ -18,33 +21,72 @@ public static class Throughput
         await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-tp-replies-" + Guid.NewGuid().ToString("N")[..8]);
         await using var floor = await Controllers.FloorAsync(zaqar, "bench-tp-raw-" + Guid.NewGuid().ToString("N")[..8], concurrency.Max());
         var rawName = Controllers.Amqp ? "raw RabbitMQ" : "raw Zaqar";
-        for (var i = 0; i < 5; i++)
+        var pushFloors = await PushFloorsAsync(zaqar, concurrency.Max());
+        try
         {
-            (await guest.CallAsync(Controllers.CallArgs)).EnsureSucceeded();
-        }
-        for (var run = 1; run <= runs; run++)
-        {
-            foreach (var n in concurrency)
+            for (var i = 0; i < 5; i++)
             {
-                Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s {rawName} + {seconds:0.#} s calls ...");
-                var raw = await ForAsync(seconds, n, async (w, ct) => await floor.CycleAsync(w));
-                Results.Emit("throughput", Controllers.FloorWho, $"{rawName} cycles/s, {n} workers", "/s", raw);
-
-                var pid = ProcSample.AgentPid();
-                var before = pid is { } p0 ? ProcSample.Read(p0) : null;
-                var ours = await ForAsync(seconds, n, async (w, ct) =>
-                    (await guest.CallAsync(Controllers.CallArgs, ct: ct)).EnsureSucceeded());
-                var after = pid is { } p1 ? ProcSample.Read(p1) : null;
-                Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
-                Results.Emit("throughput", "guest-agent", $"ratio to {rawName}, {n} callers", "x", ours / raw);
-                if (before is { } b && after is { } a)
+                (await guest.CallAsync(Controllers.CallArgs)).EnsureSucceeded();
+            }
+            for (var run = 1; run <= runs; run++)
+            {
+                foreach (var n in concurrency)
                 {
-                    Results.Emit("load", "guest-agent", $"CPU % under load, {n} callers", "%",
-                        100 * (a.CpuSeconds - b.CpuSeconds) / (a.At - b.At).TotalSeconds);
-                    Results.Emit("load", "guest-agent", $"RSS under load, {n} callers", "MiB", a.RssMiB);
+                    Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s {rawName}"
+                        + (pushFloors is null ? "" : $" + {seconds:0.#} s push floor") + $" + {seconds:0.#} s calls ...");
+                    var raw = await ForAsync(seconds, n, async (w, ct) => await floor.CycleAsync(w));
+                    Results.Emit("throughput", Controllers.FloorWho, $"{rawName} cycles/s, {n} workers", "/s", raw);
+                    double? announced = null;
+                    if (pushFloors is not null)
+                    {
+                        announced = await ForAsync(seconds, n, async (w, ct) => await pushFloors[w].CycleAsync());
+                        Results.Emit("throughput", "push-floor", $"announced cycles/s, {n} workers", "/s", announced.Value);
+                    }
+
+                    var pid = ProcSample.AgentPid();
+                    var before = pid is { } p0 ? ProcSample.Read(p0) : null;
+                    var ours = await ForAsync(seconds, n, async (w, ct) =>
+                        (await guest.CallAsync(Controllers.CallArgs, ct: ct)).EnsureSucceeded());
+                    var after = pid is { } p1 ? ProcSample.Read(p1) : null;
+                    Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
+                    Results.Emit("throughput", "guest-agent", $"ratio to {rawName}, {n} callers", "x", ours / raw);
+                    if (announced is { } a0)
+                    {
+                        Results.Emit("throughput", "guest-agent", $"ratio to the push floor, {n} callers", "x", ours / a0);
+                    }
+                    if (before is { } b && after is { } a)
+                    {
+                        Results.Emit("load", "guest-agent", $"CPU % under load, {n} callers", "%",
+                            100 * (a.CpuSeconds - b.CpuSeconds) / (a.At - b.At).TotalSeconds);
+                        Results.Emit("load", "guest-agent", $"RSS under load, {n} callers", "MiB", a.RssMiB);
+                    }
                 }
             }
         }
+        finally
+        {
+            foreach (var p in pushFloors ?? [])
+            {
+                await p.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>One push floor per worker on a push bed (ZAQAR_WS_URL set), else null.</summary>
+    private static async Task<PushFloor[]?> PushFloorsAsync(ZaqarClient? zaqar, int workers)
+    {
+        if (zaqar is null || Controllers.WebSocketUrl is not { } ws)
+        {
+            return null;
+        }
+        var name = "bench-tp-pfloor-" + Guid.NewGuid().ToString("N")[..8];
+        var floors = new PushFloor[workers];
+        for (var w = 0; w < workers; w++)
+        {
+            floors[w] = await PushFloor.StartAsync(zaqar, ws, $"{name}-{w}")
+                ?? throw new InvalidOperationException("the push floor's subscriptions did not come up within 10 s");
+        }
+        return floors;
     }
 
     /// <summary>Runs <paramref name="n"/> loops of <paramref name="op"/> for the given time; completed ops per second.</summary>
