@@ -8,6 +8,7 @@
 #   tools/bench/zaqar-calls.sh 200 1,8,32
 #   PUSH=0 tools/bench/zaqar-calls.sh 200 32
 #   CONTROLLER_PUSH=0 tools/bench/zaqar-calls.sh 200 32    # push to the agent only, the controller polls
+#   AGENT_PUSH=0 tools/bench/zaqar-calls.sh 200 32         # push to the controller only, the agent polls
 #   TP_RUNS=3 TP_SECONDS=8 tools/bench/zaqar-calls.sh 100 32   # throughput runs per level (default 2) and window (default 3 s)
 #   LOG_REQUESTS=1 tools/bench/zaqar-calls.sh 100 32     # and count the agent's and controllers' Zaqar requests
 #   BENCH_OP=ping tools/bench/zaqar-calls.sh 200 32      # ping instead of exec true: no process starts
@@ -36,11 +37,11 @@ dotnet build -nologo -v q -c Release "$ROOT/tools/bench/GuestAgent.Bench" -o "$R
 wait "$START" || { cat "$RUN/bed.log" >&2; exit 1; }
 set -a; source "$RUN/bed/env"; set +a
 PB=""
-if [[ "$PUSH" == 1 ]]; then
-    PB=", push { websocket = \"$ZAQAR_WS_URL\" }"
-else
+if [[ "$PUSH" != 1 ]]; then
     unset ZAQAR_WS_URL   # the bench's controller polls too
-fi
+elif [[ "${AGENT_PUSH:-1}" == 1 ]]; then
+    PB=", push { websocket = \"$ZAQAR_WS_URL\" }"
+fi   # AGENT_PUSH=0: the agent polls, the bench's controller is pushed to
 # CONTROLLER_PUSH=0: the bench's controller polls for its replies while the agent is pushed to.
 [[ "${CONTROLLER_PUSH:-1}" == 1 ]] || unset ZAQAR_WS_URL
 cat > "$RUN/agent.conf" <<CONF
@@ -72,5 +73,5 @@ if [[ -n "${LOG_REQUESTS:-}" ]]; then
     grep -oE '(GET|POST|DELETE|PATCH|PUT) /v2/queues/(bench-cmd|bench-rep|bench-tp-replies-[0-9a-f]+|bench-lat[^/ ]*)/[a-z]+[^ ]*' "$RUN/bed/zaqar.log" |
         sed -E 's/bench-tp-replies-[0-9a-f]+/bench-tp-replies/; s/(claims|messages)\/[0-9a-f-]+/\1\/ID/; s/\?.*//' | sort | uniq -c | sort -rn
 fi
-echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 ]] && echo on || echo off)," \
+echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 && "${AGENT_PUSH:-1}" == 1 ]] && echo on || echo off)," \
      "controller: $([[ -n "${ZAQAR_WS_URL:-}" ]] && echo push || echo polling); machine: $(nproc) cores"
