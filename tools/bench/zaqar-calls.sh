@@ -73,5 +73,5 @@ if [[ -n "${LOG_REQUESTS:-}" ]]; then
     grep -oE '(GET|POST|DELETE|PATCH|PUT) /v2/queues/(bench-cmd|bench-rep|bench-tp-replies-[0-9a-f]+|bench-lat[^/ ]*)/[a-z]+[^ ]*' "$RUN/bed/zaqar.log" |
         sed -E 's/bench-tp-replies-[0-9a-f]+/bench-tp-replies/; s/(claims|messages)\/[0-9a-f-]+/\1\/ID/; s/\?.*//' | sort | uniq -c | sort -rn
 fi
-echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ "$PUSH" == 1 && "${AGENT_PUSH:-1}" == 1 ]] && echo on || echo off)," \
+echo "agent: $AGENT${AGENT_ENV:+ ($AGENT_ENV)}; settings: defaults + zaqar-connections = 16${EXTRA:+ + $EXTRA}; push: $([[ -n "$PB" ]] && echo on || echo off)," \
      "controller: $([[ -n "${ZAQAR_WS_URL:-}" ]] && echo push || echo polling); machine: $(nproc) cores"

@@ -21,72 +21,77 @@ public static class Throughput
         await using var guest = Controllers.Guest(zaqar, agentQueue, "bench-tp-replies-" + Guid.NewGuid().ToString("N")[..8]);
         await using var floor = await Controllers.FloorAsync(zaqar, "bench-tp-raw-" + Guid.NewGuid().ToString("N")[..8], concurrency.Max());
         var rawName = Controllers.Amqp ? "raw RabbitMQ" : "raw Zaqar";
-        var pushFloors = await PushFloorsAsync(zaqar, concurrency.Max());
-        try
+        // On a push bed: the push floor, one per worker; null elsewhere.
+        await using var pushFloor = await PushFloorsAsync(zaqar, concurrency.Max());
+        for (var i = 0; i < 5; i++)
         {
-            for (var i = 0; i < 5; i++)
-            {
-                (await guest.CallAsync(Controllers.CallArgs)).EnsureSucceeded();
-            }
-            for (var run = 1; run <= runs; run++)
-            {
-                foreach (var n in concurrency)
-                {
-                    Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s {rawName}"
-                        + (pushFloors is null ? "" : $" + {seconds:0.#} s push floor") + $" + {seconds:0.#} s calls ...");
-                    var raw = await ForAsync(seconds, n, async (w, ct) => await floor.CycleAsync(w));
-                    Results.Emit("throughput", Controllers.FloorWho, $"{rawName} cycles/s, {n} workers", "/s", raw);
-                    double? announced = null;
-                    if (pushFloors is not null)
-                    {
-                        announced = await ForAsync(seconds, n, async (w, ct) => await pushFloors[w].CycleAsync());
-                        Results.Emit("throughput", "push-floor", $"announced cycles/s, {n} workers", "/s", announced.Value);
-                    }
-
-                    var pid = ProcSample.AgentPid();
-                    var before = pid is { } p0 ? ProcSample.Read(p0) : null;
-                    var ours = await ForAsync(seconds, n, async (w, ct) =>
-                        (await guest.CallAsync(Controllers.CallArgs, ct: ct)).EnsureSucceeded());
-                    var after = pid is { } p1 ? ProcSample.Read(p1) : null;
-                    Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
-                    Results.Emit("throughput", "guest-agent", $"ratio to {rawName}, {n} callers", "x", ours / raw);
-                    if (announced is { } a0)
-                    {
-                        Results.Emit("throughput", "guest-agent", $"ratio to the push floor, {n} callers", "x", ours / a0);
-                    }
-                    if (before is { } b && after is { } a)
-                    {
-                        Results.Emit("load", "guest-agent", $"CPU % under load, {n} callers", "%",
-                            100 * (a.CpuSeconds - b.CpuSeconds) / (a.At - b.At).TotalSeconds);
-                        Results.Emit("load", "guest-agent", $"RSS under load, {n} callers", "MiB", a.RssMiB);
-                    }
-                }
-            }
+            (await guest.CallAsync(Controllers.CallArgs)).EnsureSucceeded();
         }
-        finally
+        for (var run = 1; run <= runs; run++)
         {
-            foreach (var p in pushFloors ?? [])
+            foreach (var n in concurrency)
             {
-                await p.DisposeAsync();
+                Console.Error.WriteLine($"throughput run {run}/{runs}: {n} caller(s), {seconds:0.#} s {rawName}"
+                    + (pushFloor is null ? "" : $" + {seconds:0.#} s push floor") + $" + {seconds:0.#} s calls ...");
+                var raw = await ForAsync(seconds, n, async (w, ct) => await floor.CycleAsync(w));
+                Results.Emit("throughput", Controllers.FloorWho, $"{rawName} cycles/s, {n} workers", "/s", raw);
+                double? announced = null;
+                if (pushFloor is not null)
+                {
+                    announced = await ForAsync(seconds, n, async (w, ct) => await pushFloor.CycleAsync(w));
+                    Results.Emit("throughput", "push-floor", $"announced cycles/s, {n} workers", "/s", announced.Value);
+                }
+
+                var pid = ProcSample.AgentPid();
+                var before = pid is { } p0 ? ProcSample.Read(p0) : null;
+                var ours = await ForAsync(seconds, n, async (w, ct) =>
+                    (await guest.CallAsync(Controllers.CallArgs, ct: ct)).EnsureSucceeded());
+                var after = pid is { } p1 ? ProcSample.Read(p1) : null;
+                Results.Emit("throughput", "guest-agent", $"calls/s, {n} callers", "/s", ours);
+                Results.Emit("throughput", "guest-agent", $"ratio to {rawName}, {n} callers", "x", ours / raw);
+                if (announced is { } a0)
+                {
+                    Results.Emit("throughput", "guest-agent", $"ratio to the push floor, {n} callers", "x", ours / a0);
+                }
+                if (before is { } b && after is { } a)
+                {
+                    Results.Emit("load", "guest-agent", $"CPU % under load, {n} callers", "%",
+                        100 * (a.CpuSeconds - b.CpuSeconds) / (a.At - b.At).TotalSeconds);
+                    Results.Emit("load", "guest-agent", $"RSS under load, {n} callers", "MiB", a.RssMiB);
+                }
             }
         }
     }
 
-    /// <summary>One push floor per worker on a push bed (ZAQAR_WS_URL set), else null.</summary>
-    private static async Task<PushFloor[]?> PushFloorsAsync(ZaqarClient? zaqar, int workers)
+    /// <summary>
+    /// One push floor per worker, as a <see cref="TransportFloor"/> (worker w cycles on its own
+    /// two subscribed queues), on a push bed (ZAQAR_WS_URL set); null elsewhere.
+    /// </summary>
+    private static async Task<TransportFloor?> PushFloorsAsync(ZaqarClient? zaqar, int workers)
     {
         if (zaqar is null || Controllers.WebSocketUrl is not { } ws)
         {
             return null;
         }
         var name = "bench-tp-pfloor-" + Guid.NewGuid().ToString("N")[..8];
-        var floors = new PushFloor[workers];
+        var floors = new List<PushFloor>();
+        async Task DisposeAllAsync()
+        {
+            foreach (var f in floors)
+            {
+                await f.DisposeAsync();
+            }
+        }
         for (var w = 0; w < workers; w++)
         {
-            floors[w] = await PushFloor.StartAsync(zaqar, ws, $"{name}-{w}")
-                ?? throw new InvalidOperationException("the push floor's subscriptions did not come up within 10 s");
+            if (await PushFloor.StartAsync(zaqar, ws, $"{name}-{w}") is not { } floor)
+            {
+                await DisposeAllAsync();
+                throw new InvalidOperationException("the push floor's subscriptions did not come up within 10 s");
+            }
+            floors.Add(floor);
         }
-        return floors;
+        return new TransportFloor(w => floors[w].CycleAsync(), DisposeAllAsync);
     }
 
     /// <summary>Runs <paramref name="n"/> loops of <paramref name="op"/> for the given time; completed ops per second.</summary>
