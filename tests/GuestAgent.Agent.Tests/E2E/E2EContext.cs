@@ -37,10 +37,10 @@ public sealed class E2EContext : IDisposable
     public static TestTenant NewTenant(string name, int maxOperations = 4, IReadOnlyList<string>? allowedOps = null) =>
         new(name, ZaqarBed.NewProject(), ZaqarBed.NewQueue("cmd"), ZaqarBed.NewQueue("rep"), maxOperations, allowedOps);
 
-    /// <summary>Polls <paramref name="condition"/> until it holds (or fails the test after <see cref="Wait"/>).</summary>
-    public static async Task WaitForAsync(Func<bool> condition, string what)
+    /// <summary>Polls <paramref name="condition"/> until it holds (or fails the test after <paramref name="timeout"/>, <see cref="Wait"/> unless given).</summary>
+    public static async Task WaitForAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + Wait;
+        var deadline = DateTime.UtcNow + (timeout ?? Wait);
         while (!condition())
         {
             if (DateTime.UtcNow > deadline)

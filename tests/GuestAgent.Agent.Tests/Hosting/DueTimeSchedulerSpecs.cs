@@ -91,7 +91,9 @@ public sealed class DueTimeSchedulerSpecs() : Akka.TestKit.Xunit2.TestKit(DueTim
         var late = 0;
         string next;
         while ((next = ExpectMsg<string>(TimeSpan.FromSeconds(5))) == "periodic" && late < 2)
+        {
             late++;
+        }
         Assert.Equal("idle", next);
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
